@@ -1,0 +1,545 @@
+//! `email-directory`: an in-memory NS_EMAIL directory provider, written the way a Windows
+//! developer would write one, and the base of the `buggy` kind.
+//!
+//! Behaviour:
+//! - **Startup/Cleanup** keep a reference count and a per-session argument. The directory (the
+//!   configured entries plus what SetService registered) is loaded by the first Startup and
+//!   freed by the final Cleanup or Rundown, as the NSPv2Cleanup page asks; the next Startup
+//!   loads it again from `entries`.
+//! - **Begin** checks the name (a domain the provider does not serve → WSASERVICE_NOT_FOUND) and
+//!   returns a fresh handle remembering the name and flags. A name `*@domain` lists every entry
+//!   of the domain, `*` every entry.
+//! - **NextEx** returns one result per call, keeping only the fields the LUP_RETURN_* flags ask
+//!   for; a result larger than the buffer → WSAEFAULT with the required size, not consumed
+//!   unless the next call passes LUP_FLUSHPREVIOUS (S5.5); after the last result
+//!   WSA_E_NO_MORE; an unknown name WSANO_DATA.
+//! - **End** frees the handle and cancels a pending NextEx with WSA_E_CANCELLED.
+//! - **SetServiceEx** implements S7.2: REGISTER creates or overwrites (SERVICE_MULTIPLE: adds
+//!   addresses); DEREGISTER removes addresses (all, or with SERVICE_MULTIPLE the given ones) and
+//!   keeps the entry; DELETE removes the entry (with SERVICE_MULTIPLE only the given
+//!   addresses); a missing entry → WSASERVICE_NOT_FOUND.
+//! - **Rundown** frees that session's state (its handles; a pending NextEx is cancelled).
+//!
+//! Options: `entries` (array of `{ name, addrs, comment, blob }`), `domains` (array of domains
+//! served; empty = any), `authority` (`primary` | `secondary` | `wildcard`, for NS_EMAIL
+//! routing; the scenario's `authority` key on `[[provider]]` says the same), `completion`
+//! (`inline` | `deferred`).
+//!
+//! A [`Bug`] turns the provider into one with a real-world ordering bug (the `buggy` kind).
+
+use crate::options::{CompletionMode, EntryOption, domain_of};
+use nspsim_runtime::provider::{
+    AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
+    RoutineTable, SessionArg, WorkToken,
+};
+use nspsim_runtime::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The `email-directory` options.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EmailOptions {
+    #[serde(default)]
+    pub entries: Vec<EntryOption>,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default)]
+    pub completion: CompletionMode,
+}
+
+impl EmailOptions {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(a) = &self.authority
+            && !matches!(a.as_str(), "primary" | "secondary" | "wildcard")
+        {
+            return Err(format!(
+                "authority \"{a}\" is not one of \"primary\", \"secondary\", \"wildcard\""
+            ));
+        }
+        let mut names: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0].eq_ignore_ascii_case(w[1])) {
+            return Err(format!("entries: \"{}\" is listed twice", w[0]));
+        }
+        Ok(())
+    }
+}
+
+/// The ordering bugs of the `buggy` kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// Frees the directory on the first Cleanup, ignoring the reference count.
+    FreeOnFirstCleanup,
+    /// Never frees a session on Rundown (leaks it).
+    IgnoreRundown,
+    /// End does not cancel a pending deferred NextEx, which later completes from freed state.
+    CompleteAfterEnd,
+    /// Hands every process the same session argument and frees it on the first session end.
+    SharedSession,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 4] = [
+        Bug::FreeOnFirstCleanup,
+        Bug::IgnoreRundown,
+        Bug::CompleteAfterEnd,
+        Bug::SharedSession,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::FreeOnFirstCleanup => "free-on-first-cleanup",
+            Bug::IgnoreRundown => "ignore-rundown",
+            Bug::CompleteAfterEnd => "complete-after-end",
+            Bug::SharedSession => "shared-session",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == s)
+    }
+}
+
+/// The argument every session gets under [`Bug::SharedSession`].
+const SHARED_ARG: u64 = 0x5e55_0001;
+
+/// Per-session state.
+#[derive(Debug, Default)]
+struct SessionState {
+    handles: Vec<u64>,
+}
+
+/// Per-handle state.
+#[derive(Debug)]
+struct LookupState {
+    session: Option<u64>,
+    name: String,
+    /// Index of the next result to return.
+    cursor: usize,
+    /// The last NextEx answered WSAEFAULT: that result is still the next one (S5.5).
+    held_back: bool,
+    /// A deferred NextEx not yet completed: its call and work token.
+    pending: Option<(AsyncCall, u64)>,
+}
+
+/// Deferred work: what a token stands for.
+#[derive(Debug)]
+enum Deferred {
+    Next {
+        call: AsyncCall,
+        handle: u64,
+        flags: LupFlags,
+        buffer: u32,
+    },
+    Set {
+        call: AsyncCall,
+        result: Result<(), WsaError>,
+    },
+}
+
+/// The `email-directory` provider.
+#[derive(Debug)]
+pub struct EmailDirectory {
+    options: EmailOptions,
+    bug: Option<Bug>,
+    /// The loaded directory; `None` once freed.
+    directory: Option<BTreeMap<String, QuerySet>>,
+    refs: u32,
+    sessions: BTreeMap<u64, SessionState>,
+    lookups: BTreeMap<u64, LookupState>,
+    deferred: BTreeMap<u64, Deferred>,
+    next_session: u64,
+    next_handle: u64,
+    next_token: u64,
+}
+
+impl EmailDirectory {
+    pub fn new(options: EmailOptions) -> Self {
+        EmailDirectory {
+            options,
+            bug: None,
+            directory: None,
+            refs: 0,
+            sessions: BTreeMap::new(),
+            lookups: BTreeMap::new(),
+            deferred: BTreeMap::new(),
+            next_session: 0,
+            next_handle: 0,
+            next_token: 0,
+        }
+    }
+
+    pub fn with_bug(mut self, bug: Bug) -> Self {
+        self.bug = Some(bug);
+        self
+    }
+
+    fn load(&self) -> BTreeMap<String, QuerySet> {
+        self.options
+            .entries
+            .iter()
+            .map(|e| (e.name.to_ascii_lowercase(), e.to_query_set()))
+            .collect()
+    }
+
+    /// The directory, or the state a buggy provider reaches after freeing it too early: a
+    /// use after free, which in a C provider is a crash and here is a panic (P4).
+    fn directory(&mut self) -> Result<&mut BTreeMap<String, QuerySet>, WsaError> {
+        match (self.directory.is_some(), self.bug) {
+            (true, _) => self.directory.as_mut().ok_or(WsaError::EINVAL),
+            (false, Some(bug)) => panic!("{}: directory used after it was freed", bug.name()),
+            (false, None) => Err(WsaError::EINVAL),
+        }
+    }
+
+    fn serves(&self, name: &str) -> bool {
+        if self.options.domains.is_empty() || self.options.authority.as_deref() == Some("wildcard")
+        {
+            return true;
+        }
+        domain_of(name).is_some_and(|d| {
+            self.options
+                .domains
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&d))
+        })
+    }
+
+    /// The results a lookup of `name` yields, in name order.
+    fn results(&mut self, name: &str) -> Result<Vec<QuerySet>, WsaError> {
+        let key = name.to_ascii_lowercase();
+        let directory = self.directory()?;
+        Ok(if key == "*" {
+            directory.values().cloned().collect()
+        } else if let Some(domain) = key.strip_prefix("*@") {
+            directory
+                .iter()
+                .filter(|(n, _)| domain_of(n).as_deref() == Some(domain))
+                .map(|(_, q)| q.clone())
+                .collect()
+        } else {
+            directory.get(&key).cloned().into_iter().collect()
+        })
+    }
+
+    fn answer(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        handle: u64,
+        flags: LupFlags,
+        buffer: u32,
+    ) {
+        let Some(lookup) = self.lookups.get(&handle) else {
+            if self.bug == Some(Bug::CompleteAfterEnd) {
+                panic!("complete-after-end: NextEx completed from a lookup handle freed by End");
+            }
+            ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
+            return;
+        };
+        let name = lookup.name.clone();
+        let results = match self.results(&name) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.complete_async_call(call, Err(e));
+                return;
+            }
+        };
+        let Some(lookup) = self.lookups.get_mut(&handle) else {
+            return;
+        };
+        lookup.pending = None;
+        if lookup.held_back && flags.contains(LupFlags::FLUSHPREVIOUS) {
+            lookup.cursor += 1; // S5.5: skip the result that did not fit
+        }
+        lookup.held_back = false;
+        if results.is_empty() {
+            ctx.complete_async_call(call, Err(WsaError::NO_DATA));
+            return;
+        }
+        let Some(result) = results.get(lookup.cursor) else {
+            ctx.complete_async_call(call, Err(WsaError::E_NO_MORE));
+            return;
+        };
+        let projected = result.project(flags);
+        let required = projected.wire_size();
+        if required > buffer {
+            lookup.held_back = true;
+            ctx.write_next_ex(call, NextExOutput::BufferTooSmall { required });
+            ctx.complete_async_call(call, Err(WsaError::EFAULT));
+        } else {
+            lookup.cursor += 1;
+            ctx.write_next_ex(call, NextExOutput::Result(projected));
+            ctx.complete_async_call(call, Ok(()));
+        }
+    }
+
+    fn set_service(
+        &mut self,
+        info: &QuerySet,
+        op: SetServiceOp,
+        flags: SetServiceFlags,
+    ) -> Result<(), WsaError> {
+        let name = info
+            .service_instance_name
+            .as_deref()
+            .ok_or(WsaError::EINVAL)?
+            .to_ascii_lowercase();
+        let directory = self.directory()?;
+        let given = &info.addresses;
+        let same = |a: &CsAddr, b: &CsAddr| a.remote == b.remote;
+        match op {
+            SetServiceOp::Register => {
+                let entry = directory.entry(name).or_insert_with(|| QuerySet {
+                    addresses: Vec::new(),
+                    ..info.clone()
+                });
+                if flags.multiple() {
+                    for a in given {
+                        if !entry.addresses.iter().any(|e| same(e, a)) {
+                            entry.addresses.push(a.clone());
+                        }
+                    }
+                } else {
+                    *entry = info.clone();
+                }
+                Ok(())
+            }
+            SetServiceOp::Deregister => {
+                let entry = directory
+                    .get_mut(&name)
+                    .ok_or(WsaError::SERVICE_NOT_FOUND)?;
+                if flags.multiple() {
+                    entry
+                        .addresses
+                        .retain(|e| !given.iter().any(|a| same(e, a)));
+                } else {
+                    entry.addresses.clear();
+                }
+                Ok(())
+            }
+            SetServiceOp::Delete => {
+                if flags.multiple() {
+                    let entry = directory
+                        .get_mut(&name)
+                        .ok_or(WsaError::SERVICE_NOT_FOUND)?;
+                    entry
+                        .addresses
+                        .retain(|e| !given.iter().any(|a| same(e, a)));
+                } else {
+                    directory.remove(&name).ok_or(WsaError::SERVICE_NOT_FOUND)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn defer(&mut self, ctx: &mut NspContext, work: Deferred) -> u64 {
+        self.next_token += 1;
+        self.deferred.insert(self.next_token, work);
+        ctx.defer(WorkToken(self.next_token));
+        self.next_token
+    }
+
+    /// Ends a session: its handles are freed (a pending NextEx cancelled), the reference count
+    /// drops, and the last one frees the directory.
+    fn end_session(&mut self, ctx: &mut NspContext, arg: Option<SessionArg>) {
+        let key = arg.map_or(0, |a| a.raw());
+        if self.bug == Some(Bug::SharedSession) {
+            // The shared argument is freed by the first session that ends, whoever owns it.
+            self.sessions.clear();
+            self.directory = None;
+            self.refs = 0;
+            return;
+        }
+        if let Some(session) = self.sessions.remove(&key) {
+            for handle in session.handles {
+                self.free_handle(ctx, handle);
+            }
+        }
+        self.refs = self.refs.saturating_sub(1);
+        if self.refs == 0 {
+            self.directory = None;
+        }
+    }
+
+    fn free_handle(&mut self, ctx: &mut NspContext, handle: u64) {
+        if let Some(lookup) = self.lookups.remove(&handle) {
+            if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(&s)) {
+                session.handles.retain(|h| *h != handle);
+            }
+            if let Some((call, token)) = lookup.pending {
+                if self.bug == Some(Bug::CompleteAfterEnd) {
+                    return; // the bug: the deferred NextEx is left to complete later
+                }
+                self.deferred.remove(&token);
+                ctx.complete_async_call(call, Err(WsaError::E_CANCELLED));
+            }
+        }
+    }
+}
+
+impl NspV2Provider for EmailDirectory {
+    fn routine_table(&self) -> RoutineTable {
+        RoutineTable::full()
+    }
+
+    fn startup(&mut self, _ctx: &mut NspContext) -> NspResult<Option<SessionArg>> {
+        if self.directory.is_none() {
+            self.directory = Some(self.load());
+        }
+        self.refs += 1;
+        let raw = if self.bug == Some(Bug::SharedSession) {
+            SHARED_ARG
+        } else {
+            self.next_session += 1;
+            0x5e55_0000 + (self.next_session << 4)
+        };
+        self.sessions.entry(raw).or_default();
+        Ok(SessionArg::new(raw))
+    }
+
+    fn cleanup(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) -> NspResult<()> {
+        if self.bug == Some(Bug::FreeOnFirstCleanup) {
+            let key = session.map_or(0, |a| a.raw());
+            self.sessions.remove(&key);
+            self.refs = self.refs.saturating_sub(1);
+            self.directory = None; // the bug: ignores the reference count
+            return Ok(());
+        }
+        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&SHARED_ARG) {
+            panic!("shared-session: Cleanup of a session argument already freed");
+        }
+        self.end_session(ctx, session);
+        Ok(())
+    }
+
+    fn lookup_service_begin(
+        &mut self,
+        ctx: &mut NspContext,
+        restrictions: &QuerySet,
+        _flags: LupFlags,
+        session: Option<SessionArg>,
+    ) -> NspResult<ProviderLookup> {
+        let Some(name) = restrictions.service_instance_name.clone() else {
+            return Err(ctx.fail(WsaError::EINVAL));
+        };
+        let key = session.map_or(0, |a| a.raw());
+        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&key) {
+            panic!("shared-session: session argument used after the first session freed it");
+        }
+        if let Err(e) = self.directory() {
+            return Err(ctx.fail(e));
+        }
+        if !self.serves(&name) {
+            return Err(ctx.fail(WsaError::SERVICE_NOT_FOUND));
+        }
+        self.next_handle += 1;
+        let handle = self.next_handle;
+        self.lookups.insert(
+            handle,
+            LookupState {
+                session: session.map(|s| s.raw()),
+                name,
+                cursor: 0,
+                held_back: false,
+                pending: None,
+            },
+        );
+        if let Some(s) = self.sessions.get_mut(&key) {
+            s.handles.push(handle);
+        }
+        Ok(ProviderLookup(handle))
+    }
+
+    fn lookup_service_next_ex(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        lookup: ProviderLookup,
+        flags: LupFlags,
+        buffer_len: u32,
+    ) {
+        match self.options.completion {
+            CompletionMode::Inline => self.answer(ctx, call, lookup.0, flags, buffer_len),
+            CompletionMode::Deferred => {
+                if !self.lookups.contains_key(&lookup.0) {
+                    ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
+                    return;
+                }
+                let token = self.defer(
+                    ctx,
+                    Deferred::Next {
+                        call,
+                        handle: lookup.0,
+                        flags,
+                        buffer: buffer_len,
+                    },
+                );
+                if let Some(l) = self.lookups.get_mut(&lookup.0) {
+                    l.pending = Some((call, token));
+                }
+            }
+        }
+    }
+
+    fn lookup_service_end(
+        &mut self,
+        ctx: &mut NspContext,
+        lookup: ProviderLookup,
+    ) -> NspResult<()> {
+        if !self.lookups.contains_key(&lookup.0) {
+            return Err(ctx.fail(WsaError::INVALID_HANDLE));
+        }
+        self.free_handle(ctx, lookup.0);
+        Ok(())
+    }
+
+    fn set_service_ex(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        info: &QuerySet,
+        op: SetServiceOp,
+        flags: SetServiceFlags,
+        _session: Option<SessionArg>,
+    ) {
+        let result = self.set_service(info, op, flags);
+        match self.options.completion {
+            CompletionMode::Inline => ctx.complete_async_call(call, result),
+            CompletionMode::Deferred => {
+                self.defer(ctx, Deferred::Set { call, result });
+            }
+        }
+    }
+
+    fn client_session_rundown(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) {
+        if self.bug == Some(Bug::IgnoreRundown) {
+            return; // the bug: the session and its state leak
+        }
+        self.end_session(ctx, session);
+    }
+
+    fn run_deferred(&mut self, ctx: &mut NspContext, token: WorkToken) {
+        match self.deferred.remove(&token.0) {
+            Some(Deferred::Next {
+                call,
+                handle,
+                flags,
+                buffer,
+            }) => self.answer(ctx, call, handle, flags, buffer),
+            Some(Deferred::Set { call, result }) => ctx.complete_async_call(call, result),
+            None => {}
+        }
+    }
+
+    fn held_state(&self) -> Option<HeldState> {
+        Some(HeldState {
+            sessions: self.sessions.len(),
+            lookups: self.lookups.len(),
+        })
+    }
+}

@@ -1,0 +1,178 @@
+//! Mock NSPv2 providers for nspsim, selectable from a scenario by `kind`.
+//!
+//! | kind | what it is |
+//! |---|---|
+//! | `email-directory` | an in-memory NS_EMAIL directory written the way a Windows developer would ([`email_directory`]) |
+//! | `minimal` | only the three required entry points; every optional slot null ([`minimal`]) |
+//! | `minimal-stubs` | the same, with WSAEOPNOTSUPP stubs in the optional slots |
+//! | `buggy` | an `email-directory` with one real-world ordering bug (`bug = …`) |
+//!
+//! [`registry`] returns a [`Registry`] with every kind, which the scenario loader and the
+//! scheduler use; `runtime` itself never names a concrete provider.
+
+pub mod email_directory;
+pub mod minimal;
+pub mod options;
+
+use email_directory::{Bug, EmailDirectory, EmailOptions};
+use minimal::{Minimal, MinimalOptions};
+use nspsim_runtime::provider::NspV2Provider;
+use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
+use options::{CompletionMode, EntryOption};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Every provider kind of this crate.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Box::new(EmailDirectoryKind));
+    r.register(Box::new(MinimalKind { stubs: false }));
+    r.register(Box::new(MinimalKind { stubs: true }));
+    r.register(Box::new(BuggyKind));
+    r
+}
+
+const ENTRIES: OptionDoc = OptionDoc {
+    name: "entries",
+    shape: "array of { name, addrs = [\"ip:port\", …], comment, blob }",
+    default: "[]",
+    help: "the directory's entries (email addresses and their mail hosts)",
+};
+const DOMAINS: OptionDoc = OptionDoc {
+    name: "domains",
+    shape: "array of domain names",
+    default: "[] (any domain)",
+    help: "domains this provider serves; a lookup for another domain fails Begin with WSASERVICE_NOT_FOUND",
+};
+const AUTHORITY: OptionDoc = OptionDoc {
+    name: "authority",
+    shape: "\"primary\" | \"secondary\" | \"wildcard\"",
+    default: "none",
+    help: "NS_EMAIL routing level (same as the scenario's `authority` key); a wildcard serves every domain",
+};
+const COMPLETION: OptionDoc = OptionDoc {
+    name: "completion",
+    shape: "\"inline\" | \"deferred\"",
+    default: "\"inline\"",
+    help: "complete NextEx/SetServiceEx inside the call, or later when the scheduler runs the provider's work",
+};
+const BUG: OptionDoc = OptionDoc {
+    name: "bug",
+    shape: "\"free-on-first-cleanup\" | \"ignore-rundown\" | \"complete-after-end\" | \"shared-session\"",
+    default: "(required)",
+    help: "the ordering bug to carry",
+};
+
+struct EmailDirectoryKind;
+
+impl ProviderKind for EmailDirectoryKind {
+    fn name(&self) -> &'static str {
+        "email-directory"
+    }
+    fn summary(&self) -> &'static str {
+        "an in-memory NS_EMAIL directory: refcounted sessions, LUP_RETURN_* projection, WSAEFAULT sizing, the whole S7.2 set-service table"
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[ENTRIES, DOMAINS, AUTHORITY, COMPLETION]
+    }
+    fn validate(&self, options: &Value) -> Result<(), String> {
+        options::parse::<EmailOptions>(self.name(), options)?.validate()
+    }
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        let opts: EmailOptions = options::parse(self.name(), options)?;
+        opts.validate()?;
+        Ok(Box::new(EmailDirectory::new(opts)))
+    }
+}
+
+struct MinimalKind {
+    stubs: bool,
+}
+
+impl ProviderKind for MinimalKind {
+    fn name(&self) -> &'static str {
+        if self.stubs {
+            "minimal-stubs"
+        } else {
+            "minimal"
+        }
+    }
+    fn summary(&self) -> &'static str {
+        if self.stubs {
+            "only the three required entry points, with WSAEOPNOTSUPP stubs in the optional slots"
+        } else {
+            "only the three required entry points; Startup, Cleanup, SetServiceEx and Rundown left null"
+        }
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[ENTRIES]
+    }
+    fn validate(&self, options: &Value) -> Result<(), String> {
+        options::parse::<MinimalOptions>(self.name(), options).map(|_| ())
+    }
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        Ok(Box::new(Minimal::new(
+            options::parse(self.name(), options)?,
+            self.stubs,
+        )))
+    }
+}
+
+/// `buggy` options: `email-directory`'s plus the bug.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuggyOptions {
+    bug: String,
+    #[serde(default)]
+    entries: Vec<EntryOption>,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default)]
+    completion: CompletionMode,
+}
+
+impl BuggyOptions {
+    fn split(self) -> Result<(Bug, EmailOptions), String> {
+        let bug = Bug::from_name(&self.bug).ok_or_else(|| {
+            let known: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!(
+                "buggy options: unknown bug \"{}\"; expected one of {}",
+                self.bug,
+                known.join(", ")
+            )
+        })?;
+        let opts = EmailOptions {
+            entries: self.entries,
+            domains: self.domains,
+            authority: self.authority,
+            completion: self.completion,
+        };
+        opts.validate()?;
+        Ok((bug, opts))
+    }
+}
+
+struct BuggyKind;
+
+impl ProviderKind for BuggyKind {
+    fn name(&self) -> &'static str {
+        "buggy"
+    }
+    fn summary(&self) -> &'static str {
+        "an email-directory with one real-world ordering bug, for seeing nspsim catch it"
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[BUG, ENTRIES, DOMAINS, AUTHORITY, COMPLETION]
+    }
+    fn validate(&self, options: &Value) -> Result<(), String> {
+        options::parse::<BuggyOptions>(self.name(), options)?
+            .split()
+            .map(|_| ())
+    }
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        let (bug, opts) = options::parse::<BuggyOptions>(self.name(), options)?.split()?;
+        Ok(Box::new(EmailDirectory::new(opts).with_bug(bug)))
+    }
+}

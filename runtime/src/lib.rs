@@ -1,0 +1,40 @@
+//! nspsim's emulator: a user-mode model of what Windows' Ws2_32.dll does between client
+//! processes and namespace service providers version 2 (NSPv2).
+//!
+//! The contract is `NSPV2_SEMANTICS.md` (rules S, L, P); modules cite the rules they implement.
+//!
+//! - Winsock values: [`wsa`] (errors, namespaces, flags, GUIDs, WSAQUERYSET2).
+//! - The provider side: [`provider`] (the routine table as a trait, and the provider context).
+//! - The dispatcher, one module per Windows concept: [`dispatcher`] (the shared state machine),
+//!   [`catalog`], [`advertisement`], [`process`], [`session`], [`lookup`], [`async_call`],
+//!   [`set_service`], [`catalog_api`], with [`handles`] for generation-checked handle tables.
+//! - What leaves the dispatcher: [`event`].
+
+pub mod advertisement;
+pub mod async_call;
+pub mod catalog;
+pub mod catalog_api;
+pub mod config;
+pub mod dispatcher;
+pub mod event;
+pub mod handles;
+pub mod lookup;
+pub mod process;
+pub mod provider;
+pub mod registry;
+pub mod session;
+pub mod set_service;
+pub mod sim;
+pub mod wsa;
+
+pub use catalog::{Authority, Catalog, CatalogEntry};
+pub use config::{Config, Profile, StartupPolicy};
+pub use dispatcher::{ApiError, ApiResult, Dispatcher, LookupHandle, Wake, WakeOutcome, WorkItem};
+pub use event::{
+    ApiFn, Event, EventSink, ExitHow, Label, LabelKind, NullSink, Pid, Role, Stamped, Tid, VecSink,
+};
+pub use provider::{
+    AsyncCall, EntryPoint, NextExOutput, NspContext, NspFn, NspResult, NspV2Provider,
+    ProviderLookup, RoutineTable, SessionArg, SocketError, WorkToken,
+};
+pub use wsa::{Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, SetServiceOp, WsaError};

@@ -1,0 +1,616 @@
+//! Client lookups: WSALookupServiceBegin / Next / End over one or more providers (S5).
+//!
+//! One client lookup handle spans every provider routed at Begin (S5.1–S5.3); each member keeps
+//! its provider's `hLookup`. Next asks the current member with a fresh async call and moves on
+//! after WSA_E_NO_MORE or any error but WSAEFAULT (S5.4); WSAEFAULT reports the required length
+//! and consumes nothing (S5.5); Next's flags only narrow Begin's (S5.6); End closes each
+//! provider handle once and cancels a Next pending on another thread (S5.7).
+//!
+//! Policy where the reference is silent:
+//! - A second Next on a handle that already has one pending fails with WSAEINPROGRESS.
+//! - Once End (or the session's end) has begun on a handle, the pending Next returns
+//!   WSA_E_CANCELLED whatever the provider completes it with; that completion is `discarded`.
+//! - A NextEx that completes with success but wrote no result counts as WSASYSCALLFAILURE from
+//!   that provider; one whose result does not fit the caller's buffer counts as WSAEFAULT with
+//!   the result's size (the provider should have said so itself).
+
+use crate::dispatcher::{
+    ApiError, ApiResult, AsyncRecord, CallEnd, Dispatcher, LookupHandle, Waiter, Wake, WakeOutcome,
+    emit, failure_code,
+};
+use crate::event::{ApiFn, Event, EventSink, Fields, Label, LabelKind, Pid, Tid};
+use crate::handles::Handle;
+use crate::process::Waiting;
+use crate::provider::{AsyncCall, CallSite, NextExOutput, NspFn, ProviderLookup};
+use crate::session::{Session, SessionEnd};
+use crate::wsa::{LupFlags, QuerySet, SOCKET_ERROR, WsaError, flags::narrow_for_next};
+use serde_json::json;
+use std::task::Poll;
+
+/// A client lookup handle's state.
+pub(crate) struct ClientLookup {
+    pub pid: Pid,
+    pub label: Label,
+    pub flags: LupFlags,
+    pub members: Vec<Member>,
+    /// The member Next asks now.
+    pub current: usize,
+    /// NS_EMAIL with authority levels and no LUP_NON_AUTHORITATIVE: the first provider that
+    /// answers ends the query (S5.2).
+    pub first_answer_only: bool,
+    /// Whether some member has returned a result.
+    pub answered: bool,
+    pub pending: Option<PendingNext>,
+}
+
+/// One provider's part of a client lookup.
+pub(crate) struct Member {
+    pub provider: crate::wsa::Guid,
+    pub session: Handle<Session>,
+    pub handle: ProviderLookup,
+    pub label: Label,
+    /// Cleared once NSPv2LookupServiceEnd ran (or the provider went away).
+    pub open: bool,
+}
+
+/// A Next waiting for its NextEx to complete.
+pub(crate) struct PendingNext {
+    pub tid: Tid,
+    pub call: Handle<AsyncRecord>,
+    pub flags: LupFlags,
+    pub buffer_len: u32,
+}
+
+impl<S: EventSink> Dispatcher<S> {
+    /// WSALookupServiceBegin (S5.1–S5.3).
+    pub fn wsa_lookup_service_begin(
+        &mut self,
+        pid: Pid,
+        tid: Tid,
+        restrictions: &QuerySet,
+        flags: LupFlags,
+    ) -> ApiResult<LookupHandle> {
+        self.check_caller(pid, tid)?;
+        self.api_call(pid, tid, ApiFn::WSALookupServiceBegin, || {
+            let mut args = restrictions.to_fields();
+            args.insert("flags".into(), json!(flags.bits()));
+            args
+        });
+        let outcome = self.begin_inner(pid, restrictions, flags);
+        let label = outcome
+            .as_ref()
+            .ok()
+            .and_then(|h| self.lookups.get(Handle::from_raw(h.0)))
+            .map(|l| l.label);
+        self.api_return(pid, tid, ApiFn::WSALookupServiceBegin, &outcome, |_| {
+            label.map(|l| Fields::from([("handle".into(), json!(l.to_string()))]))
+        });
+        self.pump();
+        outcome
+    }
+
+    fn begin_inner(
+        &mut self,
+        pid: Pid,
+        restrictions: &QuerySet,
+        flags: LupFlags,
+    ) -> ApiResult<LookupHandle> {
+        if self.startup_count(pid) == 0 {
+            return Err(WsaError::NOTINITIALISED.into());
+        }
+        let routed = self.route(pid, restrictions.namespace, restrictions.ns_provider_id)?;
+        let first_answer_only = self.authority_routing(restrictions.namespace, &routed)
+            && !flags.contains(LupFlags::NON_AUTHORITATIVE);
+        let mut members = Vec::new();
+        let mut errors = Vec::new();
+        for provider in routed.iter().copied() {
+            match self.begin_one(pid, provider, restrictions, flags) {
+                Ok(member) => members.push(member),
+                Err(e) => errors.push(e),
+            }
+        }
+        if members.is_empty() {
+            // S5.3: the single error when exactly one provider was routed.
+            let code = match (routed.len(), errors.as_slice()) {
+                (1, [only]) => *only,
+                _ => WsaError::SERVICE_NOT_FOUND,
+            };
+            return Err(code.into());
+        }
+        let h = self.lookups.insert(ClientLookup {
+            pid,
+            label: Label::new(LabelKind::ClientLookup, 0),
+            flags,
+            members,
+            current: 0,
+            first_answer_only,
+            answered: false,
+            pending: None,
+        });
+        if let Some(lookup) = self.lookups.get_mut(h) {
+            lookup.label = Label::new(LabelKind::ClientLookup, h.serial());
+        }
+        if let Some(process) = self.process_mut(pid) {
+            process.lookups.push(h);
+        }
+        Ok(LookupHandle(h.to_raw()))
+    }
+
+    /// Opens the session if need be, then calls one provider's Begin.
+    fn begin_one(
+        &mut self,
+        pid: Pid,
+        provider: crate::wsa::Guid,
+        restrictions: &QuerySet,
+        flags: LupFlags,
+    ) -> Result<Member, WsaError> {
+        let session = self.session_for_call(pid, provider)?;
+        if !self.reachable(provider) {
+            return Err(WsaError::SERVICE_NOT_FOUND);
+        }
+        let (arg, session_label) = self.session_arg(session);
+        emit!(
+            self,
+            Event::NspCall {
+                provider,
+                func: NspFn::LookupServiceBegin,
+                pid,
+                session: session_label,
+                lookup: None,
+                async_call: None,
+                args: Some({
+                    let mut args = restrictions.to_fields();
+                    args.insert("flags".into(), json!(flags.bits()));
+                    args
+                }),
+            }
+        );
+        let site = CallSite {
+            provider,
+            pid: pid.0,
+        };
+        let end = self.call_provider(provider, site, NspFn::LookupServiceBegin, |p, ctx| {
+            p.lookup_service_begin(ctx, restrictions, flags, arg)
+        });
+        let (result, err) = match end {
+            CallEnd::Returned { value, last_error } => (
+                value.map_err(|_| failure_code(last_error)),
+                last_error.map_or(0, WsaError::code),
+            ),
+            CallEnd::Faulted => (
+                Err(WsaError::SYSCALLFAILURE),
+                WsaError::SYSCALLFAILURE.code(),
+            ),
+        };
+        let produced = result.map(|handle| (handle, self.labels.fresh_lookup()));
+        emit!(
+            self,
+            Event::NspReturn {
+                provider,
+                func: NspFn::LookupServiceBegin,
+                pid,
+                ret: Some(if produced.is_ok() { 0 } else { SOCKET_ERROR }),
+                err,
+                session: None,
+                lookup: produced.as_ref().ok().map(|(_, label)| *label),
+            }
+        );
+        let (handle, label) = produced?;
+        Ok(Member {
+            provider,
+            session,
+            handle,
+            label,
+            open: true,
+        })
+    }
+
+    /// Validates a client lookup handle for `pid` (S5.7).
+    fn client_lookup(&self, pid: Pid, h: LookupHandle) -> Result<Handle<ClientLookup>, WsaError> {
+        let handle = Handle::from_raw(h.0);
+        match self.lookups.get(handle) {
+            Some(lookup) if lookup.pid == pid => Ok(handle),
+            _ => Err(WsaError::INVALID_HANDLE),
+        }
+    }
+
+    fn handle_label(&self, h: LookupHandle) -> Option<Label> {
+        self.lookups.get(Handle::from_raw(h.0)).map(|l| l.label)
+    }
+
+    /// WSALookupServiceNext (S5.4–S5.6). `Pending` means the thread now waits; its result comes
+    /// back as a [`Wake`].
+    pub fn wsa_lookup_service_next(
+        &mut self,
+        pid: Pid,
+        tid: Tid,
+        h: LookupHandle,
+        flags: LupFlags,
+        buffer_len: u32,
+    ) -> Poll<ApiResult<QuerySet>> {
+        if let Err(e) = self.check_caller(pid, tid) {
+            return Poll::Ready(Err(e.into()));
+        }
+        let label = self.handle_label(h);
+        self.api_call(pid, tid, ApiFn::WSALookupServiceNext, || {
+            let mut args = Fields::new();
+            args.insert("buffer".into(), json!(buffer_len));
+            args.insert("flags".into(), json!(flags.bits()));
+            args.insert(
+                "handle".into(),
+                label.map_or(json!(null), |l| json!(l.to_string())),
+            );
+            args
+        });
+        let start = self
+            .check_started(pid, tid)
+            .and_then(|()| self.client_lookup(pid, h));
+        let lookup = match start {
+            Ok(lookup) => lookup,
+            Err(e) => {
+                let outcome = Err(e.into());
+                self.api_return(pid, tid, ApiFn::WSALookupServiceNext, &outcome, |_| None);
+                return Poll::Ready(outcome);
+            }
+        };
+        let busy = self
+            .lookups
+            .get(lookup)
+            .is_some_and(|l| l.pending.is_some());
+        if busy {
+            let outcome = Err(WsaError::EINPROGRESS.into());
+            self.api_return(pid, tid, ApiFn::WSALookupServiceNext, &outcome, |_| None);
+            return Poll::Ready(outcome);
+        }
+        let effective = self
+            .lookups
+            .get(lookup)
+            .map_or(flags, |l| narrow_for_next(l.flags, flags));
+        if let Some(thread) = self.thread_mut(pid, tid) {
+            thread.waiting = Some(Waiting::LookupServiceNext(lookup));
+        }
+        self.advance_next(lookup, tid, effective, buffer_len);
+        self.pump();
+        self.take_wake_of(pid, tid)
+    }
+
+    /// Takes the wake of a call that finished before its entry point returned.
+    fn take_wake_of(&mut self, pid: Pid, tid: Tid) -> Poll<ApiResult<QuerySet>> {
+        let at = self.wakes.iter().position(|w| w.pid == pid && w.tid == tid);
+        match at.map(|i| self.wakes.remove(i)) {
+            Some(Wake {
+                outcome: WakeOutcome::LookupServiceNext(result),
+                ..
+            }) => Poll::Ready(result),
+            Some(other) => {
+                // Not ours after all: keep it for the driver.
+                self.wakes.push(other);
+                Poll::Pending
+            }
+            None => Poll::Pending,
+        }
+    }
+
+    /// Asks the current member for its next result, or finishes the Next (S5.4).
+    fn advance_next(
+        &mut self,
+        h: Handle<ClientLookup>,
+        tid: Tid,
+        flags: LupFlags,
+        buffer_len: u32,
+    ) {
+        loop {
+            let Some(lookup) = self.lookups.get(h) else {
+                return;
+            };
+            let pid = lookup.pid;
+            let Some(member) = lookup.members.get(lookup.current) else {
+                self.finish_next(pid, tid, Err(WsaError::E_NO_MORE.into()));
+                return;
+            };
+            // S3.4: a provider that went away answers WSA_E_NO_MORE without being called.
+            if !member.open || !self.reachable(member.provider) {
+                self.move_to_next_member(h);
+                continue;
+            }
+            let (provider, handle, member_label, session) =
+                (member.provider, member.handle, member.label, member.session);
+            let (_, session_label) = self.session_arg(session);
+            let (call, async_label) = self.new_async_call(provider, Waiter::Next(h));
+            if let Some(lookup) = self.lookups.get_mut(h) {
+                lookup.pending = Some(PendingNext {
+                    tid,
+                    call,
+                    flags,
+                    buffer_len,
+                });
+            }
+            emit!(
+                self,
+                Event::NspCall {
+                    provider,
+                    func: NspFn::LookupServiceNextEx,
+                    pid,
+                    session: session_label,
+                    lookup: Some(member_label),
+                    async_call: Some(async_label),
+                    args: Some(Fields::from([
+                        ("buffer".into(), json!(buffer_len)),
+                        ("flags".into(), json!(flags.bits())),
+                    ])),
+                }
+            );
+            let site = CallSite {
+                provider,
+                pid: pid.0,
+            };
+            let async_call = AsyncCall(call.to_raw());
+            let end = self.call_provider(provider, site, NspFn::LookupServiceNextEx, |p, ctx| {
+                p.lookup_service_next_ex(ctx, async_call, handle, flags, buffer_len)
+            });
+            let (err, faulted) = match end {
+                CallEnd::Returned { last_error, .. } => {
+                    (last_error.map_or(0, WsaError::code), false)
+                }
+                CallEnd::Faulted => (WsaError::SYSCALLFAILURE.code(), true),
+            };
+            emit!(
+                self,
+                Event::NspReturn {
+                    provider,
+                    func: NspFn::LookupServiceNextEx,
+                    pid,
+                    ret: None,
+                    err,
+                    session: None,
+                    lookup: None,
+                }
+            );
+            if faulted {
+                // P4: the call fails with WSASYSCALLFAILURE, and the Next moves on (S5.4).
+                self.on_next_done(h, call, Err(WsaError::SYSCALLFAILURE), None);
+            }
+            return;
+        }
+    }
+
+    fn move_to_next_member(&mut self, h: Handle<ClientLookup>) {
+        if let Some(lookup) = self.lookups.get_mut(h) {
+            lookup.current += 1;
+        }
+    }
+
+    /// Continues a Next whose NextEx finished with `code` (S5.4, S5.5).
+    pub(crate) fn on_next_done(
+        &mut self,
+        h: Handle<ClientLookup>,
+        call: Handle<AsyncRecord>,
+        code: Result<(), WsaError>,
+        output: Option<NextExOutput>,
+    ) {
+        let Some(lookup) = self.lookups.get_mut(h) else {
+            return;
+        };
+        let Some(pending) = lookup.pending.take_if(|p| p.call == call) else {
+            return; // stale: the Next was cancelled or already continued
+        };
+        let pid = lookup.pid;
+        let result = match (code, output) {
+            (Ok(()), Some(NextExOutput::Result(qs))) => {
+                let size = qs.wire_size();
+                if size > pending.buffer_len {
+                    Err(ApiError::buffer_too_small(size))
+                } else {
+                    Ok(qs)
+                }
+            }
+            (Ok(()), _) => Err(WsaError::SYSCALLFAILURE.into()),
+            (Err(WsaError::EFAULT), Some(NextExOutput::BufferTooSmall { required })) => {
+                Err(ApiError::buffer_too_small(required))
+            }
+            (Err(e), _) => Err(e.into()),
+        };
+        match result {
+            Ok(qs) => {
+                lookup.answered = true;
+                self.finish_next(pid, pending.tid, Ok(qs));
+            }
+            // S5.4: WSAEFAULT stays with this provider; the result is not consumed (S5.5).
+            Err(e) if e.code == WsaError::EFAULT => self.finish_next(pid, pending.tid, Err(e)),
+            Err(_) => {
+                let stop = lookup.first_answer_only && lookup.answered;
+                lookup.current = if stop {
+                    lookup.members.len()
+                } else {
+                    lookup.current + 1
+                };
+                self.advance_next(h, pending.tid, pending.flags, pending.buffer_len);
+            }
+        }
+    }
+
+    /// Ends a Next: last error, `api.return`, and the wake for the driver.
+    pub(crate) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: ApiResult<QuerySet>) {
+        if let Some(thread) = self.thread_mut(pid, tid) {
+            thread.waiting = None;
+        }
+        if !self.is_alive(pid) {
+            return;
+        }
+        self.api_return(
+            pid,
+            tid,
+            ApiFn::WSALookupServiceNext,
+            &outcome,
+            |o| match o {
+                Ok(qs) => Some(qs.to_fields()),
+                Err(ApiError {
+                    required_len: Some(n),
+                    ..
+                }) => Some(Fields::from([("buffer".into(), json!(n))])),
+                Err(_) => None,
+            },
+        );
+        self.wakes.push(Wake {
+            pid,
+            tid,
+            outcome: WakeOutcome::LookupServiceNext(outcome),
+        });
+    }
+
+    /// WSALookupServiceEnd (S5.7).
+    pub fn wsa_lookup_service_end(&mut self, pid: Pid, tid: Tid, h: LookupHandle) -> ApiResult<()> {
+        self.check_caller(pid, tid)?;
+        let label = self.handle_label(h);
+        self.api_call(pid, tid, ApiFn::WSALookupServiceEnd, || {
+            Fields::from([(
+                "handle".into(),
+                label.map_or(json!(null), |l| json!(l.to_string())),
+            )])
+        });
+        let outcome = self
+            .check_started(pid, tid)
+            .and_then(|()| self.client_lookup(pid, h))
+            .map_err(ApiError::from)
+            .map(|lookup| self.end_client_lookup(lookup));
+        self.api_return(pid, tid, ApiFn::WSALookupServiceEnd, &outcome, |_| None);
+        self.pump();
+        outcome
+    }
+
+    /// Closes a client lookup: every provider handle once, then the pending Next is cancelled.
+    fn end_client_lookup(&mut self, h: Handle<ClientLookup>) {
+        let pending = self.lookups.get_mut(h).and_then(|l| l.pending.take());
+        if let Some(p) = &pending {
+            self.orphan_async(p.call);
+        }
+        self.close_provider_lookups(h, None);
+        if let Some(lookup) = self.lookups.remove(h) {
+            if let Some(process) = self.process_mut(lookup.pid) {
+                process.lookups.retain(|l| *l != h);
+            }
+            if let Some(p) = pending {
+                self.finish_next(lookup.pid, p.tid, Err(WsaError::E_CANCELLED.into()));
+            }
+        }
+    }
+
+    /// Calls NSPv2LookupServiceEnd on the open members of a client lookup (all of them, or
+    /// only those of one session), each exactly once (L6).
+    pub(crate) fn close_provider_lookups(
+        &mut self,
+        h: Handle<ClientLookup>,
+        only: Option<Handle<Session>>,
+    ) {
+        let Some(lookup) = self.lookups.get(h) else {
+            return;
+        };
+        let pid = lookup.pid;
+        let targets: Vec<usize> = lookup
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.open && only.is_none_or(|s| m.session == s))
+            .map(|(i, _)| i)
+            .collect();
+        for i in targets {
+            let Some(member) = self.lookups.get_mut(h).and_then(|l| l.members.get_mut(i)) else {
+                continue;
+            };
+            member.open = false;
+            let (provider, handle, label, session) =
+                (member.provider, member.handle, member.label, member.session);
+            if !self.reachable(provider) {
+                continue; // L8: nothing reaches it; S3.4: its handles died with it.
+            }
+            let (_, session_label) = self.session_arg(session);
+            emit!(
+                self,
+                Event::NspCall {
+                    provider,
+                    func: NspFn::LookupServiceEnd,
+                    pid,
+                    session: session_label,
+                    lookup: Some(label),
+                    async_call: None,
+                    args: None,
+                }
+            );
+            let site = CallSite {
+                provider,
+                pid: pid.0,
+            };
+            let end = self.call_provider(provider, site, NspFn::LookupServiceEnd, |p, ctx| {
+                p.lookup_service_end(ctx, handle)
+            });
+            let (ok, err) = match end {
+                CallEnd::Returned { value, last_error } => {
+                    (value.is_ok(), last_error.map_or(0, WsaError::code))
+                }
+                CallEnd::Faulted => (false, WsaError::SYSCALLFAILURE.code()),
+            };
+            emit!(
+                self,
+                Event::NspReturn {
+                    provider,
+                    func: NspFn::LookupServiceEnd,
+                    pid,
+                    ret: Some(if ok { 0 } else { SOCKET_ERROR }),
+                    err,
+                    session: None,
+                    lookup: None,
+                }
+            );
+        }
+    }
+
+    /// S4.8: before a session ends, its provider lookup handles are closed; a Next pending on
+    /// one of them returns WSA_E_CANCELLED (or, when the provider is gone, moves on, S3.4).
+    pub(crate) fn close_session_lookups(
+        &mut self,
+        pid: Pid,
+        session: Handle<Session>,
+        how: SessionEnd,
+    ) {
+        let handles = self
+            .process(pid)
+            .map(|p| p.lookups.clone())
+            .unwrap_or_default();
+        for h in handles {
+            let Some(lookup) = self.lookups.get(h) else {
+                continue;
+            };
+            let pending_here = lookup.pending.as_ref().is_some_and(|_| {
+                lookup
+                    .members
+                    .get(lookup.current)
+                    .is_some_and(|m| m.session == session)
+            });
+            let pending = if pending_here {
+                self.lookups.get_mut(h).and_then(|l| l.pending.take())
+            } else {
+                None
+            };
+            if let Some(p) = &pending {
+                self.orphan_async(p.call);
+            }
+            if how == SessionEnd::Silent {
+                if let Some(lookup) = self.lookups.get_mut(h) {
+                    for m in lookup.members.iter_mut().filter(|m| m.session == session) {
+                        m.open = false;
+                    }
+                }
+                if let Some(p) = pending {
+                    // S3.4: WSA_E_NO_MORE from the vanished provider; the Next moves on.
+                    self.move_to_next_member(h);
+                    self.advance_next(h, p.tid, p.flags, p.buffer_len);
+                }
+            } else {
+                self.close_provider_lookups(h, Some(session));
+                if let Some(p) = pending {
+                    self.finish_next(pid, p.tid, Err(WsaError::E_CANCELLED.into()));
+                }
+            }
+        }
+    }
+}

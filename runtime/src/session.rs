@@ -1,0 +1,311 @@
+//! Client sessions: one client process × one provider, from NSPv2Startup to exactly one
+//! NSPv2Cleanup or NSPv2ClientSessionRundown (S4.3–S4.8).
+//!
+//! - Sessions open lazily, on the first call routed to a provider (S4.3), under either startup
+//!   policy; a failed Startup skips the provider for that call only (S4.4).
+//! - Every later call of the session carries the argument Startup produced (S4.5).
+//! - An orderly end calls Cleanup (S4.6); an abnormal one calls Rundown, after the exit (S4.7);
+//!   either way the session's provider lookup handles are closed first (S4.8).
+//! - When a provider's last session ends, a provider that can report its state must hold none
+//!   (P5); the dispatcher asks it and writes a `violation` line if it does.
+
+use crate::config::StartupPolicy;
+use crate::dispatcher::{CallEnd, Dispatcher, emit, failure_code};
+use crate::event::{Event, EventSink, Label, Pid};
+use crate::handles::Handle;
+use crate::provider::{CallSite, NspFn, SessionArg};
+use crate::wsa::{Guid, SOCKET_ERROR, WsaError};
+
+/// A live session.
+pub(crate) struct Session {
+    pub pid: Pid,
+    pub provider: Guid,
+    pub arg: Option<SessionArg>,
+    /// The label of `arg` (`None` for a null argument).
+    pub label: Option<Label>,
+}
+
+/// How a session ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// NSPv2Cleanup (S4.6).
+    Cleanup,
+    /// NSPv2ClientSessionRundown (S4.7).
+    Rundown,
+    /// No call at all: the provider is gone or unreachable (S3.4, L8).
+    Silent,
+}
+
+impl<S: EventSink> Dispatcher<S> {
+    /// The session a call from `pid` to `provider` runs in, opening sessions as the startup
+    /// policy requires (S4.3). `Err` carries the Startup error kept for aggregation (S4.4).
+    pub(crate) fn session_for_call(
+        &mut self,
+        pid: Pid,
+        provider: Guid,
+    ) -> Result<Handle<Session>, WsaError> {
+        let wanted = match self.config.startup_policy {
+            StartupPolicy::PerProcess => 1,
+            StartupPolicy::PerWsaStartup => self.startup_count(pid).max(1) as usize,
+        };
+        loop {
+            let live = self.sessions_with(pid, provider);
+            if live.len() >= wanted
+                && let Some(newest) = live.last()
+            {
+                return Ok(*newest);
+            }
+            self.open_session(pid, provider)?;
+        }
+    }
+
+    /// The process's live sessions with one provider, oldest first.
+    pub(crate) fn sessions_with(&self, pid: Pid, provider: Guid) -> Vec<Handle<Session>> {
+        self.process(pid)
+            .map(|p| {
+                p.sessions
+                    .iter()
+                    .copied()
+                    .filter(|h| {
+                        self.sessions
+                            .get(*h)
+                            .is_some_and(|s| s.provider == provider)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Calls NSPv2Startup (or not, when the slot is null) and records the new session.
+    fn open_session(&mut self, pid: Pid, provider: Guid) -> Result<Handle<Session>, WsaError> {
+        if !self.reachable(provider) {
+            return Err(WsaError::SERVICE_NOT_FOUND);
+        }
+        let has_startup = self
+            .adverts
+            .get(&provider)
+            .is_some_and(|a| a.table.has(NspFn::Startup));
+        let arg = if has_startup {
+            emit!(
+                self,
+                Event::NspCall {
+                    provider,
+                    func: NspFn::Startup,
+                    pid,
+                    session: None,
+                    lookup: None,
+                    async_call: None,
+                    args: None,
+                }
+            );
+            let site = CallSite {
+                provider,
+                pid: pid.0,
+            };
+            let end = self.call_provider(provider, site, NspFn::Startup, |p, ctx| p.startup(ctx));
+            let (result, last_error) = match end {
+                CallEnd::Returned { value, last_error } => (value, last_error),
+                CallEnd::Faulted => (
+                    Err(crate::provider::SocketError),
+                    Some(WsaError::SYSCALLFAILURE),
+                ),
+            };
+            let outcome = match result {
+                Ok(arg) => Ok(arg),
+                // S1.3: a WSAEOPNOTSUPP stub is success with a null session argument.
+                Err(_) if last_error == Some(WsaError::EOPNOTSUPP) => Ok(None),
+                Err(_) => Err(failure_code(last_error)),
+            };
+            let label = match outcome {
+                Ok(Some(arg)) => Some(self.labels.acquire_session(provider, arg.raw())),
+                _ => None,
+            };
+            emit!(
+                self,
+                Event::NspReturn {
+                    provider,
+                    func: NspFn::Startup,
+                    pid,
+                    ret: Some(if result.is_ok() { 0 } else { SOCKET_ERROR }),
+                    err: last_error.map_or(0, WsaError::code),
+                    session: Some(label),
+                    lookup: None,
+                }
+            );
+            if let Some(arg) = outcome? {
+                // The label was taken above; the session below holds it.
+                return Ok(self.insert_session(pid, provider, Some(arg), label));
+            }
+            None
+        } else {
+            None
+        };
+        Ok(self.insert_session(pid, provider, arg, None))
+    }
+
+    fn insert_session(
+        &mut self,
+        pid: Pid,
+        provider: Guid,
+        arg: Option<SessionArg>,
+        label: Option<Label>,
+    ) -> Handle<Session> {
+        let h = self.sessions.insert(Session {
+            pid,
+            provider,
+            arg,
+            label,
+        });
+        if let Some(process) = self.process_mut(pid) {
+            process.sessions.push(h);
+        }
+        if let Some(advert) = self.adverts.get_mut(&provider) {
+            advert.live_sessions += 1;
+        }
+        h
+    }
+
+    /// The argument and label a session's calls carry (S4.5).
+    pub(crate) fn session_arg(&self, h: Handle<Session>) -> (Option<SessionArg>, Option<Label>) {
+        self.sessions
+            .get(h)
+            .map_or((None, None), |s| (s.arg, s.label))
+    }
+
+    /// Ends one session (S4.6–S4.8, S3.4).
+    pub(crate) fn end_session(&mut self, h: Handle<Session>, how: SessionEnd) {
+        let Some(session) = self.sessions.get(h) else {
+            return;
+        };
+        let (pid, provider, arg, label) =
+            (session.pid, session.provider, session.arg, session.label);
+        // S4.8: the session's lookup handles are closed before the session ends.
+        self.close_session_lookups(pid, h, how);
+        let func = match how {
+            SessionEnd::Cleanup => Some(NspFn::Cleanup),
+            SessionEnd::Rundown => Some(NspFn::ClientSessionRundown),
+            SessionEnd::Silent => None,
+        };
+        let callable = func.filter(|f| {
+            self.reachable(provider) && self.adverts.get(&provider).is_some_and(|a| a.table.has(*f))
+        });
+        if let Some(func) = callable {
+            emit!(
+                self,
+                Event::NspCall {
+                    provider,
+                    func,
+                    pid,
+                    session: label,
+                    lookup: None,
+                    async_call: None,
+                    args: None,
+                }
+            );
+            let site = CallSite {
+                provider,
+                pid: pid.0,
+            };
+            let end = self.call_provider(provider, site, func, |p, ctx| match func {
+                NspFn::Cleanup => p.cleanup(ctx, arg).is_ok(),
+                _ => {
+                    p.client_session_rundown(ctx, arg);
+                    true
+                }
+            });
+            let (ok, err) = match end {
+                CallEnd::Returned { value, last_error } => {
+                    (value, last_error.map_or(0, WsaError::code))
+                }
+                CallEnd::Faulted => (false, WsaError::SYSCALLFAILURE.code()),
+            };
+            let ret = if func.is_void() {
+                None
+            } else {
+                Some(if ok { 0 } else { SOCKET_ERROR })
+            };
+            emit!(
+                self,
+                Event::NspReturn {
+                    provider,
+                    func,
+                    pid,
+                    ret,
+                    err,
+                    session: None,
+                    lookup: None,
+                }
+            );
+        }
+        self.sessions.remove(h);
+        if let Some(arg) = arg {
+            self.labels.release_session(provider, arg.raw());
+        }
+        if let Some(process) = self.process_mut(pid) {
+            process.sessions.retain(|s| *s != h);
+        }
+        let last = match self.adverts.get_mut(&provider) {
+            Some(advert) => {
+                advert.live_sessions = advert.live_sessions.saturating_sub(1);
+                advert.live_sessions == 0
+            }
+            None => false,
+        };
+        if last && how != SessionEnd::Silent {
+            self.audit_held_state(provider);
+        }
+    }
+
+    /// S4.6: after a WSACleanup leaves `remaining` WSAStartups outstanding, ends the sessions
+    /// the policy no longer covers, newest first, with NSPv2Cleanup.
+    pub(crate) fn end_surplus_sessions(&mut self, pid: Pid, remaining: u32) {
+        let keep_per_provider = match self.config.startup_policy {
+            StartupPolicy::PerProcess if remaining > 0 => return,
+            StartupPolicy::PerProcess => 0,
+            StartupPolicy::PerWsaStartup => remaining as usize,
+        };
+        let live = self
+            .process(pid)
+            .map(|p| p.sessions.clone())
+            .unwrap_or_default();
+        let mut providers: Vec<Guid> = Vec::new();
+        for h in &live {
+            if let Some(s) = self.sessions.get(*h)
+                && !providers.contains(&s.provider)
+            {
+                providers.push(s.provider);
+            }
+        }
+        for provider in providers {
+            let mut of_provider = self.sessions_with(pid, provider);
+            while of_provider.len() > keep_per_provider {
+                let Some(newest) = of_provider.pop() else {
+                    break;
+                };
+                self.end_session(newest, SessionEnd::Cleanup);
+            }
+        }
+    }
+
+    /// P5: once every session of a provider has ended, it holds no session or lookup state.
+    fn audit_held_state(&mut self, provider: Guid) {
+        let Some(advert) = self.adverts.get(&provider) else {
+            return;
+        };
+        let Some(held) = advert.code.held_state() else {
+            return;
+        };
+        if held.sessions > 0 || held.lookups > 0 {
+            emit!(
+                self,
+                Event::Violation {
+                    rule: "P5".into(),
+                    detail: format!(
+                        "provider {provider} still holds {} session(s) and {} lookup handle(s) after its last session ended",
+                        held.sessions, held.lookups
+                    ),
+                }
+            );
+        }
+    }
+}

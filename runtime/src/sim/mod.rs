@@ -1,0 +1,4 @@
+//! Deterministic simulation: the seeded RNG and the scheduling strategies.
+
+pub mod rng;
+pub mod strategy;

@@ -1,0 +1,81 @@
+//! Scheduling strategies: who moves next in a simulated run.
+//!
+//! The shape is shuttle's: a strategy is told an execution begins, is asked to pick one of the
+//! runnable choices at every step, and draws numbers for the world's other random decisions.
+//! Every source of choice in a run goes through it, so (scenario, seed, strategy) fixes the run.
+//!
+//! - [`RandomWalk`]: uniform choice, seeded.
+//! - [`Pct`]: probabilistic concurrency testing (priorities with d−1 change points), which finds
+//!   bugs of small depth with a known probability.
+//! - [`Replay`]: follows the event order of a recorded trace.
+
+mod pct;
+mod random;
+mod replay;
+
+pub use pct::Pct;
+pub use random::RandomWalk;
+pub use replay::Replay;
+
+use crate::event::{Label, Pid, Tid};
+use crate::wsa::Guid;
+
+/// What the first event of a thread's next step will name, so a replay can tell steps apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Actor {
+    /// An API call: `api.call` with this pid and tid.
+    Thread(Pid, Tid),
+    /// An exit, crash or kill (`process.exit`), or an advertise or unadvertise
+    /// (`provider.advertise` / `provider.unadvertise`) by this process.
+    Process(Pid),
+    /// A catalog change (`catalog.*`) of this provider.
+    Catalog(Guid),
+}
+
+/// One thing the world can do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Run the next step of a thread.
+    Step { pid: Pid, tid: Tid, actor: Actor },
+    /// Run a provider's deferred work item.
+    Work {
+        id: u64,
+        provider: Guid,
+        /// The async call that was in progress when the work was asked for.
+        serves: Option<Label>,
+    },
+}
+
+/// A scheduling strategy.
+pub trait Strategy {
+    /// A new execution starts.
+    fn begin(&mut self, seed: u64);
+
+    /// Picks one of `choices` (never empty). `emitted` is how many events the run has produced
+    /// so far. `None` stops the run: the strategy cannot go on (a replay whose next recorded
+    /// event no choice can produce).
+    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize>;
+
+    /// A number in `0..bound`, for the world's other decisions (fault injection).
+    fn draw(&mut self, bound: u64) -> u64;
+
+    /// Why the strategy stopped the run, if it did.
+    fn stop_reason(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<S: Strategy + ?Sized> Strategy for Box<S> {
+    fn begin(&mut self, seed: u64) {
+        (**self).begin(seed)
+    }
+    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
+        (**self).pick(choices, emitted)
+    }
+    fn draw(&mut self, bound: u64) -> u64 {
+        (**self).draw(bound)
+    }
+    fn stop_reason(&self) -> Option<String> {
+        (**self).stop_reason()
+    }
+}

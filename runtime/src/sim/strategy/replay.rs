@@ -1,0 +1,114 @@
+//! Replay: follow the event order of a recorded trace.
+//!
+//! The schedule is recovered from the events themselves, not from a seed, so a hand-edited or
+//! shrunk trace replays too. At each pick, the next recorded event names who moved next: an
+//! `api.call` its thread, a `process.exit` or `provider.(un)advertise` its process, a
+//! `catalog.*` line its provider's catalog step, an `async.complete` (or a `fault`) the
+//! provider's deferred work serving that async call. Deferred work that left no event is run
+//! only when nothing recorded is left to match, which cannot change what was recorded.
+
+use super::{Actor, Choice, Strategy};
+use crate::event::{Event, Stamped};
+
+/// Replays a recorded event sequence.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    recorded: Vec<Stamped>,
+    stop: Option<String>,
+}
+
+impl Replay {
+    pub fn new(recorded: Vec<Stamped>) -> Self {
+        Replay {
+            recorded,
+            stop: None,
+        }
+    }
+
+    fn matches(event: &Event, choice: &Choice) -> bool {
+        match (event, choice) {
+            (Event::ApiCall { pid, tid, .. }, Choice::Step { actor, .. }) => {
+                *actor == Actor::Thread(*pid, *tid)
+            }
+            (
+                Event::ProcessExit { pid, .. }
+                | Event::ProviderAdvertise { pid, .. }
+                | Event::ProviderUnadvertise { pid, .. },
+                Choice::Step { actor, .. },
+            ) => *actor == Actor::Process(*pid),
+            (
+                Event::CatalogInstall { provider, .. }
+                | Event::CatalogUninstall { provider, .. }
+                | Event::CatalogEnable { provider, .. },
+                Choice::Step { actor, .. },
+            ) => *actor == Actor::Catalog(*provider),
+            _ => false,
+        }
+    }
+
+    fn work_for(event: &Event, choices: &[Choice]) -> Option<usize> {
+        let (provider, label) = match event {
+            Event::AsyncComplete {
+                provider,
+                async_call,
+                ..
+            } => (*provider, Some(*async_call)),
+            Event::Fault { provider, .. } => (*provider, None),
+            _ => return None,
+        };
+        let of_provider =
+            |c: &Choice| matches!(c, Choice::Work { provider: p, .. } if *p == provider);
+        label
+            .and_then(|l| {
+                choices.iter().position(
+                    |c| matches!(c, Choice::Work { provider: p, serves: Some(s), .. } if *p == provider && *s == l),
+                )
+            })
+            .or_else(|| choices.iter().position(of_provider))
+    }
+}
+
+impl Strategy for Replay {
+    fn begin(&mut self, _seed: u64) {
+        self.stop = None;
+    }
+
+    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
+        let next = usize::try_from(emitted)
+            .ok()
+            .and_then(|i| self.recorded.get(i))
+            .filter(|s| !matches!(s.event, Event::End { .. }));
+        let Some(next) = next else {
+            // Nothing recorded is left: only silent deferred work may still run.
+            let silent = choices
+                .iter()
+                .position(|c| matches!(c, Choice::Work { .. }));
+            if silent.is_none() {
+                self.stop = Some(format!(
+                    "the recorded trace ends after {emitted} events, but the scenario still has steps to run"
+                ));
+            }
+            return silent;
+        };
+        let found = choices
+            .iter()
+            .position(|c| Self::matches(&next.event, c))
+            .or_else(|| Self::work_for(&next.event, choices));
+        if found.is_none() {
+            self.stop = Some(format!(
+                "seq {}: no runnable step or deferred work can produce the recorded `{}` event next",
+                next.seq,
+                next.event.kind()
+            ));
+        }
+        found
+    }
+
+    fn draw(&mut self, _bound: u64) -> u64 {
+        0
+    }
+
+    fn stop_reason(&self) -> Option<String> {
+        self.stop.clone()
+    }
+}

@@ -1,0 +1,19 @@
+//! Winsock values the dispatcher and providers exchange: error codes, namespaces, LUP flags,
+//! GUIDs, WSAQUERYSET2 and WSANAMESPACE_INFOEX with their packed sizes, and WSASetService's
+//! operation (NSPV2_SEMANTICS.md §11).
+
+pub mod error;
+pub mod flags;
+pub mod guid;
+pub mod namespace;
+pub mod nsinfo;
+pub mod queryset;
+pub mod service;
+
+pub use error::{NO_ERROR, SOCKET_ERROR, WsaError};
+pub use flags::LupFlags;
+pub use guid::{Guid, GuidParseError};
+pub use namespace::Namespace;
+pub use nsinfo::NsProviderInfo;
+pub use queryset::{AfProtocols, CsAddr, QuerySet, WsaVersion, wire};
+pub use service::{SetServiceFlags, SetServiceOp};

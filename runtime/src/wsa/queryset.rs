@@ -1,0 +1,319 @@
+//! WSAQUERYSET2W as a Rust value, with the size a packed Windows buffer would need (S5.5).
+//!
+//! `wire_size` makes WSAEFAULT sizing real: a result fits a caller's buffer exactly when a
+//! Windows provider could have packed it there. The layout is x64's; see [`wire`].
+
+use super::{Guid, LupFlags, Namespace};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// The x64 sizes of the structures a packed WSAQUERYSET2W buffer holds, and the packing rule.
+///
+/// The fixed `WSAQUERYSET2W` comes first; then each present variable part, in field order,
+/// each starting at an 8-byte-aligned offset: strings as UTF-16 with a NUL terminator, the
+/// `WSAVERSION`, the provider `GUID`, the `AFPROTOCOLS` array, the `CSADDR_INFO` array followed
+/// by each address's sockaddrs (remote, then local when present), the `BLOB` followed by its
+/// bytes. Absent or empty parts take no space.
+pub mod wire {
+    /// `sizeof(WSAQUERYSET2W)` on x64.
+    pub const QUERYSET2W_SIZE: u32 = 112;
+    pub const WSAVERSION_SIZE: u32 = 8;
+    pub const GUID_SIZE: u32 = 16;
+    pub const AFPROTOCOLS_SIZE: u32 = 8;
+    /// Two `SOCKET_ADDRESS` (pointer + length, 16 each) and two `INT`s.
+    pub const CSADDR_INFO_SIZE: u32 = 40;
+    pub const SOCKADDR_IN_SIZE: u32 = 16;
+    pub const SOCKADDR_IN6_SIZE: u32 = 28;
+    /// `BLOB`: a ULONG length, padding, a pointer.
+    pub const BLOB_SIZE: u32 = 16;
+    pub const ALIGN: u32 = 8;
+
+    pub const AF_INET: i32 = 2;
+    pub const AF_INET6: i32 = 23;
+    pub const SOCK_STREAM: i32 = 1;
+    pub const SOCK_DGRAM: i32 = 2;
+    pub const IPPROTO_TCP: i32 = 6;
+    pub const IPPROTO_UDP: i32 = 17;
+
+    pub(crate) fn align(n: u64) -> u64 {
+        n.div_ceil(u64::from(ALIGN)) * u64::from(ALIGN)
+    }
+
+    /// A NUL-terminated UTF-16 string's bytes.
+    pub(crate) fn wide_len(s: &str) -> u64 {
+        (s.encode_utf16().count() as u64 + 1) * 2
+    }
+
+    pub(crate) fn sockaddr_len(addr: &std::net::SocketAddr) -> u64 {
+        u64::from(if addr.is_ipv4() {
+            SOCKADDR_IN_SIZE
+        } else {
+            SOCKADDR_IN6_SIZE
+        })
+    }
+}
+
+/// WSAVERSION.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsaVersion {
+    pub version: u32,
+    /// WSAECOMPARATOR: 0 equal, 1 not less than.
+    pub how: u32,
+}
+
+/// AFPROTOCOLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AfProtocols {
+    pub address_family: i32,
+    pub protocol: i32,
+}
+
+/// CSADDR_INFO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsAddr {
+    pub remote: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub socket_type: i32,
+    pub protocol: i32,
+}
+
+impl CsAddr {
+    /// A TCP stream address (what a mail host is).
+    pub fn tcp(remote: SocketAddr) -> CsAddr {
+        CsAddr {
+            remote,
+            local: None,
+            socket_type: wire::SOCK_STREAM,
+            protocol: wire::IPPROTO_TCP,
+        }
+    }
+}
+
+/// WSAQUERYSET2W: restrictions for a lookup, a lookup's result, or a registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuerySet {
+    pub service_instance_name: Option<String>,
+    pub version: Option<WsaVersion>,
+    pub comment: Option<String>,
+    pub namespace: Namespace,
+    pub ns_provider_id: Option<Guid>,
+    pub context: Option<String>,
+    pub protocols: Vec<AfProtocols>,
+    pub query_string: Option<String>,
+    pub addresses: Vec<CsAddr>,
+    pub output_flags: u32,
+    pub blob: Option<Vec<u8>>,
+}
+
+impl Default for QuerySet {
+    fn default() -> Self {
+        QuerySet {
+            service_instance_name: None,
+            version: None,
+            comment: None,
+            namespace: Namespace::ALL,
+            ns_provider_id: None,
+            context: None,
+            protocols: Vec::new(),
+            query_string: None,
+            addresses: Vec::new(),
+            output_flags: 0,
+            blob: None,
+        }
+    }
+}
+
+impl QuerySet {
+    /// Lookup restrictions: a name in a namespace.
+    pub fn restrictions(namespace: Namespace, name: &str) -> QuerySet {
+        QuerySet {
+            service_instance_name: Some(name.to_string()),
+            namespace,
+            ..QuerySet::default()
+        }
+    }
+
+    /// The bytes a packed x64 buffer holding this query set needs (see [`wire`]).
+    pub fn wire_size(&self) -> u32 {
+        let mut size = u64::from(wire::QUERYSET2W_SIZE);
+        let mut part = |bytes: u64| {
+            if bytes > 0 {
+                size = wire::align(size) + bytes;
+            }
+        };
+        part(
+            self.service_instance_name
+                .as_deref()
+                .map_or(0, wire::wide_len),
+        );
+        part(self.version.map_or(0, |_| u64::from(wire::WSAVERSION_SIZE)));
+        part(self.comment.as_deref().map_or(0, wire::wide_len));
+        part(
+            self.ns_provider_id
+                .map_or(0, |_| u64::from(wire::GUID_SIZE)),
+        );
+        part(self.context.as_deref().map_or(0, wire::wide_len));
+        part(self.protocols.len() as u64 * u64::from(wire::AFPROTOCOLS_SIZE));
+        part(self.query_string.as_deref().map_or(0, wire::wide_len));
+        part(self.addresses.len() as u64 * u64::from(wire::CSADDR_INFO_SIZE));
+        for a in &self.addresses {
+            part(wire::sockaddr_len(&a.remote));
+            if let Some(local) = &a.local {
+                part(wire::sockaddr_len(local));
+            }
+        }
+        if let Some(blob) = &self.blob {
+            part(u64::from(wire::BLOB_SIZE));
+            part(blob.len() as u64);
+        }
+        u32::try_from(size).unwrap_or(u32::MAX)
+    }
+
+    /// The result a provider returns for these LUP_RETURN_* flags: only the requested fields.
+    /// Namespace, provider id and output flags are always kept; context and protocols travel
+    /// with LUP_RETURN_TYPE (they describe the service class).
+    pub fn project(&self, flags: LupFlags) -> QuerySet {
+        let keep = |f: LupFlags| flags.contains(f);
+        QuerySet {
+            service_instance_name: self
+                .service_instance_name
+                .clone()
+                .filter(|_| keep(LupFlags::RETURN_NAME)),
+            version: self.version.filter(|_| keep(LupFlags::RETURN_VERSION)),
+            comment: self
+                .comment
+                .clone()
+                .filter(|_| keep(LupFlags::RETURN_COMMENT)),
+            namespace: self.namespace,
+            ns_provider_id: self.ns_provider_id,
+            context: self.context.clone().filter(|_| keep(LupFlags::RETURN_TYPE)),
+            protocols: if keep(LupFlags::RETURN_TYPE) {
+                self.protocols.clone()
+            } else {
+                Vec::new()
+            },
+            query_string: self
+                .query_string
+                .clone()
+                .filter(|_| keep(LupFlags::RETURN_QUERY_STRING)),
+            addresses: if keep(LupFlags::RETURN_ADDR) {
+                self.addresses.clone()
+            } else {
+                Vec::new()
+            },
+            output_flags: self.output_flags,
+            blob: self.blob.clone().filter(|_| keep(LupFlags::RETURN_BLOB)),
+        }
+    }
+
+    /// The JSON object a trace prints for this query set: only present fields, sorted keys.
+    pub fn to_fields(&self) -> BTreeMap<String, Value> {
+        let mut f = BTreeMap::new();
+        if !self.addresses.is_empty() {
+            let addrs: Vec<String> = self
+                .addresses
+                .iter()
+                .map(|a| a.remote.to_string())
+                .collect();
+            f.insert("addrs".into(), json!(addrs));
+        }
+        if let Some(blob) = &self.blob {
+            f.insert("blob_len".into(), json!(blob.len()));
+        }
+        if let Some(c) = &self.comment {
+            f.insert("comment".into(), json!(c));
+        }
+        if let Some(c) = &self.context {
+            f.insert("context".into(), json!(c));
+        }
+        if let Some(n) = &self.service_instance_name {
+            f.insert("name".into(), json!(n));
+        }
+        f.insert("namespace".into(), json!(self.namespace.code()));
+        if self.output_flags != 0 {
+            f.insert("output_flags".into(), json!(self.output_flags));
+        }
+        if let Some(p) = self.ns_provider_id {
+            f.insert("provider".into(), json!(p.to_string()));
+        }
+        if let Some(q) = &self.query_string {
+            f.insert("query_string".into(), json!(q));
+        }
+        if let Some(v) = self.version {
+            f.insert("version".into(), json!(v.version));
+        }
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_query_set_is_the_fixed_struct() {
+        assert_eq!(QuerySet::default().wire_size(), 112);
+    }
+
+    #[test]
+    fn wire_size_packs_each_part_at_8_byte_alignment() {
+        let qs = QuerySet {
+            service_instance_name: Some("alice@example.com".into()), // 17 units + NUL = 36 bytes
+            addresses: vec![
+                CsAddr::tcp("192.0.2.10:25".parse().expect("v4")),
+                CsAddr::tcp("[2001:db8::1]:25".parse().expect("v6")),
+            ],
+            blob: Some(vec![1, 2, 3]),
+            ..QuerySet::restrictions(Namespace::EMAIL, "x")
+        };
+        // 112 → name at 112: 148 → CSADDR array at 152: +80 = 232 → sockaddr_in at 232: 248
+        // → sockaddr_in6 at 248: 276 → BLOB at 280: 296 → 3 bytes at 296: 299.
+        assert_eq!(qs.wire_size(), 299);
+    }
+
+    #[test]
+    fn projection_keeps_only_requested_fields_and_shrinks_the_size() {
+        let full = QuerySet {
+            service_instance_name: Some("alice@example.com".into()),
+            comment: Some("mail".into()),
+            addresses: vec![CsAddr::tcp("192.0.2.10:25".parse().expect("v4"))],
+            blob: Some(vec![0; 10]),
+            namespace: Namespace::EMAIL,
+            ..QuerySet::default()
+        };
+        let name_only = full.project(LupFlags::RETURN_NAME);
+        assert_eq!(
+            name_only.service_instance_name.as_deref(),
+            Some("alice@example.com")
+        );
+        assert!(
+            name_only.addresses.is_empty()
+                && name_only.comment.is_none()
+                && name_only.blob.is_none()
+        );
+        assert_eq!(name_only.namespace, Namespace::EMAIL);
+        let all = full.project(LupFlags::RETURN_ALL);
+        assert_eq!(all, full);
+        assert!(
+            name_only.wire_size()
+                < full
+                    .project(LupFlags::RETURN_NAME | LupFlags::RETURN_ADDR)
+                    .wire_size()
+        );
+        assert!(full.project(LupFlags::EMPTY).wire_size() == 112);
+    }
+
+    #[test]
+    fn trace_fields_are_sorted_and_only_present_ones() {
+        let qs = QuerySet {
+            addresses: vec![CsAddr::tcp("[::1]:25".parse().expect("v6"))],
+            ..QuerySet::restrictions(Namespace::EMAIL, "a@b")
+        };
+        let text = serde_json::to_string(&qs.to_fields()).expect("json");
+        assert_eq!(
+            text,
+            r#"{"addrs":["[::1]:25"],"name":"a@b","namespace":37}"#
+        );
+    }
+}

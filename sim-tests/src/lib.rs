@@ -1,0 +1,1 @@
+//! nspsim's scenario runner and command line.
