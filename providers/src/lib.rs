@@ -5,16 +5,19 @@
 //! | `email-directory` | an in-memory NS_EMAIL directory written the way a Windows developer would ([`email_directory`]) |
 //! | `minimal` | only the three required entry points; every optional slot null ([`minimal`]) |
 //! | `minimal-stubs` | the same, with WSAEOPNOTSUPP stubs in the optional slots |
+//! | `faulty` | an `email-directory` that injects faults by option ([`faulty`]) |
 //! | `buggy` | an `email-directory` with one real-world ordering bug (`bug = …`) |
 //!
 //! [`registry`] returns a [`Registry`] with every kind, which the scenario loader and the
 //! scheduler use; `runtime` itself never names a concrete provider.
 
 pub mod email_directory;
+pub mod faulty;
 pub mod minimal;
 pub mod options;
 
 use email_directory::{Bug, EmailDirectory, EmailOptions};
+use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_runtime::provider::NspV2Provider;
 use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
@@ -28,6 +31,7 @@ pub fn registry() -> Registry {
     r.register(Box::new(EmailDirectoryKind));
     r.register(Box::new(MinimalKind { stubs: false }));
     r.register(Box::new(MinimalKind { stubs: true }));
+    r.register(Box::new(FaultyKind));
     r.register(Box::new(BuggyKind));
     r
 }
@@ -174,5 +178,35 @@ impl ProviderKind for BuggyKind {
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         let (bug, opts) = options::parse::<BuggyOptions>(self.name(), options)?.split()?;
         Ok(Box::new(EmailDirectory::new(opts).with_bug(bug)))
+    }
+}
+
+const FAULTS: OptionDoc = OptionDoc {
+    name: "faults",
+    shape: "array of { fault = \"fail\" | \"panic\" | \"silent-error\" | \"never-complete\" | \"complete-twice\" | \"bad-code\", entry_point, error, on_call }",
+    default: "[]",
+    help: "faults to inject; entry_point defaults to NSPv2LookupServiceNextEx, on_call to every call",
+};
+
+struct FaultyKind;
+
+impl ProviderKind for FaultyKind {
+    fn name(&self) -> &'static str {
+        "faulty"
+    }
+    fn summary(&self) -> &'static str {
+        "an email-directory that fails, panics, never completes or completes twice on purpose"
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[FAULTS, ENTRIES, DOMAINS, AUTHORITY, COMPLETION]
+    }
+    fn validate(&self, options: &Value) -> Result<(), String> {
+        options::parse::<FaultyOptions>(self.name(), options)?
+            .split()
+            .map(|_| ())
+    }
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        let (faults, opts) = options::parse::<FaultyOptions>(self.name(), options)?.split()?;
+        Ok(Box::new(Faulty::new(faults, opts)))
     }
 }
