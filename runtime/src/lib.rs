@@ -25,6 +25,7 @@ pub mod registry;
 pub mod session;
 pub mod set_service;
 pub mod sim;
+pub mod trace;
 pub mod wsa;
 
 pub use catalog::{Authority, Catalog, CatalogEntry};

@@ -1,0 +1,13 @@
+//! nsptrace version 1 (TRACE_FORMAT.md): the header, one line per event with the documented
+//! key order, the `end` line; writing (in memory or through a writer thread to a file renamed
+//! into place when complete) and reading with line-numbered errors.
+
+pub mod header;
+pub mod json;
+pub mod reader;
+pub mod writer;
+
+pub use header::{Mode, TraceHeader, VERSION};
+pub use json::{DecodeError, decode_event, encode_event};
+pub use reader::{ReadError, Trace, parse_trace, read_trace};
+pub use writer::{Recorder, TraceBuffer, TraceError, TraceFile, TraceSummary};
