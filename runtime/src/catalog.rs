@@ -17,6 +17,12 @@ pub enum Authority {
 }
 
 impl Authority {
+    pub const ALL: [Authority; 3] = [
+        Authority::Primary,
+        Authority::Secondary,
+        Authority::Wildcard,
+    ];
+
     pub const fn name(self) -> &'static str {
         match self {
             Authority::Primary => "primary",

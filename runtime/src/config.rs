@@ -15,6 +15,8 @@ pub enum Profile {
 }
 
 impl Profile {
+    pub const ALL: [Profile; 2] = [Profile::Win7, Profile::Vista];
+
     pub const fn name(self) -> &'static str {
         match self {
             Profile::Win7 => "win7",
@@ -47,6 +49,8 @@ pub enum StartupPolicy {
 }
 
 impl StartupPolicy {
+    pub const ALL: [StartupPolicy; 2] = [StartupPolicy::PerProcess, StartupPolicy::PerWsaStartup];
+
     pub const fn name(self) -> &'static str {
         match self {
             StartupPolicy::PerProcess => "per-process",

@@ -116,6 +116,9 @@ pub struct WorkItem {
     pub token: WorkToken,
     /// The entry point during which the work was requested (for fault reports).
     pub origin: NspFn,
+    /// The async call that entry point was serving (NextEx, SetServiceEx), if any: what a
+    /// replay matches an `async.complete` line against.
+    pub serves: Option<Label>,
 }
 
 /// An advertised provider (S3).
@@ -182,6 +185,8 @@ pub struct Dispatcher<S: EventSink> {
     pub(crate) queue: VecDeque<Work>,
     pub(crate) wakes: Vec<Wake>,
     pub(crate) labels: Labels,
+    /// The async call the provider call in progress serves (for [`WorkItem::serves`]).
+    pub(crate) serving: Option<Label>,
 }
 
 /// Labels for provider-produced opaque values (TRACE_FORMAT.md). Dispatcher-issued handles are
@@ -247,6 +252,7 @@ impl<S: EventSink> Dispatcher<S> {
             queue: VecDeque::new(),
             wakes: Vec::new(),
             labels: Labels::default(),
+            serving: None,
         }
     }
 
@@ -327,9 +333,11 @@ impl<S: EventSink> Dispatcher<S> {
                 provider: item.provider,
                 pid: 0,
             };
+            self.serving = item.serves;
             let _ = self.call_provider(item.provider, site, item.origin, |p, ctx| {
                 p.run_deferred(ctx, item.token)
             });
+            self.serving = None;
         }
         self.pump();
         true
@@ -411,6 +419,7 @@ impl<S: EventSink> Dispatcher<S> {
                     provider,
                     token,
                     origin,
+                    serves: self.serving,
                 });
             }
         }

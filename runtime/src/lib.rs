@@ -22,6 +22,7 @@ pub mod lookup;
 pub mod process;
 pub mod provider;
 pub mod registry;
+pub mod scenario;
 pub mod session;
 pub mod set_service;
 pub mod sim;

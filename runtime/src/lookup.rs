@@ -345,9 +345,11 @@ impl<S: EventSink> Dispatcher<S> {
                 pid: pid.0,
             };
             let async_call = AsyncCall(call.to_raw());
+            self.serving = Some(async_label);
             let end = self.call_provider(provider, site, NspFn::LookupServiceNextEx, |p, ctx| {
                 p.lookup_service_next_ex(ctx, async_call, handle, flags, buffer_len)
             });
+            self.serving = None;
             let (err, faulted) = match end {
                 CallEnd::Returned { last_error, .. } => {
                     (last_error.map_or(0, WsaError::code), false)

@@ -165,9 +165,11 @@ impl<S: EventSink> Dispatcher<S> {
                 pid: pid.0,
             };
             let async_call = AsyncCall(call.to_raw());
+            self.serving = Some(label);
             let end = self.call_provider(provider, site, NspFn::SetServiceEx, |p, ctx| {
                 p.set_service_ex(ctx, async_call, &info, op, flags, arg)
             });
+            self.serving = None;
             let (err, faulted) = match end {
                 CallEnd::Returned { last_error, .. } => {
                     (last_error.map_or(0, WsaError::code), false)

@@ -1,4 +1,9 @@
 //! Deterministic simulation: the seeded RNG and the scheduling strategies.
 
+pub mod oracle;
+pub mod replay;
 pub mod rng;
 pub mod strategy;
+pub mod world;
+
+pub use world::{RunError, RunReport, run};

@@ -44,6 +44,9 @@ pub enum Choice {
         /// The async call that was in progress when the work was asked for.
         serves: Option<Label>,
     },
+    /// Let virtual time pass to `to`, when only deferred work could run now: a provider's
+    /// completion may come after a sleeping thread wakes (S6.3).
+    Tick { to: u64 },
 }
 
 /// A scheduling strategy.

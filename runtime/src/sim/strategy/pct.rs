@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 enum Entity {
     Thread(Pid, Tid),
     Work(u64),
+    Clock,
 }
 
 impl Entity {
@@ -22,6 +23,7 @@ impl Entity {
         match *choice {
             Choice::Step { pid, tid, .. } => Entity::Thread(pid, tid),
             Choice::Work { id, .. } => Entity::Work(id),
+            Choice::Tick { .. } => Entity::Clock,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! shrunk trace replays too. At each pick, the next recorded event names who moved next: an
 //! `api.call` its thread, a `process.exit` or `provider.(un)advertise` its process, a
 //! `catalog.*` line its provider's catalog step, an `async.complete` (or a `fault`) the
-//! provider's deferred work serving that async call. Deferred work that left no event is run
-//! only when nothing recorded is left to match, which cannot change what was recorded.
+//! provider's deferred work serving that async call; a recorded `t` later than anything that
+//! can run now, the passing of time. Deferred work that left no event is run only when
+//! nothing recorded is left to match, which cannot change what was recorded.
 
 use super::{Actor, Choice, Strategy};
 use crate::event::{Event, Stamped};
@@ -90,9 +91,12 @@ impl Strategy for Replay {
             }
             return silent;
         };
-        let found = choices
+        // Time passes when the next recorded event is due later than anything runnable now.
+        let tick = choices
             .iter()
-            .position(|c| Self::matches(&next.event, c))
+            .position(|c| matches!(c, Choice::Tick { to } if next.t >= *to));
+        let found = tick
+            .or_else(|| choices.iter().position(|c| Self::matches(&next.event, c)))
             .or_else(|| Self::work_for(&next.event, choices));
         if found.is_none() {
             self.stop = Some(format!(

@@ -1,0 +1,474 @@
+//! The validated scenario: typed values only, every reference resolved, defaults filled in.
+//!
+//! Its JSON form ([`Scenario::to_json`]) uses the scenario file's own keys and Windows names,
+//! with every default written out, so the `scenario` of a trace header reads like the file it
+//! came from and [`Scenario::from_json`] gives back an equal value.
+
+use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
+use serde_json::{Map, Value, json};
+use std::net::SocketAddr;
+
+/// A whole scenario (SCENARIO_FORMAT.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// Default seed; the CLI's `--seed` wins.
+    pub seed: Option<u64>,
+    pub profile: Profile,
+    pub startup_policy: StartupPolicy,
+    /// `[[provider]]`, in file order.
+    pub providers: Vec<ProviderSpec>,
+    /// `[[host]]`, in file order (declared hosts only; see [`Scenario::implicit_hosts`]).
+    pub hosts: Vec<HostSpec>,
+    /// `[[process]]`, in file order.
+    pub processes: Vec<ProcessSpec>,
+}
+
+pub use crate::catalog::Authority;
+pub use crate::config::{Profile, StartupPolicy};
+
+/// One `[[provider]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderSpec {
+    pub id: Guid,
+    /// Display name in the catalog; unique among providers.
+    pub name: String,
+    pub namespace: Namespace,
+    /// A kind of the [`crate::registry::Registry`].
+    pub kind: String,
+    /// The process that advertises it: a `[[host]]`, a `[[process]]`, or (if neither has that
+    /// name) an implicit host. Default: `"<name>-host"`.
+    pub host: String,
+    /// In the catalog before any process starts (default true).
+    pub installed: bool,
+    /// Default true.
+    pub enabled: bool,
+    pub authority: Option<Authority>,
+    /// `[provider.options]` as JSON (a table converted from TOML; default `{}`), validated by
+    /// the kind.
+    pub options: Value,
+    /// The catalog entry's version number (`dwVersion`; default 1).
+    pub version: u32,
+}
+
+/// One `[[host]]`: a process with one thread running `steps`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostSpec {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// One `[[process]]`: `steps` is the main thread, `threads` are `[[process.thread]]`, started
+/// with the process.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    pub name: String,
+    pub steps: Vec<Step>,
+    pub threads: Vec<ThreadSpec>,
+}
+
+/// One `[[process.thread]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreadSpec {
+    pub steps: Vec<Step>,
+}
+
+/// Where a lookup or set_service goes: a whole namespace, or one provider by id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Namespace(Namespace),
+    /// A declared provider's id (a name was resolved to it), or, for `lookup`, `lookup_begin`
+    /// and `set_service` only, any GUID written out in full (to exercise unknown-provider
+    /// errors).
+    Provider(Guid),
+}
+
+/// How many WSALookupServiceNext calls a `lookup` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextCount {
+    /// At most this many (0: Begin then End).
+    Count(u32),
+    /// Until WSA_E_NO_MORE (or another error).
+    All,
+}
+
+/// One step of a thread (SCENARIO_FORMAT.md "Steps").
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// WSAStartup(MAKEWORD(major, minor)); `version` "M.m", default "2.2".
+    Startup {
+        version: (u8, u8),
+    },
+    Cleanup,
+    /// Begin, Next until WSA_E_NO_MORE or `next` results, End.
+    Lookup {
+        target: Target,
+        /// The service instance name; `None` passes a NULL name.
+        name: Option<String>,
+        flags: LupFlags,
+        next: NextCount,
+        buffer: u32,
+    },
+    /// WSALookupServiceBegin; the handle is named `as_name` (`as` in the file).
+    LookupBegin {
+        target: Target,
+        name: Option<String>,
+        flags: LupFlags,
+        as_name: String,
+    },
+    /// WSALookupServiceNext; `flags: None` (key absent) means "the flags given to the
+    /// `lookup_begin` that defined `handle`".
+    LookupNext {
+        handle: String,
+        flags: Option<LupFlags>,
+        buffer: u32,
+    },
+    LookupEnd {
+        handle: String,
+    },
+    SetService {
+        action: SetServiceOp,
+        target: Target,
+        name: Option<String>,
+        addrs: Vec<SocketAddr>,
+        /// SERVICE_MULTIPLE.
+        multiple: bool,
+    },
+    /// WSAEnumNameSpaceProvidersEx.
+    EnumProviders {
+        buffer: u32,
+    },
+    /// The provider's id (a name in the file is resolved to it).
+    Advertise {
+        provider: Guid,
+    },
+    Unadvertise {
+        provider: Guid,
+    },
+    Install {
+        provider: Guid,
+    },
+    Uninstall {
+        provider: Guid,
+    },
+    Enable {
+        provider: Guid,
+    },
+    Disable {
+        provider: Guid,
+    },
+    Sleep {
+        us: u64,
+    },
+    Exit,
+    Crash,
+    /// Asserts the previous step's outcome: `err: None` is success (NO_ERROR).
+    Expect {
+        err: Option<WsaError>,
+        ret: Option<i64>,
+    },
+}
+
+impl Step {
+    /// Every op, in the order of SCENARIO_FORMAT.md.
+    pub const OPS: [&'static str; 18] = [
+        "startup",
+        "cleanup",
+        "lookup",
+        "lookup_begin",
+        "lookup_next",
+        "lookup_end",
+        "set_service",
+        "enum_providers",
+        "advertise",
+        "unadvertise",
+        "install",
+        "uninstall",
+        "enable",
+        "disable",
+        "sleep",
+        "exit",
+        "crash",
+        "expect",
+    ];
+
+    /// The `op` of this step.
+    pub const fn op(&self) -> &'static str {
+        match self {
+            Step::Startup { .. } => "startup",
+            Step::Cleanup => "cleanup",
+            Step::Lookup { .. } => "lookup",
+            Step::LookupBegin { .. } => "lookup_begin",
+            Step::LookupNext { .. } => "lookup_next",
+            Step::LookupEnd { .. } => "lookup_end",
+            Step::SetService { .. } => "set_service",
+            Step::EnumProviders { .. } => "enum_providers",
+            Step::Advertise { .. } => "advertise",
+            Step::Unadvertise { .. } => "unadvertise",
+            Step::Install { .. } => "install",
+            Step::Uninstall { .. } => "uninstall",
+            Step::Enable { .. } => "enable",
+            Step::Disable { .. } => "disable",
+            Step::Sleep { .. } => "sleep",
+            Step::Exit => "exit",
+            Step::Crash => "crash",
+            Step::Expect { .. } => "expect",
+        }
+    }
+
+    /// The step's JSON form: the scenario file's keys, defaults written out.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("op".into(), json!(self.op()));
+        let put_target = |m: &mut Map<String, Value>, t: &Target| match t {
+            Target::Namespace(ns) => m.insert("namespace".into(), namespace_json(*ns)),
+            Target::Provider(id) => m.insert("provider".into(), json!(id.to_string())),
+        };
+        let put_name = |m: &mut Map<String, Value>, name: &Option<String>| {
+            if let Some(n) = name {
+                m.insert("name".into(), json!(n));
+            }
+        };
+        match self {
+            Step::Startup { version } => {
+                m.insert(
+                    "version".into(),
+                    json!(format!("{}.{}", version.0, version.1)),
+                );
+            }
+            Step::Cleanup | Step::Exit | Step::Crash => {}
+            Step::Lookup {
+                target,
+                name,
+                flags,
+                next,
+                buffer,
+            } => {
+                put_target(&mut m, target);
+                put_name(&mut m, name);
+                m.insert("flags".into(), flags_json(*flags));
+                let next = match next {
+                    NextCount::Count(n) => json!(n),
+                    NextCount::All => json!("all"),
+                };
+                m.insert("next".into(), next);
+                m.insert("buffer".into(), json!(buffer));
+            }
+            Step::LookupBegin {
+                target,
+                name,
+                flags,
+                as_name,
+            } => {
+                put_target(&mut m, target);
+                put_name(&mut m, name);
+                m.insert("flags".into(), flags_json(*flags));
+                m.insert("as".into(), json!(as_name));
+            }
+            Step::LookupNext {
+                handle,
+                flags,
+                buffer,
+            } => {
+                m.insert("handle".into(), json!(handle));
+                if let Some(f) = flags {
+                    m.insert("flags".into(), flags_json(*f));
+                }
+                m.insert("buffer".into(), json!(buffer));
+            }
+            Step::LookupEnd { handle } => {
+                m.insert("handle".into(), json!(handle));
+            }
+            Step::SetService {
+                action,
+                target,
+                name,
+                addrs,
+                multiple,
+            } => {
+                m.insert("action".into(), json!(action.action()));
+                put_target(&mut m, target);
+                put_name(&mut m, name);
+                let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                m.insert("addrs".into(), json!(addrs));
+                m.insert("multiple".into(), json!(multiple));
+            }
+            Step::EnumProviders { buffer } => {
+                m.insert("buffer".into(), json!(buffer));
+            }
+            Step::Advertise { provider }
+            | Step::Unadvertise { provider }
+            | Step::Install { provider }
+            | Step::Uninstall { provider }
+            | Step::Enable { provider }
+            | Step::Disable { provider } => {
+                m.insert("provider".into(), json!(provider.to_string()));
+            }
+            Step::Sleep { us } => {
+                m.insert("us".into(), json!(us));
+            }
+            Step::Expect { err, ret } => {
+                let err = match err {
+                    None => json!("NO_ERROR"),
+                    Some(e) => match e.name() {
+                        Some(n) => json!(n),
+                        None => json!(e.code()),
+                    },
+                };
+                m.insert("err".into(), err);
+                if let Some(r) = ret {
+                    m.insert("ret".into(), json!(r));
+                }
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// A namespace as its Windows name, or its number if it has none.
+pub(crate) fn namespace_json(ns: Namespace) -> Value {
+    match ns.name() {
+        Some(n) => json!(n),
+        None => json!(ns.code()),
+    }
+}
+
+/// Flags as the names of their known bits, plus one number for any other bits.
+pub(crate) fn flags_json(flags: LupFlags) -> Value {
+    let names = flags.names();
+    let known = names
+        .iter()
+        .filter_map(|n| LupFlags::from_name(n))
+        .fold(0u32, |acc, f| acc | f.bits());
+    let mut out: Vec<Value> = names.iter().map(|n| json!(n)).collect();
+    let rest = flags.bits() & !known;
+    if rest != 0 {
+        out.push(json!(rest));
+    }
+    Value::Array(out)
+}
+
+fn steps_json(steps: &[Step]) -> Value {
+    Value::Array(steps.iter().map(Step::to_json).collect())
+}
+
+impl ProviderSpec {
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("id".into(), json!(self.id.to_string()));
+        m.insert("name".into(), json!(self.name));
+        m.insert("namespace".into(), namespace_json(self.namespace));
+        m.insert("kind".into(), json!(self.kind));
+        m.insert("host".into(), json!(self.host));
+        m.insert("installed".into(), json!(self.installed));
+        m.insert("enabled".into(), json!(self.enabled));
+        if let Some(a) = self.authority {
+            m.insert("authority".into(), json!(a.name()));
+        }
+        m.insert("options".into(), self.options.clone());
+        m.insert("version".into(), json!(self.version));
+        Value::Object(m)
+    }
+}
+
+impl Scenario {
+    /// The JSON form for a trace header: the file's keys (`provider`, `host`, `process`,
+    /// `thread`, …), Windows names, every default written out, provider references as ids.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(self.name));
+        if let Some(seed) = self.seed {
+            m.insert("seed".into(), json!(seed));
+        }
+        m.insert("profile".into(), json!(self.profile.name()));
+        m.insert("startup_policy".into(), json!(self.startup_policy.name()));
+        m.insert(
+            "provider".into(),
+            Value::Array(self.providers.iter().map(ProviderSpec::to_json).collect()),
+        );
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| json!({ "name": h.name, "steps": steps_json(&h.steps) }))
+            .collect();
+        m.insert("host".into(), Value::Array(hosts));
+        let processes = self
+            .processes
+            .iter()
+            .map(|p| {
+                let threads: Vec<Value> = p
+                    .threads
+                    .iter()
+                    .map(|t| json!({ "steps": steps_json(&t.steps) }))
+                    .collect();
+                json!({ "name": p.name, "steps": steps_json(&p.steps), "thread": threads })
+            })
+            .collect();
+        m.insert("process".into(), Value::Array(processes));
+        Value::Object(m)
+    }
+
+    /// Reads the JSON form back, with every check of [`super::parse`] except those that need
+    /// the registry (provider kinds and their options; see [`Scenario::from_json_with`]).
+    /// Errors name the file `<scenario json>`, line 1, column 1, and the path of the value.
+    pub fn from_json(value: &Value) -> Result<Scenario, super::ScenarioError> {
+        super::parse::from_json(value, None)
+    }
+
+    /// [`Scenario::from_json`], also checking provider kinds and options against `registry`.
+    pub fn from_json_with(
+        value: &Value,
+        registry: &crate::registry::Registry,
+    ) -> Result<Scenario, super::ScenarioError> {
+        super::parse::from_json(value, Some(registry))
+    }
+
+    pub fn provider(&self, id: Guid) -> Option<&ProviderSpec> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+
+    pub fn provider_by_name(&self, name: &str) -> Option<&ProviderSpec> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Host names that providers name but no `[[host]]` or `[[process]]` declares, in
+    /// provider order, each once: the runtime makes these hosts.
+    pub fn implicit_hosts(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in &self.providers {
+            let declared = self.hosts.iter().any(|h| h.name == p.host)
+                || self.processes.iter().any(|q| q.name == p.host);
+            if !declared && !out.contains(&p.host.as_str()) {
+                out.push(&p.host);
+            }
+        }
+        out
+    }
+
+    /// The providers a host (declared or implicit) advertises, in provider order.
+    pub fn providers_of_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Iterator<Item = &'a ProviderSpec> {
+        self.providers.iter().filter(move |p| p.host == host)
+    }
+}
+
+impl serde::Serialize for Scenario {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scenario {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Scenario::from_json(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

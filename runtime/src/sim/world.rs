@@ -1,0 +1,815 @@
+//! The simulated world: one thread runs every process of a scenario over the sans-IO
+//! dispatcher, under a [`Strategy`].
+//!
+//! - Processes are started at t = 0, in pid order: declared `[[host]]`s, implicit hosts, then
+//!   `[[process]]`es. Implicit hosts start, advertise their installed providers and stay up.
+//! - At every step the strategy picks one runnable choice: a thread whose next step is due, or
+//!   a provider's deferred work item (S6.3). A thread step that makes an API call costs
+//!   [`STEP_US`] of virtual time; `sleep` and `expect` are not choices (they produce no event)
+//!   and run as soon as the step before them finishes. When nothing is runnable, virtual time
+//!   jumps to the next thread that is due; when only deferred work is runnable, letting time
+//!   pass first is one more choice, so a completion can come after a sleeping thread wakes.
+//! - A thread whose call waits for an async completion is not runnable until the dispatcher
+//!   wakes it. A process exits (as with `exit`) when all its threads have run out of steps,
+//!   except implicit hosts, which stay up.
+//! - Every choice goes through the strategy and nothing else decides anything, so (scenario,
+//!   seed, strategy) fixes the run, byte for byte.
+
+use super::strategy::{Actor, Choice, Strategy};
+use crate::catalog::CatalogEntry;
+use crate::config::Config;
+use crate::dispatcher::{ApiError, Dispatcher, LookupHandle, WakeOutcome};
+use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
+use crate::registry::Registry;
+use crate::scenario::{NextCount, ProviderSpec, Scenario, Step, Target};
+use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
+use std::collections::BTreeMap;
+use std::task::Poll;
+
+/// Virtual time one API call takes.
+pub const STEP_US: u64 = 10;
+
+/// The default bound on scheduling steps: a run that needs more is reported as a livelock.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// How a run ended.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Scheduling steps taken.
+    pub steps: u64,
+    /// Virtual time at the end (µs).
+    pub end_time: u64,
+    /// Failed `expect` steps, one sentence each (also written to the trace as violations).
+    pub expect_failures: Vec<String>,
+    /// Threads still waiting in a call that nothing will complete.
+    pub stuck: Vec<String>,
+    /// Why the run stopped early (step limit, or a replay that could not go on).
+    pub stopped: Option<String>,
+}
+
+impl RunReport {
+    pub fn hit_step_limit(&self) -> bool {
+        self.stopped
+            .as_deref()
+            .is_some_and(|s| s.starts_with("step limit"))
+    }
+}
+
+/// A run that could not start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("provider \"{provider}\" (kind {kind}) cannot be built: {message}")]
+    Build {
+        provider: String,
+        kind: String,
+        message: String,
+    },
+}
+
+/// The dispatcher configuration a scenario asks for.
+pub fn config_of(scenario: &Scenario) -> Config {
+    Config {
+        profile: scenario.profile,
+        startup_policy: scenario.startup_policy,
+    }
+}
+
+/// The catalog entry a provider spec installs.
+pub fn catalog_entry(p: &ProviderSpec) -> CatalogEntry {
+    CatalogEntry {
+        id: p.id,
+        name: p.name.clone(),
+        namespace: p.namespace,
+        version: p.version,
+        blob: None,
+        authority: p.authority,
+    }
+}
+
+/// What the previous step returned, for `expect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Outcome {
+    ret: i64,
+    err: Option<WsaError>,
+}
+
+impl Outcome {
+    const OK: Outcome = Outcome { ret: 0, err: None };
+
+    fn of<T>(r: &Result<T, ApiError>) -> Outcome {
+        match r {
+            Ok(_) => Outcome::OK,
+            Err(e) => Outcome {
+                ret: -1,
+                err: Some(e.code),
+            },
+        }
+    }
+
+    fn of_wsa<T>(r: &Result<T, WsaError>) -> Outcome {
+        match r {
+            Ok(_) => Outcome::OK,
+            Err(e) => Outcome {
+                ret: -1,
+                err: Some(*e),
+            },
+        }
+    }
+}
+
+/// A `lookup` step in progress: Begin done, Next until the end, then End.
+#[derive(Clone, Copy, Debug)]
+struct LookupLoop {
+    handle: LookupHandle,
+    flags: LupFlags,
+    buffer: u32,
+    limit: Option<u32>,
+    results: u32,
+    /// The first error other than WSA_E_NO_MORE, which the step reports.
+    error: Option<WsaError>,
+    /// Next is done; End comes next.
+    ending: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ThreadState {
+    /// Its next step is due at `ready_at`.
+    Ready,
+    /// In a call waiting for an async completion.
+    Waiting,
+    /// Out of steps.
+    Done,
+}
+
+struct ThreadRun {
+    pid: Pid,
+    tid: Tid,
+    steps: Vec<Step>,
+    pc: usize,
+    ready_at: u64,
+    state: ThreadState,
+    last: Option<Outcome>,
+    lookup: Option<LookupLoop>,
+}
+
+struct ProcRun {
+    name: String,
+    /// Implicit hosts stay up when they run out of steps.
+    stays_up: bool,
+    alive: bool,
+    /// Handles named by `lookup_begin … as`, with the flags they were begun with.
+    handles: BTreeMap<String, (LookupHandle, LupFlags)>,
+    /// A pending implicit exit (all threads ran out of steps).
+    exiting: bool,
+}
+
+/// A scenario being run.
+pub struct World<'a, S: EventSink> {
+    scenario: &'a Scenario,
+    registry: &'a Registry,
+    d: Dispatcher<S>,
+    threads: Vec<ThreadRun>,
+    procs: Vec<ProcRun>,
+    now: u64,
+    report: RunReport,
+    emitted: u64,
+}
+
+/// Counts the events that pass, so a replay strategy knows where it is.
+struct Counting<S> {
+    inner: S,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<S: EventSink> EventSink for Counting<S> {
+    fn record(&mut self, t: u64, event: Event) {
+        self.count.set(self.count.get() + 1);
+        self.inner.record(t, event);
+    }
+    fn enabled(&self) -> bool {
+        self.inner.enabled()
+    }
+}
+
+/// Runs `scenario` under `strategy` with `seed`, sending every event to `sink`. Returns the
+/// report and the sink (for the caller to finish).
+pub fn run<S: EventSink>(
+    scenario: &Scenario,
+    registry: &Registry,
+    strategy: &mut dyn Strategy,
+    seed: u64,
+    sink: S,
+    max_steps: u64,
+) -> Result<(RunReport, S), RunError> {
+    // Build every provider once up front, so a bad kind fails before anything runs.
+    for p in &scenario.providers {
+        build(registry, p)?;
+    }
+    let count = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counting = Counting {
+        inner: sink,
+        count: count.clone(),
+    };
+    let mut world = World {
+        scenario,
+        registry,
+        d: Dispatcher::new(config_of(scenario), counting),
+        threads: Vec::new(),
+        procs: Vec::new(),
+        now: 0,
+        report: RunReport::default(),
+        emitted: 0,
+    };
+    strategy.begin(seed);
+    world.setup()?;
+    loop {
+        world.emitted = count.get();
+        if world.report.steps >= max_steps {
+            world.report.stopped = Some(format!(
+                "step limit of {max_steps} reached: the run does not end (a livelock?)"
+            ));
+            break;
+        }
+        let choices = world.choices();
+        if choices.is_empty() {
+            match world.next_due() {
+                Some(t) => {
+                    world.now = t;
+                    world.d.set_time(t);
+                    continue;
+                }
+                None => break,
+            }
+        }
+        let Some(at) = strategy
+            .pick(&choices, world.emitted)
+            .filter(|i| *i < choices.len())
+        else {
+            world.report.stopped = Some(
+                strategy
+                    .stop_reason()
+                    .unwrap_or_else(|| "the strategy stopped the run".to_string()),
+            );
+            break;
+        };
+        world.report.steps += 1;
+        world.execute(choices[at]);
+    }
+    world.finish();
+    let World { d, report, .. } = world;
+    Ok((report, d.into_sink().inner))
+}
+
+fn build(
+    registry: &Registry,
+    p: &ProviderSpec,
+) -> Result<Box<dyn crate::provider::NspV2Provider>, RunError> {
+    let fail = |message: String| RunError::Build {
+        provider: p.name.clone(),
+        kind: p.kind.clone(),
+        message,
+    };
+    let kind = registry
+        .get(&p.kind)
+        .ok_or_else(|| fail("no such kind in the registry".into()))?;
+    kind.build(&p.options).map_err(fail)
+}
+
+impl<S: EventSink> World<'_, S> {
+    fn setup(&mut self) -> Result<(), RunError> {
+        let scenario = self.scenario;
+        for p in scenario.providers.iter().filter(|p| p.installed) {
+            let _ = self.d.install_provider(catalog_entry(p));
+            if !p.enabled {
+                let _ = self.d.enable_provider(p.id, false);
+            }
+        }
+        for h in &scenario.hosts {
+            self.spawn(&h.name, Role::Host, false, vec![h.steps.clone()]);
+        }
+        let implicit: Vec<String> = scenario
+            .implicit_hosts()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for name in &implicit {
+            let pid = self.spawn(name, Role::Host, true, vec![Vec::new()]);
+            // Implicit hosts are up before any client moves: start, advertise, stay up.
+            let _ = self.d.wsa_startup(pid, Tid(1), (2, 2));
+            let hosted: Vec<&ProviderSpec> = scenario
+                .providers_of_host(name)
+                .filter(|p| p.installed)
+                .collect();
+            for p in hosted {
+                let provider = build(self.registry, p)?;
+                let _ = self.d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
+            }
+        }
+        for p in &scenario.processes {
+            let mut scripts = vec![p.steps.clone()];
+            scripts.extend(p.threads.iter().map(|t| t.steps.clone()));
+            self.spawn(&p.name, Role::Client, false, scripts);
+        }
+        // `sleep`/`expect` at the head of a script run before the first choice.
+        for i in 0..self.threads.len() {
+            self.run_eager(i);
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, name: &str, role: Role, stays_up: bool, scripts: Vec<Vec<Step>>) -> Pid {
+        let pid = self.d.create_process(name, role);
+        for (i, steps) in scripts.into_iter().enumerate() {
+            let tid = if i == 0 {
+                Tid(1)
+            } else {
+                self.d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
+            };
+            self.threads.push(ThreadRun {
+                pid,
+                tid,
+                steps,
+                pc: 0,
+                ready_at: 0,
+                state: ThreadState::Ready,
+                last: None,
+                lookup: None,
+            });
+        }
+        self.procs.push(ProcRun {
+            name: name.to_string(),
+            stays_up,
+            alive: true,
+            handles: BTreeMap::new(),
+            exiting: false,
+        });
+        pid
+    }
+
+    fn proc_mut(&mut self, pid: Pid) -> Option<&mut ProcRun> {
+        self.procs.get_mut((pid.0 as usize).checked_sub(1)?)
+    }
+
+    fn proc(&self, pid: Pid) -> Option<&ProcRun> {
+        self.procs.get((pid.0 as usize).checked_sub(1)?)
+    }
+
+    /// Runnable choices, in a fixed order: threads by pid and tid, then work by age.
+    fn choices(&self) -> Vec<Choice> {
+        let mut out = Vec::new();
+        for t in &self.threads {
+            let alive = self.proc(t.pid).is_some_and(|p| p.alive);
+            if !alive || t.state != ThreadState::Ready || t.ready_at > self.now {
+                continue;
+            }
+            if let Some(actor) = self.actor_of(t) {
+                out.push(Choice::Step {
+                    pid: t.pid,
+                    tid: t.tid,
+                    actor,
+                });
+            }
+        }
+        // A process whose threads all ran out of steps exits, as a choice of its own.
+        for (i, p) in self.procs.iter().enumerate() {
+            if p.alive && p.exiting {
+                let pid = Pid(i as u32 + 1);
+                out.push(Choice::Step {
+                    pid,
+                    tid: Tid(0),
+                    actor: Actor::Process(pid),
+                });
+            }
+        }
+        let threads_runnable = !out.is_empty();
+        for w in self.d.pending_work() {
+            out.push(Choice::Work {
+                id: w.id,
+                provider: w.provider,
+                serves: w.serves,
+            });
+        }
+        // Only deferred work can run now: letting time pass first is a choice too (S6.3).
+        if !threads_runnable
+            && !out.is_empty()
+            && let Some(to) = self.next_due()
+        {
+            out.push(Choice::Tick { to });
+        }
+        out
+    }
+
+    /// What the first event of a thread's next step will name.
+    fn actor_of(&self, t: &ThreadRun) -> Option<Actor> {
+        if t.lookup.is_some() {
+            return Some(Actor::Thread(t.pid, t.tid));
+        }
+        Some(match t.steps.get(t.pc)? {
+            Step::Advertise { .. } | Step::Unadvertise { .. } | Step::Exit | Step::Crash => {
+                Actor::Process(t.pid)
+            }
+            Step::Install { provider }
+            | Step::Uninstall { provider }
+            | Step::Enable { provider }
+            | Step::Disable { provider } => Actor::Catalog(*provider),
+            _ => Actor::Thread(t.pid, t.tid),
+        })
+    }
+
+    /// The earliest time a ready thread is due, if any.
+    fn next_due(&self) -> Option<u64> {
+        self.threads
+            .iter()
+            .filter(|t| t.state == ThreadState::Ready && self.proc(t.pid).is_some_and(|p| p.alive))
+            .map(|t| t.ready_at)
+            .filter(|t| *t > self.now)
+            .min()
+    }
+
+    fn thread_index(&self, pid: Pid, tid: Tid) -> Option<usize> {
+        self.threads
+            .iter()
+            .position(|t| t.pid == pid && t.tid == tid)
+    }
+
+    fn execute(&mut self, choice: Choice) {
+        match choice {
+            Choice::Tick { to } => {
+                self.now = to;
+                self.d.set_time(to);
+            }
+            Choice::Work { id, .. } => {
+                self.d.run_work(id);
+            }
+            Choice::Step {
+                pid, tid: Tid(0), ..
+            } => {
+                self.d.exit_process(pid, ExitHow::Exit);
+                self.mark_exited(pid);
+            }
+            Choice::Step { pid, tid, .. } => {
+                if let Some(i) = self.thread_index(pid, tid) {
+                    self.step_thread(i);
+                }
+            }
+        }
+        self.deliver_wakes();
+    }
+
+    /// Applies wakes: threads whose blocking call finished become ready.
+    fn deliver_wakes(&mut self) {
+        for wake in self.d.take_wakes() {
+            let Some(i) = self.thread_index(wake.pid, wake.tid) else {
+                continue;
+            };
+            if self.threads[i].state != ThreadState::Waiting {
+                continue;
+            }
+            self.threads[i].state = ThreadState::Ready;
+            match wake.outcome {
+                WakeOutcome::LookupServiceNext(r) => self.after_next(i, r.map(|_| ())),
+                WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
+            }
+        }
+    }
+
+    fn mark_exited(&mut self, pid: Pid) {
+        if let Some(p) = self.proc_mut(pid) {
+            p.alive = false;
+            p.exiting = false;
+        }
+        for t in self.threads.iter_mut().filter(|t| t.pid == pid) {
+            t.state = ThreadState::Done;
+        }
+    }
+
+    /// Runs one API-calling step (or one phase of a `lookup`) of thread `i`.
+    fn step_thread(&mut self, i: usize) {
+        let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
+        if let Some(lp) = self.threads[i].lookup {
+            self.lookup_phase(i, lp);
+            return;
+        }
+        let Some(step) = self.threads[i].steps.get(self.threads[i].pc).cloned() else {
+            return;
+        };
+        let d = &mut self.d;
+        let outcome = match step {
+            Step::Startup { version } => {
+                Outcome::of_wsa(&d.wsa_startup(pid, tid, version)).with_code_ret()
+            }
+            Step::Cleanup => Outcome::of(&d.wsa_cleanup(pid, tid)),
+            Step::Lookup {
+                target,
+                name,
+                flags,
+                next,
+                buffer,
+            } => {
+                let q = restrictions(target, name.as_deref());
+                match d.wsa_lookup_service_begin(pid, tid, &q, flags) {
+                    Err(e) => Outcome::of::<()>(&Err(e)),
+                    Ok(handle) => {
+                        self.threads[i].lookup = Some(LookupLoop {
+                            handle,
+                            flags,
+                            buffer,
+                            limit: match next {
+                                NextCount::All => None,
+                                NextCount::Count(n) => Some(n),
+                            },
+                            results: 0,
+                            error: None,
+                            ending: matches!(next, NextCount::Count(0)),
+                        });
+                        self.threads[i].ready_at = self.now + STEP_US;
+                        return;
+                    }
+                }
+            }
+            Step::LookupBegin {
+                target,
+                name,
+                flags,
+                as_name,
+            } => {
+                let q = restrictions(target, name.as_deref());
+                let r = d.wsa_lookup_service_begin(pid, tid, &q, flags);
+                if let (Ok(h), Some(p)) = (&r, self.proc_mut(pid)) {
+                    p.handles.insert(as_name, (*h, flags));
+                }
+                Outcome::of(&r)
+            }
+            Step::LookupNext {
+                handle,
+                flags,
+                buffer,
+            } => {
+                let (h, begun) = self.handle(pid, &handle);
+                match self
+                    .d
+                    .wsa_lookup_service_next(pid, tid, h, flags.unwrap_or(begun), buffer)
+                {
+                    Poll::Ready(r) => Outcome::of(&r),
+                    Poll::Pending => {
+                        self.threads[i].state = ThreadState::Waiting;
+                        return;
+                    }
+                }
+            }
+            Step::LookupEnd { handle } => {
+                let (h, _) = self.handle(pid, &handle);
+                Outcome::of(&self.d.wsa_lookup_service_end(pid, tid, h))
+            }
+            Step::SetService {
+                action,
+                target,
+                name,
+                addrs,
+                multiple,
+            } => {
+                let mut info = restrictions(target, name.as_deref());
+                info.addresses = addrs.into_iter().map(CsAddr::tcp).collect();
+                let flags = if multiple {
+                    SetServiceFlags::SERVICE_MULTIPLE
+                } else {
+                    SetServiceFlags::EMPTY
+                };
+                match d.wsa_set_service(pid, tid, &info, action, flags) {
+                    Poll::Ready(r) => Outcome::of(&r),
+                    Poll::Pending => {
+                        self.threads[i].state = ThreadState::Waiting;
+                        return;
+                    }
+                }
+            }
+            Step::EnumProviders { buffer } => {
+                match d.wsa_enum_name_space_providers_ex(pid, tid, buffer) {
+                    Ok(list) => Outcome {
+                        ret: list.len() as i64,
+                        err: None,
+                    },
+                    Err(e) => Outcome::of::<()>(&Err(e)),
+                }
+            }
+            Step::Advertise { provider } => {
+                let spec = self.scenario.provider(provider);
+                let built = spec.map(|p| build(self.registry, p));
+                match built {
+                    Some(Ok(code)) => {
+                        Outcome::of_wsa(&self.d.wsa_advertise_provider(pid, tid, provider, code))
+                    }
+                    _ => Outcome {
+                        ret: -1,
+                        err: Some(WsaError::EINVAL),
+                    },
+                }
+            }
+            Step::Unadvertise { provider } => {
+                Outcome::of_wsa(&d.wsa_unadvertise_provider(pid, tid, provider))
+            }
+            Step::Install { provider } => match self.scenario.provider(provider) {
+                Some(p) => Outcome::of_wsa(&self.d.install_provider(catalog_entry(p))),
+                None => Outcome {
+                    ret: -1,
+                    err: Some(WsaError::EINVAL),
+                },
+            },
+            Step::Uninstall { provider } => Outcome::of_wsa(&d.uninstall_provider(provider)),
+            Step::Enable { provider } => Outcome::of_wsa(&d.enable_provider(provider, true)),
+            Step::Disable { provider } => Outcome::of_wsa(&d.enable_provider(provider, false)),
+            Step::Exit | Step::Crash => {
+                let how = if step == Step::Crash {
+                    ExitHow::Crash
+                } else {
+                    ExitHow::Exit
+                };
+                self.d.exit_process(pid, how);
+                self.mark_exited(pid);
+                return;
+            }
+            // Not choices: handled by `run_eager`.
+            Step::Sleep { .. } | Step::Expect { .. } => Outcome::OK,
+        };
+        self.finish_step(i, outcome);
+    }
+
+    /// The next phase of a `lookup` step: a Next, or the End.
+    fn lookup_phase(&mut self, i: usize, lp: LookupLoop) {
+        let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
+        if lp.ending {
+            let end = self.d.wsa_lookup_service_end(pid, tid, lp.handle);
+            self.threads[i].lookup = None;
+            let outcome = match (lp.error, end) {
+                (Some(e), _) => Outcome {
+                    ret: -1,
+                    err: Some(e),
+                },
+                (None, Err(e)) => Outcome {
+                    ret: -1,
+                    err: Some(e.code),
+                },
+                (None, Ok(())) => Outcome {
+                    ret: i64::from(lp.results),
+                    err: None,
+                },
+            };
+            self.finish_step(i, outcome);
+            return;
+        }
+        match self
+            .d
+            .wsa_lookup_service_next(pid, tid, lp.handle, lp.flags, lp.buffer)
+        {
+            Poll::Ready(r) => self.after_next(i, r.map(|_| ())),
+            Poll::Pending => self.threads[i].state = ThreadState::Waiting,
+        }
+    }
+
+    /// A Next of thread `i` returned: continue its `lookup` loop, or finish its step.
+    fn after_next(&mut self, i: usize, r: Result<(), ApiError>) {
+        let Some(mut lp) = self.threads[i].lookup else {
+            self.finish_step(i, Outcome::of(&r));
+            return;
+        };
+        match r {
+            Ok(()) => lp.results += 1,
+            Err(e) if e.code == WsaError::E_NO_MORE => lp.ending = true,
+            Err(e) => {
+                lp.error.get_or_insert(e.code);
+                lp.ending = true;
+            }
+        }
+        if lp.limit.is_some_and(|n| lp.results >= n) {
+            lp.ending = true;
+        }
+        self.threads[i].lookup = Some(lp);
+        self.threads[i].ready_at = self.now + STEP_US;
+    }
+
+    fn handle(&self, pid: Pid, name: &str) -> (LookupHandle, LupFlags) {
+        // A handle whose lookup_begin failed is used anyway, as a careless client would: the
+        // dispatcher answers WSA_INVALID_HANDLE.
+        self.proc(pid)
+            .and_then(|p| p.handles.get(name).copied())
+            .unwrap_or((LookupHandle(0), LupFlags::EMPTY))
+    }
+
+    /// A step finished with `outcome`: advance, then run the `sleep`s and `expect`s after it.
+    fn finish_step(&mut self, i: usize, outcome: Outcome) {
+        let t = &mut self.threads[i];
+        t.last = Some(outcome);
+        t.pc += 1;
+        t.ready_at = self.now + STEP_US;
+        self.run_eager(i);
+    }
+
+    /// Runs the steps that are not choices (`sleep`, `expect`) at the head of thread `i`'s
+    /// script; marks the thread done when its script is over.
+    fn run_eager(&mut self, i: usize) {
+        loop {
+            let t = &self.threads[i];
+            if t.state == ThreadState::Done || t.lookup.is_some() {
+                return;
+            }
+            match t.steps.get(t.pc).cloned() {
+                Some(Step::Sleep { us }) => {
+                    let t = &mut self.threads[i];
+                    t.ready_at = t.ready_at.max(self.now).saturating_add(us);
+                    t.pc += 1;
+                }
+                Some(Step::Expect { err, ret }) => {
+                    self.check_expect(i, err, ret);
+                    self.threads[i].pc += 1;
+                }
+                Some(_) => return,
+                None => {
+                    self.threads[i].state = ThreadState::Done;
+                    let pid = self.threads[i].pid;
+                    let all_done = self
+                        .threads
+                        .iter()
+                        .filter(|t| t.pid == pid)
+                        .all(|t| t.state == ThreadState::Done);
+                    if let Some(p) = self.proc_mut(pid)
+                        && all_done
+                        && p.alive
+                        && !p.stays_up
+                    {
+                        p.exiting = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn check_expect(&mut self, i: usize, err: Option<WsaError>, ret: Option<i64>) {
+        let t = &self.threads[i];
+        let got = t.last.unwrap_or(Outcome::OK);
+        let err_ok = got.err == err;
+        let ret_ok = ret.is_none_or(|r| r == got.ret);
+        if err_ok && ret_ok {
+            return;
+        }
+        let name = self.proc(t.pid).map_or("?", |p| p.name.as_str());
+        let show = |e: Option<WsaError>| e.map_or("success".to_string(), |e| e.to_string());
+        let mut detail = format!(
+            "pid {} ({name}) thread {} step {}: expected {}",
+            t.pid.0,
+            t.tid.0,
+            t.pc + 1,
+            show(err)
+        );
+        if let Some(r) = ret {
+            detail.push_str(&format!(" with ret {r}"));
+        }
+        detail.push_str(&format!(", got {} with ret {}", show(got.err), got.ret));
+        self.report.expect_failures.push(detail.clone());
+        self.d.record_external(Event::Violation {
+            rule: "expect".into(),
+            detail,
+        });
+    }
+
+    fn finish(&mut self) {
+        self.report.end_time = self.now;
+        for t in &self.threads {
+            let alive = self.proc(t.pid).is_some_and(|p| p.alive);
+            if alive && t.state == ThreadState::Waiting {
+                let name = self.proc(t.pid).map_or("?", |p| p.name.as_str());
+                self.report.stuck.push(format!(
+                    "pid {} ({name}) thread {} still waits for an async call that was never completed",
+                    t.pid.0, t.tid.0
+                ));
+            }
+        }
+    }
+}
+
+impl Outcome {
+    /// WSAStartup returns its error code itself (S4.1).
+    fn with_code_ret(self) -> Outcome {
+        match self.err {
+            Some(e) => Outcome {
+                ret: i64::from(e.code()),
+                err: Some(e),
+            },
+            None => self,
+        }
+    }
+}
+
+/// The WSAQUERYSET2 a lookup or set-service step passes.
+fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
+    let (namespace, provider): (Namespace, Option<Guid>) = match target {
+        Target::Namespace(ns) => (ns, None),
+        Target::Provider(id) => (Namespace::ALL, Some(id)),
+    };
+    QuerySet {
+        service_instance_name: name.map(str::to_string),
+        namespace,
+        ns_provider_id: provider,
+        ..QuerySet::default()
+    }
+}

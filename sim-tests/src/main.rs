@@ -1,0 +1,101 @@
+//! `nspsim`: run NSPv2 lifecycle scenarios deterministically, replay and check their traces.
+
+use clap::{Parser, Subcommand};
+use nspsim::cli::{self, RunArgs, StrategyName};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Deterministic simulation of Winsock's NSPv2 namespace dispatcher (Ws2_32): run a scenario
+/// of client processes and providers, print the lifecycle, and write a trace you can replay.
+///
+/// Exit codes: 0 clean, 1 findings (violations, failed expects, a replay that differs),
+/// 2 bad input. Set RUST_LOG=nsp=debug to see every event as a log line.
+#[derive(Parser)]
+#[command(name = "nspsim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario under a seed; print the lifecycle and write a trace.
+    ///
+    /// Example: nspsim run traces/demo.toml --seed 7
+    Run {
+        /// The scenario file (TOML, see SCENARIO_FORMAT.md).
+        scenario: PathBuf,
+        /// Scheduler seed (default: the scenario's `seed`, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Scheduling strategy.
+        #[arg(long, value_enum, default_value = "random")]
+        strategy: StrategyName,
+        /// Where to write the trace (default: next to the scenario, NAME.seedN.jsonl).
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Print only the summary, not the lifecycle.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Stop a run that takes more scheduling steps than this (a livelock).
+        #[arg(long, default_value_t = nspsim_runtime::sim::world::DEFAULT_MAX_STEPS)]
+        max_steps: u64,
+    },
+    /// Replay a trace exactly, following its recorded order; report the first difference.
+    ///
+    /// Example: nspsim replay traces/demo.seed7.jsonl
+    Replay {
+        /// An nsptrace v1 file.
+        trace: PathBuf,
+    },
+    /// Check a trace against the lifecycle rules (L1-L10, P1-P5) offline.
+    ///
+    /// Example: nspsim check traces/demo.seed7.jsonl
+    Check {
+        /// An nsptrace v1 file.
+        trace: PathBuf,
+    },
+    /// List the provider kinds a scenario can use, with their options.
+    ///
+    /// Example: nspsim providers
+    Providers,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let cli = Cli::parse();
+    let registry = nspsim_providers::registry();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let code = match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            strategy,
+            trace,
+            quiet,
+            max_steps,
+        } => {
+            let args = RunArgs {
+                scenario,
+                seed,
+                strategy,
+                trace,
+                quiet,
+                max_steps,
+            };
+            cli::run(&args, &registry, &mut out, &mut err)
+        }
+        Command::Replay { trace } => cli::replay_cmd(&trace, &registry, &mut out, &mut err),
+        Command::Check { trace } => cli::check_cmd(&trace, &mut out, &mut err),
+        Command::Providers => cli::providers_cmd(&registry, &mut out),
+    };
+    ExitCode::from(code as u8)
+}
