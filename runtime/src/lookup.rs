@@ -214,8 +214,17 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
+    /// The label of a client handle, live or not: a closed or stale handle keeps the label it
+    /// was issued with (so a trace shows which one was misused); a forged one has none.
     fn handle_label(&self, h: LookupHandle) -> Option<Label> {
-        self.lookups.get(Handle::from_raw(h.0)).map(|l| l.label)
+        let handle: Handle<ClientLookup> = Handle::from_raw(h.0);
+        match self.lookups.get(handle) {
+            Some(l) => Some(l.label),
+            None if (1..=self.lookups.issued()).contains(&handle.serial()) => {
+                Some(Label::new(LabelKind::ClientLookup, handle.serial()))
+            }
+            None => None,
+        }
     }
 
     /// WSALookupServiceNext (S5.4–S5.6). `Pending` means the thread now waits; its result comes

@@ -9,7 +9,7 @@ use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replay::{ReplayVerdict, replay};
 use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
-use nspsim_runtime::trace::{Mode, TraceFile, TraceHeader, read_trace};
+use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, read_trace};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -84,6 +84,83 @@ fn strategy(name: StrategyName, max_steps: u64) -> Box<dyn Strategy> {
     match name {
         StrategyName::Random => Box::new(RandomWalk::new()),
         StrategyName::Pct => Box::new(Pct::new(3, max_steps.min(10_000))),
+    }
+}
+
+/// Runs a scenario in memory with the checker online: the whole trace text and the report.
+/// The same inputs give the same bytes (what golden traces and `--self-check` rely on).
+pub fn record(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strategy_name: StrategyName,
+    max_steps: u64,
+) -> Result<(String, world::RunReport), world::RunError> {
+    let sink = nspsim_runtime::sim::oracle::Checked::new(
+        TraceBuffer::new(&header(scenario, seed)),
+        scenario.startup_policy,
+    );
+    let mut strat = strategy(strategy_name, max_steps);
+    let (report, mut sink) = world::run(scenario, registry, strat.as_mut(), seed, sink, max_steps)?;
+    sink.finish(report.end_time, true);
+    Ok((sink.into_inner().finish(report.end_time), report))
+}
+
+/// `nspsim run --self-check`: runs the seed twice and reports the first event where the two
+/// runs diverge (a determinism bug in nspsim or in a provider).
+pub fn self_check(
+    args: &RunArgs,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let scenario = match scenario::load(&args.scenario, registry) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write!(err, "{}", render::scenario_error(&e));
+            return BAD_INPUT;
+        }
+    };
+    let seed = args.seed.or(scenario.seed).unwrap_or(0);
+    let runs = (0..2)
+        .map(|_| record(&scenario, registry, seed, args.strategy, args.max_steps))
+        .collect::<Result<Vec<_>, _>>();
+    let runs = match runs {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let (a, b) = (&runs[0].0, &runs[1].0);
+    match a.lines().zip(b.lines()).position(|(x, y)| x != y) {
+        None if a == b => {
+            let _ = writeln!(
+                out,
+                "self-check: seed {seed} gave identical traces twice ({} lines)",
+                a.lines().count()
+            );
+            CLEAN
+        }
+        at => {
+            let line = at.unwrap_or_else(|| a.lines().count().min(b.lines().count()));
+            let _ = writeln!(
+                out,
+                "self-check: seed {seed} diverges at line {}:",
+                line + 1
+            );
+            let _ = writeln!(
+                out,
+                "  first run:  {}",
+                a.lines().nth(line).unwrap_or("(ended)")
+            );
+            let _ = writeln!(
+                out,
+                "  second run: {}",
+                b.lines().nth(line).unwrap_or("(ended)")
+            );
+            FINDINGS
+        }
     }
 }
 

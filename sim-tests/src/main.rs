@@ -40,6 +40,10 @@ enum Command {
         /// Stop a run that takes more scheduling steps than this (a livelock).
         #[arg(long, default_value_t = nspsim_runtime::sim::world::DEFAULT_MAX_STEPS)]
         max_steps: u64,
+        /// Run the seed twice in memory and report the first event where the runs diverge,
+        /// instead of writing a trace.
+        #[arg(long)]
+        self_check: bool,
     },
     /// Replay a trace exactly, following its recorded order; report the first difference.
     ///
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
             trace,
             quiet,
             max_steps,
+            self_check,
         } => {
             let args = RunArgs {
                 scenario,
@@ -91,7 +96,11 @@ fn main() -> ExitCode {
                 quiet,
                 max_steps,
             };
-            cli::run(&args, &registry, &mut out, &mut err)
+            if self_check {
+                cli::self_check(&args, &registry, &mut out, &mut err)
+            } else {
+                cli::run(&args, &registry, &mut out, &mut err)
+            }
         }
         Command::Replay { trace } => cli::replay_cmd(&trace, &registry, &mut out, &mut err),
         Command::Check { trace } => cli::check_cmd(&trace, &mut out, &mut err),

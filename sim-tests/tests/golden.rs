@@ -1,0 +1,162 @@
+//! Golden traces (traces/*.toml → traces/*.jsonl), compared byte for byte, and the
+//! determinism they rest on: each scenario twice in this process, once in a child process
+//! (another address-space layout), and a replay of each golden trace.
+//!
+//! Regenerate every golden trace after a deliberate behaviour change:
+//!
+//!     UPDATE_GOLDEN=1 cargo test -p nspsim --test golden
+//!
+//! and explain the diff in review: it is a behaviour change.
+
+use nspsim::cli::{StrategyName, record};
+use nspsim_runtime::scenario;
+use nspsim_runtime::sim::replay::{ReplayVerdict, replay};
+use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
+use nspsim_runtime::trace::parse_trace;
+use std::path::{Path, PathBuf};
+
+fn traces_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
+}
+
+/// Every golden scenario, sorted by name.
+fn scenarios() -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(traces_dir())
+        .expect("traces/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    all.sort();
+    all
+}
+
+fn golden_of(scenario: &Path) -> PathBuf {
+    scenario.with_extension("jsonl")
+}
+
+/// The trace of a scenario under its own seed.
+fn trace_of(path: &Path) -> String {
+    let registry = nspsim_providers::registry();
+    let s = scenario::load(path, &registry).unwrap_or_else(|e| panic!("{e}"));
+    let seed = s.seed.unwrap_or(0);
+    let (text, report) = record(&s, &registry, seed, StrategyName::Random, DEFAULT_MAX_STEPS)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        report.stopped.is_none(),
+        "{}: {:?}",
+        path.display(),
+        report.stopped
+    );
+    text
+}
+
+#[test]
+fn there_are_at_least_ten_golden_scenarios() {
+    assert!(scenarios().len() >= 10, "{:?}", scenarios());
+}
+
+#[test]
+fn golden_traces_match_byte_for_byte() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut stale = Vec::new();
+    for path in scenarios() {
+        let text = trace_of(&path);
+        let golden = golden_of(&path);
+        if update {
+            std::fs::write(&golden, &text).expect("write golden trace");
+            continue;
+        }
+        let want = std::fs::read_to_string(&golden).unwrap_or_default();
+        if want != text {
+            let line = want
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .map_or(0, |i| i + 1);
+            stale.push(format!(
+                "{} (first difference at line {line})",
+                golden.display()
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "golden traces differ: {stale:#?}\nIf the change is intended: UPDATE_GOLDEN=1 cargo test -p nspsim --test golden"
+    );
+}
+
+#[test]
+fn golden_scenarios_pass_their_own_expects() {
+    for path in scenarios() {
+        let text = trace_of(&path);
+        let trace = parse_trace(&path.display().to_string(), &text).expect("valid trace");
+        let failures: Vec<_> = trace.violations().collect();
+        assert!(failures.is_empty(), "{}: {failures:?}", path.display());
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_twice_in_one_process() {
+    for path in scenarios() {
+        assert_eq!(trace_of(&path), trace_of(&path), "{}", path.display());
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_in_a_child_process() {
+    let dir = std::env::temp_dir().join(format!("nspsim-golden-child-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for path in scenarios() {
+        let out = dir.join("child.jsonl");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_nspsim"))
+            .arg("run")
+            .arg(&path)
+            .arg("--quiet")
+            .arg("--trace")
+            .arg(&out)
+            .output()
+            .expect("run nspsim");
+        assert!(
+            status.status.code().is_some_and(|c| c <= 1),
+            "{}: {status:?}",
+            path.display()
+        );
+        let child = std::fs::read_to_string(&out).expect("child trace");
+        assert_eq!(child, trace_of(&path), "{}", path.display());
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn every_golden_trace_replays_identically() {
+    let registry = nspsim_providers::registry();
+    for path in scenarios() {
+        let name = golden_of(&path).display().to_string();
+        let trace = parse_trace(&name, &trace_of(&path)).expect("valid trace");
+        assert_eq!(
+            replay(&trace, &registry),
+            ReplayVerdict::Identical {
+                events: trace.events.len()
+            },
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn different_seeds_give_different_interleavings() {
+    let registry = nspsim_providers::registry();
+    let demo = traces_dir().join("demo.toml");
+    let s = scenario::load(&demo, &registry).expect("demo");
+    let traces: std::collections::BTreeSet<String> = (0..8)
+        .map(|seed| {
+            let (text, _) =
+                record(&s, &registry, seed, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+            // Drop the header, which names the seed.
+            text.split_once('\n')
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(traces.len() > 1, "the seed must steer the schedule");
+}
