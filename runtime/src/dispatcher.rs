@@ -357,7 +357,9 @@ impl<S: EventSink> Dispatcher<S> {
             return CallEnd::Faulted;
         };
         let mut ctx = NspContext::new(site);
+        IN_PROVIDER_CALL.with(|c| c.set(true));
         let outcome = catch_unwind(AssertUnwindSafe(|| f(advert.code.as_mut(), &mut ctx)));
+        IN_PROVIDER_CALL.with(|c| c.set(false));
         match outcome {
             Ok(value) => {
                 let last_error = ctx.last_error();
@@ -375,7 +377,7 @@ impl<S: EventSink> Dispatcher<S> {
                         provider,
                         func,
                         kind: FaultKind::Panic,
-                        detail: format!("{} panicked: {detail}", func.name()),
+                        detail,
                     }
                 );
                 // P4: the provider is unadvertised; its teardown waits for a safe point.
@@ -488,6 +490,16 @@ impl<S: EventSink> Dispatcher<S> {
             thread.last_error = code;
         }
     }
+}
+
+thread_local! {
+    static IN_PROVIDER_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a provider entry point right now. A panic hook uses it to
+/// stay quiet about provider panics, which the dispatcher contains and reports itself (P4).
+pub fn in_provider_call() -> bool {
+    IN_PROVIDER_CALL.with(|c| c.get())
 }
 
 /// The text of a panic payload.

@@ -74,6 +74,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
+    // A provider's panic is contained and reported as a `fault` line (P4): do not also print
+    // Rust's panic message for it. Any other panic is an nspsim bug and is printed as usual.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !nspsim_runtime::dispatcher::in_provider_call() {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     let registry = nspsim_providers::registry();
     let mut out = std::io::stdout().lock();
