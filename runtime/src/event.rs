@@ -12,11 +12,14 @@
 use crate::provider::NspFn;
 use crate::wsa::{Guid, Namespace};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// `args` and `result` objects: keys sorted alphabetically, as the trace format requires.
-pub type Fields = BTreeMap<String, Value>;
+/// Keys are borrowed when the dispatcher builds them (no allocation per key) and owned when a
+/// trace is read.
+pub type Fields = BTreeMap<Cow<'static, str>, Value>;
 
 /// A simulated process id: 1, 2, … in order of creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -6,10 +6,10 @@ use crate::lifecycle::{Names, Printer};
 use crate::render;
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay};
+use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
-use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, read_trace};
+use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, parse_trace, read_trace};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -257,7 +257,14 @@ pub fn replay_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let trace = match read_trace(path) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}: cannot read the trace: {e}", path.display());
+            return BAD_INPUT;
+        }
+    };
+    let trace = match parse_trace(&path.display().to_string(), &text) {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -267,7 +274,7 @@ pub fn replay_cmd(
     if let Some(note) = trace.cut_short_note() {
         let _ = writeln!(out, "note: {note}; replaying what it holds");
     }
-    match replay(&trace, registry) {
+    match replay_against(&trace, &text, registry) {
         ReplayVerdict::Identical { events } => {
             let _ = writeln!(out, "identical: {events} events replayed, byte for byte");
             CLEAN

@@ -7,7 +7,7 @@
 //!     10    mail-primary       NSPv2Startup → s1
 //! ```
 
-use nspsim_runtime::event::{Event, EventSink};
+use nspsim_runtime::event::{Event, EventSink, Fields};
 use nspsim_runtime::wsa::{Guid, WsaError};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ fn err_text(err: u32) -> String {
     WsaError::from_code(err).map_or_else(|| "ok".to_string(), |e| e.to_string())
 }
 
-fn short_fields(f: &BTreeMap<String, Value>) -> String {
+fn short_fields(f: &Fields) -> String {
     let mut parts = Vec::new();
     if let Some(ns) = f.get("namespace").and_then(Value::as_u64) {
         let ns = nspsim_runtime::wsa::Namespace(ns as u32);

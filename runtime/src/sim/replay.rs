@@ -31,8 +31,14 @@ pub enum ReplayVerdict {
     BadScenario(String),
 }
 
-/// Replays `trace` (sim mode: byte for byte; live mode: `t` is not compared).
+/// Replays `trace` and compares with its own encoding (sim mode: byte for byte; live mode:
+/// `t` is not compared).
 pub fn replay(trace: &Trace, registry: &Registry) -> ReplayVerdict {
+    replay_against(trace, &trace.to_text(), registry)
+}
+
+/// Replays `trace`, parsed from `recorded`, and compares with those bytes.
+pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> ReplayVerdict {
     let mut scenario = match Scenario::from_json_with(&trace.header.scenario, registry) {
         Ok(s) => s,
         Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
@@ -53,7 +59,7 @@ pub fn replay(trace: &Trace, registry: &Registry) -> ReplayVerdict {
             ));
         }
     }
-    let mut strategy = Replay::new(trace.events.clone());
+    let mut strategy = Replay::new(&trace.events);
     let sink =
         super::oracle::Checked::new(TraceBuffer::new(&trace.header), scenario.startup_policy);
     let max_steps = DEFAULT_MAX_STEPS.max(trace.events.len() as u64 * 2);
@@ -71,9 +77,8 @@ pub fn replay(trace: &Trace, registry: &Registry) -> ReplayVerdict {
     sink.finish(report.end_time, true);
     let end_t = trace.end_t.unwrap_or(report.end_time);
     let replayed = sink.into_inner().finish(end_t);
-    let recorded = trace.to_text();
     let ignore_time = trace.header.mode == Mode::Live;
-    if let Some(diff) = first_difference(&recorded, &replayed, ignore_time, trace.is_complete()) {
+    if let Some(diff) = first_difference(recorded, &replayed, ignore_time, trace.is_complete()) {
         if let Some(reason) = report.stopped.filter(|_| diff.0 > 1) {
             return ReplayVerdict::Impossible { reason };
         }

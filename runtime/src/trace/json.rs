@@ -11,14 +11,15 @@ use crate::event::{
 };
 use crate::provider::NspFn;
 use crate::wsa::{Guid, Namespace};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Appends one line (with its `\n`) for `s` to `out`.
 pub fn encode_event(s: &Stamped, out: &mut String) {
     let mut w = Line::new(out);
-    w.num("seq", s.seq);
-    w.num("t", s.t);
+    w.unum("seq", s.seq);
+    w.unum("t", s.t);
     w.raw_str("ev", s.event.kind());
     match &s.event {
         Event::ProcessStart { pid, name, role } => {
@@ -161,9 +162,7 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             w.num("pid", pid.0);
             w.key("ret");
             match ret {
-                Some(r) => {
-                    let _ = write!(w.out, "{r}");
-                }
+                Some(r) => write_int(w.out, i64::from(*r)),
                 None => w.out.push_str("null"),
             }
             w.num("err", *err);
@@ -201,8 +200,8 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             w.text("detail", detail);
         }
         Event::End { events, violations } => {
-            w.num("events", *events);
-            w.num("violations", *violations);
+            w.unum("events", *events);
+            w.unum("violations", *violations);
         }
     }
     w.out.push_str("}\n");
@@ -230,9 +229,14 @@ impl<'a> Line<'a> {
         self.out.push_str("\":");
     }
 
-    fn num(&mut self, k: &str, v: impl std::fmt::Display) {
+    fn num(&mut self, k: &str, v: impl Into<i64>) {
         self.key(k);
-        let _ = write!(self.out, "{v}");
+        write_int(self.out, v.into());
+    }
+
+    fn unum(&mut self, k: &str, v: u64) {
+        self.key(k);
+        write_uint(self.out, v);
     }
 
     /// A string known to need no escaping (our own names).
@@ -245,15 +249,14 @@ impl<'a> Line<'a> {
 
     fn text(&mut self, k: &str, v: &str) {
         self.key(k);
-        match serde_json::to_string(v) {
-            Ok(s) => self.out.push_str(&s),
-            Err(_) => self.out.push_str("\"\""),
-        }
+        write_str(self.out, v);
     }
 
     fn guid(&mut self, k: &str, g: &Guid) {
         self.key(k);
-        let _ = write!(self.out, "\"{g}\"");
+        self.out.push('"');
+        write_guid(self.out, g);
+        self.out.push('"');
     }
 
     fn label(&mut self, k: &str, l: Label) {
@@ -273,12 +276,112 @@ impl<'a> Line<'a> {
 
     fn fields(&mut self, k: &str, f: &Fields) {
         self.key(k);
-        // A BTreeMap serializes with its keys in order, as the format wants.
-        match serde_json::to_string(f) {
-            Ok(s) => self.out.push_str(&s),
-            Err(_) => self.out.push_str("{}"),
+        // A BTreeMap iterates its keys in order, as the format wants.
+        self.out.push('{');
+        for (i, (key, value)) in f.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            write_str(self.out, key);
+            self.out.push(':');
+            write_value(self.out, value);
+        }
+        self.out.push('}');
+    }
+}
+
+/// An unsigned integer in decimal, without the formatting machinery (a hot path).
+fn write_uint(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+}
+
+fn write_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    write_uint(out, n.unsigned_abs());
+}
+
+/// A JSON string, escaped as serde_json escapes it; the common all-plain case is one copy.
+fn write_str(out: &mut String, s: &str) {
+    let plain = s
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
+    if plain {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        match serde_json::to_string(s) {
+            Ok(escaped) => out.push_str(&escaped),
+            Err(_) => out.push_str("\"\""),
+        }
+    }
+}
+
+/// A JSON value with object keys in map order (sorted: serde_json's map is a BTreeMap here).
+fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => write_uint(out, u),
+            (None, Some(i)) => write_int(out, i),
+            _ => {
+                let _ = write!(out, "{n}");
+            }
+        },
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, value)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(out, key);
+                out.push(':');
+                write_value(out, value);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A GUID in canonical lowercase form, without the formatting machinery.
+fn write_guid(out: &mut String, g: &Guid) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 36];
+    let mut at = 0;
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            buf[at] = b'-';
+            at += 1;
+        }
+        let nibble = (g.0 >> (124 - 4 * i)) & 0xf;
+        buf[at] = HEX[nibble as usize];
+        at += 1;
+    }
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// What is wrong with one line.
@@ -286,141 +389,182 @@ impl<'a> Line<'a> {
 #[error("{0}")]
 pub struct DecodeError(pub String);
 
-fn err<T>(msg: impl Into<String>) -> Result<T, DecodeError> {
-    Err(DecodeError(msg.into()))
+/// One line's keys, borrowed from the line where possible: one pass, no JSON tree.
+#[derive(serde::Deserialize)]
+struct RawLine<'a> {
+    seq: Option<Value>,
+    t: Option<Value>,
+    #[serde(borrow)]
+    ev: Option<Cow<'a, str>>,
+    pid: Option<Value>,
+    tid: Option<Value>,
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    how: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    provider: Option<Cow<'a, str>>,
+    namespace: Option<Value>,
+    version: Option<Value>,
+    /// `Some(Value::Null)` for a void function's `ret`.
+    #[serde(default, deserialize_with = "present")]
+    ret: Option<Value>,
+    err: Option<Value>,
+    enabled: Option<Value>,
+    absent: Option<Value>,
+    #[serde(borrow)]
+    call: Option<Cow<'a, str>>,
+    args: Option<Fields>,
+    result: Option<Fields>,
+    #[serde(borrow, rename = "fn")]
+    func: Option<Cow<'a, str>>,
+    /// `Some(Value::Null)` for a null session.
+    #[serde(default, deserialize_with = "present")]
+    session: Option<Value>,
+    #[serde(borrow)]
+    lookup: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "async")]
+    async_call: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    outcome: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    detail: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rule: Option<Cow<'a, str>>,
+    events: Option<Value>,
+    violations: Option<Value>,
 }
 
-/// Reads the keys of one object, checking presence and types.
-struct Obj<'a>(&'a Map<String, Value>);
+/// Keeps a present `null` as `Some(Value::Null)` (serde would make it `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    <Value as serde::Deserialize>::deserialize(d).map(Some)
+}
 
-impl Obj<'_> {
-    fn get(&self, k: &str) -> Result<&Value, DecodeError> {
-        self.0
-            .get(k)
-            .ok_or_else(|| DecodeError(format!("missing key `{k}`")))
+fn missing(k: &str) -> DecodeError {
+    DecodeError(format!("missing key `{k}`"))
+}
+
+fn u64_of(v: &Option<Value>, k: &str) -> Result<u64, DecodeError> {
+    v.as_ref()
+        .ok_or_else(|| missing(k))?
+        .as_u64()
+        .ok_or_else(|| DecodeError(format!("`{k}` must be a non-negative integer")))
+}
+
+fn u32_of(v: &Option<Value>, k: &str) -> Result<u32, DecodeError> {
+    u32::try_from(u64_of(v, k)?).map_err(|_| DecodeError(format!("`{k}` is too large")))
+}
+
+fn i32_of(v: &Option<Value>, k: &str) -> Result<i32, DecodeError> {
+    v.as_ref()
+        .ok_or_else(|| missing(k))?
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok())
+        .ok_or_else(|| DecodeError(format!("`{k}` must be a 32-bit integer")))
+}
+
+fn str_of<'b>(v: &'b Option<Cow<'_, str>>, k: &str) -> Result<&'b str, DecodeError> {
+    v.as_deref().ok_or_else(|| missing(k))
+}
+
+fn guid_of(v: &Option<Cow<'_, str>>, k: &str) -> Result<Guid, DecodeError> {
+    str_of(v, k)?
+        .parse()
+        .map_err(|e: crate::wsa::GuidParseError| DecodeError(format!("`{k}`: {e}")))
+}
+
+fn label_of(s: &str, k: &str) -> Result<Label, DecodeError> {
+    Label::parse(s).ok_or_else(|| {
+        DecodeError(format!(
+            "`{k}`: \"{s}\" is not a label like s1, h2, q3 or a4"
+        ))
+    })
+}
+
+fn opt_label(v: &Option<Cow<'_, str>>, k: &str) -> Result<Option<Label>, DecodeError> {
+    v.as_deref().map(|s| label_of(s, k)).transpose()
+}
+
+/// A key that must be present and may be null.
+fn label_or_null(v: &Option<Value>, k: &str) -> Result<Option<Label>, DecodeError> {
+    match v.as_ref().ok_or_else(|| missing(k))? {
+        Value::Null => Ok(None),
+        Value::String(s) => label_of(s, k).map(Some),
+        _ => Err(DecodeError(format!("`{k}` must be a label or null"))),
     }
-    fn u64(&self, k: &str) -> Result<u64, DecodeError> {
-        self.get(k)?
-            .as_u64()
-            .ok_or_else(|| DecodeError(format!("`{k}` must be a non-negative integer")))
-    }
-    fn u32(&self, k: &str) -> Result<u32, DecodeError> {
-        u32::try_from(self.u64(k)?).map_err(|_| DecodeError(format!("`{k}` is too large")))
-    }
-    fn i32(&self, k: &str) -> Result<i32, DecodeError> {
-        self.get(k)?
-            .as_i64()
-            .and_then(|v| i32::try_from(v).ok())
-            .ok_or_else(|| DecodeError(format!("`{k}` must be a 32-bit integer")))
-    }
-    fn str(&self, k: &str) -> Result<&str, DecodeError> {
-        self.get(k)?
-            .as_str()
-            .ok_or_else(|| DecodeError(format!("`{k}` must be a string")))
-    }
-    fn bool(&self, k: &str) -> Result<bool, DecodeError> {
-        self.get(k)?
-            .as_bool()
-            .ok_or_else(|| DecodeError(format!("`{k}` must be true or false")))
-    }
-    fn pid(&self) -> Result<Pid, DecodeError> {
-        self.u32("pid").map(Pid)
-    }
-    fn guid(&self, k: &str) -> Result<Guid, DecodeError> {
-        self.str(k)?
-            .parse()
-            .map_err(|e: crate::wsa::GuidParseError| DecodeError(format!("`{k}`: {e}")))
-    }
-    fn label(&self, k: &str) -> Result<Label, DecodeError> {
-        let s = self.str(k)?;
-        Label::parse(s).ok_or_else(|| {
-            DecodeError(format!(
-                "`{k}`: \"{s}\" is not a label like s1, h2, q3 or a4"
-            ))
-        })
-    }
-    fn opt_label(&self, k: &str) -> Result<Option<Label>, DecodeError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(_) => self.label(k).map(Some),
-        }
-    }
-    /// A key that must be present and may be null.
-    fn label_or_null(&self, k: &str) -> Result<Option<Label>, DecodeError> {
-        match self.get(k)? {
-            Value::Null => Ok(None),
-            _ => self.label(k).map(Some),
-        }
-    }
-    fn fields(&self, k: &str) -> Result<Option<Fields>, DecodeError> {
-        match self.0.get(k) {
-            None => Ok(None),
-            Some(Value::Object(m)) => Ok(Some(
-                m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            )),
-            Some(_) => err(format!("`{k}` must be an object")),
-        }
-    }
-    fn func(&self) -> Result<NspFn, DecodeError> {
-        let s = self.str("fn")?;
-        NspFn::from_name(s).ok_or_else(|| DecodeError(format!("`fn`: unknown entry point \"{s}\"")))
-    }
-    fn call(&self) -> Result<ApiFn, DecodeError> {
-        let s = self.str("call")?;
-        ApiFn::from_name(s)
-            .ok_or_else(|| DecodeError(format!("`call`: unknown API function \"{s}\"")))
-    }
+}
+
+fn func_of(v: &Option<Cow<'_, str>>) -> Result<NspFn, DecodeError> {
+    let s = str_of(v, "fn")?;
+    NspFn::from_name(s).ok_or_else(|| DecodeError(format!("`fn`: unknown entry point \"{s}\"")))
+}
+
+fn call_of(v: &Option<Cow<'_, str>>) -> Result<ApiFn, DecodeError> {
+    let s = str_of(v, "call")?;
+    ApiFn::from_name(s).ok_or_else(|| DecodeError(format!("`call`: unknown API function \"{s}\"")))
 }
 
 /// Parses one event line (without its `\n`).
 pub fn decode_event(line: &str) -> Result<Stamped, DecodeError> {
-    let value: Value =
+    if !line.starts_with('{') {
+        return match serde_json::from_str::<Value>(line) {
+            Err(e) => Err(DecodeError(format!("not JSON: {e}"))),
+            Ok(_) => Err(DecodeError("expected a JSON object".into())),
+        };
+    }
+    let r: RawLine =
         serde_json::from_str(line).map_err(|e| DecodeError(format!("not JSON: {e}")))?;
-    let Value::Object(map) = value else {
-        return err("expected a JSON object");
-    };
-    let o = Obj(&map);
-    let seq = o.u64("seq")?;
-    let t = o.u64("t")?;
-    let kind = o.str("ev")?;
+    let seq = u64_of(&r.seq, "seq")?;
+    let t = u64_of(&r.t, "t")?;
+    let kind = str_of(&r.ev, "ev")?;
+    let pid = || u32_of(&r.pid, "pid").map(Pid);
     let event = match kind {
         "process.start" => Event::ProcessStart {
-            pid: o.pid()?,
-            name: o.str("name")?.to_string(),
-            role: Role::from_name(o.str("role")?)
+            pid: pid()?,
+            name: str_of(&r.name, "name")?.to_string(),
+            role: Role::from_name(str_of(&r.role, "role")?)
                 .ok_or_else(|| DecodeError("`role` must be \"client\" or \"host\"".into()))?,
         },
         "process.exit" => Event::ProcessExit {
-            pid: o.pid()?,
-            how: ExitHow::from_name(o.str("how")?).ok_or_else(|| {
+            pid: pid()?,
+            how: ExitHow::from_name(str_of(&r.how, "how")?).ok_or_else(|| {
                 DecodeError("`how` must be \"exit\", \"crash\" or \"kill\"".into())
             })?,
         },
         "catalog.install" => Event::CatalogInstall {
-            provider: o.guid("provider")?,
-            name: o.str("name")?.to_string(),
-            namespace: Namespace(o.u32("namespace")?),
-            version: o.u32("version")?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
+            provider: guid_of(&r.provider, "provider")?,
+            name: str_of(&r.name, "name")?.to_string(),
+            namespace: Namespace(u32_of(&r.namespace, "namespace")?),
+            version: u32_of(&r.version, "version")?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
         },
         "catalog.uninstall" => Event::CatalogUninstall {
-            provider: o.guid("provider")?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
+            provider: guid_of(&r.provider, "provider")?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
         },
         "catalog.enable" => Event::CatalogEnable {
-            provider: o.guid("provider")?,
-            enabled: o.bool("enabled")?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
+            provider: guid_of(&r.provider, "provider")?,
+            enabled: r
+                .enabled
+                .as_ref()
+                .ok_or_else(|| missing("enabled"))?
+                .as_bool()
+                .ok_or_else(|| DecodeError("`enabled` must be true or false".into()))?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
         },
         "provider.advertise" => Event::ProviderAdvertise {
-            pid: o.pid()?,
-            provider: o.guid("provider")?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
-            absent: match o.get("absent")? {
+            pid: pid()?,
+            provider: guid_of(&r.provider, "provider")?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
+            absent: match r.absent.as_ref().ok_or_else(|| missing("absent"))? {
                 Value::Array(items) => items
                     .iter()
                     .map(|v| {
@@ -432,80 +576,82 @@ pub fn decode_event(line: &str) -> Result<Stamped, DecodeError> {
                     .ok_or_else(|| {
                         DecodeError("`absent` must list optional entry points by name".into())
                     })?,
-                _ => return err("`absent` must be an array"),
+                _ => return Err(DecodeError("`absent` must be an array".into())),
             },
         },
         "provider.unadvertise" => Event::ProviderUnadvertise {
-            pid: o.pid()?,
-            provider: o.guid("provider")?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
+            pid: pid()?,
+            provider: guid_of(&r.provider, "provider")?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
         },
         "api.call" => Event::ApiCall {
-            pid: o.pid()?,
-            tid: Tid(o.u32("tid")?),
-            call: o.call()?,
-            args: o
-                .fields("args")?
-                .ok_or_else(|| DecodeError("missing key `args`".into()))?,
+            pid: pid()?,
+            tid: Tid(u32_of(&r.tid, "tid")?),
+            call: call_of(&r.call)?,
+            args: r.args.ok_or_else(|| missing("args"))?,
         },
         "api.return" => Event::ApiReturn {
-            pid: o.pid()?,
-            tid: Tid(o.u32("tid")?),
-            call: o.call()?,
-            ret: o.i32("ret")?,
-            err: o.u32("err")?,
-            result: o.fields("result")?,
+            pid: pid()?,
+            tid: Tid(u32_of(&r.tid, "tid")?),
+            call: call_of(&r.call)?,
+            ret: i32_of(&r.ret, "ret")?,
+            err: u32_of(&r.err, "err")?,
+            result: r.result,
         },
         "nsp.call" => Event::NspCall {
-            provider: o.guid("provider")?,
-            func: o.func()?,
-            pid: o.pid()?,
-            session: o.label_or_null("session")?,
-            lookup: o.opt_label("lookup")?,
-            async_call: o.opt_label("async")?,
-            args: o.fields("args")?,
+            provider: guid_of(&r.provider, "provider")?,
+            func: func_of(&r.func)?,
+            pid: pid()?,
+            session: label_or_null(&r.session, "session")?,
+            lookup: opt_label(&r.lookup, "lookup")?,
+            async_call: opt_label(&r.async_call, "async")?,
+            args: r.args,
         },
         "nsp.return" => Event::NspReturn {
-            provider: o.guid("provider")?,
-            func: o.func()?,
-            pid: o.pid()?,
-            ret: match o.get("ret")? {
+            provider: guid_of(&r.provider, "provider")?,
+            func: func_of(&r.func)?,
+            pid: pid()?,
+            ret: match r.ret.as_ref().ok_or_else(|| missing("ret"))? {
                 Value::Null => None,
-                _ => Some(o.i32("ret")?),
+                _ => Some(i32_of(&r.ret, "ret")?),
             },
-            err: o.u32("err")?,
-            session: match map.get("session") {
+            err: u32_of(&r.err, "err")?,
+            session: match r.session {
                 None => None,
-                Some(_) => Some(o.label_or_null("session")?),
+                Some(_) => Some(label_or_null(&r.session, "session")?),
             },
-            lookup: o.opt_label("lookup")?,
+            lookup: opt_label(&r.lookup, "lookup")?,
         },
         "async.complete" => Event::AsyncComplete {
-            provider: o.guid("provider")?,
-            async_call: o.label("async")?,
-            err: o.u32("err")?,
-            outcome: CompletionOutcome::from_name(o.str("outcome")?).ok_or_else(|| {
-                DecodeError("`outcome` must be \"delivered\", \"discarded\" or \"rejected\"".into())
-            })?,
+            provider: guid_of(&r.provider, "provider")?,
+            async_call: label_of(str_of(&r.async_call, "async")?, "async")?,
+            err: u32_of(&r.err, "err")?,
+            outcome: CompletionOutcome::from_name(str_of(&r.outcome, "outcome")?).ok_or_else(
+                || {
+                    DecodeError(
+                        "`outcome` must be \"delivered\", \"discarded\" or \"rejected\"".into(),
+                    )
+                },
+            )?,
         },
         "fault" => Event::Fault {
-            provider: o.guid("provider")?,
-            func: o.func()?,
-            kind: FaultKind::from_name(o.str("kind")?).ok_or_else(|| {
+            provider: guid_of(&r.provider, "provider")?,
+            func: func_of(&r.func)?,
+            kind: FaultKind::from_name(str_of(&r.kind, "kind")?).ok_or_else(|| {
                 DecodeError("`kind` must be \"panic\", \"crash\" or \"timeout\"".into())
             })?,
-            detail: o.str("detail")?.to_string(),
+            detail: str_of(&r.detail, "detail")?.to_string(),
         },
         "violation" => Event::Violation {
-            rule: o.str("rule")?.to_string(),
-            detail: o.str("detail")?.to_string(),
+            rule: str_of(&r.rule, "rule")?.to_string(),
+            detail: str_of(&r.detail, "detail")?.to_string(),
         },
         "end" => Event::End {
-            events: o.u64("events")?,
-            violations: o.u64("violations")?,
+            events: u64_of(&r.events, "events")?,
+            violations: u64_of(&r.violations, "violations")?,
         },
-        other => return err(format!("unknown event kind `ev`: \"{other}\"")),
+        other => return Err(DecodeError(format!("unknown event kind `ev`: \"{other}\""))),
     };
     Ok(Stamped { seq, t, event })
 }
@@ -800,6 +946,61 @@ mod tests {
             let back = decode_event(text.trim_end_matches('\n')).expect("decodes");
             assert_eq!(back, stamped);
             assert_eq!(line(back.seq, back.t, back.event), text);
+        }
+    }
+
+    #[test]
+    fn integer_writer_matches_display() {
+        for n in [
+            0i64,
+            1,
+            -1,
+            9,
+            10,
+            99,
+            100,
+            10110,
+            -10110,
+            i64::MAX,
+            i64::MIN,
+            i64::from(u32::MAX),
+        ] {
+            let mut out = String::new();
+            write_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut out = String::new();
+        write_uint(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string());
+    }
+
+    #[test]
+    fn fast_guid_writer_matches_display() {
+        for v in [
+            0u128,
+            1,
+            u128::MAX,
+            0x6f0e2a57_2f7c_4d8b_9a3e_1c2b3d4e5f60,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+        ] {
+            let mut out = String::new();
+            write_guid(&mut out, &Guid(v));
+            assert_eq!(out, Guid(v).to_string());
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_like_serde_json() {
+        for s in [
+            "plain",
+            "quote \" back \\ slash",
+            "ctl \u{1}\n\t",
+            "ünï €",
+            "\u{7f}",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).expect("json"), "{s:?}");
         }
     }
 

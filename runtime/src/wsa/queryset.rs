@@ -5,6 +5,7 @@
 
 use super::{Guid, LupFlags, Namespace};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -208,7 +209,7 @@ impl QuerySet {
     }
 
     /// The JSON object a trace prints for this query set: only present fields, sorted keys.
-    pub fn to_fields(&self) -> BTreeMap<String, Value> {
+    pub fn to_fields(&self) -> BTreeMap<Cow<'static, str>, Value> {
         let mut f = BTreeMap::new();
         if !self.addresses.is_empty() {
             let addrs: Vec<String> = self

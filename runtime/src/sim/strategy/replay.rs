@@ -13,13 +13,13 @@ use crate::event::{Event, Stamped};
 
 /// Replays a recorded event sequence.
 #[derive(Clone, Debug)]
-pub struct Replay {
-    recorded: Vec<Stamped>,
+pub struct Replay<'a> {
+    recorded: &'a [Stamped],
     stop: Option<String>,
 }
 
-impl Replay {
-    pub fn new(recorded: Vec<Stamped>) -> Self {
+impl<'a> Replay<'a> {
+    pub fn new(recorded: &'a [Stamped]) -> Self {
         Replay {
             recorded,
             stop: None,
@@ -69,7 +69,7 @@ impl Replay {
     }
 }
 
-impl Strategy for Replay {
+impl Strategy for Replay<'_> {
     fn begin(&mut self, _seed: u64) {
         self.stop = None;
     }

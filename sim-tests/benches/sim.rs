@@ -1,0 +1,131 @@
+//! Simulation throughput (issue 4's figures): a whole run with events discarded, the same run
+//! recorded to an in-memory trace, and a replay (parse + re-run + compare) of its trace.
+//! Items are trace events, so divan's items/s is events per second.
+//!
+//! Run: `cargo bench -p nspsim --bench sim`
+
+use nspsim::cli::{StrategyName, header, record};
+use nspsim_runtime::event::NullSink;
+use nspsim_runtime::scenario::{self, Scenario};
+use nspsim_runtime::sim::replay::replay_against;
+use nspsim_runtime::sim::strategy::RandomWalk;
+use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
+use nspsim_runtime::trace::{TraceBuffer, parse_trace};
+
+fn main() {
+    divan::main();
+}
+
+fn scenario() -> (Scenario, nspsim_runtime::registry::Registry) {
+    let registry = nspsim_providers::registry();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/bench.toml");
+    let s = scenario::load(std::path::Path::new(path), &registry).expect("bench scenario");
+    (s, registry)
+}
+
+fn events(s: &Scenario, r: &nspsim_runtime::registry::Registry) -> usize {
+    let (text, _) = record(s, r, 4, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    text.lines().count() - 2
+}
+
+#[divan::bench]
+fn run_discarding_events(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    bencher
+        .counter(divan::counter::ItemsCount::new(events(&s, &r)))
+        .bench_local(|| {
+            let mut strategy = RandomWalk::new();
+            world::run(&s, &r, &mut strategy, 4, NullSink, DEFAULT_MAX_STEPS).expect("run")
+        });
+}
+
+/// A sink that takes every event and drops it: the dispatcher builds events, nobody keeps them.
+struct Discard;
+
+impl nspsim_runtime::event::EventSink for Discard {
+    fn record(&mut self, _t: u64, event: nspsim_runtime::event::Event) {
+        divan::black_box(event);
+    }
+}
+
+#[divan::bench]
+fn run_hook_discarding_built_events(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    bencher
+        .counter(divan::counter::ItemsCount::new(events(&s, &r)))
+        .bench_local(|| {
+            let mut strategy = RandomWalk::new();
+            world::run(&s, &r, &mut strategy, 4, Discard, DEFAULT_MAX_STEPS).expect("run")
+        });
+}
+
+#[divan::bench]
+fn run_recording_trace(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    bencher
+        .counter(divan::counter::ItemsCount::new(events(&s, &r)))
+        .bench_local(|| {
+            let mut strategy = RandomWalk::new();
+            let (report, sink) = world::run(
+                &s,
+                &r,
+                &mut strategy,
+                4,
+                TraceBuffer::new(&header(&s, 4)),
+                DEFAULT_MAX_STEPS,
+            )
+            .expect("run");
+            sink.finish(report.end_time)
+        });
+}
+
+#[divan::bench]
+fn replay_read_rerun_compare(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    let (text, _) = record(&s, &r, 4, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    bencher
+        .counter(divan::counter::ItemsCount::new(events(&s, &r)))
+        .bench_local(|| {
+            let trace = parse_trace("bench.jsonl", &text).expect("parse");
+            replay_against(&trace, &text, &r)
+        });
+}
+
+#[divan::bench]
+fn part_parse_trace(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    let (text, _) = record(&s, &r, 4, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    bencher.bench_local(|| parse_trace("demo.jsonl", &text).expect("parse"));
+}
+
+#[divan::bench]
+fn part_scenario_from_json(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    let json = s.to_json();
+    bencher.bench_local(|| Scenario::from_json_with(&json, &r).expect("json"));
+}
+
+#[divan::bench]
+fn part_to_text(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    let (text, _) = record(&s, &r, 4, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    let trace = parse_trace("demo.jsonl", &text).expect("parse");
+    bencher.bench_local(|| trace.to_text());
+}
+
+#[divan::bench]
+fn part_run_vecsink(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    bencher.bench_local(|| {
+        let mut strategy = RandomWalk::new();
+        world::run(
+            &s,
+            &r,
+            &mut strategy,
+            4,
+            nspsim_runtime::event::VecSink::new(),
+            DEFAULT_MAX_STEPS,
+        )
+        .expect("run")
+    });
+}
