@@ -311,6 +311,14 @@ impl<S: EventSink> Dispatcher<S> {
             .collect()
     }
 
+    /// The host process that advertises `provider`, if it is advertised.
+    pub fn advertiser(&self, provider: Guid) -> Option<Pid> {
+        self.adverts
+            .get(&provider)
+            .filter(|a| !a.faulted)
+            .map(|a| a.host)
+    }
+
     /// Whether `provider` is advertised by a live host (and not faulted).
     pub fn is_advertised(&self, provider: Guid) -> bool {
         self.adverts.get(&provider).is_some_and(|a| !a.faulted)

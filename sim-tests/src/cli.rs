@@ -361,3 +361,237 @@ pub fn providers_cmd(registry: &Registry, out: &mut dyn Write) -> i32 {
     }
     CLEAN
 }
+
+/// Options of `nspsim explore`.
+#[derive(Clone, Debug)]
+pub struct ExploreArgs {
+    pub scenario: PathBuf,
+    pub seeds: (u64, u64),
+    pub time: Option<std::time::Duration>,
+    pub portfolio: crate::explore::Portfolio,
+    pub jobs: usize,
+    pub faults: Vec<nspsim_runtime::sim::faults::FaultKind>,
+    pub keep_going: bool,
+    pub crash_points: bool,
+    pub max_steps: u64,
+    pub shrink_budget: u64,
+}
+
+/// Parses `A..B` (B exclusive).
+pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("\"{s}\" is not a seed range like 0..1000"))?;
+    let a: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{a}\" is not a seed"))?;
+    let b: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{b}\" is not a seed"))?;
+    if b <= a {
+        return Err(format!("the range {a}..{b} is empty"));
+    }
+    Ok((a, b))
+}
+
+/// Parses `crash,kill,…`, `all` or `none`.
+pub fn parse_faults(s: &str) -> Result<Vec<nspsim_runtime::sim::faults::FaultKind>, String> {
+    use nspsim_runtime::sim::faults::FaultKind;
+    match s {
+        "all" => Ok(FaultKind::ALL.to_vec()),
+        "none" => Ok(Vec::new()),
+        _ => s
+            .split(',')
+            .map(|k| {
+                FaultKind::from_name(k.trim()).ok_or_else(|| {
+                    let names: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "unknown fault kind \"{k}\"; expected all, none, or a list of {}",
+                        names.join(", ")
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+/// `nspsim explore`.
+pub fn explore_cmd(
+    args: &ExploreArgs,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    use crate::explore::{self, ExploreOptions};
+    let scenario = match scenario::load(&args.scenario, registry) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = write!(err, "{}", render::scenario_error(&e));
+            return BAD_INPUT;
+        }
+    };
+    if args.crash_points {
+        let seed = scenario.seed.unwrap_or(0);
+        let name = args.portfolio.for_seed(seed);
+        let (runs, found) = explore::crash_points(&scenario, registry, seed, name, args.max_steps);
+        for cp in &found {
+            let _ = writeln!(
+                out,
+                "crash of {} before step {} fails with {}: {}",
+                cp.process,
+                cp.before_step + 1,
+                cp.failure.signature,
+                cp.failure.detail
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{runs} crash points tried under seed {seed}; {} fail",
+            found.len()
+        );
+        return if found.is_empty() { CLEAN } else { FINDINGS };
+    }
+    // Seeds that failed before come first.
+    let regressions = explore::regression_path(&args.scenario);
+    let mut first: Vec<explore::Failure> = Vec::new();
+    for seed in explore::read_regressions(&regressions) {
+        let plan = explore::plan_for(seed, &args.faults);
+        let name = args.portfolio.for_seed(seed);
+        if let Some(f) = explore::run_seed(&scenario, registry, seed, name, &plan, args.max_steps) {
+            let _ = writeln!(
+                out,
+                "regression seed {seed} still fails with {}",
+                f.signature
+            );
+            first.push(f);
+        }
+    }
+    let opts = ExploreOptions {
+        first_seed: args.seeds.0,
+        end_seed: args.seeds.1,
+        time: args.time,
+        portfolio: args.portfolio,
+        jobs: args.jobs,
+        faults: args.faults.clone(),
+        keep_going: args.keep_going,
+        max_steps: args.max_steps,
+    };
+    let _ = writeln!(
+        out,
+        "nspsim: exploring {} seeds {}..{} on {} thread(s), faults: {}",
+        scenario.name,
+        args.seeds.0,
+        args.seeds.1,
+        args.jobs,
+        if args.faults.is_empty() {
+            "none".to_string()
+        } else {
+            args.faults
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    );
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let total = args.seeds.1 - args.seeds.0;
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let progress = |n: u64, failures: usize| {
+        if let Some(bar) = &bar {
+            bar.set_position(n);
+            if failures > 0 {
+                bar.set_message(format!("{failures} failing"));
+            }
+        }
+    };
+    let report = explore::explore(&scenario, registry, &opts, &progress);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "{} seeds in {:.2} s ({:.0} seeds/s); {} failing",
+        report.seeds_run,
+        secs,
+        report.seeds_run as f64 / secs,
+        report.failures.len()
+    );
+    first.extend(report.failures);
+    let Some(failure) = first.first().cloned() else {
+        return CLEAN;
+    };
+    for f in &first {
+        let _ = writeln!(
+            out,
+            "seed {} fails with {} ({}): {}",
+            f.seed, f.signature, f.plan, f.detail
+        );
+    }
+    if let Err(e) = explore::record_regression(&regressions, &failure) {
+        let _ = writeln!(err, "warning: cannot update {}: {e}", regressions.display());
+    }
+    let shrunk = explore::shrink(
+        &scenario,
+        registry,
+        &failure,
+        args.max_steps,
+        args.shrink_budget,
+    );
+    let stem = args
+        .scenario
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let path = args.scenario.with_file_name(format!(
+        "{stem}.fail-{}-seed{}.jsonl",
+        failure.signature, failure.seed
+    ));
+    let _ = writeln!(
+        out,
+        "shrunk to {} events ({} candidate runs, {:.0} ms; faults: {})",
+        shrunk.events(),
+        shrunk.runs,
+        shrunk.elapsed.as_secs_f64() * 1000.0,
+        shrunk.plan
+    );
+    if let Err(e) = write_atomically(&path, &shrunk.trace) {
+        let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+        return BAD_INPUT;
+    }
+    let _ = writeln!(out, "trace: {}", path.display());
+    let _ = writeln!(out, "replay: nspsim replay {}", path.display());
+    let faults = if args.faults.is_empty() {
+        "none".to_string()
+    } else {
+        args.faults
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let _ = writeln!(
+        out,
+        "unshrunk: nspsim explore {} --seeds {}..{} --faults {faults}",
+        args.scenario.display(),
+        failure.seed,
+        failure.seed + 1
+    );
+    FINDINGS
+}
+
+/// Writes a file under a temporary name and renames it into place.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("jsonl.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

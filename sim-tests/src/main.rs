@@ -17,6 +17,13 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExploreStrategy {
+    Random,
+    Pct,
+    Portfolio,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario under a seed; print the lifecycle and write a trace.
@@ -58,6 +65,41 @@ enum Command {
     Check {
         /// An nsptrace v1 file.
         trace: PathBuf,
+    },
+    /// Run many seeds with injected faults; shrink the first failure to a replayable trace.
+    ///
+    /// Example: nspsim explore traces/demo.toml --seeds 0..10000 --faults crash,kill
+    Explore {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Seed range A..B (B exclusive).
+        #[arg(long, default_value = "0..1000", value_parser = cli::parse_seed_range)]
+        seeds: (u64, u64),
+        /// Stop after this many seconds, even if seeds remain.
+        #[arg(long)]
+        time: Option<u64>,
+        /// Scheduling strategy; portfolio alternates random and PCT by seed.
+        #[arg(long, value_enum, default_value = "portfolio")]
+        strategy: ExploreStrategy,
+        /// Worker threads (default: all cores). The failure reported does not depend on it.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Fault kinds a seed may switch on: all, none, or a list of crash, kill, exit,
+        /// host-crash, unadvertise, disable.
+        #[arg(long, default_value = "all", value_parser = cli::parse_faults)]
+        faults: std::vec::Vec<nspsim_runtime::sim::faults::FaultKind>,
+        /// Report every failing seed, not only the first.
+        #[arg(long)]
+        keep_going: bool,
+        /// Crash each client before every step of its main thread in turn, exhaustively.
+        #[arg(long)]
+        crash_points: bool,
+        /// Step limit per run (a run past it is a livelock).
+        #[arg(long, default_value_t = 100_000)]
+        max_steps: u64,
+        /// Candidate runs the shrinker may try.
+        #[arg(long, default_value_t = 2_000)]
+        shrink_budget: u64,
     },
     /// List the provider kinds a scenario can use, with their options.
     ///
@@ -112,6 +154,38 @@ fn main() -> ExitCode {
         }
         Command::Replay { trace } => cli::replay_cmd(&trace, &registry, &mut out, &mut err),
         Command::Check { trace } => cli::check_cmd(&trace, &mut out, &mut err),
+        Command::Explore {
+            scenario,
+            seeds,
+            time,
+            strategy,
+            jobs,
+            faults,
+            keep_going,
+            crash_points,
+            max_steps,
+            shrink_budget,
+        } => {
+            use nspsim::explore::Portfolio;
+            let args = cli::ExploreArgs {
+                scenario,
+                seeds,
+                time: time.map(std::time::Duration::from_secs),
+                portfolio: match strategy {
+                    ExploreStrategy::Random => Portfolio::One(StrategyName::Random),
+                    ExploreStrategy::Pct => Portfolio::One(StrategyName::Pct),
+                    ExploreStrategy::Portfolio => Portfolio::Both,
+                },
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                faults,
+                keep_going,
+                crash_points,
+                max_steps,
+                shrink_budget,
+            };
+            cli::explore_cmd(&args, &registry, &mut out, &mut err)
+        }
         Command::Providers => cli::providers_cmd(&registry, &mut out),
     };
     ExitCode::from(code as u8)

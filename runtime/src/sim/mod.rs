@@ -1,5 +1,6 @@
 //! Deterministic simulation: the seeded RNG and the scheduling strategies.
 
+pub mod faults;
 pub mod oracle;
 pub mod replay;
 pub mod rng;

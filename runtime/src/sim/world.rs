@@ -12,9 +12,12 @@
 //! - A thread whose call waits for an async completion is not runnable until the dispatcher
 //!   wakes it. A process exits (as with `exit`) when all its threads have run out of steps,
 //!   except implicit hosts, which stay up.
+//! - Exploration may inject faults ([`super::faults`]) as choices of their own; after the
+//!   first one, `expect` steps are no longer checked (they describe fault-free behaviour).
 //! - Every choice goes through the strategy and nothing else decides anything, so (scenario,
 //!   seed, strategy) fixes the run, byte for byte.
 
+use super::faults::{Fault, FaultKind, FaultPlan};
 use super::strategy::{Actor, Choice, Strategy};
 use crate::catalog::CatalogEntry;
 use crate::config::Config;
@@ -154,6 +157,7 @@ struct ThreadRun {
 
 struct ProcRun {
     name: String,
+    role: Role,
     /// Implicit hosts stay up when they run out of steps.
     stays_up: bool,
     alive: bool,
@@ -173,6 +177,9 @@ pub struct World<'a, S: EventSink> {
     now: u64,
     report: RunReport,
     emitted: u64,
+    /// Faults injected so far. An `expect` describes fault-free behaviour, so once a fault
+    /// has struck, later `expect`s are not checked.
+    faults_injected: u64,
 }
 
 /// Counts the events that pass, so a replay strategy knows where it is.
@@ -201,6 +208,32 @@ pub fn run<S: EventSink>(
     sink: S,
     max_steps: u64,
 ) -> Result<(RunReport, S), RunError> {
+    let options = RunOptions {
+        seed,
+        max_steps,
+        faults: FaultPlan::none(),
+    };
+    run_with(scenario, registry, strategy, sink, &options)
+}
+
+/// What a run is told besides its scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub max_steps: u64,
+    /// Faults the scheduler may inject (exploration; replays offer every kind).
+    pub faults: FaultPlan,
+}
+
+/// [`run`] with faults.
+pub fn run_with<S: EventSink>(
+    scenario: &Scenario,
+    registry: &Registry,
+    strategy: &mut dyn Strategy,
+    sink: S,
+    options: &RunOptions,
+) -> Result<(RunReport, S), RunError> {
+    let (seed, max_steps) = (options.seed, options.max_steps);
     // Build every provider once up front, so a bad kind fails before anything runs.
     for p in &scenario.providers {
         build(registry, p)?;
@@ -219,6 +252,7 @@ pub fn run<S: EventSink>(
         now: 0,
         report: RunReport::default(),
         emitted: 0,
+        faults_injected: 0,
     };
     strategy.begin(seed);
     world.setup()?;
@@ -230,7 +264,13 @@ pub fn run<S: EventSink>(
             ));
             break;
         }
-        let choices = world.choices();
+        let plan = &options.faults;
+        let offer_faults = !plan.is_none()
+            && (plan.rate_ppm >= 1_000_000 || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
+        let mut choices = world.choices();
+        if offer_faults && !choices.is_empty() {
+            world.fault_choices(plan, &mut choices);
+        }
         if choices.is_empty() {
             match world.next_due() {
                 Some(t) => {
@@ -338,6 +378,7 @@ impl<S: EventSink> World<'_, S> {
         }
         self.procs.push(ProcRun {
             name: name.to_string(),
+            role,
             stays_up,
             alive: true,
             handles: BTreeMap::new(),
@@ -377,7 +418,7 @@ impl<S: EventSink> World<'_, S> {
                 out.push(Choice::Step {
                     pid,
                     tid: Tid(0),
-                    actor: Actor::Process(pid),
+                    actor: Actor::Exit(pid, ExitHow::Exit),
                 });
             }
         }
@@ -405,13 +446,14 @@ impl<S: EventSink> World<'_, S> {
             return Some(Actor::Thread(t.pid, t.tid));
         }
         Some(match t.steps.get(t.pc)? {
-            Step::Advertise { .. } | Step::Unadvertise { .. } | Step::Exit | Step::Crash => {
-                Actor::Process(t.pid)
-            }
-            Step::Install { provider }
-            | Step::Uninstall { provider }
-            | Step::Enable { provider }
-            | Step::Disable { provider } => Actor::Catalog(*provider),
+            Step::Advertise { provider } => Actor::Advertise(t.pid, *provider),
+            Step::Unadvertise { provider } => Actor::Unadvertise(t.pid, *provider),
+            Step::Exit => Actor::Exit(t.pid, ExitHow::Exit),
+            Step::Crash => Actor::Exit(t.pid, ExitHow::Crash),
+            Step::Install { provider } => Actor::Install(*provider),
+            Step::Uninstall { provider } => Actor::Uninstall(*provider),
+            Step::Enable { provider } => Actor::Enable(*provider, true),
+            Step::Disable { provider } => Actor::Enable(*provider, false),
             _ => Actor::Thread(t.pid, t.tid),
         })
     }
@@ -432,8 +474,71 @@ impl<S: EventSink> World<'_, S> {
             .position(|t| t.pid == pid && t.tid == tid)
     }
 
+    /// The faults that can strike now, in a fixed order.
+    fn fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
+        for (i, p) in self.procs.iter().enumerate() {
+            let pid = Pid(i as u32 + 1);
+            if !p.alive {
+                continue;
+            }
+            let kinds: &[(FaultKind, Fault)] = match p.role {
+                Role::Client => &[
+                    (FaultKind::Crash, Fault::Crash(pid)),
+                    (FaultKind::Kill, Fault::Kill(pid)),
+                    (FaultKind::Exit, Fault::Exit(pid)),
+                ],
+                Role::Host => &[(FaultKind::HostCrash, Fault::HostCrash(pid))],
+            };
+            out.extend(
+                kinds
+                    .iter()
+                    .filter(|(k, _)| plan.has(*k))
+                    .map(|(_, f)| Choice::Fault(*f)),
+            );
+        }
+        for p in &self.scenario.providers {
+            if plan.has(FaultKind::Unadvertise)
+                && let Some(host) = self.d.advertiser(p.id)
+                && self.d.startup_count(host) > 0
+                && !self.d.is_waiting(host, Tid(1))
+            {
+                out.push(Choice::Fault(Fault::Unadvertise(p.id)));
+            }
+            if plan.has(FaultKind::Disable) && self.d.catalog().is_enabled(p.id) {
+                out.push(Choice::Fault(Fault::Disable(p.id)));
+            }
+        }
+    }
+
+    fn inject(&mut self, fault: Fault) {
+        self.faults_injected += 1;
+        match fault {
+            Fault::Crash(pid) | Fault::HostCrash(pid) => {
+                self.d.exit_process(pid, ExitHow::Crash);
+                self.mark_exited(pid);
+            }
+            Fault::Kill(pid) => {
+                self.d.exit_process(pid, ExitHow::Kill);
+                self.mark_exited(pid);
+            }
+            Fault::Exit(pid) => {
+                self.d.exit_process(pid, ExitHow::Exit);
+                self.mark_exited(pid);
+            }
+            Fault::Unadvertise(id) => {
+                if let Some(host) = self.d.advertiser(id) {
+                    let _ = self.d.wsa_unadvertise_provider(host, Tid(1), id);
+                }
+            }
+            Fault::Disable(id) => {
+                let _ = self.d.enable_provider(id, false);
+            }
+        }
+    }
+
     fn execute(&mut self, choice: Choice) {
         match choice {
+            Choice::Fault(fault) => self.inject(fault),
             Choice::Tick { to } => {
                 self.now = to;
                 self.d.set_time(to);
@@ -745,6 +850,9 @@ impl<S: EventSink> World<'_, S> {
     }
 
     fn check_expect(&mut self, i: usize, err: Option<WsaError>, ret: Option<i64>) {
+        if self.faults_injected > 0 {
+            return;
+        }
         let t = &self.threads[i];
         let got = t.last.unwrap_or(Outcome::OK);
         let err_ok = got.err == err;

@@ -17,19 +17,24 @@ pub use pct::Pct;
 pub use random::RandomWalk;
 pub use replay::Replay;
 
-use crate::event::{Label, Pid, Tid};
+use super::faults::Fault;
+use crate::event::{ExitHow, Label, Pid, Tid};
 use crate::wsa::Guid;
 
-/// What the first event of a thread's next step will name, so a replay can tell steps apart.
+/// What the first event of a thread's next step will be, so a replay can tell steps apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Actor {
     /// An API call: `api.call` with this pid and tid.
     Thread(Pid, Tid),
-    /// An exit, crash or kill (`process.exit`), or an advertise or unadvertise
-    /// (`provider.advertise` / `provider.unadvertise`) by this process.
-    Process(Pid),
-    /// A catalog change (`catalog.*`) of this provider.
-    Catalog(Guid),
+    /// `process.exit` of this process, this way.
+    Exit(Pid, ExitHow),
+    /// `provider.advertise` / `provider.unadvertise` by this process.
+    Advertise(Pid, Guid),
+    Unadvertise(Pid, Guid),
+    /// `catalog.install` / `catalog.uninstall` / `catalog.enable` of this provider.
+    Install(Guid),
+    Uninstall(Guid),
+    Enable(Guid, bool),
 }
 
 /// One thing the world can do next.
@@ -47,6 +52,8 @@ pub enum Choice {
     /// Let virtual time pass to `to`, when only deferred work could run now: a provider's
     /// completion may come after a sleeping thread wakes (S6.3).
     Tick { to: u64 },
+    /// Inject a fault (exploration).
+    Fault(Fault),
 }
 
 /// A scheduling strategy.

@@ -8,6 +8,7 @@
 
 use super::{Choice, Strategy};
 use crate::event::{Pid, Tid};
+use crate::sim::faults::Fault;
 use crate::sim::rng::Pcg32;
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ enum Entity {
     Thread(Pid, Tid),
     Work(u64),
     Clock,
+    Fault(Fault),
 }
 
 impl Entity {
@@ -24,6 +26,7 @@ impl Entity {
             Choice::Step { pid, tid, .. } => Entity::Thread(pid, tid),
             Choice::Work { id, .. } => Entity::Work(id),
             Choice::Tick { .. } => Entity::Clock,
+            Choice::Fault(f) => Entity::Fault(f),
         }
     }
 }

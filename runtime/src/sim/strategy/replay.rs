@@ -2,14 +2,16 @@
 //!
 //! The schedule is recovered from the events themselves, not from a seed, so a hand-edited or
 //! shrunk trace replays too. At each pick, the next recorded event names who moved next: an
-//! `api.call` its thread, a `process.exit` or `provider.(un)advertise` its process, a
-//! `catalog.*` line its provider's catalog step, an `async.complete` (or a `fault`) the
+//! `api.call` its thread, a `process.exit` or `provider.(un)advertise` its process's step, a
+//! `catalog.*` line its provider's catalog step (and, when no scripted step matches, the
+//! injected fault that produces the same line), an `async.complete` (or a `fault`) the
 //! provider's deferred work serving that async call; a recorded `t` later than anything that
 //! can run now, the passing of time. Deferred work that left no event is run only when
 //! nothing recorded is left to match, which cannot change what was recorded.
 
 use super::{Actor, Choice, Strategy};
-use crate::event::{Event, Stamped};
+use crate::event::{Event, ExitHow, Stamped};
+use crate::sim::faults::Fault;
 
 /// Replays a recorded event sequence.
 #[derive(Clone, Debug)]
@@ -27,22 +29,63 @@ impl<'a> Replay<'a> {
     }
 
     fn matches(event: &Event, choice: &Choice) -> bool {
-        match (event, choice) {
-            (Event::ApiCall { pid, tid, .. }, Choice::Step { actor, .. }) => {
-                *actor == Actor::Thread(*pid, *tid)
+        let Choice::Step { actor, .. } = choice else {
+            return false;
+        };
+        match event {
+            Event::ApiCall { pid, tid, .. } => *actor == Actor::Thread(*pid, *tid),
+            Event::ProcessExit { pid, how } => *actor == Actor::Exit(*pid, *how),
+            Event::ProviderAdvertise { pid, provider, .. } => {
+                *actor == Actor::Advertise(*pid, *provider)
             }
+            Event::ProviderUnadvertise { pid, provider, .. } => {
+                *actor == Actor::Unadvertise(*pid, *provider)
+            }
+            Event::CatalogInstall { provider, .. } => *actor == Actor::Install(*provider),
+            Event::CatalogUninstall { provider, .. } => *actor == Actor::Uninstall(*provider),
+            Event::CatalogEnable {
+                provider, enabled, ..
+            } => *actor == Actor::Enable(*provider, *enabled),
+            _ => false,
+        }
+    }
+
+    /// The injected fault that produces `event`, when no scripted step does.
+    fn fault_for(event: &Event, choice: &Choice) -> bool {
+        let Choice::Fault(fault) = choice else {
+            return false;
+        };
+        match (event, fault) {
             (
-                Event::ProcessExit { pid, .. }
-                | Event::ProviderAdvertise { pid, .. }
-                | Event::ProviderUnadvertise { pid, .. },
-                Choice::Step { actor, .. },
-            ) => *actor == Actor::Process(*pid),
+                Event::ProcessExit {
+                    pid,
+                    how: ExitHow::Crash,
+                },
+                Fault::Crash(p) | Fault::HostCrash(p),
+            ) => pid == p,
             (
-                Event::CatalogInstall { provider, .. }
-                | Event::CatalogUninstall { provider, .. }
-                | Event::CatalogEnable { provider, .. },
-                Choice::Step { actor, .. },
-            ) => *actor == Actor::Catalog(*provider),
+                Event::ProcessExit {
+                    pid,
+                    how: ExitHow::Kill,
+                },
+                Fault::Kill(p),
+            ) => pid == p,
+            (
+                Event::ProcessExit {
+                    pid,
+                    how: ExitHow::Exit,
+                },
+                Fault::Exit(p),
+            ) => pid == p,
+            (Event::ProviderUnadvertise { provider, .. }, Fault::Unadvertise(g)) => provider == g,
+            (
+                Event::CatalogEnable {
+                    provider,
+                    enabled: false,
+                    ..
+                },
+                Fault::Disable(g),
+            ) => provider == g,
             _ => false,
         }
     }
@@ -97,6 +140,7 @@ impl Strategy for Replay<'_> {
             .position(|c| matches!(c, Choice::Tick { to } if next.t >= *to));
         let found = tick
             .or_else(|| choices.iter().position(|c| Self::matches(&next.event, c)))
+            .or_else(|| choices.iter().position(|c| Self::fault_for(&next.event, c)))
             .or_else(|| Self::work_for(&next.event, choices));
         if found.is_none() {
             self.stop = Some(format!(

@@ -1,0 +1,181 @@
+//! Injected faults: what exploration does to a scenario besides reordering it.
+//!
+//! A fault is a scheduler choice like any other ([`super::strategy::Choice::Fault`]), so it is
+//! drawn from the run's seed and leaves ordinary events behind (`process.exit` with `crash` or
+//! `kill`, `provider.unadvertise`, `catalog.enable`), from which a replay recovers it. Which
+//! kinds are on, and how often they strike, is a [`FaultPlan`], drawn per seed like swarm
+//! testing: each seed tests a different mix.
+
+use super::rng::Pcg32;
+use crate::event::Pid;
+use crate::wsa::Guid;
+use std::fmt;
+
+/// One injected fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fault {
+    /// A client process crashes (S4.7), whatever it was doing, a pending call included.
+    Crash(Pid),
+    /// A client process is killed from outside (S4.7).
+    Kill(Pid),
+    /// A client process calls ExitProcess now, WSAStartups outstanding or not (S4.7).
+    Exit(Pid),
+    /// A host process crashes: its providers go with it (S3.4).
+    HostCrash(Pid),
+    /// A host unadvertises one of its providers (S3.4).
+    Unadvertise(Guid),
+    /// An administrator disables a provider in the catalog (L8).
+    Disable(Guid),
+}
+
+/// The kinds of fault, for plans and command lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    Crash,
+    Kill,
+    Exit,
+    HostCrash,
+    Unadvertise,
+    Disable,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Crash,
+        FaultKind::Kill,
+        FaultKind::Exit,
+        FaultKind::HostCrash,
+        FaultKind::Unadvertise,
+        FaultKind::Disable,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Kill => "kill",
+            FaultKind::Exit => "exit",
+            FaultKind::HostCrash => "host-crash",
+            FaultKind::Unadvertise => "unadvertise",
+            FaultKind::Disable => "disable",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl Fault {
+    pub fn kind(self) -> FaultKind {
+        match self {
+            Fault::Crash(_) => FaultKind::Crash,
+            Fault::Kill(_) => FaultKind::Kill,
+            Fault::Exit(_) => FaultKind::Exit,
+            Fault::HostCrash(_) => FaultKind::HostCrash,
+            Fault::Unadvertise(_) => FaultKind::Unadvertise,
+            Fault::Disable(_) => FaultKind::Disable,
+        }
+    }
+}
+
+/// Which fault kinds are on in a run, and how often a fault is offered to the scheduler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultPlan {
+    pub kinds: Vec<FaultKind>,
+    /// Chance, per scheduling step, that the enabled faults are among the choices, in parts
+    /// per million. Replays offer them at every step (the events decide).
+    pub rate_ppm: u32,
+}
+
+impl FaultPlan {
+    /// No faults.
+    pub fn none() -> FaultPlan {
+        FaultPlan {
+            kinds: Vec::new(),
+            rate_ppm: 0,
+        }
+    }
+
+    /// Every kind, offered at every step: what a replay needs to follow any recorded fault.
+    pub fn all_always() -> FaultPlan {
+        FaultPlan {
+            kinds: FaultKind::ALL.to_vec(),
+            rate_ppm: 1_000_000,
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.kinds.is_empty() || self.rate_ppm == 0
+    }
+
+    /// The swarm plan of a seed: each allowed kind on or off, and a rate, all drawn from the
+    /// seed (a stream of its own, so the schedule's stream is untouched).
+    pub fn swarm(seed: u64, allowed: &[FaultKind]) -> FaultPlan {
+        let mut rng = Pcg32::new(seed, 0x0053_5741_524d); // "SWARM"
+        let mut kinds: Vec<FaultKind> = allowed
+            .iter()
+            .copied()
+            .filter(|_| rng.chance(1, 2))
+            .collect();
+        if kinds.is_empty()
+            && let Some(k) = allowed.get(rng.below(allowed.len().max(1) as u64) as usize)
+        {
+            kinds.push(*k);
+        }
+        const RATES: [u32; 4] = [5_000, 20_000, 60_000, 150_000];
+        FaultPlan {
+            kinds,
+            rate_ppm: RATES[rng.below(RATES.len() as u64) as usize],
+        }
+    }
+
+    pub fn has(&self, kind: FaultKind) -> bool {
+        self.kinds.contains(&kind)
+    }
+}
+
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_none() {
+            return f.write_str("no faults");
+        }
+        let names: Vec<_> = self.kinds.iter().map(|k| k.name()).collect();
+        write!(
+            f,
+            "{} at {:.1}% of steps",
+            names.join("+"),
+            f64::from(self.rate_ppm) / 10_000.0
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_plans_are_a_function_of_the_seed_and_vary() {
+        let all = FaultKind::ALL;
+        assert_eq!(FaultPlan::swarm(3, &all), FaultPlan::swarm(3, &all));
+        let distinct: std::collections::BTreeSet<String> = (0..64)
+            .map(|s| FaultPlan::swarm(s, &all).to_string())
+            .collect();
+        assert!(distinct.len() > 8, "{distinct:?}");
+        for s in 0..64 {
+            let plan = FaultPlan::swarm(s, &[FaultKind::Crash]);
+            assert_eq!(
+                plan.kinds,
+                [FaultKind::Crash],
+                "a single allowed kind is always on"
+            );
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in FaultKind::ALL {
+            assert_eq!(FaultKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(FaultPlan::none().to_string(), "no faults");
+    }
+}

@@ -1,0 +1,185 @@
+//! Exploration finds each `buggy` provider's ordering bug, which its scenario's own seed hides,
+//! within a fixed seed budget, and shrinks it to a small trace that replays to the same rule.
+//! On correct providers, exploration with every fault kind finds nothing.
+//!
+//! Shrunk sizes today: complete-after-end 27 events, ignore-rundown 20, shared-session 35,
+//! free-on-first-cleanup 44 (the two-client bugs cannot go below about 32: two clients and a
+//! host are that many events before the race).
+
+use nspsim::cli::StrategyName;
+use nspsim::explore::{self, ExploreOptions, Portfolio};
+use nspsim_runtime::registry::Registry;
+use nspsim_runtime::scenario::{self, Scenario};
+use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
+use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::trace::parse_trace;
+use std::path::Path;
+
+const MAX_STEPS: u64 = 100_000;
+
+fn load(name: &str) -> (Scenario, Registry) {
+    let registry = nspsim_providers::registry();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/explore")
+        .join(name);
+    let s = scenario::load(&path, &registry).unwrap_or_else(|e| panic!("{e}"));
+    (s, registry)
+}
+
+fn options(faults: &[FaultKind], jobs: usize) -> ExploreOptions {
+    ExploreOptions {
+        first_seed: 1,
+        end_seed: 2_001,
+        time: None,
+        portfolio: Portfolio::Both,
+        jobs,
+        faults: faults.to_vec(),
+        keep_going: false,
+        max_steps: MAX_STEPS,
+    }
+}
+
+/// The whole story for one bug; returns (seed found, shrunk events).
+fn finds_and_shrinks(file: &str, faults: &[FaultKind], rule: &str) -> (u64, usize) {
+    let (s, r) = load(file);
+    let seed = s.seed.unwrap_or(0);
+    assert_eq!(
+        explore::run_seed(
+            &s,
+            &r,
+            seed,
+            StrategyName::Random,
+            &FaultPlan::none(),
+            MAX_STEPS
+        ),
+        None,
+        "{file}: the bug must hide under the scenario's own seed"
+    );
+    let report = explore::explore(&s, &r, &options(faults, 2), &|_, _| {});
+    let failure = report
+        .failures
+        .first()
+        .unwrap_or_else(|| panic!("{file}: no failure in 2,000 seeds"));
+    assert_eq!(failure.signature, rule, "{file}: {}", failure.detail);
+    // The reported failure does not depend on the number of threads.
+    let alone = explore::explore(&s, &r, &options(faults, 1), &|_, _| {});
+    assert_eq!(
+        alone.failures.first().map(|f| f.seed),
+        Some(failure.seed),
+        "{file}"
+    );
+
+    let shrunk = explore::shrink(&s, &r, failure, MAX_STEPS, 2_000);
+    let trace = parse_trace(file, &shrunk.trace).expect("the shrunk trace parses");
+    assert_eq!(
+        replay_against(&trace, &shrunk.trace, &r),
+        ReplayVerdict::Identical {
+            events: trace.events.len()
+        },
+        "{file}: the shrunk trace replays"
+    );
+    let shows = match rule {
+        "P4" => shrunk.trace.contains("\"ev\":\"fault\""),
+        other => trace.violations().any(|(r, _, _)| r == other),
+    };
+    assert!(
+        shows,
+        "{file}: the shrunk trace shows {rule}:\n{}",
+        shrunk.trace
+    );
+    let original = explore::record_seed(
+        &s,
+        &r,
+        failure.seed,
+        failure.strategy,
+        &failure.plan,
+        MAX_STEPS,
+    )
+    .expect("record")
+    .lines()
+    .count()
+        - 2;
+    assert!(
+        shrunk.events() <= original,
+        "{file}: {} > {original}",
+        shrunk.events()
+    );
+    (failure.seed, shrunk.events())
+}
+
+#[test]
+fn finds_free_on_first_cleanup() {
+    let (_, events) = finds_and_shrinks("free-on-first-cleanup.toml", &[], "P4");
+    // Two clients and a host cost about 32 events before anything can go wrong.
+    assert!(events <= 45, "{events} events");
+}
+
+#[test]
+fn finds_complete_after_end() {
+    let (_, events) = finds_and_shrinks("complete-after-end.toml", &[], "P4");
+    assert!(events <= 30, "{events} events");
+}
+
+#[test]
+fn finds_shared_session() {
+    let (_, events) = finds_and_shrinks("shared-session.toml", &[], "P4");
+    assert!(events <= 40, "{events} events");
+}
+
+#[test]
+fn finds_ignore_rundown_with_crash_faults() {
+    let (_, events) = finds_and_shrinks("ignore-rundown.toml", &[FaultKind::Crash], "P5");
+    assert!(events <= 30, "{events} events");
+}
+
+#[test]
+fn crash_points_find_the_leaked_rundown_exhaustively() {
+    let (s, r) = load("ignore-rundown.toml");
+    let (runs, found) = explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS);
+    assert_eq!(runs, 8, "two clients, four crash points each");
+    assert!(found.iter().all(|c| c.failure.signature == "P5"));
+    // Crashing before the lookup leaves no session to leak; crashing after it does.
+    let points: Vec<(String, usize)> = found
+        .iter()
+        .map(|c| (c.process.clone(), c.before_step))
+        .collect();
+    assert!(points.contains(&("a".to_string(), 2)), "{points:?}");
+    assert!(!points.iter().any(|(_, at)| *at < 2), "{points:?}");
+}
+
+#[test]
+fn correct_providers_survive_every_fault_kind() {
+    let registry = nspsim_providers::registry();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml");
+    let s = scenario::load(&demo, &registry).expect("demo");
+    let mut opts = options(&FaultKind::ALL, 2);
+    opts.first_seed = 0;
+    opts.end_seed = 3_000;
+    let report = explore::explore(&s, &registry, &opts, &|_, _| {});
+    assert_eq!(report.seeds_run, 3_000);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+}
+
+#[test]
+#[ignore = "long: 100,000 seeds of every golden scenario with all faults"]
+fn long_exploration_of_the_golden_scenarios_finds_nothing() {
+    let registry = nspsim_providers::registry();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces");
+    for entry in std::fs::read_dir(dir).expect("traces") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let s = scenario::load(&path, &registry).expect("golden scenario");
+        let mut opts = options(&FaultKind::ALL, 2);
+        opts.first_seed = 0;
+        opts.end_seed = 100_000;
+        let report = explore::explore(&s, &registry, &opts, &|_, _| {});
+        assert!(
+            report.failures.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            report.failures
+        );
+    }
+}
