@@ -14,6 +14,7 @@ pub mod advertisement;
 pub mod async_call;
 pub mod catalog;
 pub mod catalog_api;
+pub mod checker;
 pub mod config;
 pub mod dispatcher;
 pub mod event;

@@ -129,3 +129,25 @@ fn part_run_vecsink(bencher: divan::Bencher) {
         .expect("run")
     });
 }
+
+#[divan::bench]
+fn check_offline(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    let (text, _) = record(&s, &r, 4, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    let trace = parse_trace("bench.jsonl", &text).expect("parse");
+    bencher
+        .counter(divan::counter::ItemsCount::new(trace.events.len()))
+        .bench_local(|| nspsim_runtime::checker::check(&trace.events, true, s.startup_policy));
+}
+
+#[divan::bench]
+fn run_hook_discarding_with_online_checker(bencher: divan::Bencher) {
+    let (s, r) = scenario();
+    bencher
+        .counter(divan::counter::ItemsCount::new(events(&s, &r)))
+        .bench_local(|| {
+            let mut strategy = RandomWalk::new();
+            let sink = nspsim_runtime::checker::Checked::new(Discard, s.startup_policy);
+            world::run(&s, &r, &mut strategy, 4, sink, DEFAULT_MAX_STEPS).expect("run")
+        });
+}

@@ -325,7 +325,7 @@ pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         .unwrap_or_default();
     let report = nspsim_runtime::sim::oracle::check(&trace.events, trace.is_complete(), policy);
     for v in &report.violations {
-        let _ = writeln!(out, "seq {}: {}: {}", v.seq, v.rule, v.detail);
+        let _ = writeln!(out, "seq {}: {}: {}", v.seq, v.rule.name(), v.detail);
     }
     for note in &report.undecidable {
         let _ = writeln!(out, "note: {note}");

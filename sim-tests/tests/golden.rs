@@ -160,3 +160,69 @@ fn different_seeds_give_different_interleavings() {
         .collect();
     assert!(traces.len() > 1, "the seed must steer the schedule");
 }
+
+#[test]
+fn every_golden_trace_checks_clean_offline() {
+    for path in scenarios() {
+        let name = golden_of(&path).display().to_string();
+        let trace = parse_trace(&name, &trace_of(&path)).expect("valid trace");
+        let policy = nspsim_runtime::config::StartupPolicy::from_name(&trace.header.startup_policy)
+            .expect("policy");
+        let report = nspsim_runtime::checker::check(&trace.events, trace.is_complete(), policy);
+        assert!(
+            report.violations.is_empty(),
+            "{name}: {:#?}",
+            report.violations
+        );
+        assert!(
+            report.undecidable.is_empty(),
+            "{name}: {:?}",
+            report.undecidable
+        );
+    }
+}
+
+/// The dispatcher keeps the lifecycle rules on any schedule and under any fault, with the
+/// correct providers: no L or P violation on hundreds of seeds of every golden scenario.
+/// (A scenario's own `expect`s may fail under other seeds: they describe one interleaving.)
+fn no_rule_broken_on_seeds(seeds: std::ops::Range<u64>) {
+    use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
+    let registry = nspsim_providers::registry();
+    for path in scenarios() {
+        let s = scenario::load(&path, &registry).expect("golden scenario");
+        for seed in seeds.clone() {
+            for (plan, strategy) in [
+                (FaultPlan::none(), StrategyName::Random),
+                (FaultPlan::swarm(seed, &FaultKind::ALL), StrategyName::Pct),
+            ] {
+                let failure = nspsim::explore::run_seed(
+                    &s,
+                    &registry,
+                    seed,
+                    strategy,
+                    &plan,
+                    DEFAULT_MAX_STEPS,
+                );
+                if let Some(f) = failure.filter(|f| f.signature != "expect") {
+                    panic!(
+                        "{} seed {seed} ({plan}): {}: {}",
+                        path.display(),
+                        f.signature,
+                        f.detail
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn property_no_lifecycle_violation_on_any_schedule() {
+    no_rule_broken_on_seeds(0..200);
+}
+
+#[test]
+#[ignore = "long: 20,000 seeds per golden scenario"]
+fn property_no_lifecycle_violation_on_any_schedule_long() {
+    no_rule_broken_on_seeds(0..20_000);
+}

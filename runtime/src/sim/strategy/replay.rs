@@ -16,14 +16,20 @@ use crate::sim::faults::Fault;
 /// Replays a recorded event sequence.
 #[derive(Clone, Debug)]
 pub struct Replay<'a> {
-    recorded: &'a [Stamped],
+    /// The recorded events that a choice produces: `violation` lines are verdicts written by
+    /// the checker and the scheduler, not moves, so they are left out here and not counted in
+    /// `emitted` either.
+    recorded: Vec<&'a Stamped>,
     stop: Option<String>,
 }
 
 impl<'a> Replay<'a> {
     pub fn new(recorded: &'a [Stamped]) -> Self {
         Replay {
-            recorded,
+            recorded: recorded
+                .iter()
+                .filter(|s| !matches!(s.event, Event::Violation { .. }))
+                .collect(),
             stop: None,
         }
     }
@@ -120,7 +126,7 @@ impl Strategy for Replay<'_> {
     fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
         let next = usize::try_from(emitted)
             .ok()
-            .and_then(|i| self.recorded.get(i))
+            .and_then(|i| self.recorded.get(i).copied())
             .filter(|s| !matches!(s.event, Event::End { .. }));
         let Some(next) = next else {
             // Nothing recorded is left: only silent deferred work may still run.

@@ -1,0 +1,307 @@
+//! Session rules: L1 (Startup first), L2 (the argument Startup produced), L3 (exactly one
+//! end), L4 (nothing after the end), L5 (Rundown after an abnormal end, Cleanup after an
+//! orderly one), L9 (Startup only while WSAStartup is outstanding). A session that ends by a
+//! call with provider lookup handles still open breaks L6, judged here at that moment.
+
+use super::state::{Aftermath, Ended, Model, label_text};
+use super::{Rule, Violation};
+use crate::event::{ApiFn, Event, Label, Pid};
+use crate::provider::NspFn;
+use crate::wsa::{Guid, WsaError};
+
+pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
+    match event {
+        Event::ProcessStart { pid, .. } => {
+            m.process(*pid);
+        }
+        Event::ProcessExit { pid, how } => {
+            m.exit(*pid, *how);
+            if !m.process(*pid).abnormal {
+                return;
+            }
+            let live: Vec<usize> = m
+                .sessions
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.pid == *pid && s.ended.is_none())
+                .map(|(i, _)| i)
+                .collect();
+            let mut owed = Vec::new();
+            let mut silent = Vec::new();
+            for i in live {
+                let provider = m.sessions[i].provider;
+                if m.reachable(provider) && m.has(provider, NspFn::ClientSessionRundown) {
+                    owed.push(i);
+                } else {
+                    // An absent Rundown (S1.3) or a gone provider (S3.4): it ends without a
+                    // call, after its handles are closed.
+                    silent.push(i);
+                }
+            }
+            m.aftermath = Some(Aftermath {
+                pid: *pid,
+                exit_seq: m.seq,
+                owed,
+                silent,
+            });
+        }
+        Event::ApiReturn {
+            pid,
+            call: ApiFn::WSAStartup,
+            ret: 0,
+            ..
+        } => m.process(*pid).startups += 1,
+        Event::ApiReturn {
+            pid,
+            call: ApiFn::WSACleanup,
+            ret: 0,
+            ..
+        } => {
+            let p = m.process(*pid);
+            p.startups = p.startups.saturating_sub(1);
+            let remaining = p.startups as usize;
+            after_cleanup(m, *pid, remaining, out);
+        }
+        Event::NspCall {
+            provider,
+            func: NspFn::Startup,
+            pid,
+            ..
+        } => {
+            let p = m.process(*pid);
+            if !p.alive || p.startups == 0 {
+                let detail = format!(
+                    "provider {provider} got NSPv2Startup for pid {} while it has no WSAStartup outstanding",
+                    pid.0
+                );
+                out.push(m.violation(Rule::L(9), detail));
+            }
+        }
+        Event::NspReturn {
+            pid,
+            provider,
+            func: NspFn::Startup,
+            ret,
+            err,
+            session,
+            ..
+        } => {
+            let stub = *ret == Some(-1) && *err == WsaError::EOPNOTSUPP.code();
+            if *ret == Some(0) || stub {
+                let label = if stub { None } else { session.flatten() };
+                m.open_session(*pid, *provider, label);
+            }
+        }
+        Event::NspCall {
+            provider,
+            func: func @ (NspFn::LookupServiceBegin | NspFn::SetServiceEx),
+            pid,
+            session,
+            ..
+        } => session_call(m, *pid, *provider, *func, *session, out),
+        Event::NspCall {
+            provider,
+            func: func @ (NspFn::Cleanup | NspFn::ClientSessionRundown),
+            pid,
+            session,
+            ..
+        } => session_end(m, *pid, *provider, *func, *session, out),
+        _ => {}
+    }
+}
+
+/// Begin / SetServiceEx: the session must be live and carry its own argument (L1, L2, L4).
+fn session_call(
+    m: &mut Model,
+    pid: Pid,
+    provider: Guid,
+    func: NspFn,
+    label: Option<Label>,
+    out: &mut Vec<Violation>,
+) {
+    let live = m.live(pid, provider);
+    let Some(newest) = live.last().copied() else {
+        if !m.has(provider, NspFn::Startup) {
+            // S1.3: no Startup slot, so the session opens with this call and a null argument.
+            m.open_session(pid, provider, None);
+            if label.is_some() {
+                let detail = format!(
+                    "provider {provider} got {func} for pid {} with session {} although it has no Startup to produce one",
+                    pid.0,
+                    label_text(label)
+                );
+                out.push(m.violation(Rule::L(2), detail));
+            }
+            return;
+        }
+        match ended_with(m, pid, provider, label) {
+            Some(ended) => {
+                let detail = format!(
+                    "provider {provider} got {func} for session {} of pid {} after that session {}",
+                    label_text(label),
+                    pid.0,
+                    ended.describe()
+                );
+                out.push(m.violation(Rule::L(4), detail));
+            }
+            None => {
+                let detail = format!(
+                    "provider {provider} got {func} for pid {} before any NSPv2Startup opened a session",
+                    pid.0
+                );
+                out.push(m.violation(Rule::L(1), detail));
+            }
+        }
+        return;
+    };
+    let expected = m.sessions[newest].label;
+    if label != expected {
+        let detail = format!(
+            "provider {provider} got {func} for pid {} with session {}, but the session Startup produced is {}",
+            pid.0,
+            label_text(label),
+            label_text(expected)
+        );
+        out.push(m.violation(Rule::L(2), detail));
+    }
+}
+
+/// The most recent ended session of (pid, provider) with this label, if any.
+fn ended_with(m: &Model, pid: Pid, provider: Guid, label: Option<Label>) -> Option<Ended> {
+    m.sessions
+        .iter()
+        .rev()
+        .find(|s| s.pid == pid && s.provider == provider && s.label == label && s.ended.is_some())
+        .and_then(|s| s.ended)
+}
+
+/// Cleanup / Rundown: ends exactly one live session, the right way (L3, L5, L6).
+fn session_end(
+    m: &mut Model,
+    pid: Pid,
+    provider: Guid,
+    func: NspFn,
+    label: Option<Label>,
+    out: &mut Vec<Violation>,
+) {
+    let target = m
+        .live(pid, provider)
+        .into_iter()
+        .rev()
+        .find(|i| m.sessions[*i].label == label);
+    let Some(i) = target else {
+        let detail = match ended_with(m, pid, provider, label) {
+            Some(ended) => format!(
+                "provider {provider} got {func} for session {} of pid {}, which already {}",
+                label_text(label),
+                pid.0,
+                ended.describe()
+            ),
+            None => format!(
+                "provider {provider} got {func} for session {} of pid {}, which no NSPv2Startup produced",
+                label_text(label),
+                pid.0
+            ),
+        };
+        let rule = if ended_with(m, pid, provider, label).is_some() {
+            3
+        } else {
+            2
+        };
+        out.push(m.violation(Rule::L(rule), detail));
+        return;
+    };
+    let p = m.process(pid);
+    let (alive, abnormal) = (p.alive, p.abnormal);
+    if func == NspFn::Cleanup && abnormal {
+        let detail = format!(
+            "provider {provider} got NSPv2Cleanup for session {} of pid {}, which ended abnormally (it is owed a Rundown)",
+            label_text(label),
+            pid.0
+        );
+        out.push(m.violation(Rule::L(5), detail));
+    }
+    if func == NspFn::ClientSessionRundown && (alive || !abnormal) {
+        let detail = format!(
+            "provider {provider} got NSPv2ClientSessionRundown for session {} of pid {}, which did not end abnormally",
+            label_text(label),
+            pid.0
+        );
+        out.push(m.violation(Rule::L(5), detail));
+    }
+    let open: Vec<Label> = m
+        .handles
+        .iter()
+        .filter(|(_, h)| h.session == i && h.closed.is_none())
+        .map(|(l, _)| *l)
+        .collect();
+    for h in open {
+        let detail = format!(
+            "provider lookup handle {h} of session {} (pid {}, provider {provider}) was still open when {func} ended the session",
+            label_text(label),
+            pid.0
+        );
+        out.push(m.violation(Rule::L(6), detail));
+    }
+    let how = if func == NspFn::Cleanup {
+        Ended::Cleanup(m.seq)
+    } else {
+        Ended::Rundown(m.seq)
+    };
+    m.end_session(i, how);
+}
+
+/// After a successful WSACleanup: the sessions the policy no longer covers must have ended
+/// during the call (S4.6), or end here when the provider has no Cleanup (S1.3).
+fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violation>) {
+    let keep = if m.per_wsastartup {
+        remaining
+    } else if remaining == 0 {
+        0
+    } else {
+        return;
+    };
+    let mut providers: Vec<Guid> = m
+        .sessions
+        .iter()
+        .filter(|s| s.pid == pid && s.ended.is_none())
+        .map(|s| s.provider)
+        .collect();
+    providers.dedup();
+    providers.sort();
+    providers.dedup();
+    for provider in providers {
+        let live = m.live(pid, provider);
+        for &i in live.iter().skip(keep).rev() {
+            if m.reachable(provider) && m.has(provider, NspFn::Cleanup) {
+                m.sessions[i].reported = true;
+                let detail = format!(
+                    "pid {}'s WSACleanup left session {} with provider {provider} without NSPv2Cleanup",
+                    pid.0,
+                    label_text(m.sessions[i].label)
+                );
+                out.push(m.violation(Rule::L(5), detail));
+            }
+            m.end_session(i, Ended::Silently(m.seq));
+        }
+    }
+}
+
+/// L3 at the end: sessions of ended processes that never ended, provider still reachable.
+pub(super) fn finish(m: &mut Model, out: &mut Vec<Violation>) {
+    let mut found = Vec::new();
+    for s in &m.sessions {
+        let exited = m.processes.get(&s.pid).is_some_and(|p| p.exited);
+        if s.ended.is_none() && !s.reported && exited && m.reachable(s.provider) {
+            found.push(format!(
+                "session {} of pid {} with provider {} never ended: no NSPv2Cleanup and no NSPv2ClientSessionRundown",
+                label_text(s.label),
+                s.pid.0,
+                s.provider
+            ));
+        }
+    }
+    for detail in found {
+        out.push(m.violation(Rule::L(3), detail));
+    }
+}

@@ -1,0 +1,280 @@
+//! The checker's model of a run, rebuilt from events: processes and their WSAStartup counts,
+//! providers' reachability and routine tables, sessions, provider lookup handles, async calls.
+//!
+//! It mirrors the dispatcher's documented policies where a session ends without a call: a
+//! provider that is unadvertised, disabled or uninstalled takes its sessions with it (S3.4,
+//! L8), and an absent Cleanup or Rundown ends a session where the call would have been made
+//! (S1.3).
+
+use super::{Rule, Violation};
+use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
+use crate::provider::NspFn;
+use crate::wsa::Guid;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+pub(super) struct Process {
+    pub startups: u32,
+    pub alive: bool,
+    /// Ended by a crash, a kill, or an exit with WSAStartups outstanding (S4.7).
+    pub abnormal: bool,
+    pub exited: bool,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Provider {
+    pub advertised: bool,
+    pub installed: bool,
+    pub enabled: bool,
+    /// Optional entry points the advertised table leaves null.
+    pub absent: Vec<NspFn>,
+}
+
+impl Provider {
+    pub fn reachable(&self) -> bool {
+        self.advertised && self.installed && self.enabled
+    }
+    pub fn has(&self, f: NspFn) -> bool {
+        !self.absent.contains(&f)
+    }
+}
+
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended {
+    Cleanup(u64),
+    Rundown(u64),
+    Silently(u64),
+}
+
+impl Ended {
+    pub fn describe(self) -> String {
+        match self {
+            Ended::Cleanup(seq) => format!("ended by NSPv2Cleanup at seq {seq}"),
+            Ended::Rundown(seq) => format!("ended by NSPv2ClientSessionRundown at seq {seq}"),
+            Ended::Silently(seq) => format!("ended without a call at seq {seq}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Session {
+    pub pid: Pid,
+    pub provider: Guid,
+    pub label: Option<Label>,
+    pub ended: Option<Ended>,
+    /// Reported under L3/L5 already (so the end of the run does not report it again).
+    pub reported: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Handle {
+    pub session: usize,
+    pub provider: Guid,
+    pub pid: Pid,
+    pub closed: Option<u64>,
+}
+
+#[derive(Debug)]
+pub(super) struct AsyncCall {
+    pub provider: Guid,
+    pub pid: Pid,
+    pub func: NspFn,
+    pub completed: bool,
+    /// Its provider's code is gone (unadvertised, host ended, faulted): no completion is owed.
+    pub exempt: bool,
+}
+
+/// After an abnormal exit, the Rundowns still owed, until the aftermath closes (L5).
+#[derive(Debug)]
+pub(super) struct Aftermath {
+    pub pid: Pid,
+    pub exit_seq: u64,
+    /// Sessions owed a Rundown.
+    pub owed: Vec<usize>,
+    /// Sessions whose provider has no Rundown: they end silently once their handles are
+    /// closed (S4.8, S1.3), at the close of the aftermath.
+    pub silent: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub(super) struct Model {
+    pub per_wsastartup: bool,
+    pub seq: u64,
+    pub processes: BTreeMap<Pid, Process>,
+    pub providers: BTreeMap<Guid, Provider>,
+    pub sessions: Vec<Session>,
+    pub handles: BTreeMap<Label, Handle>,
+    pub asyncs: BTreeMap<Label, AsyncCall>,
+    pub aftermath: Option<Aftermath>,
+    /// A `fault` was seen and its call's `nsp.return` has not come yet: that return carries the
+    /// dispatcher's WSASYSCALLFAILURE, not the provider's error.
+    pub faulted_call: bool,
+    /// API calls made while their process had no WSAStartup outstanding (L10).
+    pub uninitialised_calls: BTreeMap<(Pid, Tid), ApiFn>,
+}
+
+impl Model {
+    pub fn new(per_wsastartup: bool) -> Model {
+        Model {
+            per_wsastartup,
+            seq: 0,
+            processes: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            sessions: Vec::new(),
+            handles: BTreeMap::new(),
+            asyncs: BTreeMap::new(),
+            aftermath: None,
+            faulted_call: false,
+            uninitialised_calls: BTreeMap::new(),
+        }
+    }
+
+    pub fn violation(&self, rule: Rule, detail: String) -> Violation {
+        Violation {
+            rule,
+            seq: self.seq,
+            detail,
+        }
+    }
+
+    pub fn process(&mut self, pid: Pid) -> &mut Process {
+        self.processes.entry(pid).or_insert_with(|| Process {
+            alive: true,
+            ..Process::default()
+        })
+    }
+
+    pub fn provider(&mut self, id: Guid) -> &mut Provider {
+        self.providers.entry(id).or_default()
+    }
+
+    pub fn reachable(&self, id: Guid) -> bool {
+        self.providers.get(&id).is_some_and(Provider::reachable)
+    }
+
+    pub fn has(&self, id: Guid, f: NspFn) -> bool {
+        self.providers.get(&id).is_none_or(|p| p.has(f))
+    }
+
+    /// Live sessions of (pid, provider), oldest first.
+    pub fn live(&self, pid: Pid, provider: Guid) -> Vec<usize> {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pid == pid && s.provider == provider && s.ended.is_none())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub fn open_session(&mut self, pid: Pid, provider: Guid, label: Option<Label>) -> usize {
+        self.sessions.push(Session {
+            pid,
+            provider,
+            label,
+            ended: None,
+            reported: false,
+        });
+        self.sessions.len() - 1
+    }
+
+    /// Ends a session; its open handles die with it (silently: the caller judges L6 first).
+    pub fn end_session(&mut self, i: usize, how: Ended) {
+        if let Some(s) = self.sessions.get_mut(i) {
+            s.ended = Some(how);
+        }
+        let seq = self.seq;
+        for h in self
+            .handles
+            .values_mut()
+            .filter(|h| h.session == i && h.closed.is_none())
+        {
+            h.closed = Some(seq);
+        }
+        if let Some(a) = &mut self.aftermath {
+            a.owed.retain(|o| *o != i);
+        }
+    }
+
+    /// The provider became unreachable: its sessions end without calls (S3.4, L8).
+    pub fn detach(&mut self, provider: Guid, code_gone: bool) {
+        let seq = self.seq;
+        let live: Vec<usize> = self
+            .sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.provider == provider && s.ended.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        for i in live {
+            self.end_session(i, Ended::Silently(seq));
+        }
+        if code_gone {
+            for a in self.asyncs.values_mut().filter(|a| a.provider == provider) {
+                a.exempt = true;
+            }
+        }
+    }
+
+    /// Closes the aftermath of an abnormal exit when `event` starts something new.
+    pub fn close_aftermath_if(&mut self, event: &Event, out: &mut Vec<Violation>) {
+        let starts_something = match event {
+            Event::ApiCall { .. }
+            | Event::ProcessStart { .. }
+            | Event::ProviderAdvertise { .. }
+            | Event::CatalogInstall { .. }
+            | Event::CatalogUninstall { .. }
+            | Event::CatalogEnable { .. } => true,
+            Event::ProcessExit { pid, .. } => {
+                self.aftermath.as_ref().is_some_and(|a| a.pid != *pid)
+            }
+            _ => false,
+        };
+        if starts_something {
+            self.close_aftermath(out);
+        }
+    }
+
+    /// L5: every Rundown owed after an abnormal exit must have come by now.
+    pub fn close_aftermath(&mut self, out: &mut Vec<Violation>) {
+        let Some(a) = self.aftermath.take() else {
+            return;
+        };
+        for i in a.silent {
+            if self.sessions.get(i).is_some_and(|s| s.ended.is_none()) {
+                self.end_session(i, Ended::Silently(self.seq));
+            }
+        }
+        for i in a.owed {
+            let Some(s) = self.sessions.get_mut(i) else {
+                continue;
+            };
+            if s.ended.is_some() {
+                continue;
+            }
+            s.reported = true;
+            let (pid, provider, label) = (s.pid, s.provider, label_text(s.label));
+            out.push(Violation {
+                rule: Rule::L(5),
+                seq: self.seq,
+                detail: format!(
+                    "pid {} ended abnormally at seq {} but its session {label} with provider {provider} got no NSPv2ClientSessionRundown",
+                    pid.0, a.exit_seq
+                ),
+            });
+        }
+    }
+
+    pub fn exit(&mut self, pid: Pid, how: ExitHow) {
+        let p = self.process(pid);
+        let abnormal = how != ExitHow::Exit || p.startups > 0;
+        p.alive = false;
+        p.exited = true;
+        p.abnormal = abnormal;
+    }
+}
+
+/// A session label as a trace would print it.
+pub(super) fn label_text(l: Option<Label>) -> String {
+    l.map_or_else(|| "null".to_string(), |l| l.to_string())
+}

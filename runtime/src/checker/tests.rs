@@ -1,0 +1,527 @@
+//! One breaking sequence per rule (the checker names exactly that rule at the right seq) and a
+//! near miss that must stay clean.
+
+use super::*;
+use crate::config::StartupPolicy;
+use crate::event::{
+    ApiFn, CompletionOutcome, Event, ExitHow, FaultKind, Fields, Label, LabelKind, Pid, Role,
+    Stamped, Tid, VecSink,
+};
+use crate::provider::NspFn;
+use crate::wsa::{Guid, Namespace};
+
+const P: Guid = Guid(0x6f0e2a57_2f7c_4d8b_9a3e_1c2b3d4e5f60);
+const HOST: Pid = Pid(1);
+const C: Pid = Pid(2);
+const T: Tid = Tid(1);
+
+fn s(n: u32) -> Option<Label> {
+    Some(Label::new(LabelKind::Session, n))
+}
+fn h(n: u32) -> Label {
+    Label::new(LabelKind::ProviderLookup, n)
+}
+fn a(n: u32) -> Label {
+    Label::new(LabelKind::AsyncCall, n)
+}
+
+/// A trace under construction.
+struct Tr(Vec<Stamped>);
+
+impl Tr {
+    fn push(&mut self, event: Event) -> u64 {
+        let seq = self.0.len() as u64;
+        self.0.push(Stamped { seq, t: seq, event });
+        seq
+    }
+    fn api(&mut self, pid: Pid, call: ApiFn, ret: i32, err: u32) -> u64 {
+        self.push(Event::ApiCall {
+            pid,
+            tid: T,
+            call,
+            args: Fields::new(),
+        });
+        self.push(Event::ApiReturn {
+            pid,
+            tid: T,
+            call,
+            ret,
+            err,
+            result: None,
+        })
+    }
+    fn call(
+        &mut self,
+        func: NspFn,
+        pid: Pid,
+        session: Option<Label>,
+        lookup: Option<Label>,
+        async_call: Option<Label>,
+    ) -> u64 {
+        self.push(Event::NspCall {
+            provider: P,
+            func,
+            pid,
+            session,
+            lookup,
+            async_call,
+            args: None,
+        })
+    }
+    fn ret(&mut self, func: NspFn, pid: Pid, ret: Option<i32>, err: u32) -> u64 {
+        self.push(Event::NspReturn {
+            provider: P,
+            func,
+            pid,
+            ret,
+            err,
+            session: None,
+            lookup: None,
+        })
+    }
+    fn startup_session(&mut self, pid: Pid, label: Option<Label>) {
+        self.call(NspFn::Startup, pid, None, None, None);
+        self.push(Event::NspReturn {
+            provider: P,
+            func: NspFn::Startup,
+            pid,
+            ret: Some(0),
+            err: 0,
+            session: Some(label),
+            lookup: None,
+        });
+    }
+    fn begin(&mut self, pid: Pid, session: Option<Label>, handle: Label) {
+        self.call(NspFn::LookupServiceBegin, pid, session, None, None);
+        self.push(Event::NspReturn {
+            provider: P,
+            func: NspFn::LookupServiceBegin,
+            pid,
+            ret: Some(0),
+            err: 0,
+            session: None,
+            lookup: Some(handle),
+        });
+    }
+    fn check(&self) -> Report {
+        check(&self.0, true, StartupPolicy::PerProcess)
+    }
+}
+
+/// A host advertising P (absent: optional entry points left null) and a started client.
+fn world(absent: Vec<NspFn>) -> Tr {
+    let mut t = Tr(Vec::new());
+    t.push(Event::CatalogInstall {
+        provider: P,
+        name: "mail".into(),
+        namespace: Namespace::EMAIL,
+        version: 1,
+        ret: 0,
+        err: 0,
+    });
+    t.push(Event::ProcessStart {
+        pid: HOST,
+        name: "host".into(),
+        role: Role::Host,
+    });
+    t.api(HOST, ApiFn::WSAStartup, 0, 0);
+    t.push(Event::ProviderAdvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+        absent,
+    });
+    t.push(Event::ProcessStart {
+        pid: C,
+        name: "client".into(),
+        role: Role::Client,
+    });
+    t.api(C, ApiFn::WSAStartup, 0, 0);
+    t
+}
+
+/// The world plus a session s1 for the client.
+fn with_session() -> Tr {
+    let mut t = world(vec![]);
+    t.startup_session(C, s(1));
+    t
+}
+
+fn rules_at(r: &Report) -> Vec<(String, u64)> {
+    r.violations
+        .iter()
+        .map(|v| (v.rule.name(), v.seq))
+        .collect()
+}
+
+fn only(r: &Report, rule: &str, seq: u64) {
+    assert_eq!(
+        rules_at(r),
+        [(rule.to_string(), seq)],
+        "{:#?}",
+        r.violations
+    );
+}
+
+fn clean(r: &Report) {
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+}
+
+#[test]
+fn l1_a_call_before_startup() {
+    let mut t = world(vec![]);
+    let at = t.call(NspFn::LookupServiceBegin, C, None, None, None);
+    only(&t.check(), "L1", at);
+}
+
+#[test]
+fn l1_near_miss_absent_startup_opens_the_session_with_the_first_call() {
+    let mut t = world(vec![NspFn::Startup, NspFn::Cleanup]);
+    t.begin(C, None, h(1));
+    t.call(NspFn::LookupServiceEnd, C, None, Some(h(1)), None);
+    t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    clean(&t.check());
+}
+
+#[test]
+fn l1_near_miss_a_stub_startup_opens_a_null_session() {
+    let mut t = world(vec![]);
+    t.call(NspFn::Startup, C, None, None, None);
+    t.push(Event::NspReturn {
+        provider: P,
+        func: NspFn::Startup,
+        pid: C,
+        ret: Some(-1),
+        err: 10045,
+        session: Some(None),
+        lookup: None,
+    });
+    t.call(NspFn::SetServiceEx, C, None, None, Some(a(1)));
+    t.push(Event::AsyncComplete {
+        provider: P,
+        async_call: a(1),
+        err: 0,
+        outcome: CompletionOutcome::Delivered,
+    });
+    clean(&t.check());
+}
+
+#[test]
+fn l2_a_call_with_another_session_argument() {
+    let mut t = with_session();
+    let at = t.call(NspFn::LookupServiceBegin, C, s(2), None, None);
+    only(&t.check(), "L2", at);
+}
+
+#[test]
+fn l3_a_session_ended_twice() {
+    let mut t = with_session();
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Crash,
+    });
+    t.call(NspFn::ClientSessionRundown, C, s(1), None, None);
+    let at = t.call(NspFn::ClientSessionRundown, C, s(1), None, None);
+    only(&t.check(), "L3", at);
+}
+
+#[test]
+fn l3_a_session_never_ended() {
+    let mut t = with_session();
+    let at = t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Exit,
+    });
+    // An exit with WSAStartup outstanding owes a Rundown (L5), reported when the aftermath
+    // closes; here nothing follows, so it is reported at the end.
+    only(&t.check(), "L5", at);
+}
+
+#[test]
+fn l4_a_call_after_the_session_ended() {
+    let mut t = with_session();
+    t.call(NspFn::Cleanup, C, s(1), None, None);
+    t.ret(NspFn::Cleanup, C, Some(0), 0);
+    let at = t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let r = t.check();
+    assert_eq!(
+        rules_at(&r),
+        [("L4".to_string(), at)],
+        "{:#?}",
+        r.violations
+    );
+    assert!(
+        r.violations[0]
+            .detail
+            .contains("after that session ended by NSPv2Cleanup at seq"),
+        "{}",
+        r.violations[0].detail
+    );
+}
+
+#[test]
+fn l5_no_rundown_after_a_crash() {
+    let mut t = with_session();
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Crash,
+    });
+    t.push(Event::ProcessStart {
+        pid: Pid(3),
+        name: "next".into(),
+        role: Role::Client,
+    });
+    let r = t.check();
+    assert_eq!(r.violations.len(), 1, "{:#?}", r.violations);
+    assert_eq!(r.violations[0].rule.name(), "L5");
+    assert_eq!(
+        r.violations[0].seq,
+        (t.0.len() - 1) as u64,
+        "reported when the aftermath closes"
+    );
+}
+
+#[test]
+fn l5_near_miss_a_crash_followed_by_its_rundown() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Kill,
+    });
+    t.call(NspFn::LookupServiceEnd, C, s(1), Some(h(1)), None);
+    t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    t.call(NspFn::ClientSessionRundown, C, s(1), None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    t.push(Event::ProcessStart {
+        pid: Pid(3),
+        name: "next".into(),
+        role: Role::Client,
+    });
+    clean(&t.check());
+}
+
+#[test]
+fn l5_a_rundown_after_an_orderly_cleanup() {
+    let mut t = with_session();
+    t.call(NspFn::Cleanup, C, s(1), None, None);
+    t.ret(NspFn::Cleanup, C, Some(0), 0);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    t.startup_session(C, s(2));
+    let at = t.call(NspFn::ClientSessionRundown, C, s(2), None, None);
+    let r = t.check();
+    assert!(
+        rules_at(&r).contains(&("L5".to_string(), at))
+            || rules_at(&r).contains(&("L9".to_string(), at - 2)),
+        "{:#?}",
+        r.violations
+    );
+}
+
+#[test]
+fn l6_a_handle_left_open_when_the_session_ends() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    let at = t.call(NspFn::Cleanup, C, s(1), None, None);
+    only(&t.check(), "L6", at);
+}
+
+#[test]
+fn l6_a_handle_ended_twice() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.call(NspFn::LookupServiceEnd, C, s(1), Some(h(1)), None);
+    let at = t.call(NspFn::LookupServiceEnd, C, s(1), Some(h(1)), None);
+    only(&t.check(), "L6", at);
+}
+
+#[test]
+fn l7_an_async_call_never_completed() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.call(NspFn::LookupServiceNextEx, C, s(1), Some(h(1)), Some(a(1)));
+    let last = t.ret(NspFn::LookupServiceNextEx, C, None, 0);
+    only(&t.check(), "L7", last);
+    // Cut short, it is not decidable.
+    let cut = check(&t.0, false, StartupPolicy::PerProcess);
+    assert!(cut.violations.is_empty());
+    assert!(
+        cut.undecidable
+            .iter()
+            .any(|n| n.starts_with("L7 not decidable")),
+        "{:?}",
+        cut.undecidable
+    );
+}
+
+#[test]
+fn l7_near_miss_the_provider_went_away() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.call(NspFn::LookupServiceNextEx, C, s(1), Some(h(1)), Some(a(1)));
+    t.ret(NspFn::LookupServiceNextEx, C, None, 0);
+    t.push(Event::ProviderUnadvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+    });
+    clean(&t.check());
+}
+
+#[test]
+fn l8_a_call_to_an_unadvertised_provider() {
+    let mut t = with_session();
+    t.push(Event::ProviderUnadvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+    });
+    let at = t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let r = t.check();
+    assert_eq!(
+        r.violations.first().map(|v| (v.rule.name(), v.seq)),
+        Some(("L8".to_string(), at)),
+        "{:#?}",
+        r.violations
+    );
+}
+
+#[test]
+fn l9_startup_without_wsastartup() {
+    let mut t = world(vec![]);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    let at = t.call(NspFn::Startup, C, None, None, None);
+    only(&t.check(), "L9", at);
+}
+
+#[test]
+fn l10_a_call_after_the_last_wsacleanup_must_fail() {
+    let mut t = world(vec![]);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    let at = t.api(C, ApiFn::WSALookupServiceBegin, 0, 0);
+    only(&t.check(), "L10", at);
+    let mut ok = world(vec![]);
+    ok.api(C, ApiFn::WSACleanup, 0, 0);
+    ok.api(C, ApiFn::WSALookupServiceBegin, -1, 10093);
+    clean(&ok.check());
+}
+
+#[test]
+fn p1_socket_error_without_last_error() {
+    let mut t = with_session();
+    t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let at = t.ret(NspFn::LookupServiceBegin, C, Some(-1), 0);
+    only(&t.check(), "P1", at);
+}
+
+#[test]
+fn p2_an_undocumented_error_and_its_near_miss() {
+    let mut t = with_session();
+    t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let at = t.ret(NspFn::LookupServiceBegin, C, Some(-1), 10045);
+    only(&t.check(), "P2", at);
+    let mut ok = with_session();
+    ok.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    ok.ret(NspFn::LookupServiceBegin, C, Some(-1), 10108);
+    clean(&ok.check());
+}
+
+#[test]
+fn p2_an_undocumented_completion_code() {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.call(NspFn::LookupServiceNextEx, C, s(1), Some(h(1)), Some(a(1)));
+    let at = t.push(Event::AsyncComplete {
+        provider: P,
+        async_call: a(1),
+        err: 12345,
+        outcome: CompletionOutcome::Delivered,
+    });
+    let r = t.check();
+    assert!(
+        rules_at(&r).contains(&("P2".to_string(), at)),
+        "{:#?}",
+        r.violations
+    );
+}
+
+#[test]
+fn p3_a_rejected_completion() {
+    let mut t = with_session();
+    let at = t.push(Event::AsyncComplete {
+        provider: P,
+        async_call: a(9),
+        err: 0,
+        outcome: CompletionOutcome::Rejected,
+    });
+    only(&t.check(), "P3", at);
+}
+
+#[test]
+fn p4_a_contained_panic() {
+    let mut t = with_session();
+    t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let at = t.push(Event::Fault {
+        provider: P,
+        func: NspFn::LookupServiceBegin,
+        kind: FaultKind::Panic,
+        detail: "boom".into(),
+    });
+    t.push(Event::ProviderUnadvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+    });
+    t.ret(NspFn::LookupServiceBegin, C, Some(-1), 10107);
+    only(&t.check(), "P4", at);
+}
+
+#[test]
+fn online_violations_follow_the_breaking_event_and_recheck_once() {
+    let mut t = world(vec![]);
+    t.call(NspFn::LookupServiceBegin, C, None, None, None);
+    let mut sink = Checked::new(VecSink::new(), StartupPolicy::PerProcess);
+    for s in &t.0 {
+        sink.record(s.t, s.event.clone());
+    }
+    sink.finish(99, true);
+    let recorded = sink.into_inner().events;
+    let at = recorded
+        .iter()
+        .position(|s| matches!(s.event, Event::Violation { .. }))
+        .expect("a violation line");
+    assert!(matches!(
+        recorded[at - 1].event,
+        Event::NspCall {
+            func: NspFn::LookupServiceBegin,
+            ..
+        }
+    ));
+    // Re-checking the recorded stream reports it once, at the breaking event.
+    let r = check(&recorded, true, StartupPolicy::PerProcess);
+    assert_eq!(rules_at(&r), [("L1".to_string(), (at - 1) as u64)]);
+}
+
+#[test]
+fn passed_through_rules_are_reported_offline() {
+    let mut t = with_session();
+    let at = t.push(Event::Violation {
+        rule: "P5".into(),
+        detail: "leak".into(),
+    });
+    only(&t.check(), "P5", at);
+}
+
+#[test]
+fn rule_names_parse() {
+    assert_eq!(Rule::parse("L10"), Rule::L(10));
+    assert_eq!(Rule::parse("P4"), Rule::P(4));
+    assert_eq!(Rule::parse("expect"), Rule::Other("expect".into()));
+    assert_eq!(Rule::parse("L11"), Rule::Other("L11".into()));
+    assert_eq!(rules().len(), 15);
+}
