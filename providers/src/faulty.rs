@@ -18,7 +18,6 @@
 //! the fault to that call of the entry point; without it, every call is faulty.
 
 use crate::email_directory::{EmailDirectory, EmailOptions};
-use crate::options::{CompletionMode, EntryOption};
 use nspsim_runtime::provider::{
     AsyncCall, HeldState, NspContext, NspFn, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg, SocketError, WorkToken,
@@ -59,20 +58,27 @@ pub struct Fault {
     pub on_call: Option<u32>,
 }
 
-/// The `faulty` options.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// The `faulty` options: `faults`, plus everything `email-directory` takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultyOptions {
-    #[serde(default)]
     pub faults: Vec<FaultOption>,
-    #[serde(default)]
-    pub entries: Vec<EntryOption>,
-    #[serde(default)]
-    pub domains: Vec<String>,
-    #[serde(default)]
-    pub authority: Option<String>,
-    #[serde(default)]
-    pub completion: CompletionMode,
+    pub directory: EmailOptions,
+}
+
+impl FaultyOptions {
+    pub fn parse(options: &serde_json::Value) -> Result<FaultyOptions, String> {
+        let (faults, rest) = crate::options::split_key("faulty", options, "faults")?;
+        let faults = match faults {
+            None => Vec::new(),
+            Some(v) => {
+                serde_json::from_value(v).map_err(|e| format!("faulty options: faults: {e}"))?
+            }
+        };
+        Ok(FaultyOptions {
+            faults,
+            directory: crate::options::parse("faulty", &rest)?,
+        })
+    }
 }
 
 fn entry_point(name: &str) -> Option<NspFn> {
@@ -170,14 +176,8 @@ impl FaultyOptions {
                 on_call: f.on_call,
             });
         }
-        let opts = EmailOptions {
-            entries: self.entries,
-            domains: self.domains,
-            authority: self.authority,
-            completion: self.completion,
-        };
-        opts.validate()?;
-        Ok((faults, opts))
+        self.directory.validate()?;
+        Ok((faults, self.directory))
     }
 }
 

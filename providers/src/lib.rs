@@ -21,8 +21,6 @@ use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_runtime::provider::NspV2Provider;
 use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
-use options::{CompletionMode, EntryOption};
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Every provider kind of this crate.
@@ -122,40 +120,23 @@ impl ProviderKind for MinimalKind {
     }
 }
 
-/// `buggy` options: `email-directory`'s plus the bug.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BuggyOptions {
-    bug: String,
-    #[serde(default)]
-    entries: Vec<EntryOption>,
-    #[serde(default)]
-    domains: Vec<String>,
-    #[serde(default)]
-    authority: Option<String>,
-    #[serde(default)]
-    completion: CompletionMode,
-}
-
-impl BuggyOptions {
-    fn split(self) -> Result<(Bug, EmailOptions), String> {
-        let bug = Bug::from_name(&self.bug).ok_or_else(|| {
-            let known: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
-            format!(
-                "buggy options: unknown bug \"{}\"; expected one of {}",
-                self.bug,
-                known.join(", ")
-            )
-        })?;
-        let opts = EmailOptions {
-            entries: self.entries,
-            domains: self.domains,
-            authority: self.authority,
-            completion: self.completion,
-        };
-        opts.validate()?;
-        Ok((bug, opts))
-    }
+/// `buggy` options: `bug`, plus everything `email-directory` takes.
+fn buggy_options(options: &Value) -> Result<(Bug, EmailOptions), String> {
+    let (bug, rest) = options::split_key("buggy", options, "bug")?;
+    let name = bug
+        .as_ref()
+        .and_then(Value::as_str)
+        .ok_or("buggy options: `bug` is required: the name of the bug to carry")?;
+    let bug = Bug::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!(
+            "buggy options: unknown bug \"{name}\"; expected one of {}",
+            known.join(", ")
+        )
+    })?;
+    let opts: EmailOptions = options::parse("buggy", &rest)?;
+    opts.validate()?;
+    Ok((bug, opts))
 }
 
 struct BuggyKind;
@@ -171,12 +152,10 @@ impl ProviderKind for BuggyKind {
         &[BUG, ENTRIES, DOMAINS, AUTHORITY, COMPLETION]
     }
     fn validate(&self, options: &Value) -> Result<(), String> {
-        options::parse::<BuggyOptions>(self.name(), options)?
-            .split()
-            .map(|_| ())
+        buggy_options(options).map(|_| ())
     }
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
-        let (bug, opts) = options::parse::<BuggyOptions>(self.name(), options)?.split()?;
+        let (bug, opts) = buggy_options(options)?;
         Ok(Box::new(EmailDirectory::new(opts).with_bug(bug)))
     }
 }
@@ -201,12 +180,10 @@ impl ProviderKind for FaultyKind {
         &[FAULTS, ENTRIES, DOMAINS, AUTHORITY, COMPLETION]
     }
     fn validate(&self, options: &Value) -> Result<(), String> {
-        options::parse::<FaultyOptions>(self.name(), options)?
-            .split()
-            .map(|_| ())
+        FaultyOptions::parse(options)?.split().map(|_| ())
     }
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
-        let (faults, opts) = options::parse::<FaultyOptions>(self.name(), options)?.split()?;
+        let (faults, opts) = FaultyOptions::parse(options)?.split()?;
         Ok(Box::new(Faulty::new(faults, opts)))
     }
 }

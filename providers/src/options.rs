@@ -64,3 +64,21 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
 pub fn domain_of(name: &str) -> Option<String> {
     name.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())
 }
+
+/// Splits one kind-specific key off an options object, leaving the rest (for kinds that extend
+/// another kind's options, like `buggy` and `faulty` extend `email-directory`'s).
+pub fn split_key(
+    kind: &str,
+    options: &serde_json::Value,
+    key: &str,
+) -> Result<(Option<serde_json::Value>, serde_json::Value), String> {
+    match options {
+        serde_json::Value::Null => Ok((None, serde_json::Value::Object(serde_json::Map::new()))),
+        serde_json::Value::Object(map) => {
+            let mut rest = map.clone();
+            let taken = rest.remove(key);
+            Ok((taken, serde_json::Value::Object(rest)))
+        }
+        _ => Err(format!("{kind} options: expected a table of options")),
+    }
+}

@@ -106,6 +106,17 @@ pub fn record(
     Ok((sink.into_inner().finish(report.end_time), report))
 }
 
+/// Loads a scenario, rendering any error (with its line and caret) to `err`.
+fn load_scenario(path: &Path, registry: &Registry, err: &mut dyn Write) -> Option<Scenario> {
+    match scenario::load(path, registry) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let _ = write!(err, "{}", render::scenario_error(&e));
+            None
+        }
+    }
+}
+
 /// `nspsim run --self-check`: runs the seed twice and reports the first event where the two
 /// runs diverge (a determinism bug in nspsim or in a provider).
 pub fn self_check(
@@ -114,12 +125,8 @@ pub fn self_check(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let scenario = match scenario::load(&args.scenario, registry) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = write!(err, "{}", render::scenario_error(&e));
-            return BAD_INPUT;
-        }
+    let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
+        return BAD_INPUT;
     };
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let runs = (0..2)
@@ -166,12 +173,8 @@ pub fn self_check(
 
 /// `nspsim run`.
 pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let scenario = match scenario::load(&args.scenario, registry) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = write!(err, "{}", render::scenario_error(&e));
-            return BAD_INPUT;
-        }
+    let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
+        return BAD_INPUT;
     };
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
@@ -425,12 +428,8 @@ pub fn explore_cmd(
     err: &mut dyn Write,
 ) -> i32 {
     use crate::explore::{self, ExploreOptions};
-    let scenario = match scenario::load(&args.scenario, registry) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = write!(err, "{}", render::scenario_error(&e));
-            return BAD_INPUT;
-        }
+    let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
+        return BAD_INPUT;
     };
     if args.crash_points {
         let seed = scenario.seed.unwrap_or(0);
