@@ -25,22 +25,32 @@ impl Guid {
 impl FromStr for Guid {
     type Err = GuidParseError;
 
-    /// `8-4-4-4-12` hex digits, any case, optionally in braces.
+    /// `8-4-4-4-12` hex digits, any case, optionally in braces. No allocation: traces parse
+    /// one GUID per provider event.
     fn from_str(s: &str) -> Result<Guid, GuidParseError> {
         let err = || GuidParseError(s.to_string());
-        let inner = match (s.strip_prefix('{'), s.ends_with('}')) {
-            (Some(rest), true) => &rest[..rest.len() - 1],
-            (None, false) => s,
-            _ => return Err(err()),
+        let inner = match s.as_bytes() {
+            [b'{', .., b'}'] => &s[1..s.len() - 1],
+            _ => s,
         };
-        let groups: Vec<&str> = inner.split('-').collect();
-        let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        if lens != [8, 4, 4, 4, 12] {
+        let bytes = inner.as_bytes();
+        if bytes.len() != 36 {
             return Err(err());
         }
         let mut value: u128 = 0;
-        for c in groups.concat().chars() {
-            let digit = c.to_digit(16).ok_or_else(err)?;
+        for (i, &b) in bytes.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if b != b'-' {
+                    return Err(err());
+                }
+                continue;
+            }
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                b'A'..=b'F' => b - b'A' + 10,
+                _ => return Err(err()),
+            };
             value = (value << 4) | u128::from(digit);
         }
         Ok(Guid(value))
