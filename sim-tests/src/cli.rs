@@ -378,6 +378,26 @@ pub struct ExploreArgs {
     pub crash_points: bool,
     pub max_steps: u64,
     pub shrink_budget: u64,
+    pub shard: (u64, u64),
+}
+
+/// Parses `I/N` (0 ≤ I < N).
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("\"{s}\" is not a shard like 0/4"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{i}\" is not a shard index"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{n}\" is not a shard count"))?;
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: the index must be below the count"));
+    }
+    Ok((i, n))
 }
 
 /// Parses `A..B` (B exclusive).
@@ -476,6 +496,7 @@ pub fn explore_cmd(
         faults: args.faults.clone(),
         keep_going: args.keep_going,
         max_steps: args.max_steps,
+        shard: args.shard,
     };
     let _ = writeln!(
         out,

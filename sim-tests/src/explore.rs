@@ -97,17 +97,15 @@ pub fn run_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<Failure> {
-    let sink = Checked::new(Findings::default(), scenario.startup_policy);
-    let options = RunOptions {
+    let (report, findings) = run_checked(
+        scenario,
+        registry,
         seed,
+        strategy_name,
+        plan,
         max_steps,
-        faults: plan.clone(),
-    };
-    let mut strat = strategy(strategy_name, max_steps);
-    let (report, mut sink) =
-        world::run_with(scenario, registry, strat.as_mut(), sink, &options).ok()?;
-    sink.finish(report.end_time, true);
-    let findings = sink.into_inner();
+        Findings::default(),
+    )?;
     let (found, events) = (findings.first, findings.events);
     let (signature, detail) = match (found, report.stuck.first(), report.hit_step_limit()) {
         (Some(f), _, _) => f,
@@ -137,20 +135,40 @@ pub fn record_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<String> {
-    let sink = Checked::new(
-        TraceBuffer::new(&header(scenario, seed)),
-        scenario.startup_policy,
-    );
+    let buffer = TraceBuffer::new(&header(scenario, seed));
+    let (report, buffer) = run_checked(
+        scenario,
+        registry,
+        seed,
+        strategy_name,
+        plan,
+        max_steps,
+        buffer,
+    )?;
+    Some(buffer.finish(report.end_time))
+}
+
+/// One run with the checker online, into `sink`.
+fn run_checked<S: EventSink>(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strategy_name: StrategyName,
+    plan: &FaultPlan,
+    max_steps: u64,
+    sink: S,
+) -> Option<(world::RunReport, S)> {
     let options = RunOptions {
         seed,
         max_steps,
         faults: plan.clone(),
     };
     let mut strat = strategy(strategy_name, max_steps);
+    let sink = Checked::new(sink, scenario.startup_policy);
     let (report, mut sink) =
         world::run_with(scenario, registry, strat.as_mut(), sink, &options).ok()?;
     sink.finish(report.end_time, true);
-    Some(sink.into_inner().finish(report.end_time))
+    Some((report, sink.into_inner()))
 }
 
 /// What to explore.
@@ -166,6 +184,8 @@ pub struct ExploreOptions {
     pub faults: Vec<FaultKind>,
     pub keep_going: bool,
     pub max_steps: u64,
+    /// Only seeds with `seed % n == i` (several machines splitting one range).
+    pub shard: (u64, u64),
 }
 
 /// What exploration found.
@@ -214,6 +234,9 @@ pub fn explore(
                             || deadline.is_some_and(|d| Instant::now() >= d)
                         {
                             break;
+                        }
+                        if seed % opts.shard.1.max(1) != opts.shard.0 {
+                            continue;
                         }
                         let plan = plan_for(seed, &opts.faults);
                         let name = opts.portfolio.for_seed(seed);

@@ -84,6 +84,10 @@ enum Command {
         /// Worker threads (default: all cores). The failure reported does not depend on it.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Run only shard I of N of the seed range (seeds with seed % N == I), to split one
+        /// range across machines.
+        #[arg(long, default_value = "0/1", value_parser = cli::parse_shard)]
+        shard: (u64, u64),
         /// Fault kinds a seed may switch on: all, none, or a list of crash, kill, exit,
         /// host-crash, unadvertise, disable.
         #[arg(long, default_value = "all", value_parser = cli::parse_faults)]
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
             time,
             strategy,
             jobs,
+            shard,
             faults,
             keep_going,
             crash_points,
@@ -183,6 +188,7 @@ fn main() -> ExitCode {
                 crash_points,
                 max_steps,
                 shrink_budget,
+                shard,
             };
             cli::explore_cmd(&args, &registry, &mut out, &mut err)
         }

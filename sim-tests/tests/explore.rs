@@ -36,6 +36,7 @@ fn options(faults: &[FaultKind], jobs: usize) -> ExploreOptions {
         faults: faults.to_vec(),
         keep_going: false,
         max_steps: MAX_STEPS,
+        shard: (0, 1),
     }
 }
 
@@ -130,6 +131,32 @@ fn finds_shared_session() {
 fn finds_ignore_rundown_with_crash_faults() {
     let (_, events) = finds_and_shrinks("ignore-rundown.toml", &[FaultKind::Crash], "P5");
     assert!(events <= 30, "{events} events");
+}
+
+#[test]
+fn shards_split_the_range_and_together_find_the_same_failure() {
+    let (s, r) = load("complete-after-end.toml");
+    let whole = explore::explore(&s, &r, &options(&[], 2), &|_, _| {});
+    let per_shard: Vec<Option<u64>> = (0..3)
+        .map(|i| {
+            let mut o = options(&[], 1);
+            o.shard = (i, 3);
+            explore::explore(&s, &r, &o, &|_, _| {})
+                .failures
+                .first()
+                .map(|f| f.seed)
+        })
+        .collect();
+    for (i, seed) in per_shard.iter().enumerate() {
+        assert!(
+            seed.is_none_or(|s| s % 3 == i as u64),
+            "shard {i} ran seed {seed:?}"
+        );
+    }
+    assert_eq!(
+        per_shard.iter().flatten().min().copied(),
+        whole.failures.first().map(|f| f.seed)
+    );
 }
 
 #[test]
