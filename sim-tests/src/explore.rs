@@ -257,7 +257,9 @@ pub fn explore(
             .collect();
         workers
             .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+            // Provider panics are contained inside runs; a worker that panics is an nspsim bug,
+            // and must not pass for "no failure found".
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
     failures.sort_by_key(|f| f.seed);
