@@ -18,6 +18,9 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             ..
         } => {
             if let Some(&session) = m.live(*pid, *provider).last() {
+                if let Some(s) = m.sessions.get_mut(session) {
+                    s.handles.push(*h);
+                }
                 m.handles.insert(
                     *h,
                     Handle {

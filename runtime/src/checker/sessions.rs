@@ -229,13 +229,7 @@ fn session_end(
         );
         out.push(m.violation(Rule::L(5), detail));
     }
-    let open: Vec<Label> = m
-        .handles
-        .iter()
-        .filter(|(_, h)| h.session == i && h.closed.is_none())
-        .map(|(l, _)| *l)
-        .collect();
-    for h in open {
+    for h in m.open_handles(i) {
         let detail = format!(
             "provider lookup handle {h} of session {} (pid {}, provider {provider}) was still open when {func} ended the session",
             label_text(label),

@@ -65,6 +65,9 @@ pub(super) struct Session {
     pub ended: Option<Ended>,
     /// Reported under L3/L5 already (so the end of the run does not report it again).
     pub reported: bool,
+    /// Provider lookup handles opened in this session (closed ones included; the handle
+    /// table says which are still open).
+    pub handles: Vec<Label>,
 }
 
 #[derive(Debug)]
@@ -174,6 +177,7 @@ impl Model {
             label,
             ended: None,
             reported: false,
+            handles: Vec::new(),
         });
         self.sessions.len() - 1
     }
@@ -184,12 +188,15 @@ impl Model {
             s.ended = Some(how);
         }
         let seq = self.seq;
-        for h in self
-            .handles
-            .values_mut()
-            .filter(|h| h.session == i && h.closed.is_none())
-        {
-            h.closed = Some(seq);
+        let owned = self
+            .sessions
+            .get(i)
+            .map(|s| s.handles.clone())
+            .unwrap_or_default();
+        for label in owned {
+            if let Some(h) = self.handles.get_mut(&label).filter(|h| h.closed.is_none()) {
+                h.closed = Some(seq);
+            }
         }
         if let Some(a) = &mut self.aftermath {
             a.owed.retain(|o| *o != i);
@@ -277,4 +284,21 @@ impl Model {
 /// A session label as a trace would print it.
 pub(super) fn label_text(l: Option<Label>) -> String {
     l.map_or_else(|| "null".to_string(), |l| l.to_string())
+}
+
+impl Model {
+    /// The still-open provider lookup handles of session `i`.
+    pub fn open_handles(&self, i: usize) -> Vec<Label> {
+        self.sessions.get(i).map_or_else(Vec::new, |s| {
+            s.handles
+                .iter()
+                .copied()
+                .filter(|l| {
+                    self.handles
+                        .get(l)
+                        .is_some_and(|h| h.session == i && h.closed.is_none())
+                })
+                .collect()
+        })
+    }
 }
