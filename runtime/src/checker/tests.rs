@@ -525,3 +525,54 @@ fn rule_names_parse() {
     assert_eq!(Rule::parse("L11"), Rule::Other("L11".into()));
     assert_eq!(rules().len(), 15);
 }
+
+/// Near misses for the remaining rules: each comes close to breaking its rule and must not.
+#[test]
+fn near_misses_stay_clean() {
+    // L2: the right argument. L9: Startup while a WSAStartup is outstanding (with_session).
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    // L6: End before Cleanup. L4: every call before the session's end.
+    t.call(NspFn::LookupServiceNextEx, C, s(1), Some(h(1)), Some(a(1)));
+    // P3: one completion, delivered.
+    t.push(Event::AsyncComplete {
+        provider: P,
+        async_call: a(1),
+        err: 10110,
+        outcome: CompletionOutcome::Delivered,
+    });
+    t.call(NspFn::LookupServiceEnd, C, s(1), Some(h(1)), None);
+    t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    // P1: SOCKET_ERROR with a documented last error.
+    t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    t.ret(NspFn::LookupServiceBegin, C, Some(-1), 11004);
+    // L3: exactly one Cleanup; L10: the last WSACleanup succeeds and later calls fail properly.
+    t.call(NspFn::Cleanup, C, s(1), None, None);
+    t.ret(NspFn::Cleanup, C, Some(0), 0);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    t.api(C, ApiFn::WSALookupServiceEnd, -1, 10093);
+    // L8: a provider re-advertised after an unadvertise may be called again.
+    t.push(Event::ProviderUnadvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+    });
+    t.push(Event::ProviderAdvertise {
+        pid: HOST,
+        provider: P,
+        ret: 0,
+        err: 0,
+        absent: vec![],
+    });
+    t.api(C, ApiFn::WSAStartup, 0, 0);
+    t.startup_session(C, s(2));
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Exit,
+    });
+    // An exit with a WSAStartup outstanding owes a Rundown, and gets it (L5); no fault (P4).
+    t.call(NspFn::ClientSessionRundown, C, s(2), None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    clean(&t.check());
+}
