@@ -381,19 +381,22 @@ pub struct ExploreArgs {
     pub shard: (u64, u64),
 }
 
+/// Parses two numbers around `sep`; `example` shows the expected form in errors.
+fn parse_pair(s: &str, sep: &str, example: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s
+        .split_once(sep)
+        .ok_or_else(|| format!("\"{s}\" is not of the form {example}"))?;
+    let number = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("\"{x}\" is not a whole number (in \"{s}\", expected {example})"))
+    };
+    Ok((number(a)?, number(b)?))
+}
+
 /// Parses `I/N` (0 ≤ I < N).
 pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
-    let (i, n) = s
-        .split_once('/')
-        .ok_or_else(|| format!("\"{s}\" is not a shard like 0/4"))?;
-    let i: u64 = i
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{i}\" is not a shard index"))?;
-    let n: u64 = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{n}\" is not a shard count"))?;
+    let (i, n) = parse_pair(s, "/", "I/N, like 0/4")?;
     if n == 0 || i >= n {
         return Err(format!("shard {i}/{n}: the index must be below the count"));
     }
@@ -402,17 +405,7 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 
 /// Parses `A..B` (B exclusive).
 pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| format!("\"{s}\" is not a seed range like 0..1000"))?;
-    let a: u64 = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{a}\" is not a seed"))?;
-    let b: u64 = b
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{b}\" is not a seed"))?;
+    let (a, b) = parse_pair(s, "..", "A..B, like 0..1000")?;
     if b <= a {
         return Err(format!("the range {a}..{b} is empty"));
     }
