@@ -378,13 +378,16 @@ impl<S: EventSink> Dispatcher<S> {
             }
             Err(payload) => {
                 advert.faulted = true;
-                let detail = panic_message(payload.as_ref());
+                let (kind, detail) = match payload.downcast_ref::<ProviderTimeout>() {
+                    Some(t) => (FaultKind::Timeout, t.to_string()),
+                    None => (FaultKind::Panic, panic_message(payload.as_ref())),
+                };
                 emit!(
                     self,
                     Event::Fault {
                         provider,
                         func,
-                        kind: FaultKind::Panic,
+                        kind,
                         detail,
                     }
                 );
@@ -497,6 +500,24 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.last_error = code;
         }
+    }
+}
+
+/// The panic payload a provider proxy raises when a call misses its deadline (live mode): the
+/// dispatcher contains it like a panic, but reports it as a `timeout` fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderTimeout {
+    pub func: NspFn,
+    pub after_ms: u64,
+}
+
+impl fmt::Display for ProviderTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} did not return within {} ms",
+            self.func, self.after_ms
+        )
     }
 }
 

@@ -19,6 +19,7 @@ pub mod config;
 pub mod dispatcher;
 pub mod event;
 pub mod handles;
+pub mod live;
 pub mod lookup;
 pub mod process;
 pub mod provider;

@@ -58,6 +58,11 @@ impl Registry {
         self.kinds.iter().map(|k| k.as_ref())
     }
 
+    /// The kinds, moved out (to wrap them, as live mode does).
+    pub fn into_kinds(self) -> Vec<Box<dyn ProviderKind>> {
+        self.kinds
+    }
+
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name()).collect()
     }

@@ -1,0 +1,169 @@
+//! Providers hosted on threads of their own (live mode's provider hosts) behave exactly like
+//! in-process ones: every golden scenario gives the same trace bytes either way (a parity test
+//! in turmoil's spirit). A panic on a host thread is contained as P4; a call that misses its
+//! deadline is a `timeout` fault, the provider is unadvertised, and the run ends normally.
+
+use nspsim::cli::{StrategyName, record};
+use nspsim_runtime::live::hosted;
+use nspsim_runtime::provider::{
+    AsyncCall, NspContext, NspResult, NspV2Provider, ProviderLookup, RoutineTable, SessionArg,
+};
+use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
+use nspsim_runtime::scenario;
+use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
+use nspsim_runtime::wsa::{LupFlags, QuerySet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn trace(path: &Path, registry: &Registry) -> String {
+    let s = scenario::load(path, registry).unwrap_or_else(|e| panic!("{e}"));
+    let seed = s.seed.unwrap_or(0);
+    record(&s, registry, seed, StrategyName::Random, DEFAULT_MAX_STEPS)
+        .expect("run")
+        .0
+}
+
+#[test]
+fn hosted_providers_give_the_same_traces_as_in_process_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces");
+    let local = nspsim_providers::registry();
+    let remote = hosted(nspsim_providers::registry(), Duration::from_secs(10));
+    let mut compared = 0;
+    for entry in std::fs::read_dir(dir).expect("traces") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            assert_eq!(
+                trace(&path, &remote),
+                trace(&path, &local),
+                "{}",
+                path.display()
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10);
+}
+
+#[test]
+fn a_panic_on_a_host_thread_is_contained_like_in_process() {
+    let d = std::env::temp_dir().join(format!("nspsim-hosted-panic-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("dir");
+    let path = d.join("panic.toml");
+    std::fs::write(
+        &path,
+        r#"name = "panic"
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "shaky"
+namespace = "NS_EMAIL"
+kind = "faulty"
+[provider.options]
+faults = [ { fault = "panic", entry_point = "next" } ]
+entries = [ { name = "a@x", addrs = ["192.0.2.1:25"] } ]
+[[process]]
+name = "c"
+steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a@x" }, { op = "cleanup" } ]
+"#,
+    )
+    .expect("write");
+    let local = trace(&path, &nspsim_providers::registry());
+    let remote = trace(
+        &path,
+        &hosted(nspsim_providers::registry(), Duration::from_secs(10)),
+    );
+    assert_eq!(remote, local);
+    assert!(remote.contains("\"ev\":\"fault\""), "{remote}");
+    assert!(remote.contains("\"rule\":\"P4\""), "{remote}");
+    std::fs::remove_dir_all(&d).expect("clean up");
+}
+
+/// A provider whose Begin takes far longer than any deadline.
+struct Sluggish;
+
+impl NspV2Provider for Sluggish {
+    fn routine_table(&self) -> RoutineTable {
+        RoutineTable::required_only()
+    }
+    fn lookup_service_begin(
+        &mut self,
+        _: &mut NspContext,
+        _: &QuerySet,
+        _: LupFlags,
+        _: Option<SessionArg>,
+    ) -> NspResult<ProviderLookup> {
+        // Bounded, so the host thread ends soon after the test.
+        std::thread::sleep(Duration::from_millis(1_500));
+        Ok(ProviderLookup(1))
+    }
+    fn lookup_service_next_ex(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        _: ProviderLookup,
+        _: LupFlags,
+        _: u32,
+    ) {
+        ctx.complete_async_call(call, Err(nspsim_runtime::WsaError::E_NO_MORE));
+    }
+    fn lookup_service_end(&mut self, _: &mut NspContext, _: ProviderLookup) -> NspResult<()> {
+        Ok(())
+    }
+}
+
+struct SluggishKind;
+
+impl ProviderKind for SluggishKind {
+    fn name(&self) -> &'static str {
+        "sluggish"
+    }
+    fn summary(&self) -> &'static str {
+        "test: Begin takes 1.5 s"
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[]
+    }
+    fn validate(&self, _: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn build(&self, _: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
+        Ok(Box::new(Sluggish))
+    }
+}
+
+#[test]
+fn a_call_past_its_deadline_is_a_timeout_fault_and_the_run_ends() {
+    let mut inner = Registry::new();
+    inner.register(Box::new(SluggishKind));
+    let registry = hosted(inner, Duration::from_millis(100));
+    let text = r#"name = "slow"
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "slow"
+namespace = "NS_EMAIL"
+kind = "sluggish"
+[[process]]
+name = "c"
+steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a@x" }, { op = "expect", err = "WSASYSCALLFAILURE" }, { op = "cleanup" } ]
+"#;
+    let s = scenario::parse("slow.toml", text, &registry).unwrap_or_else(|e| panic!("{e}"));
+    let start = Instant::now();
+    let (trace, report) =
+        record(&s, &registry, 0, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "the run did not wait for the hung call"
+    );
+    assert!(trace.contains("\"ev\":\"fault\""), "{trace}");
+    assert!(trace.contains("\"kind\":\"timeout\""), "{trace}");
+    assert!(
+        trace.contains("NSPv2LookupServiceBegin did not return within 100 ms"),
+        "{trace}"
+    );
+    assert!(trace.contains("\"ev\":\"provider.unadvertise\""), "{trace}");
+    assert!(
+        report.expect_failures.is_empty(),
+        "{:?}",
+        report.expect_failures
+    );
+    assert!(report.stopped.is_none() && report.stuck.is_empty());
+}
