@@ -377,38 +377,73 @@ impl<S: EventSink> Dispatcher<S> {
                 CallEnd::Returned { value, last_error }
             }
             Err(payload) => {
-                advert.faulted = true;
                 let (kind, detail) = match payload.downcast_ref::<ProviderTimeout>() {
                     Some(t) => (FaultKind::Timeout, t.to_string()),
                     None => (FaultKind::Panic, panic_message(payload.as_ref())),
                 };
-                emit!(
-                    self,
-                    Event::Fault {
-                        provider,
-                        func,
-                        kind,
-                        detail,
-                    }
-                );
-                // P4: the provider is unadvertised; its teardown waits for a safe point.
-                let host = advert.host;
-                emit!(
-                    self,
-                    Event::ProviderUnadvertise {
-                        pid: host,
-                        provider,
-                        ret: 0,
-                        err: 0,
-                    }
-                );
-                self.queue.push_back(Work::Detach {
-                    provider,
-                    how: Detach::Gone,
-                });
+                self.mark_faulted(provider, func, kind, detail);
                 CallEnd::Faulted
             }
         }
+    }
+
+    /// Contains a provider fault (P4): the `fault` line, then the provider is unadvertised;
+    /// its teardown waits for the next safe point.
+    fn mark_faulted(&mut self, provider: Guid, func: NspFn, kind: FaultKind, detail: String) {
+        let Some(advert) = self.adverts.get_mut(&provider).filter(|a| !a.faulted) else {
+            return;
+        };
+        advert.faulted = true;
+        let host = advert.host;
+        emit!(
+            self,
+            Event::Fault {
+                provider,
+                func,
+                kind,
+                detail,
+            }
+        );
+        emit!(
+            self,
+            Event::ProviderUnadvertise {
+                pid: host,
+                provider,
+                ret: 0,
+                err: 0,
+            }
+        );
+        self.queue.push_back(Work::Detach {
+            provider,
+            how: Detach::Gone,
+        });
+    }
+
+    /// A live driver's deadline: the async call `(pid, tid)` waits on was not completed in
+    /// time. Its provider is reported (`fault` of kind `timeout`) and unadvertised, so the
+    /// waiting call moves on (S3.4). Returns whether the thread was waiting on a provider.
+    pub fn time_out_wait(&mut self, pid: Pid, tid: Tid, waited_ms: u64) -> bool {
+        let call = match self.thread(pid, tid).and_then(|t| t.waiting.as_ref()) {
+            Some(crate::process::Waiting::LookupServiceNext(lookup)) => self
+                .lookups
+                .get(*lookup)
+                .and_then(|l| l.pending.as_ref())
+                .map(|p| p.call),
+            Some(crate::process::Waiting::SetService(state)) => state.pending,
+            None => None,
+        };
+        let Some(rec) = call.and_then(|c| self.async_calls.get(c)) else {
+            return false;
+        };
+        let (provider, label) = (rec.provider, rec.label);
+        let func = match self.thread(pid, tid).and_then(|t| t.waiting.as_ref()) {
+            Some(crate::process::Waiting::SetService(_)) => NspFn::SetServiceEx,
+            _ => NspFn::LookupServiceNextEx,
+        };
+        let detail = format!("async call {label} was not completed within {waited_ms} ms");
+        self.mark_faulted(provider, func, FaultKind::Timeout, detail);
+        self.pump();
+        true
     }
 
     fn apply_context_op(&mut self, provider: Guid, origin: NspFn, op: ContextOp) {

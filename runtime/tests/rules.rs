@@ -1444,3 +1444,54 @@ fn p4_a_panicking_provider_is_contained_unadvertised_and_the_run_goes_on() {
         "{after_fault:?}"
     );
 }
+
+#[test]
+fn p4_a_missed_completion_deadline_faults_the_provider_and_the_next_moves_on() {
+    let mut d = world(Config::default());
+    host(
+        &mut d,
+        1,
+        TinyProvider::new()
+            .deferred()
+            .with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    host(
+        &mut d,
+        2,
+        TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    let c = client(&mut d, "c");
+    let flags = LupFlags::RETURN_ADDR;
+    let h = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin");
+    assert_eq!(
+        d.wsa_lookup_service_next(c, T1, h, flags, BUF),
+        Poll::Pending
+    );
+    // The driver's deadline passes before p1's deferred work ever runs.
+    assert!(d.time_out_wait(c, T1, 250));
+    let fault = events(&d).iter().find_map(|s| match &s.event {
+        Event::Fault { kind, detail, .. } => Some((*kind, detail.clone())),
+        _ => None,
+    });
+    assert_eq!(
+        fault,
+        Some((
+            nspsim_runtime::event::FaultKind::Timeout,
+            "async call a1 was not completed within 250 ms".to_string()
+        ))
+    );
+    assert!(!d.is_advertised(guid(1)));
+    let wakes = d.take_wakes();
+    match &wakes[..] {
+        [w] => match &w.outcome {
+            WakeOutcome::LookupServiceNext(Ok(qs)) => {
+                assert_eq!(qs.addresses[0].remote.to_string(), "192.0.2.2:25")
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(!d.time_out_wait(c, T1, 250), "nothing is waiting any more");
+}
