@@ -25,6 +25,7 @@ pub mod process;
 pub mod provider;
 pub mod registry;
 pub mod scenario;
+pub mod script;
 pub mod session;
 pub mod set_service;
 pub mod sim;

@@ -19,15 +19,15 @@
 
 use super::faults::{Fault, FaultKind, FaultPlan};
 use super::strategy::{Actor, Choice, Strategy};
-use crate::catalog::CatalogEntry;
 use crate::config::Config;
-use crate::dispatcher::{ApiError, Dispatcher, LookupHandle, WakeOutcome};
+use crate::dispatcher::{ApiError, Dispatcher, WakeOutcome};
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::registry::Registry;
-use crate::scenario::{NextCount, ProviderSpec, Scenario, Step, Target};
-use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
+use crate::scenario::{ProviderSpec, Scenario, Step};
+pub use crate::script::catalog_entry;
+use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed};
+use crate::wsa::WsaError;
 use std::collections::BTreeMap;
-use std::task::Poll;
 
 /// Virtual time one API call takes.
 pub const STEP_US: u64 = 10;
@@ -77,63 +77,6 @@ pub fn config_of(scenario: &Scenario) -> Config {
     }
 }
 
-/// The catalog entry a provider spec installs.
-pub fn catalog_entry(p: &ProviderSpec) -> CatalogEntry {
-    CatalogEntry {
-        id: p.id,
-        name: p.name.clone(),
-        namespace: p.namespace,
-        version: p.version,
-        blob: None,
-        authority: p.authority,
-    }
-}
-
-/// What the previous step returned, for `expect`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Outcome {
-    ret: i64,
-    err: Option<WsaError>,
-}
-
-impl Outcome {
-    const OK: Outcome = Outcome { ret: 0, err: None };
-
-    fn of<T>(r: &Result<T, ApiError>) -> Outcome {
-        match r {
-            Ok(_) => Outcome::OK,
-            Err(e) => Outcome {
-                ret: -1,
-                err: Some(e.code),
-            },
-        }
-    }
-
-    fn of_wsa<T>(r: &Result<T, WsaError>) -> Outcome {
-        match r {
-            Ok(_) => Outcome::OK,
-            Err(e) => Outcome {
-                ret: -1,
-                err: Some(*e),
-            },
-        }
-    }
-}
-
-/// A `lookup` step in progress: Begin done, Next until the end, then End.
-#[derive(Clone, Copy, Debug)]
-struct LookupLoop {
-    handle: LookupHandle,
-    flags: LupFlags,
-    buffer: u32,
-    limit: Option<u32>,
-    results: u32,
-    /// The first error other than WSA_E_NO_MORE, which the step reports.
-    error: Option<WsaError>,
-    /// Next is done; End comes next.
-    ending: bool,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ThreadState {
     /// Its next step is due at `ready_at`.
@@ -161,8 +104,8 @@ struct ProcRun {
     /// Implicit hosts stay up when they run out of steps.
     stays_up: bool,
     alive: bool,
-    /// Handles named by `lookup_begin … as`, with the flags they were begun with.
-    handles: BTreeMap<String, (LookupHandle, LupFlags)>,
+    /// Handles named by `lookup_begin … as`.
+    handles: Handles,
     /// A pending implicit exit (all threads ran out of steps).
     exiting: bool,
 }
@@ -591,216 +534,56 @@ impl<S: EventSink> World<'_, S> {
         }
     }
 
-    /// Runs one API-calling step (or one phase of a `lookup`) of thread `i`.
+    /// Runs one API-calling step (or one call of a `lookup`) of thread `i`.
     fn step_thread(&mut self, i: usize) {
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
-        if let Some(lp) = self.threads[i].lookup {
-            self.lookup_phase(i, lp);
-            return;
-        }
         let Some(step) = self.threads[i].steps.get(self.threads[i].pc).cloned() else {
             return;
         };
-        let d = &mut self.d;
-        let outcome = match step {
-            Step::Startup { version } => {
-                Outcome::of_wsa(&d.wsa_startup(pid, tid, version)).with_code_ret()
-            }
-            Step::Cleanup => Outcome::of(&d.wsa_cleanup(pid, tid)),
-            Step::Lookup {
-                target,
-                name,
-                flags,
-                next,
-                buffer,
-            } => {
-                let q = restrictions(target, name.as_deref());
-                match d.wsa_lookup_service_begin(pid, tid, &q, flags) {
-                    Err(e) => Outcome::of::<()>(&Err(e)),
-                    Ok(handle) => {
-                        self.threads[i].lookup = Some(LookupLoop {
-                            handle,
-                            flags,
-                            buffer,
-                            limit: match next {
-                                NextCount::All => None,
-                                NextCount::Count(n) => Some(n),
-                            },
-                            results: 0,
-                            error: None,
-                            ending: matches!(next, NextCount::Count(0)),
-                        });
-                        self.threads[i].ready_at = self.now + STEP_US;
-                        return;
-                    }
+        if self.threads[i].lookup.is_none() {
+            self.threads[i].lookup = LookupLoop::of(&step);
+        }
+        if let Some(mut lp) = self.threads[i].lookup.take() {
+            match lp.step(&mut self.d, pid, tid) {
+                LoopStep::More => {
+                    self.threads[i].lookup = Some(lp);
+                    self.threads[i].ready_at = self.now + STEP_US;
                 }
-            }
-            Step::LookupBegin {
-                target,
-                name,
-                flags,
-                as_name,
-            } => {
-                let q = restrictions(target, name.as_deref());
-                let r = d.wsa_lookup_service_begin(pid, tid, &q, flags);
-                if let (Ok(h), Some(p)) = (&r, self.proc_mut(pid)) {
-                    p.handles.insert(as_name, (*h, flags));
+                LoopStep::Waiting => {
+                    self.threads[i].lookup = Some(lp);
+                    self.threads[i].state = ThreadState::Waiting;
                 }
-                Outcome::of(&r)
+                LoopStep::Done(outcome) => self.finish_step(i, outcome),
             }
-            Step::LookupNext {
-                handle,
-                flags,
-                buffer,
-            } => {
-                let (h, begun) = self.handle(pid, &handle);
-                match self
-                    .d
-                    .wsa_lookup_service_next(pid, tid, h, flags.unwrap_or(begun), buffer)
-                {
-                    Poll::Ready(r) => Outcome::of(&r),
-                    Poll::Pending => {
-                        self.threads[i].state = ThreadState::Waiting;
-                        return;
-                    }
-                }
-            }
-            Step::LookupEnd { handle } => {
-                let (h, _) = self.handle(pid, &handle);
-                Outcome::of(&self.d.wsa_lookup_service_end(pid, tid, h))
-            }
-            Step::SetService {
-                action,
-                target,
-                name,
-                addrs,
-                multiple,
-            } => {
-                let mut info = restrictions(target, name.as_deref());
-                info.addresses = addrs.into_iter().map(CsAddr::tcp).collect();
-                let flags = if multiple {
-                    SetServiceFlags::SERVICE_MULTIPLE
-                } else {
-                    SetServiceFlags::EMPTY
-                };
-                match d.wsa_set_service(pid, tid, &info, action, flags) {
-                    Poll::Ready(r) => Outcome::of(&r),
-                    Poll::Pending => {
-                        self.threads[i].state = ThreadState::Waiting;
-                        return;
-                    }
-                }
-            }
-            Step::EnumProviders { buffer } => {
-                match d.wsa_enum_name_space_providers_ex(pid, tid, buffer) {
-                    Ok(list) => Outcome {
-                        ret: list.len() as i64,
-                        err: None,
-                    },
-                    Err(e) => Outcome::of::<()>(&Err(e)),
-                }
-            }
-            Step::Advertise { provider } => {
-                let spec = self.scenario.provider(provider);
-                let built = spec.map(|p| build(self.registry, p));
-                match built {
-                    Some(Ok(code)) => {
-                        Outcome::of_wsa(&self.d.wsa_advertise_provider(pid, tid, provider, code))
-                    }
-                    _ => Outcome {
-                        ret: -1,
-                        err: Some(WsaError::EINVAL),
-                    },
-                }
-            }
-            Step::Unadvertise { provider } => {
-                Outcome::of_wsa(&d.wsa_unadvertise_provider(pid, tid, provider))
-            }
-            Step::Install { provider } => match self.scenario.provider(provider) {
-                Some(p) => Outcome::of_wsa(&self.d.install_provider(catalog_entry(p))),
-                None => Outcome {
-                    ret: -1,
-                    err: Some(WsaError::EINVAL),
-                },
-            },
-            Step::Uninstall { provider } => Outcome::of_wsa(&d.uninstall_provider(provider)),
-            Step::Enable { provider } => Outcome::of_wsa(&d.enable_provider(provider, true)),
-            Step::Disable { provider } => Outcome::of_wsa(&d.enable_provider(provider, false)),
-            Step::Exit | Step::Crash => {
-                let how = if step == Step::Crash {
-                    ExitHow::Crash
-                } else {
-                    ExitHow::Exit
-                };
-                self.d.exit_process(pid, how);
-                self.mark_exited(pid);
-                return;
-            }
-            // Not choices: handled by `run_eager`.
-            Step::Sleep { .. } | Step::Expect { .. } => Outcome::OK,
-        };
-        self.finish_step(i, outcome);
-    }
-
-    /// The next phase of a `lookup` step: a Next, or the End.
-    fn lookup_phase(&mut self, i: usize, lp: LookupLoop) {
-        let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
-        if lp.ending {
-            let end = self.d.wsa_lookup_service_end(pid, tid, lp.handle);
-            self.threads[i].lookup = None;
-            let outcome = match (lp.error, end) {
-                (Some(e), _) => Outcome {
-                    ret: -1,
-                    err: Some(e),
-                },
-                (None, Err(e)) => Outcome {
-                    ret: -1,
-                    err: Some(e.code),
-                },
-                (None, Ok(())) => Outcome {
-                    ret: i64::from(lp.results),
-                    err: None,
-                },
-            };
-            self.finish_step(i, outcome);
             return;
         }
-        match self
-            .d
-            .wsa_lookup_service_next(pid, tid, lp.handle, lp.flags, lp.buffer)
-        {
-            Poll::Ready(r) => self.after_next(i, r.map(|_| ())),
-            Poll::Pending => self.threads[i].state = ThreadState::Waiting,
+        let mut handles = std::mem::take(&mut self.procs[(pid.0 - 1) as usize].handles);
+        let performed = script::perform(
+            &mut self.d,
+            self.scenario,
+            self.registry,
+            pid,
+            tid,
+            &step,
+            &mut handles,
+        );
+        self.procs[(pid.0 - 1) as usize].handles = handles;
+        match performed {
+            Performed::Done(outcome) => self.finish_step(i, outcome),
+            Performed::Waiting => self.threads[i].state = ThreadState::Waiting,
+            Performed::Exited => self.mark_exited(pid),
         }
     }
 
     /// A Next of thread `i` returned: continue its `lookup` loop, or finish its step.
     fn after_next(&mut self, i: usize, r: Result<(), ApiError>) {
-        let Some(mut lp) = self.threads[i].lookup else {
-            self.finish_step(i, Outcome::of(&r));
-            return;
-        };
-        match r {
-            Ok(()) => lp.results += 1,
-            Err(e) if e.code == WsaError::E_NO_MORE => lp.ending = true,
-            Err(e) => {
-                lp.error.get_or_insert(e.code);
-                lp.ending = true;
+        match self.threads[i].lookup.as_mut() {
+            Some(lp) => {
+                lp.on_next(r);
+                self.threads[i].ready_at = self.now + STEP_US;
             }
+            None => self.finish_step(i, Outcome::of(&r)),
         }
-        if lp.limit.is_some_and(|n| lp.results >= n) {
-            lp.ending = true;
-        }
-        self.threads[i].lookup = Some(lp);
-        self.threads[i].ready_at = self.now + STEP_US;
-    }
-
-    fn handle(&self, pid: Pid, name: &str) -> (LookupHandle, LupFlags) {
-        // A handle whose lookup_begin failed is used anyway, as a careless client would: the
-        // dispatcher answers WSA_INVALID_HANDLE.
-        self.proc(pid)
-            .and_then(|p| p.handles.get(name).copied())
-            .unwrap_or((LookupHandle(0), LupFlags::EMPTY))
     }
 
     /// A step finished with `outcome`: advance, then run the `sleep`s and `expect`s after it.
@@ -895,32 +678,5 @@ impl<S: EventSink> World<'_, S> {
                 ));
             }
         }
-    }
-}
-
-impl Outcome {
-    /// WSAStartup returns its error code itself (S4.1).
-    fn with_code_ret(self) -> Outcome {
-        match self.err {
-            Some(e) => Outcome {
-                ret: i64::from(e.code()),
-                err: Some(e),
-            },
-            None => self,
-        }
-    }
-}
-
-/// The WSAQUERYSET2 a lookup or set-service step passes.
-fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
-    let (namespace, provider): (Namespace, Option<Guid>) = match target {
-        Target::Namespace(ns) => (ns, None),
-        Target::Provider(id) => (Namespace::ALL, Some(id)),
-    };
-    QuerySet {
-        service_instance_name: name.map(str::to_string),
-        namespace,
-        ns_provider_id: provider,
-        ..QuerySet::default()
     }
 }
