@@ -7,7 +7,8 @@
 
 use crate::catalog::CatalogEntry;
 use crate::dispatcher::{ApiError, Dispatcher, LookupHandle};
-use crate::event::{EventSink, ExitHow, Pid, Tid};
+use crate::event::{EventSink, ExitHow, Pid, Role, Tid};
+use crate::provider::NspV2Provider;
 use crate::registry::Registry;
 use crate::scenario::{NextCount, ProviderSpec, Scenario, Step, Target};
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
@@ -310,4 +311,102 @@ impl LookupLoop {
             self.ending = true;
         }
     }
+}
+
+/// A run that could not start.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("provider \"{provider}\" (kind {kind}) cannot be built: {message}")]
+    Build {
+        provider: String,
+        kind: String,
+        message: String,
+    },
+}
+
+/// Builds a provider instance from its spec.
+pub fn build(registry: &Registry, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, RunError> {
+    let fail = |message: String| RunError::Build {
+        provider: p.name.clone(),
+        kind: p.kind.clone(),
+        message,
+    };
+    let kind = registry
+        .get(&p.kind)
+        .ok_or_else(|| fail("no such kind in the registry".into()))?;
+    kind.build(&p.options).map_err(fail)
+}
+
+/// A process of the scenario, started.
+#[derive(Clone, Debug)]
+pub struct Started {
+    pub pid: Pid,
+    pub name: String,
+    pub role: Role,
+    /// Implicit hosts stay up when their (empty) script is over.
+    pub stays_up: bool,
+    /// Each thread's script, main thread first.
+    pub threads: Vec<(Tid, Vec<Step>)>,
+}
+
+/// Starts a scenario: installs the catalog, starts every process with its threads in pid
+/// order (declared hosts, implicit hosts, clients), and brings implicit hosts up (WSAStartup,
+/// then advertise their installed providers) before any client moves. Sim and live start
+/// alike, so their pids and first events agree.
+pub fn set_up<S: EventSink>(
+    d: &mut Dispatcher<S>,
+    scenario: &Scenario,
+    registry: &Registry,
+) -> Result<Vec<Started>, RunError> {
+    for p in &scenario.providers {
+        build(registry, p)?; // a bad kind fails before anything runs
+    }
+    for p in scenario.providers.iter().filter(|p| p.installed) {
+        let _ = d.install_provider(catalog_entry(p));
+        if !p.enabled {
+            let _ = d.enable_provider(p.id, false);
+        }
+    }
+    let mut started = Vec::new();
+    let mut start =
+        |d: &mut Dispatcher<S>, name: &str, role: Role, stays_up: bool, scripts: Vec<Vec<Step>>| {
+            let pid = d.create_process(name, role);
+            let threads = scripts
+                .into_iter()
+                .enumerate()
+                .map(|(i, steps)| {
+                    let tid = if i == 0 {
+                        Tid(1)
+                    } else {
+                        d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
+                    };
+                    (tid, steps)
+                })
+                .collect();
+            started.push(Started {
+                pid,
+                name: name.to_string(),
+                role,
+                stays_up,
+                threads,
+            });
+            pid
+        };
+    for h in &scenario.hosts {
+        start(d, &h.name, Role::Host, false, vec![h.steps.clone()]);
+    }
+    for name in scenario.implicit_hosts() {
+        let pid = start(d, name, Role::Host, true, vec![Vec::new()]);
+        let _ = d.wsa_startup(pid, Tid(1), (2, 2));
+        for p in scenario.providers_of_host(name).filter(|p| p.installed) {
+            let provider = build(registry, p)?;
+            let _ = d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
+        }
+    }
+    for p in &scenario.processes {
+        let mut scripts = vec![p.steps.clone()];
+        scripts.extend(p.threads.iter().map(|t| t.steps.clone()));
+        start(d, &p.name, Role::Client, false, scripts);
+    }
+    Ok(started)
 }

@@ -23,11 +23,10 @@ use crate::config::Config;
 use crate::dispatcher::{ApiError, Dispatcher, WakeOutcome};
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::registry::Registry;
-use crate::scenario::{ProviderSpec, Scenario, Step};
-pub use crate::script::catalog_entry;
+use crate::scenario::{Scenario, Step};
 use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed};
+pub use crate::script::{RunError, catalog_entry};
 use crate::wsa::WsaError;
-use std::collections::BTreeMap;
 
 /// Virtual time one API call takes.
 pub const STEP_US: u64 = 10;
@@ -56,17 +55,6 @@ impl RunReport {
             .as_deref()
             .is_some_and(|s| s.starts_with("step limit"))
     }
-}
-
-/// A run that could not start.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RunError {
-    #[error("provider \"{provider}\" (kind {kind}) cannot be built: {message}")]
-    Build {
-        provider: String,
-        kind: String,
-        message: String,
-    },
 }
 
 /// The dispatcher configuration a scenario asks for.
@@ -180,10 +168,6 @@ pub fn run_with<S: EventSink>(
     options: &RunOptions,
 ) -> Result<(RunReport, S), RunError> {
     let (seed, max_steps) = (options.seed, options.max_steps);
-    // Build every provider once up front, so a bad kind fails before anything runs.
-    for p in &scenario.providers {
-        build(registry, p)?;
-    }
     let count = std::rc::Rc::new(std::cell::Cell::new(0));
     let counting = Counting {
         inner: sink,
@@ -246,91 +230,35 @@ pub fn run_with<S: EventSink>(
     Ok((report, d.into_sink().inner))
 }
 
-fn build(
-    registry: &Registry,
-    p: &ProviderSpec,
-) -> Result<Box<dyn crate::provider::NspV2Provider>, RunError> {
-    let fail = |message: String| RunError::Build {
-        provider: p.name.clone(),
-        kind: p.kind.clone(),
-        message,
-    };
-    let kind = registry
-        .get(&p.kind)
-        .ok_or_else(|| fail("no such kind in the registry".into()))?;
-    kind.build(&p.options).map_err(fail)
-}
-
 impl<S: EventSink> World<'_, S> {
     fn setup(&mut self) -> Result<(), RunError> {
-        let scenario = self.scenario;
-        for p in scenario.providers.iter().filter(|p| p.installed) {
-            let _ = self.d.install_provider(catalog_entry(p));
-            if !p.enabled {
-                let _ = self.d.enable_provider(p.id, false);
+        for p in script::set_up(&mut self.d, self.scenario, self.registry)? {
+            for (tid, steps) in p.threads {
+                self.threads.push(ThreadRun {
+                    pid: p.pid,
+                    tid,
+                    steps,
+                    pc: 0,
+                    ready_at: 0,
+                    state: ThreadState::Ready,
+                    last: None,
+                    lookup: None,
+                });
             }
-        }
-        for h in &scenario.hosts {
-            self.spawn(&h.name, Role::Host, false, vec![h.steps.clone()]);
-        }
-        let implicit: Vec<String> = scenario
-            .implicit_hosts()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        for name in &implicit {
-            let pid = self.spawn(name, Role::Host, true, vec![Vec::new()]);
-            // Implicit hosts are up before any client moves: start, advertise, stay up.
-            let _ = self.d.wsa_startup(pid, Tid(1), (2, 2));
-            let hosted: Vec<&ProviderSpec> = scenario
-                .providers_of_host(name)
-                .filter(|p| p.installed)
-                .collect();
-            for p in hosted {
-                let provider = build(self.registry, p)?;
-                let _ = self.d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
-            }
-        }
-        for p in &scenario.processes {
-            let mut scripts = vec![p.steps.clone()];
-            scripts.extend(p.threads.iter().map(|t| t.steps.clone()));
-            self.spawn(&p.name, Role::Client, false, scripts);
+            self.procs.push(ProcRun {
+                name: p.name,
+                role: p.role,
+                stays_up: p.stays_up,
+                alive: true,
+                handles: Handles::new(),
+                exiting: false,
+            });
         }
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
             self.run_eager(i);
         }
         Ok(())
-    }
-
-    fn spawn(&mut self, name: &str, role: Role, stays_up: bool, scripts: Vec<Vec<Step>>) -> Pid {
-        let pid = self.d.create_process(name, role);
-        for (i, steps) in scripts.into_iter().enumerate() {
-            let tid = if i == 0 {
-                Tid(1)
-            } else {
-                self.d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
-            };
-            self.threads.push(ThreadRun {
-                pid,
-                tid,
-                steps,
-                pc: 0,
-                ready_at: 0,
-                state: ThreadState::Ready,
-                last: None,
-                lookup: None,
-            });
-        }
-        self.procs.push(ProcRun {
-            name: name.to_string(),
-            role,
-            stays_up,
-            alive: true,
-            handles: BTreeMap::new(),
-            exiting: false,
-        });
-        pid
     }
 
     fn proc_mut(&mut self, pid: Pid) -> Option<&mut ProcRun> {
