@@ -36,6 +36,10 @@ pub struct RunArgs {
     pub trace: Option<PathBuf>,
     pub quiet: bool,
     pub max_steps: u64,
+    /// Run under real concurrency (live mode) instead of the deterministic scheduler.
+    pub live: bool,
+    /// Live mode: how many copies of each client process to run.
+    pub clients: u32,
 }
 
 impl RunArgs {
@@ -47,6 +51,8 @@ impl RunArgs {
             trace: None,
             quiet: false,
             max_steps: DEFAULT_MAX_STEPS,
+            live: false,
+            clients: 1,
         }
     }
 }
@@ -176,6 +182,9 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
         return BAD_INPUT;
     };
+    if args.live {
+        return run_live(args, scenario, out, err);
+    }
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
         .trace
@@ -253,6 +262,99 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     }
 }
 
+/// The scenario with each client process run `copies` times (`name`, `name#2`, …).
+pub fn multiply_clients(mut scenario: Scenario, copies: u32) -> Scenario {
+    let hosting: Vec<String> = scenario.providers.iter().map(|p| p.host.clone()).collect();
+    let mut out = Vec::new();
+    for p in &scenario.processes {
+        out.push(p.clone());
+        if hosting.contains(&p.name) {
+            continue; // a process that hosts a provider is one process
+        }
+        for k in 2..=copies {
+            let mut copy = p.clone();
+            copy.name = format!("{}#{k}", p.name);
+            out.push(copy);
+        }
+    }
+    scenario.processes = out;
+    scenario
+}
+
+/// `nspsim run --live`: real threads, real time; a `mode: live` trace that replays in sim.
+fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    use nspsim_runtime::live::{LiveOptions, hosted, run_live};
+    let scenario = multiply_clients(scenario, args.clients.max(1));
+    let seed = args.seed.or(scenario.seed).unwrap_or(0);
+    let path = args
+        .trace
+        .clone()
+        .unwrap_or_else(|| args.scenario.with_extension("live.jsonl"));
+    let mut head = header(&scenario, seed);
+    head.mode = Mode::Live;
+    let file = match TraceFile::create(&path, &head) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write the trace: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let _ = writeln!(
+        out,
+        "nspsim: running {} live ({} client processes, providers on host threads)",
+        scenario.name,
+        scenario.processes.len()
+    );
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
+    let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
+    let options = LiveOptions::default();
+    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
+    let (report, mut sink) = match run_live(&scenario, &registry, sink, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let end = report.elapsed_us;
+    sink.finish(end, true);
+    let violations = sink.violations();
+    let summary = match sink.into_inner().inner.finish(end) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write the trace: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let _ = writeln!(out);
+    if let Some(why) = &report.stopped {
+        let _ = writeln!(out, "stopped: {why}");
+    }
+    let _ = writeln!(
+        out,
+        "{} events, {} calls in {:.1} ms (p50 {} µs, p99 {} µs); {} violation(s), {} failed expect(s)",
+        summary.events,
+        report.calls,
+        report.elapsed_us as f64 / 1000.0,
+        report.latency(0.5),
+        report.latency(0.99),
+        violations.saturating_sub(report.expect_failures.len() as u64),
+        report.expect_failures.len()
+    );
+    let _ = writeln!(out, "trace: {}", summary.path.display());
+    let _ = writeln!(
+        out,
+        "replay in sim: nspsim replay {}",
+        summary.path.display()
+    );
+    if summary.violations > 0 || report.stopped.is_some() {
+        FINDINGS
+    } else {
+        CLEAN
+    }
+}
+
 /// `nspsim replay`.
 pub fn replay_cmd(
     path: &Path,
@@ -279,7 +381,12 @@ pub fn replay_cmd(
     }
     match replay_against(&trace, &text, registry) {
         ReplayVerdict::Identical { events } => {
-            let _ = writeln!(out, "identical: {events} events replayed, byte for byte");
+            let how = if trace.header.mode == Mode::Live {
+                "in sim mode, identical but for the real times"
+            } else {
+                "byte for byte"
+            };
+            let _ = writeln!(out, "identical: {events} events replayed, {how}");
             CLEAN
         }
         ReplayVerdict::Differs {

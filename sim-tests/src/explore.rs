@@ -162,6 +162,7 @@ fn run_checked<S: EventSink>(
         seed,
         max_steps,
         faults: plan.clone(),
+        free_time: false,
     };
     let mut strat = strategy(strategy_name, max_steps);
     let sink = Checked::new(sink, scenario.startup_policy);

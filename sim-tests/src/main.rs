@@ -29,6 +29,7 @@ enum Command {
     /// Run a scenario under a seed; print the lifecycle and write a trace.
     ///
     /// Example: nspsim run traces/demo.toml --seed 7
+    /// Live:    nspsim run traces/demo.toml --live --clients 16
     Run {
         /// The scenario file (TOML, see SCENARIO_FORMAT.md).
         scenario: PathBuf,
@@ -51,6 +52,13 @@ enum Command {
         /// instead of writing a trace.
         #[arg(long)]
         self_check: bool,
+        /// Run under real concurrency: providers on host threads, clients as tokio tasks, real
+        /// time. The trace (mode live) replays in sim mode with `nspsim replay`.
+        #[arg(long, conflicts_with = "self_check")]
+        live: bool,
+        /// Live mode: run this many copies of each client process.
+        #[arg(long, default_value_t = 1, requires = "live")]
+        clients: u32,
     },
     /// Replay a trace exactly, following its recorded order; report the first difference.
     ///
@@ -142,6 +150,8 @@ fn main() -> ExitCode {
             quiet,
             max_steps,
             self_check,
+            live,
+            clients,
         } => {
             let args = RunArgs {
                 scenario,
@@ -150,6 +160,8 @@ fn main() -> ExitCode {
                 trace,
                 quiet,
                 max_steps,
+                live,
+                clients,
             };
             if self_check {
                 cli::self_check(&args, &registry, &mut out, &mut err)

@@ -417,3 +417,42 @@ fn every_subcommand_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn run_live_writes_a_live_trace_that_replays_in_sim() {
+    let d = Dir::new("live");
+    let trace = d.path("demo.live.jsonl").display().to_string();
+    let o = nspsim(&[
+        "run",
+        &demo(),
+        "--live",
+        "--clients",
+        "3",
+        "--trace",
+        &trace,
+        "--quiet",
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("9 client processes"),
+        "{}",
+        text(&o.stdout)
+    );
+    let body = std::fs::read_to_string(&trace).expect("trace");
+    assert!(
+        body.starts_with("{\"nsptrace\":1,\"mode\":\"live\","),
+        "{body}"
+    );
+    let r = nspsim(&["replay", &trace]);
+    assert_eq!(code(&r), 0, "{}", text(&r.stdout));
+    assert!(
+        text(&r.stdout).contains("identical but for the real times"),
+        "{}",
+        text(&r.stdout)
+    );
+    assert_eq!(
+        code(&nspsim(&["run", &demo(), "--clients", "3"])),
+        2,
+        "--clients needs --live"
+    );
+}

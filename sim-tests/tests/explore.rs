@@ -210,3 +210,35 @@ fn long_exploration_of_the_golden_scenarios_finds_nothing() {
         );
     }
 }
+
+#[test]
+fn traces_with_injected_faults_replay_identically() {
+    let registry = nspsim_providers::registry();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml");
+    let s = scenario::load(&demo, &registry).expect("demo");
+    let mut with_faults = 0;
+    for seed in 0..40 {
+        let plan = FaultPlan::swarm(seed, &FaultKind::ALL);
+        let text =
+            explore::record_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS)
+                .expect("run");
+        if text.contains("\"how\":\"crash\"")
+            || text.contains("\"how\":\"kill\"")
+            || text.contains("\"enabled\":false")
+        {
+            with_faults += 1;
+        }
+        let trace = parse_trace("faulty.jsonl", &text).expect("parse");
+        assert_eq!(
+            replay_against(&trace, &text, &registry),
+            ReplayVerdict::Identical {
+                events: trace.events.len()
+            },
+            "seed {seed} ({plan})"
+        );
+    }
+    assert!(
+        with_faults >= 10,
+        "the seeds must inject faults ({with_faults})"
+    );
+}

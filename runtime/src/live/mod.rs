@@ -1,8 +1,9 @@
-//! Live mode: the dispatcher under real concurrency (issue 8, in progress).
-//!
-//! So far: [`host`], providers on host threads of their own behind request/reply channels,
-//! with call deadlines reported as `timeout` faults.
+//! Live mode: the dispatcher under real concurrency — providers on host threads
+//! ([`host`]), client threads as tokio tasks, real time ([`driver`]). A live trace replays in
+//! sim mode, where the race it recorded can be studied forever.
 
+pub mod driver;
 pub mod host;
 
+pub use driver::{LiveOptions, LiveReport, run_live};
 pub use host::{RemoteProvider, hosted};

@@ -59,21 +59,27 @@ pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> Rep
             ));
         }
     }
-    let mut strategy = Replay::new(&trace.events);
+    let mut strategy = if trace.header.mode == Mode::Live {
+        Replay::order_only(&trace.events)
+    } else {
+        Replay::new(&trace.events)
+    };
     let sink =
         super::oracle::Checked::new(TraceBuffer::new(&trace.header), scenario.startup_policy);
     let max_steps = DEFAULT_MAX_STEPS.max(trace.events.len() as u64 * 2);
-    let (report, mut sink) = match world::run(
-        &scenario,
-        registry,
-        &mut strategy,
-        trace.header.seed,
-        sink,
+    // Every fault kind is offered at every step: the recorded events decide which happened.
+    // A live trace's threads moved in real time, so time may pass at any step.
+    let options = world::RunOptions {
+        seed: trace.header.seed,
         max_steps,
-    ) {
-        Ok(r) => r,
-        Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
+        faults: super::faults::FaultPlan::all_always(),
+        free_time: trace.header.mode == Mode::Live,
     };
+    let (report, mut sink) =
+        match world::run_with(&scenario, registry, &mut strategy, sink, &options) {
+            Ok(r) => r,
+            Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
+        };
     sink.finish(report.end_time, true);
     let end_t = trace.end_t.unwrap_or(report.end_time);
     let replayed = sink.into_inner().finish(end_t);

@@ -146,6 +146,7 @@ pub fn run<S: EventSink>(
         seed,
         max_steps,
         faults: FaultPlan::none(),
+        free_time: false,
     };
     run_with(scenario, registry, strategy, sink, &options)
 }
@@ -157,6 +158,9 @@ pub struct RunOptions {
     pub max_steps: u64,
     /// Faults the scheduler may inject (exploration; replays offer every kind).
     pub faults: FaultPlan,
+    /// Letting time pass is a choice at every step, not only when only deferred work can run
+    /// (replaying a live trace, whose threads moved in real time).
+    pub free_time: bool,
 }
 
 /// [`run`] with faults.
@@ -197,7 +201,7 @@ pub fn run_with<S: EventSink>(
         let plan = &options.faults;
         let offer_faults = !plan.is_none()
             && (plan.rate_ppm >= 1_000_000 || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
-        let mut choices = world.choices();
+        let mut choices = world.choices(options.free_time);
         if offer_faults && !choices.is_empty() {
             world.fault_choices(plan, &mut choices);
         }
@@ -270,7 +274,7 @@ impl<S: EventSink> World<'_, S> {
     }
 
     /// Runnable choices, in a fixed order: threads by pid and tid, then work by age.
-    fn choices(&self) -> Vec<Choice> {
+    fn choices(&self, free_time: bool) -> Vec<Choice> {
         let mut out = Vec::new();
         for t in &self.threads {
             let alive = self.proc(t.pid).is_some_and(|p| p.alive);
@@ -305,7 +309,7 @@ impl<S: EventSink> World<'_, S> {
             });
         }
         // Only deferred work can run now: letting time pass first is a choice too (S6.3).
-        if !threads_runnable
+        if (free_time || !threads_runnable)
             && !out.is_empty()
             && let Some(to) = self.next_due()
         {

@@ -21,6 +21,9 @@ pub struct Replay<'a> {
     /// `emitted` either.
     recorded: Vec<&'a Stamped>,
     stop: Option<String>,
+    /// A live trace's `t` is real time: follow the order alone, and let virtual time pass
+    /// only when nothing runnable matches the next event.
+    order_only: bool,
 }
 
 impl<'a> Replay<'a> {
@@ -31,6 +34,15 @@ impl<'a> Replay<'a> {
                 .filter(|s| !matches!(s.event, Event::Violation { .. }))
                 .collect(),
             stop: None,
+            order_only: false,
+        }
+    }
+
+    /// A replay of a live trace: the order counts, `t` does not.
+    pub fn order_only(recorded: &'a [Stamped]) -> Self {
+        Replay {
+            order_only: true,
+            ..Replay::new(recorded)
         }
     }
 
@@ -140,14 +152,25 @@ impl Strategy for Replay<'_> {
             }
             return silent;
         };
-        // Time passes when the next recorded event is due later than anything runnable now.
-        let tick = choices
-            .iter()
-            .position(|c| matches!(c, Choice::Tick { to } if next.t >= *to));
-        let found = tick
-            .or_else(|| choices.iter().position(|c| Self::matches(&next.event, c)))
-            .or_else(|| choices.iter().position(|c| Self::fault_for(&next.event, c)))
-            .or_else(|| Self::work_for(&next.event, choices));
+        // Time passes when the next recorded event is due later than anything runnable now
+        // (for a live trace: when nothing runnable matches it).
+        let tick = || {
+            choices
+                .iter()
+                .position(|c| matches!(c, Choice::Tick { to } if self.order_only || next.t >= *to))
+        };
+        let matching = || {
+            choices
+                .iter()
+                .position(|c| Self::matches(&next.event, c))
+                .or_else(|| choices.iter().position(|c| Self::fault_for(&next.event, c)))
+                .or_else(|| Self::work_for(&next.event, choices))
+        };
+        let found = if self.order_only {
+            matching().or_else(tick)
+        } else {
+            tick().or_else(matching)
+        };
         if found.is_none() {
             self.stop = Some(format!(
                 "seq {}: no runnable step or deferred work can produce the recorded `{}` event next",

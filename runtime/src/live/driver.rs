@@ -1,0 +1,424 @@
+//! The live driver: the sans-IO dispatcher under real concurrency.
+//!
+//! - The dispatcher runs on the calling thread (Ws2_32 and its RPC endpoint, in one place);
+//!   every provider runs on a host thread of its own ([`super::host`]).
+//! - Each thread of each scenario process is a tokio task on a multi-thread runtime. A task
+//!   sleeps for real, and sends each call step to the dispatcher thread over a crossbeam
+//!   channel; the dispatcher performs it ([`crate::script`]) and answers on a oneshot channel,
+//!   at once or, for a call that waits on an async completion, when the completion comes.
+//! - Deferred provider work runs on the provider's host thread whenever the dispatcher has no
+//!   client call to serve. A call that waits longer than the completion deadline, or a
+//!   provider call that does not return within the call deadline, is a `fault` of kind
+//!   `timeout`: the provider is unadvertised and the run goes on. Nothing waits forever.
+//! - Times are real microseconds since the start (`mode: live` traces). The order of events is
+//!   the order the dispatcher thread served them, so the trace replays in sim mode.
+
+use crate::dispatcher::{Dispatcher, WakeOutcome};
+use crate::event::{Event, EventSink, Pid, Tid};
+use crate::registry::Registry;
+use crate::scenario::{Scenario, Step};
+use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed, RunError};
+use crate::sim::world::config_of;
+use crate::wsa::WsaError;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Live-run settings.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// A provider entry point that does not return within this is a timeout fault.
+    pub call_deadline: Duration,
+    /// A client call that waits longer than this for its async completion is a timeout fault.
+    pub completion_deadline: Duration,
+    /// The whole run is stopped after this (reported, never a hang).
+    pub run_limit: Duration,
+    /// Tokio worker threads for the clients.
+    pub workers: usize,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            call_deadline: Duration::from_secs(2),
+            completion_deadline: Duration::from_secs(2),
+            run_limit: Duration::from_secs(60),
+            workers: 2,
+        }
+    }
+}
+
+/// How a live run went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveReport {
+    /// Real microseconds the run took.
+    pub elapsed_us: u64,
+    /// Client calls served.
+    pub calls: u64,
+    /// Latencies of served client calls, µs, sorted.
+    pub latencies_us: Vec<u64>,
+    pub expect_failures: Vec<String>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl LiveReport {
+    /// The latency at quantile `q` (0..=1), µs.
+    pub fn latency(&self, q: f64) -> u64 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let at = ((self.latencies_us.len() - 1) as f64 * q).round() as usize;
+        self.latencies_us[at.min(self.latencies_us.len() - 1)]
+    }
+}
+
+/// What a client task sends the dispatcher thread.
+enum Request {
+    Step {
+        pid: Pid,
+        tid: Tid,
+        step: Step,
+        sent: Instant,
+        reply: oneshot::Sender<Performed>,
+    },
+    ExpectFailed {
+        detail: String,
+    },
+    /// A thread's script is over.
+    Finished {
+        pid: Pid,
+    },
+}
+
+/// A call waiting for its async completion.
+struct Waiting {
+    since: Instant,
+    sent: Instant,
+    lookup: Option<LookupLoop>,
+    reply: oneshot::Sender<Performed>,
+}
+
+/// Runs `scenario` live. `registry` should host its providers on threads
+/// ([`super::hosted`]); the caller chooses, so tests can also run in-process providers.
+pub fn run_live<S: EventSink>(
+    scenario: &Scenario,
+    registry: &Registry,
+    sink: S,
+    options: &LiveOptions,
+) -> Result<(LiveReport, S), RunError> {
+    let start = Instant::now();
+    let mut d = Dispatcher::new(config_of(scenario), sink);
+    let started = script::set_up(&mut d, scenario, registry)?;
+    let (tx, rx) = unbounded::<Request>();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.workers.max(1))
+        .enable_time()
+        .build()
+        .map_err(|e| RunError::Build {
+            provider: "(live runtime)".into(),
+            kind: "tokio".into(),
+            message: e.to_string(),
+        })?;
+    let mut alive: BTreeMap<Pid, (usize, bool)> = BTreeMap::new(); // threads left, stays up
+    for p in &started {
+        alive.insert(p.pid, (p.threads.len(), p.stays_up));
+        if p.stays_up {
+            continue;
+        }
+        for (tid, steps) in &p.threads {
+            runtime.spawn(client(
+                p.pid,
+                p.name.clone(),
+                *tid,
+                steps.clone(),
+                tx.clone(),
+            ));
+        }
+    }
+    drop(tx);
+    let mut serve = Serve {
+        d,
+        scenario,
+        registry,
+        start,
+        handles: BTreeMap::new(),
+        waiting: BTreeMap::new(),
+        alive,
+        report: LiveReport::default(),
+        options,
+    };
+    serve.run(&rx);
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let Serve { d, mut report, .. } = serve;
+    report.elapsed_us = start.elapsed().as_micros() as u64;
+    report.latencies_us.sort_unstable();
+    Ok((report, d.into_sink()))
+}
+
+/// One scenario thread as a tokio task.
+async fn client(pid: Pid, name: String, tid: Tid, steps: Vec<Step>, tx: Sender<Request>) {
+    let mut last = Outcome::OK;
+    for (i, step) in steps.into_iter().enumerate() {
+        match step {
+            Step::Sleep { us } => tokio::time::sleep(Duration::from_micros(us)).await,
+            Step::Expect { err, ret } => {
+                if last.err != err || ret.is_some_and(|r| r != last.ret) {
+                    let show =
+                        |e: Option<WsaError>| e.map_or("success".to_string(), |e| e.to_string());
+                    let detail = format!(
+                        "pid {} ({name}) thread {} step {}: expected {}, got {} with ret {}",
+                        pid.0,
+                        tid.0,
+                        i + 1,
+                        show(err),
+                        show(last.err),
+                        last.ret
+                    );
+                    let _ = tx.send(Request::ExpectFailed { detail });
+                }
+            }
+            step => {
+                let (reply, answer) = oneshot::channel();
+                let request = Request::Step {
+                    pid,
+                    tid,
+                    step,
+                    sent: Instant::now(),
+                    reply,
+                };
+                if tx.send(request).is_err() {
+                    return;
+                }
+                match answer.await {
+                    Ok(Performed::Done(o)) => last = o,
+                    Ok(Performed::Exited) | Ok(Performed::Waiting) | Err(_) => return,
+                }
+            }
+        }
+    }
+    let _ = tx.send(Request::Finished { pid });
+}
+
+/// The dispatcher thread's state.
+struct Serve<'a, S: EventSink> {
+    d: Dispatcher<S>,
+    scenario: &'a Scenario,
+    registry: &'a Registry,
+    start: Instant,
+    handles: BTreeMap<Pid, Handles>,
+    waiting: BTreeMap<(Pid, Tid), Waiting>,
+    alive: BTreeMap<Pid, (usize, bool)>,
+    report: LiveReport,
+    options: &'a LiveOptions,
+}
+
+impl<S: EventSink> Serve<'_, S> {
+    fn tick(&mut self) {
+        self.d.set_time(self.start.elapsed().as_micros() as u64);
+    }
+
+    fn run(&mut self, rx: &Receiver<Request>) {
+        loop {
+            if self.start.elapsed() > self.options.run_limit {
+                self.report.stopped = Some(format!(
+                    "the run limit of {} s was reached",
+                    self.options.run_limit.as_secs()
+                ));
+                return;
+            }
+            // Deferred work runs when no client call is waiting to be served.
+            let idle = if self.d.pending_work().is_empty() {
+                Duration::from_millis(1)
+            } else {
+                Duration::ZERO
+            };
+            match rx.recv_timeout(idle) {
+                Ok(request) => {
+                    self.tick();
+                    self.serve(request);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(item) = self.d.pending_work().first().copied() {
+                        self.tick();
+                        self.d.run_work(item.id);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every task is done; finish the provider work still pending.
+                    while let Some(item) = self.d.pending_work().first().copied() {
+                        self.tick();
+                        self.d.run_work(item.id);
+                        self.deliver_wakes();
+                    }
+                    return;
+                }
+            }
+            self.deliver_wakes();
+            self.enforce_deadlines();
+        }
+    }
+
+    fn serve(&mut self, request: Request) {
+        match request {
+            Request::ExpectFailed { detail } => {
+                self.report.expect_failures.push(detail.clone());
+                self.d.record_external(Event::Violation {
+                    rule: "expect".into(),
+                    detail,
+                });
+            }
+            Request::Finished { pid } => {
+                if let Some((left, stays_up)) = self.alive.get_mut(&pid) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 && !*stays_up && self.d.is_alive(pid) {
+                        // A process whose threads all ran out of steps exits.
+                        self.d.exit_process(pid, crate::event::ExitHow::Exit);
+                        self.process_ended(pid);
+                    }
+                }
+            }
+            Request::Step {
+                pid,
+                tid,
+                step,
+                sent,
+                reply,
+            } => {
+                if !self.d.is_alive(pid) {
+                    let _ = reply.send(Performed::Exited);
+                    return;
+                }
+                if let Some(lookup) = LookupLoop::of(&step) {
+                    self.drive_lookup(pid, tid, lookup, sent, reply);
+                    return;
+                }
+                let handles = self.handles.entry(pid).or_default();
+                let performed = script::perform(
+                    &mut self.d,
+                    self.scenario,
+                    self.registry,
+                    pid,
+                    tid,
+                    &step,
+                    handles,
+                );
+                match performed {
+                    Performed::Waiting => {
+                        self.waiting.insert(
+                            (pid, tid),
+                            Waiting {
+                                since: Instant::now(),
+                                sent,
+                                lookup: None,
+                                reply,
+                            },
+                        );
+                    }
+                    Performed::Exited => {
+                        let _ = reply.send(Performed::Exited);
+                        self.process_ended(pid);
+                    }
+                    done => self.answer(sent, reply, done),
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, sent: Instant, reply: oneshot::Sender<Performed>, performed: Performed) {
+        self.report.calls += 1;
+        self.report
+            .latencies_us
+            .push(sent.elapsed().as_micros() as u64);
+        let _ = reply.send(performed);
+    }
+
+    /// Runs a compound `lookup` until it is over or a Next waits.
+    fn drive_lookup(
+        &mut self,
+        pid: Pid,
+        tid: Tid,
+        mut lookup: LookupLoop,
+        sent: Instant,
+        reply: oneshot::Sender<Performed>,
+    ) {
+        loop {
+            match lookup.step(&mut self.d, pid, tid) {
+                LoopStep::More => continue,
+                LoopStep::Done(o) => return self.answer(sent, reply, Performed::Done(o)),
+                LoopStep::Waiting => {
+                    self.waiting.insert(
+                        (pid, tid),
+                        Waiting {
+                            since: Instant::now(),
+                            sent,
+                            lookup: Some(lookup),
+                            reply,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn deliver_wakes(&mut self) {
+        for wake in self.d.take_wakes() {
+            let Some(w) = self.waiting.remove(&(wake.pid, wake.tid)) else {
+                continue;
+            };
+            match (wake.outcome, w.lookup) {
+                (WakeOutcome::LookupServiceNext(r), Some(mut lookup)) => {
+                    lookup.on_next(r.map(|_| ()));
+                    self.drive_lookup(wake.pid, wake.tid, lookup, w.sent, w.reply);
+                }
+                (WakeOutcome::LookupServiceNext(r), None) => {
+                    self.answer(w.sent, w.reply, Performed::Done(Outcome::of(&r)));
+                }
+                (WakeOutcome::SetService(r), _) => {
+                    self.answer(w.sent, w.reply, Performed::Done(Outcome::of(&r)))
+                }
+            }
+        }
+    }
+
+    /// A call waiting too long for its completion: its provider is faulted (timeout), which
+    /// lets the call move on (S3.4).
+    fn enforce_deadlines(&mut self) {
+        let late: Vec<(Pid, Tid, u64)> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.since.elapsed() > self.options.completion_deadline)
+            .map(|((p, t), w)| (*p, *t, w.since.elapsed().as_millis() as u64))
+            .collect();
+        for (pid, tid, ms) in late {
+            self.tick();
+            if !self.d.time_out_wait(pid, tid, ms) {
+                // Nothing to time out (the process ended): nobody will answer this call.
+                if let Some(w) = self.waiting.remove(&(pid, tid)) {
+                    let _ = w.reply.send(Performed::Exited);
+                }
+            }
+            self.deliver_wakes();
+        }
+    }
+
+    /// A process ended: calls its threads still wait in are over.
+    fn process_ended(&mut self, pid: Pid) {
+        let waiting: Vec<(Pid, Tid)> = self
+            .waiting
+            .keys()
+            .copied()
+            .filter(|(p, _)| *p == pid)
+            .collect();
+        for key in waiting {
+            if let Some(w) = self.waiting.remove(&key) {
+                let _ = w.reply.send(Performed::Exited);
+            }
+        }
+        if let Some((left, _)) = self.alive.get_mut(&pid) {
+            *left = 0;
+        }
+    }
+}
