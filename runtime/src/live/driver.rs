@@ -34,7 +34,9 @@ pub struct LiveOptions {
     pub completion_deadline: Duration,
     /// The whole run is stopped after this (reported, never a hang).
     pub run_limit: Duration,
-    /// Tokio worker threads for the clients.
+    /// Tokio worker threads for the clients. One is enough and is fastest on small machines:
+    /// client tasks only send requests; the dispatcher thread, like Ws2_32, is where calls
+    /// are served, and every provider has a host thread of its own already.
     pub workers: usize,
 }
 
@@ -44,7 +46,7 @@ impl Default for LiveOptions {
             call_deadline: Duration::from_secs(2),
             completion_deadline: Duration::from_secs(2),
             run_limit: Duration::from_secs(60),
-            workers: 2,
+            workers: 1,
         }
     }
 }
