@@ -151,3 +151,40 @@ fn run_hook_discarding_with_online_checker(bencher: divan::Bencher) {
             world::run(&s, &r, &mut strategy, 4, sink, DEFAULT_MAX_STEPS).expect("run")
         });
 }
+
+/// Live mode (issue 8's figure): 64 client processes x 8 lookups over 3 providers on host
+/// threads, checker online, events discarded. Items are provider calls.
+#[divan::bench(sample_count = 10)]
+fn live_64_clients_3_hosts(bencher: divan::Bencher) {
+    use nspsim_runtime::live::{LiveOptions, hosted, run_live};
+    let mut text = String::from("name = \"load\"\n");
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "[[provider]]\nid = \"{i}0000000-0000-4000-8000-00000000000{i}\"\nname = \"p{i}\"\nnamespace = \"NS_EMAIL\"\nkind = \"email-directory\"\n[provider.options]\nentries = [ {{ name = \"a@x\", addrs = [\"192.0.2.1:25\"] }} ]\n"
+        ));
+    }
+    let lookup = r#"{ op = "lookup", namespace = "NS_EMAIL", name = "a@x", flags = ["LUP_RETURN_ADDR", "LUP_NON_AUTHORITATIVE"] }"#;
+    let steps: Vec<&str> = std::iter::once(r#"{ op = "startup" }"#)
+        .chain(std::iter::repeat_n(lookup, 8))
+        .chain(std::iter::once(r#"{ op = "cleanup" }"#))
+        .collect();
+    text.push_str(&format!(
+        "[[process]]\nname = \"c\"\nsteps = [ {} ]\n",
+        steps.join(", ")
+    ));
+    let plain = nspsim_providers::registry();
+    let s = nspsim::cli::multiply_clients(
+        scenario::parse("load.toml", &text, &plain).expect("scenario"),
+        64,
+    );
+    let options = LiveOptions::default();
+    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
+    // Per client: 3 Startups, 8 x (3 Begins, 6 NextEx, 3 Ends), 3 Cleanups.
+    let provider_calls: usize = 64 * (3 + 8 * 12 + 3);
+    bencher
+        .counter(divan::counter::ItemsCount::new(provider_calls))
+        .bench_local(|| {
+            let sink = nspsim_runtime::checker::Checked::new(Discard, s.startup_policy);
+            run_live(&s, &registry, sink, &options).expect("live run")
+        });
+}

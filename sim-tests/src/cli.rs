@@ -40,6 +40,9 @@ pub struct RunArgs {
     pub live: bool,
     /// Live mode: how many copies of each client process to run.
     pub clients: u32,
+    /// Live mode: deadlines for provider calls and for async completions.
+    pub call_deadline: std::time::Duration,
+    pub completion_deadline: std::time::Duration,
 }
 
 impl RunArgs {
@@ -53,6 +56,8 @@ impl RunArgs {
             max_steps: DEFAULT_MAX_STEPS,
             live: false,
             clients: 1,
+            call_deadline: std::time::Duration::from_secs(2),
+            completion_deadline: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -308,7 +313,11 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
     let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
-    let options = LiveOptions::default();
+    let options = LiveOptions {
+        call_deadline: args.call_deadline,
+        completion_deadline: args.completion_deadline,
+        ..LiveOptions::default()
+    };
     let registry = hosted(nspsim_providers::registry(), options.call_deadline);
     let (report, mut sink) = match run_live(&scenario, &registry, sink, &options) {
         Ok(r) => r,

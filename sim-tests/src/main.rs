@@ -59,6 +59,13 @@ enum Command {
         /// Live mode: run this many copies of each client process.
         #[arg(long, default_value_t = 1, requires = "live")]
         clients: u32,
+        /// Live mode: a provider call that does not return within this is a timeout fault.
+        #[arg(long, default_value_t = 2_000, requires = "live")]
+        call_deadline_ms: u64,
+        /// Live mode: a client call waiting longer than this for its completion is a timeout
+        /// fault of the provider.
+        #[arg(long, default_value_t = 2_000, requires = "live")]
+        completion_deadline_ms: u64,
     },
     /// Replay a trace exactly, following its recorded order; report the first difference.
     ///
@@ -152,6 +159,8 @@ fn main() -> ExitCode {
             self_check,
             live,
             clients,
+            call_deadline_ms,
+            completion_deadline_ms,
         } => {
             let args = RunArgs {
                 scenario,
@@ -162,6 +171,8 @@ fn main() -> ExitCode {
                 max_steps,
                 live,
                 clients,
+                call_deadline: std::time::Duration::from_millis(call_deadline_ms),
+                completion_deadline: std::time::Duration::from_millis(completion_deadline_ms),
             };
             if self_check {
                 cli::self_check(&args, &registry, &mut out, &mut err)

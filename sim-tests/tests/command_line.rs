@@ -456,3 +456,33 @@ fn run_live_writes_a_live_trace_that_replays_in_sim() {
         "--clients needs --live"
     );
 }
+
+#[test]
+fn run_live_reports_a_provider_that_never_completes() {
+    let d = Dir::new("live-stuck");
+    let s = d.write(
+        "stuck.toml",
+        &scenario(r#"{ op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a@x" }, { op = "cleanup" }"#)
+            .replace("kind = \"email-directory\"", "kind = \"faulty\"")
+            .replace("[provider.options]\n", "[provider.options]\nfaults = [ { fault = \"never-complete\" } ]\n"),
+    );
+    let trace = d.path("stuck.live.jsonl").display().to_string();
+    let o = nspsim(&[
+        "run",
+        &s,
+        "--live",
+        "--completion-deadline-ms",
+        "100",
+        "--trace",
+        &trace,
+        "--quiet",
+    ]);
+    assert_eq!(
+        code(&o),
+        1,
+        "a timeout is a provider fault (P4): {}",
+        text(&o.stdout)
+    );
+    let body = std::fs::read_to_string(&trace).expect("trace");
+    assert!(body.contains("\"kind\":\"timeout\""), "{body}");
+}
