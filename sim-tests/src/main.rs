@@ -29,7 +29,8 @@ enum Command {
     /// Run a scenario under a seed; print the lifecycle and write a trace.
     ///
     /// Example: nspsim run traces/demo.toml --seed 7
-    /// Live:    nspsim run traces/demo.toml --live --clients 16
+    ///
+    /// Live example: nspsim run traces/demo.toml --live --clients 16
     Run {
         /// The scenario file (TOML, see SCENARIO_FORMAT.md).
         scenario: PathBuf,
