@@ -201,13 +201,15 @@ fn long_exploration_of_the_golden_scenarios_finds_nothing() {
         let mut opts = options(&FaultKind::ALL, 2);
         opts.first_seed = 0;
         opts.end_seed = 100_000;
+        opts.keep_going = true;
         let report = explore::explore(&s, &registry, &opts, &|_, _| {});
-        assert!(
-            report.failures.is_empty(),
-            "{}: {:?}",
-            path.display(),
-            report.failures
-        );
+        // A golden scenario's `expect`s describe one interleaving; the rules hold on all.
+        let broken: Vec<_> = report
+            .failures
+            .iter()
+            .filter(|f| f.signature != "expect")
+            .collect();
+        assert!(broken.is_empty(), "{}: {broken:?}", path.display());
     }
 }
 
