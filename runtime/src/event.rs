@@ -399,6 +399,12 @@ pub trait EventSink {
     fn enabled(&self) -> bool {
         true
     }
+
+    /// Whether a failure (a `violation` line) has passed through this sink. A run told to
+    /// stop at its first failure asks after every scheduling step.
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// Discards everything (benchmarks, exploration of seeds that pass).
@@ -438,6 +444,9 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
     fn enabled(&self) -> bool {
         (**self).enabled()
     }
+    fn failed(&self) -> bool {
+        (**self).failed()
+    }
 }
 
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
@@ -446,6 +455,9 @@ impl<S: EventSink + ?Sized> EventSink for Box<S> {
     }
     fn enabled(&self) -> bool {
         (**self).enabled()
+    }
+    fn failed(&self) -> bool {
+        (**self).failed()
     }
 }
 

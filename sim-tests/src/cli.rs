@@ -685,14 +685,25 @@ pub fn explore_cmd(
         "{stem}.fail-{}-seed{}.jsonl",
         failure.signature, failure.seed
     ));
+    let faults: Vec<String> = shrunk.faults().iter().map(|f| f.to_string()).collect();
     let _ = writeln!(
         out,
-        "shrunk to {} events ({} candidate runs, {:.0} ms; faults: {})",
+        "shrunk to {} events ({} candidate runs, {:.0} ms; {})",
         shrunk.events(),
         shrunk.runs,
         shrunk.elapsed.as_secs_f64() * 1000.0,
-        shrunk.plan
+        if faults.is_empty() {
+            "no faults".to_string()
+        } else {
+            format!("faults: {}", faults.join(", "))
+        }
     );
+    if let Err(why) = &shrunk.replays {
+        let _ = writeln!(
+            err,
+            "warning: the shrunk trace does not replay identically ({why}); please report this as an nspsim bug"
+        );
+    }
     if let Err(e) = write_atomically(&path, &shrunk.trace) {
         let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
         return BAD_INPUT;

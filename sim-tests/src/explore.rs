@@ -8,19 +8,32 @@
 //!   swarm testing, and faults are scheduler choices, so a failing seed replays exactly.
 //! - Seeds run on `jobs` worker threads, each with its own world; the reported failure is the
 //!   smallest failing seed of the range, whatever `jobs` is.
-//! - Shrinking re-runs mutated scenarios under the failing seed and plan, keeping a mutation
-//!   only when the run still fails with the same signature: drop processes, drop the ends of
-//!   scripts, drop single steps, drop threads, shorten sleeps, drop fault kinds.
+//! - A run stops at its first failure ([`RunOptions::stop_at_failure`]): exploration wants
+//!   the failure, not its aftermath, and a failure trace ends at its `violation` line.
+//! - Shrinking records the failing run's schedule as moves ([`Recording`]) and tries smaller
+//!   candidates: moves taken out or made earlier; processes, threads and steps taken out,
+//!   lookups cut down to their Begin (and End), sleeps shortened (with the other scripts
+//!   started sooner when one finishes sooner; in the last pass, a script started later when
+//!   that fails in fewer events). Each candidate re-runs following the remaining
+//!   moves ([`Schedule`]), and, when the moves no longer fit the smaller scenario, under a few
+//!   fresh seeds; it is kept only when it fails with the same rule. The result is recorded
+//!   and checked with the event-level replay that `nspsim replay` uses.
 
 use crate::cli::{StrategyName, header};
 use nspsim_runtime::event::{Event, EventSink};
+use nspsim_runtime::event::{Pid, Tid};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{NextCount, Scenario, Step};
+use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
 use nspsim_runtime::sim::oracle::Checked;
-use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
+use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::strategy::{
+    Actor, Move, Pct, RandomWalk, Recording, Schedule, StepAt, Strategy,
+};
 use nspsim_runtime::sim::world::{self, RunOptions};
 use nspsim_runtime::trace::TraceBuffer;
+use nspsim_runtime::trace::parse_trace;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,16 +75,21 @@ pub struct Failure {
     pub events: u64,
 }
 
-/// Collects the first failure of a run, and counts its events.
+/// Collects the first failure of a run, and counts its events up to the first `violation`
+/// line (what a failure trace holds).
 #[derive(Default)]
 struct Findings {
     first: Option<(String, String)>,
     events: u64,
+    past_violation: bool,
 }
 
 impl EventSink for Findings {
     fn record(&mut self, _t: u64, event: Event) {
-        self.events += 1;
+        if !self.past_violation {
+            self.events += 1;
+            self.past_violation = matches!(event, Event::Violation { .. });
+        }
         if self.first.is_some() {
             return;
         }
@@ -97,25 +115,18 @@ pub fn run_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<Failure> {
+    let mut strat = strategy(strategy_name, max_steps);
     let (report, findings) = run_checked(
         scenario,
         registry,
         seed,
-        strategy_name,
+        strat.as_mut(),
         plan,
         max_steps,
         Findings::default(),
     )?;
-    let (found, events) = (findings.first, findings.events);
-    let (signature, detail) = match (found, report.stuck.first(), report.hit_step_limit()) {
-        (Some(f), _, _) => f,
-        (None, Some(stuck), _) => ("L7".to_string(), stuck.clone()),
-        (None, None, true) => (
-            "livelock".to_string(),
-            report.stopped.clone().unwrap_or_default(),
-        ),
-        (None, None, false) => return None,
-    };
+    let events = findings.events;
+    let (signature, detail) = judge(&report, findings)?;
     Some(Failure {
         seed,
         signature,
@@ -126,7 +137,25 @@ pub fn run_seed(
     })
 }
 
-/// Records the trace of one seed (to keep a failure).
+/// The failure of a run, as (signature, detail), if it failed.
+fn judge(report: &world::RunReport, findings: Findings) -> Option<(String, String)> {
+    match (
+        findings.first,
+        report.stuck.first(),
+        report.hit_step_limit(),
+    ) {
+        (Some(f), _, _) => Some(f),
+        (None, Some(stuck), _) => Some(("L7".to_string(), stuck.clone())),
+        (None, None, true) => Some((
+            "livelock".to_string(),
+            report.stopped.clone().unwrap_or_default(),
+        )),
+        (None, None, false) => None,
+    }
+}
+
+/// Records the trace of one seed (to keep a failure). A run that failed is stopped at its
+/// first failure, so its trace is cut short there.
 pub fn record_seed(
     scenario: &Scenario,
     registry: &Registry,
@@ -135,25 +164,52 @@ pub fn record_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<String> {
-    let buffer = TraceBuffer::new(&header(scenario, seed));
-    let (report, buffer) = run_checked(
-        scenario,
-        registry,
-        seed,
-        strategy_name,
-        plan,
-        max_steps,
-        buffer,
-    )?;
-    Some(buffer.finish(report.end_time))
+    let mut strat = strategy(strategy_name, max_steps);
+    record_with(scenario, registry, seed, strat.as_mut(), plan, max_steps)
 }
 
-/// One run with the checker online, into `sink`.
+fn record_with(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strat: &mut dyn Strategy,
+    plan: &FaultPlan,
+    max_steps: u64,
+) -> Option<String> {
+    let sink = UntilFailure {
+        inner: TraceBuffer::new(&header(scenario, seed)),
+        done: false,
+    };
+    let (report, sink) = run_checked(scenario, registry, seed, strat, plan, max_steps, sink)?;
+    Some(if report.stopped_at_failure() {
+        sink.inner.cut_short()
+    } else {
+        sink.inner.finish(report.end_time)
+    })
+}
+
+/// Passes events on up to the first `violation` line, included: a failure trace ends at the
+/// failure, not in the rest of the step that made it.
+struct UntilFailure<S> {
+    inner: S,
+    done: bool,
+}
+
+impl<S: EventSink> EventSink for UntilFailure<S> {
+    fn record(&mut self, t: u64, event: Event) {
+        if !self.done {
+            self.done = matches!(event, Event::Violation { .. });
+            self.inner.record(t, event);
+        }
+    }
+}
+
+/// One run with the checker online, into `sink`, stopped at its first failure.
 fn run_checked<S: EventSink>(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
-    strategy_name: StrategyName,
+    strat: &mut dyn Strategy,
     plan: &FaultPlan,
     max_steps: u64,
     sink: S,
@@ -163,12 +219,12 @@ fn run_checked<S: EventSink>(
         max_steps,
         faults: plan.clone(),
         free_time: false,
+        stop_at_failure: true,
     };
-    let mut strat = strategy(strategy_name, max_steps);
     let sink = Checked::new(sink, scenario.startup_policy);
-    let (report, mut sink) =
-        world::run_with(scenario, registry, strat.as_mut(), sink, &options).ok()?;
-    sink.finish(report.end_time, true);
+    let (report, mut sink) = world::run_with(scenario, registry, strat, sink, &options).ok()?;
+    // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
+    sink.finish(report.end_time, !report.stopped_at_failure());
     Some((report, sink.into_inner()))
 }
 
@@ -278,9 +334,14 @@ pub fn explore(
 #[derive(Clone, Debug)]
 pub struct Shrunk {
     pub scenario: Scenario,
-    pub plan: FaultPlan,
-    /// The recorded trace of the shrunk run.
+    /// The shrunk run's schedule, one move per scheduling step.
+    pub moves: Vec<Taken>,
+    /// The trace of the shrunk run, cut short at the failure (or complete, for a failure only
+    /// the end of a run shows: L7, a livelock, an end-of-run rule).
     pub trace: String,
+    /// Whether the trace replays byte for byte with the event-level replay (`nspsim replay`);
+    /// the reason when it does not.
+    pub replays: Result<(), String>,
     /// Candidates tried.
     pub runs: u64,
     pub elapsed: Duration,
@@ -289,12 +350,95 @@ pub struct Shrunk {
 impl Shrunk {
     /// Event lines in the shrunk trace (header and `end` excluded).
     pub fn events(&self) -> usize {
-        self.trace.lines().count().saturating_sub(2)
+        let lines = self.trace.lines();
+        let end = usize::from(
+            self.trace
+                .lines()
+                .last()
+                .is_some_and(|l| l.contains(r#""ev":"end""#)),
+        );
+        lines.count().saturating_sub(1 + end)
+    }
+
+    /// The faults the shrunk run injects, in order.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.moves
+            .iter()
+            .filter_map(|(m, _)| match m {
+                Move::Fault(f) => Some(*f),
+                _ => None,
+            })
+            .collect()
     }
 }
 
-/// Shrinks a failure: the smallest scenario (and fault plan) that still fails with the same
-/// signature under the same seed. `budget` bounds the candidates tried.
+/// A move of a run, with the script step it ran.
+pub type Taken = (Move, Option<StepAt>);
+
+/// Where shrinking stands: the candidate it shrinks from, the one with the fewest events
+/// seen on the way (what it hands back), and the runs so far.
+struct Search {
+    best: Candidate,
+    smallest: Candidate,
+    runs: u64,
+    /// Which measure `best` improves on: [`Candidate::key`], or [`Candidate::events_key`].
+    events_first: bool,
+}
+
+/// A failing run: its scenario, its moves, and the events up to the failure.
+#[derive(Clone)]
+struct Candidate {
+    scenario: Scenario,
+    moves: Vec<Taken>,
+    events: u64,
+}
+
+impl Candidate {
+    /// What "smaller" means: a shorter scenario, then less sleeping in it (the smaller
+    /// scenario may need more events at first, until its moves are shrunk too), then fewer
+    /// events, then fewer moves.
+    /// The measure of the result: fewest events, then the shortest scenario and schedule.
+    fn events_key(&self) -> (u64, usize, usize) {
+        (self.events, scenario_size(&self.scenario), self.moves.len())
+    }
+
+    fn key(&self) -> (usize, u64, u64, usize) {
+        (
+            scenario_size(&self.scenario),
+            sleeping(&self.scenario),
+            self.events,
+            self.moves.len(),
+        )
+    }
+}
+
+/// Microseconds of `sleep` in all the scripts.
+fn sleeping(s: &Scenario) -> u64 {
+    (0..script_count(s))
+        .flat_map(|k| script(s, k).into_iter().flatten())
+        .map(|step| match step {
+            Step::Sleep { us } => *us,
+            _ => 0,
+        })
+        .sum()
+}
+
+fn scenario_size(s: &Scenario) -> usize {
+    (0..script_count(s))
+        .map(|k| script(s, k).map_or(0, |v| v.len()))
+        .sum::<usize>()
+        + script_count(s)
+}
+
+/// Shrinks a failure: the smallest scenario and schedule that still fail with the same
+/// signature. `budget` bounds the candidates tried.
+///
+/// The failing run's moves are recorded, then each candidate (moves taken out of the
+/// schedule, or steps, threads and processes taken out of the scenario) is re-run following
+/// the remaining moves ([`Schedule`]), and kept only when it fails with the same rule in a
+/// smaller run. Pids are positional and labels are numbered by first appearance, so the
+/// trace of the result is renumbered canonically by construction. The result is recorded
+/// and checked with the event-level replay that `nspsim replay` uses.
 pub fn shrink(
     scenario: &Scenario,
     registry: &Registry,
@@ -303,88 +447,406 @@ pub fn shrink(
     budget: u64,
 ) -> Shrunk {
     let start = Instant::now();
-    let mut best = scenario.clone();
-    let mut plan = failure.plan.clone();
-    let mut runs = 0u64;
-    let mut best_events = failure.events;
-    // A candidate is kept when it fails the same way in no more events than the best so far.
-    let mut fails_same = |s: &Scenario, p: &FaultPlan, runs: &mut u64| -> bool {
-        *runs += 1;
-        match run_seed(s, registry, failure.seed, failure.strategy, p, max_steps) {
-            Some(f) if f.signature == failure.signature && f.events <= best_events => {
-                best_events = f.events;
-                true
-            }
-            _ => false,
-        }
+    let seed = failure.seed;
+    let mut recording = Recording::new(strategy(failure.strategy, max_steps));
+    let first = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut recording,
+        &failure.plan,
+        max_steps,
+        Findings::default(),
+    );
+    let start_with = Candidate {
+        scenario: scenario.clone(),
+        moves: recording.moves,
+        events: first.map_or(failure.events, |(_, f)| f.events),
     };
-    loop {
-        let mut improved = false;
-        // Fewer fault kinds, or none at all.
-        for kind in plan.kinds.clone() {
-            if runs >= budget {
+    let mut search = Search {
+        smallest: start_with.clone(),
+        best: start_with,
+        runs: 1,
+        events_first: false,
+    };
+    // A candidate: re-run under the schedule; kept when it fails the same way, smaller.
+    // A fresh schedule of a candidate: random walks and PCT, in turn, under nearby seeds.
+    let fresh = |k: u64| Guide::Fresh {
+        strategy: if k % 2 == 0 {
+            StrategyName::Random
+        } else {
+            StrategyName::Pct
+        },
+        seed: seed.wrapping_add(k),
+        plan: &failure.plan,
+    };
+    let try_candidate = |s: Scenario, guide: Guide, search: &mut Search| {
+        search.runs += 1;
+        let Some((sig, events, taken)) = attempt(&s, registry, seed, guide, max_steps) else {
+            return false;
+        };
+        if sig != failure.signature {
+            return false;
+        }
+        let c = Candidate {
+            scenario: s,
+            moves: taken,
+            events,
+        };
+        if c.events_key() < search.smallest.events_key() {
+            search.smallest = c.clone();
+        }
+        let better = if search.events_first {
+            c.events_key() < search.best.events_key()
+        } else {
+            c.key() < search.best.key()
+        };
+        if better {
+            search.best = c;
+            return true;
+        }
+        false
+    };
+    // First toward the smallest scenario (a smaller scenario may fail with more events at
+    // first), then, from the run with the fewest events seen, toward fewer events.
+    for events_first in [false, true] {
+        if events_first {
+            search.best = search.smallest.clone();
+        }
+        search.events_first = events_first;
+        'passes: loop {
+            let mut improved = false;
+            // Moves out of the schedule, in chunks halving down to one, last first.
+            let mut chunk = search.best.moves.len().div_ceil(2).max(1);
+            loop {
+                let mut at = search.best.moves.len().saturating_sub(chunk);
+                loop {
+                    if search.runs >= budget {
+                        break 'passes;
+                    }
+                    let mut moves = search.best.moves.clone();
+                    moves.drain(at..(at + chunk).min(moves.len()));
+                    if try_candidate(
+                        search.best.scenario.clone(),
+                        Guide::Moves(moves),
+                        &mut search,
+                    ) {
+                        improved = true;
+                    }
+                    if at == 0 {
+                        break;
+                    }
+                    at = at
+                        .saturating_sub(chunk)
+                        .min(search.best.moves.len().saturating_sub(1));
+                }
+                if chunk == 1 {
+                    break;
+                }
+                chunk = chunk.div_ceil(2);
+            }
+            // A move made earlier: what leads to the failure may come before what does not.
+            'hoist: for i in (1..search.best.moves.len()).rev() {
+                for j in 0..i {
+                    if search.runs >= budget {
+                        break 'passes;
+                    }
+                    if i >= search.best.moves.len() {
+                        break 'hoist;
+                    }
+                    let mut moves = search.best.moves.clone();
+                    let m = moves.remove(i);
+                    moves.insert(j, m);
+                    if try_candidate(
+                        search.best.scenario.clone(),
+                        Guide::Moves(moves),
+                        &mut search,
+                    ) {
+                        improved = true;
+                        break;
+                    }
+                }
+            }
+            // Smaller scenarios, under the same moves (renumbered).
+            let mut variants = candidates(&search.best.scenario);
+            if events_first {
+                variants.extend(later_starts(&search.best.scenario));
+            }
+            for (c, change) in variants {
+                if search.runs >= budget {
+                    break 'passes;
+                }
+                let moves = remap(&search.best.moves, &search.best.scenario, &c, change);
+                // A script with steps taken out finishes sooner; the others may have to start
+                // sooner too for the race to stay a race.
+                let sooner = match change {
+                    Change::Steps { script, .. } | Change::Unloop { script, .. } => {
+                        let calls = search.best.moves.len().saturating_sub(moves.len()) as u64;
+                        compensate(&c, script, calls * world::STEP_US)
+                    }
+                    _ => None,
+                };
+                for c in std::iter::once(c).chain(sooner) {
+                    if search.runs >= budget {
+                        break 'passes;
+                    }
+                    if try_candidate(c.clone(), Guide::Moves(moves.clone()), &mut search)
+                        || (0..RESEEDS).any(|k| try_candidate(c.clone(), fresh(k), &mut search))
+                    {
+                        improved = true;
+                        break;
+                    }
+                }
+                if improved {
+                    break; // regenerate candidates from the smaller scenario
+                }
+            }
+            // Other schedules of the same scenario, which may fail sooner.
+            for k in 0..RESEEDS {
+                if search.runs >= budget {
+                    break 'passes;
+                }
+                improved |= try_candidate(search.best.scenario.clone(), fresh(k), &mut search);
+            }
+            if !improved {
                 break;
             }
-            let mut fewer = plan.clone();
-            fewer.kinds.retain(|k| *k != kind);
-            if fails_same(&best, &fewer, &mut runs) {
-                plan = fewer;
-                improved = true;
-            }
-        }
-        for candidate in candidates(&best) {
-            if runs >= budget {
-                break;
-            }
-            if fails_same(&candidate, &plan, &mut runs) {
-                best = candidate;
-                improved = true;
-                break; // regenerate candidates from the smaller scenario
-            }
-        }
-        if !improved || runs >= budget {
-            break;
         }
     }
-    let trace = record_seed(
-        &best,
+    let mut schedule = Schedule::new(search.smallest.moves.iter().map(|(m, _)| *m).collect());
+    let all = FaultPlan::all_always();
+    let trace = record_with(
+        &search.smallest.scenario,
         registry,
-        failure.seed,
-        failure.strategy,
-        &plan,
+        seed,
+        &mut schedule,
+        &all,
         max_steps,
     )
     .unwrap_or_default();
+    let replays = match parse_trace("shrunk", &trace) {
+        Ok(t) => match replay_against(&t, &trace, registry) {
+            ReplayVerdict::Identical { .. } => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+        Err(e) => Err(e.to_string()),
+    };
     Shrunk {
-        scenario: best,
-        plan,
+        scenario: search.smallest.scenario,
+        moves: search.smallest.moves,
         trace,
-        runs,
+        replays,
+        runs: search.runs,
         elapsed: start.elapsed(),
     }
 }
 
+/// Fresh schedules tried for each candidate scenario whose remapped moves no longer fail.
+const RESEEDS: u64 = 32;
+
+/// How a shrinking candidate is scheduled.
+enum Guide<'a> {
+    /// Following moves (the replay of the best run so far, remapped).
+    Moves(Vec<Taken>),
+    /// A fresh run of a strategy, under a seed and fault plan.
+    Fresh {
+        strategy: StrategyName,
+        seed: u64,
+        plan: &'a FaultPlan,
+    },
+}
+
+/// Runs `scenario` under `guide`: the failure's (signature, events) and the moves it made.
+fn attempt(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    guide: Guide,
+    max_steps: u64,
+) -> Option<(String, u64, Vec<Taken>)> {
+    let all = FaultPlan::all_always();
+    let (mut recording, seed, plan) = match guide {
+        Guide::Moves(moves) => {
+            let schedule = Schedule::new(moves.into_iter().map(|(m, _)| m).collect());
+            let boxed: Box<dyn Strategy> = Box::new(schedule);
+            (Recording::new(boxed), seed, &all)
+        }
+        Guide::Fresh {
+            strategy: name,
+            seed,
+            plan,
+        } => (Recording::new(strategy(name, max_steps)), seed, plan),
+    };
+    let (report, findings) = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut recording,
+        plan,
+        max_steps,
+        Findings::default(),
+    )?;
+    let events = findings.events;
+    let (signature, _) = judge(&report, findings)?;
+    Some((signature, events, recording.moves))
+}
+
+/// Process names in pid order, as [`nspsim_runtime::script::set_up`] starts them.
+fn pid_names(s: &Scenario) -> Vec<&str> {
+    s.hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain(s.implicit_hosts())
+        .chain(s.processes.iter().map(|p| p.name.as_str()))
+        .collect()
+}
+
+/// The moves of `from`, for `to` made from it by `change`: processes renumbered by name (the
+/// moves of a process that is gone are dropped); the moves of steps or threads taken away
+/// dropped, and the later ones renumbered.
+fn remap(moves: &[Taken], from: &Scenario, to: &Scenario, change: Change) -> Vec<Taken> {
+    let (old, new) = (pid_names(from), pid_names(to));
+    let pid_map: Vec<Option<Pid>> = old
+        .iter()
+        .map(|name| {
+            new.iter()
+                .position(|n| n == name)
+                .map(|i| Pid(i as u32 + 1))
+        })
+        .collect();
+    let owner = |k: usize| script_owner(from, k);
+    let gone_thread = match change {
+        Change::Thread { process, thread } => {
+            let hosts = from.hosts.len() + from.implicit_hosts().len();
+            Some((Pid((hosts + process) as u32 + 1), Tid(thread as u32 + 2)))
+        }
+        _ => None,
+    };
+    let mut split_seen = 0u32;
+    let split_total = match change {
+        Change::Unloop { script, at, .. } => moves
+            .iter()
+            .filter(|(_, a)| {
+                a.is_some_and(|a| Some((a.pid, a.tid)) == owner(script) && a.step as usize == at)
+            })
+            .count() as u32,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(moves.len());
+    for &(m, at) in moves {
+        let mut m = m;
+        let mut at = at;
+        if let (Some((gp, gt)), Move::Step(Actor::Thread(p, t))) = (gone_thread, m) {
+            if p == gp && t == gt {
+                continue;
+            }
+            if p == gp && t > gt {
+                m = Move::Step(Actor::Thread(p, Tid(t.0 - 1)));
+                at = at.map(|a| StepAt {
+                    tid: Tid(a.tid.0 - 1),
+                    ..a
+                });
+            }
+        }
+        if let Some(a) = at.as_mut() {
+            match change {
+                Change::Steps {
+                    script,
+                    from: lo,
+                    to: hi,
+                } if owner(script) == Some((a.pid, a.tid)) => {
+                    let step = a.step as usize;
+                    if (lo..hi).contains(&step) {
+                        continue;
+                    }
+                    if step >= hi {
+                        a.step -= (hi - lo) as u32;
+                    }
+                }
+                Change::Unloop { script, at: i, end } if owner(script) == Some((a.pid, a.tid)) => {
+                    let step = a.step as usize;
+                    if step == i {
+                        // The loop made one move per call: Begin, the Nexts, End.
+                        split_seen += 1;
+                        let last = split_seen == split_total && split_total > 1;
+                        match (split_seen, last, end) {
+                            (1, _, _) => {}
+                            (_, true, true) => a.step += 1,
+                            _ => continue,
+                        }
+                    } else if step > i && end {
+                        a.step += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = m.pid() {
+            let Some(renumbered) = pid_map
+                .get((p.0 as usize).wrapping_sub(1))
+                .copied()
+                .flatten()
+            else {
+                continue;
+            };
+            m = m.map_pid(|_| renumbered);
+            at = at.map(|a| StepAt {
+                pid: renumbered,
+                ..a
+            });
+        }
+        out.push((m, at));
+    }
+    out
+}
+
+/// How a candidate scenario differs from the one it came from, so the schedule can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// A client process taken away.
+    Process,
+    /// An extra thread taken away: process index, thread index.
+    Thread { process: usize, thread: usize },
+    /// Steps `from..to` of script `script` taken away.
+    Steps {
+        script: usize,
+        from: usize,
+        to: usize,
+    },
+    /// The `lookup` at step `at` of script `script` cut down to its `lookup_begin` (and its
+    /// `lookup_end`, with `end`): the Nexts, and maybe the End, go.
+    Unloop { script: usize, at: usize, end: bool },
+    /// Steps changed in place (fewer results, shorter sleeps).
+    Edit,
+}
+
 /// Smaller variants of a scenario, most aggressive first.
-fn candidates(s: &Scenario) -> Vec<Scenario> {
+fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
     let mut out = Vec::new();
     // Drop a whole client process, last first.
     for i in (0..s.processes.len()).rev() {
         let mut c = s.clone();
         c.processes.remove(i);
-        out.push(c);
+        out.push((c, Change::Process));
     }
     // Drop an extra thread.
     for (p, proc_) in s.processes.iter().enumerate() {
         for t in (0..proc_.threads.len()).rev() {
             let mut c = s.clone();
             c.processes[p].threads.remove(t);
-            out.push(c);
+            out.push((
+                c,
+                Change::Thread {
+                    process: p,
+                    thread: t,
+                },
+            ));
         }
     }
     // Every script (process main threads, extra threads, declared hosts) by address.
-    let scripts = script_count(s);
-    for k in 0..scripts {
-        let len = script(s, k).map_or(0, |v| v.len());
+    for k in 0..script_count(s) {
+        let steps: &[Step] = script(s, k).map_or(&[][..], |v| &v[..]);
+        let len = steps.len();
         // Cut the end off: half, then one step.
         for cut in [len / 2, 1] {
             if cut > 0 && cut <= len {
@@ -392,85 +854,156 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
                 if let Some(v) = script_mut(&mut c, k) {
                     v.truncate(len - cut);
                 }
-                out.push(c);
+                let change = Change::Steps {
+                    script: k,
+                    from: len - cut,
+                    to: len,
+                };
+                out.push((c, change));
             }
         }
-        // Drop single steps (with the `expect`s that check them: an `expect` left behind would
-        // judge another step), and shorten sleeps.
         for i in (0..len).rev() {
-            let steps = script(s, k).map_or(&[][..], |v| &v[..]);
-            if matches!(steps.get(i), Some(Step::Expect { .. })) {
-                continue;
-            }
-            let checks = steps[i + 1..]
-                .iter()
-                .take_while(|x| matches!(x, Step::Expect { .. }))
-                .count();
-            let mut c = s.clone();
-            if let Some(v) = script_mut(&mut c, k) {
-                v.drain(i..=i + checks);
-            }
-            out.push(c);
-            // A `lookup` split into its calls, so that the ones not needed can go.
-            if let Some(Step::Lookup {
-                target,
-                name,
-                flags,
-                buffer,
-                ..
-            }) = steps.get(i)
-            {
-                let handle = format!("shrunk-{k}-{i}");
+            // Drop single steps (with the `expect`s that check them: an `expect` left behind
+            // would judge another step).
+            if !matches!(steps[i], Step::Expect { .. }) {
+                let checks = steps[i + 1..]
+                    .iter()
+                    .take_while(|x| matches!(x, Step::Expect { .. }))
+                    .count();
                 let mut c = s.clone();
                 if let Some(v) = script_mut(&mut c, k) {
-                    v.splice(
-                        i..=i,
-                        [
-                            Step::LookupBegin {
-                                target: *target,
-                                name: name.clone(),
-                                flags: *flags,
-                                as_name: handle.clone(),
-                            },
-                            Step::LookupNext {
-                                handle: handle.clone(),
-                                flags: Some(*flags),
-                                buffer: *buffer,
-                            },
-                            Step::LookupEnd { handle },
-                        ],
-                    );
+                    v.drain(i..=i + checks);
                 }
-                out.push(c);
+                let change = Change::Steps {
+                    script: k,
+                    from: i,
+                    to: i + checks + 1,
+                };
+                out.push((c, change));
             }
-            // A `lookup` that asks for fewer results.
-            if let Some(Step::Lookup { next, .. }) = steps.get(i) {
-                for fewer in [NextCount::Count(0), NextCount::Count(1)] {
-                    if *next != fewer && !matches!((next, fewer), (NextCount::Count(0), _)) {
-                        let mut c = s.clone();
-                        if let Some(Step::Lookup { next, .. }) =
-                            script_mut(&mut c, k).and_then(|v| v.get_mut(i))
-                        {
-                            *next = fewer;
+            match &steps[i] {
+                // A `lookup` cut down to its Begin and End, or its Begin alone (the handle
+                // is then closed by the session's end, S4.8).
+                Step::Lookup {
+                    target,
+                    name,
+                    flags,
+                    next,
+                    ..
+                } => {
+                    let handle = format!("shrunk-{k}-{i}");
+                    for end in [false, true] {
+                        let mut calls = vec![Step::LookupBegin {
+                            target: *target,
+                            name: name.clone(),
+                            flags: *flags,
+                            as_name: handle.clone(),
+                        }];
+                        if end {
+                            calls.push(Step::LookupEnd {
+                                handle: handle.clone(),
+                            });
                         }
-                        out.push(c);
+                        let mut c = s.clone();
+                        if let Some(v) = script_mut(&mut c, k) {
+                            v.splice(i..=i, calls);
+                        }
+                        out.push((
+                            c,
+                            Change::Unloop {
+                                script: k,
+                                at: i,
+                                end,
+                            },
+                        ));
+                    }
+                    // Fewer results.
+                    for fewer in [NextCount::Count(0), NextCount::Count(1)] {
+                        if *next != fewer && !matches!(next, NextCount::Count(0)) {
+                            let mut c = s.clone();
+                            if let Some(Step::Lookup { next, .. }) =
+                                script_mut(&mut c, k).and_then(|v| v.get_mut(i))
+                            {
+                                *next = fewer;
+                            }
+                            out.push((c, Change::Edit));
+                        }
                     }
                 }
-            }
-            if let Some(Step::Sleep { us }) = script(s, k).and_then(|v| v.get(i))
-                && *us > 0
-            {
-                let mut c = s.clone();
-                if let Some(Step::Sleep { us: u }) =
-                    script_mut(&mut c, k).and_then(|v| v.get_mut(i))
-                {
-                    *u /= 2;
+                // Shorter sleeps: by half, and by one call's time (which keeps a thread in
+                // step with the others, whose calls each take that long).
+                Step::Sleep { us } if *us > 0 => {
+                    let mut shorter = vec![us / 2];
+                    if *us > world::STEP_US && us / 2 != us - world::STEP_US {
+                        shorter.push(us - world::STEP_US);
+                    }
+                    for less in shorter {
+                        let mut c = s.clone();
+                        if let Some(Step::Sleep { us: u }) =
+                            script_mut(&mut c, k).and_then(|v| v.get_mut(i))
+                        {
+                            *u = less;
+                        }
+                        out.push((c, Change::Edit));
+                    }
                 }
-                out.push(c);
+                _ => {}
             }
         }
     }
     out
+}
+
+/// `s` with one script starting one call's time later (a longer leading `sleep`, or a new
+/// one), for each script: with fewer events as the only aim, a thread that starts later may
+/// reach the failure in fewer steps.
+fn later_starts(s: &Scenario) -> Vec<(Scenario, Change)> {
+    (0..script_count(s))
+        .filter_map(|k| {
+            let mut c = s.clone();
+            let v = script_mut(&mut c, k)?;
+            match v.first_mut() {
+                Some(Step::Sleep { us }) => *us = us.saturating_add(world::STEP_US),
+                _ => v.insert(0, Step::Sleep { us: world::STEP_US }),
+            }
+            Some((c, Change::Edit))
+        })
+        .collect()
+}
+
+/// `s` with the leading `sleep` of every script but `k` shortened by up to `us`, or `None`
+/// when there is no such sleep.
+fn compensate(s: &Scenario, k: usize, us: u64) -> Option<Scenario> {
+    let mut c = s.clone();
+    let mut changed = false;
+    for other in (0..script_count(s)).filter(|o| *o != k) {
+        if let Some(Step::Sleep { us: slept }) =
+            script_mut(&mut c, other).and_then(|v| v.first_mut())
+            && *slept > 0
+            && us > 0
+        {
+            *slept = slept.saturating_sub(us);
+            changed = true;
+        }
+    }
+    changed.then_some(c)
+}
+
+/// The (pid, tid) that runs script `k` (numbered as [`script`] numbers them).
+fn script_owner(s: &Scenario, mut k: usize) -> Option<(Pid, Tid)> {
+    let hosts = s.hosts.len() + s.implicit_hosts().len();
+    for (i, p) in s.processes.iter().enumerate() {
+        let pid = Pid((hosts + i) as u32 + 1);
+        if k == 0 {
+            return Some((pid, Tid(1)));
+        }
+        k -= 1;
+        if k < p.threads.len() {
+            return Some((pid, Tid(k as u32 + 2)));
+        }
+        k -= p.threads.len();
+    }
+    (k < s.hosts.len()).then(|| (Pid(k as u32 + 1), Tid(1)))
 }
 
 fn script_count(s: &Scenario) -> usize {
@@ -595,4 +1128,161 @@ pub fn record_regression(path: &std::path::Path, failure: &Failure) -> std::io::
         "seed {} # {} with {}",
         failure.seed, failure.signature, failure.plan
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nspsim_runtime::event::ExitHow;
+
+    fn scenario() -> Scenario {
+        let registry = nspsim_providers::registry();
+        let text = r#"
+name = "t"
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "mail"
+namespace = "NS_EMAIL"
+kind = "email-directory"
+[[process]]
+name = "a"
+steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "x" }, { op = "cleanup" } ]
+[[process.thread]]
+steps = [ { op = "sleep", us = 30 }, { op = "cleanup" } ]
+[[process]]
+name = "b"
+steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
+"#;
+        nspsim_runtime::scenario::parse("t.toml", text, &registry).expect("scenario")
+    }
+
+    fn thread(pid: u32, tid: u32, step: u32) -> Taken {
+        (
+            Move::Step(Actor::Thread(Pid(pid), Tid(tid))),
+            Some(StepAt {
+                pid: Pid(pid),
+                tid: Tid(tid),
+                step,
+            }),
+        )
+    }
+
+    // pid 1 is the implicit host, a is pid 2 (threads 1 and 2), b is pid 3.
+    fn moves() -> Vec<Taken> {
+        vec![
+            thread(2, 1, 0),
+            thread(2, 1, 1), // Begin
+            thread(3, 1, 1),
+            thread(2, 1, 1), // Next
+            thread(2, 2, 1),
+            thread(2, 1, 1), // End
+            thread(2, 1, 2),
+            (Move::Step(Actor::Exit(Pid(3), ExitHow::Exit)), None),
+        ]
+    }
+
+    #[test]
+    fn dropping_a_process_drops_its_moves_and_renumbers_the_later_ones() {
+        let s = scenario();
+        let mut c = s.clone();
+        c.processes.remove(0);
+        let out = remap(&moves(), &s, &c, Change::Process);
+        assert_eq!(
+            out,
+            vec![
+                thread(2, 1, 1),
+                (Move::Step(Actor::Exit(Pid(2), ExitHow::Exit)), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn dropping_a_thread_drops_its_moves() {
+        let s = scenario();
+        let mut c = s.clone();
+        c.processes[0].threads.remove(0);
+        let change = Change::Thread {
+            process: 0,
+            thread: 0,
+        };
+        let out = remap(&moves(), &s, &c, change);
+        assert_eq!(out.len(), 7);
+        assert!(
+            !out.iter()
+                .any(|(m, _)| *m == Move::Step(Actor::Thread(Pid(2), Tid(2))))
+        );
+    }
+
+    #[test]
+    fn dropping_a_step_drops_the_moves_it_made_and_renumbers_the_later_steps() {
+        let s = scenario();
+        let c = s.clone(); // the scenario itself does not matter to step changes
+        let change = Change::Steps {
+            script: 0,
+            from: 1,
+            to: 2,
+        };
+        let out = remap(&moves(), &s, &c, change);
+        assert_eq!(
+            out,
+            vec![
+                thread(2, 1, 0),
+                thread(3, 1, 1),
+                thread(2, 2, 1),
+                thread(2, 1, 1), // the cleanup, now step 1
+                (Move::Step(Actor::Exit(Pid(3), ExitHow::Exit)), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn cutting_a_lookup_down_keeps_its_begin_and_maybe_its_end() {
+        let s = scenario();
+        let begin_only = Change::Unloop {
+            script: 0,
+            at: 1,
+            end: false,
+        };
+        let out = remap(&moves(), &s, &s, begin_only);
+        let of_main: Vec<u32> = out
+            .iter()
+            .filter_map(|(_, a)| a.filter(|a| a.pid == Pid(2) && a.tid == Tid(1)))
+            .map(|a| a.step)
+            .collect();
+        assert_eq!(of_main, vec![0, 1, 2]);
+        let with_end = Change::Unloop {
+            script: 0,
+            at: 1,
+            end: true,
+        };
+        let out = remap(&moves(), &s, &s, with_end);
+        let of_main: Vec<u32> = out
+            .iter()
+            .filter_map(|(_, a)| a.filter(|a| a.pid == Pid(2) && a.tid == Tid(1)))
+            .map(|a| a.step)
+            .collect();
+        assert_eq!(of_main, vec![0, 1, 2, 3], "begin, end, then the cleanup");
+    }
+
+    #[test]
+    fn compensation_shortens_the_other_scripts_leading_sleeps() {
+        let s = scenario();
+        let c = compensate(&s, 0, 25).expect("there are leading sleeps");
+        assert!(matches!(
+            c.processes[0].threads[0].steps[0],
+            Step::Sleep { us: 5 }
+        ));
+        assert!(matches!(c.processes[1].steps[0], Step::Sleep { us: 0 }));
+        assert!(matches!(c.processes[0].steps[0], Step::Startup { .. }));
+        assert!(compensate(&s, 0, 0).is_none());
+    }
+
+    #[test]
+    fn scripts_are_owned_by_the_right_threads() {
+        let s = scenario();
+        assert_eq!(script_owner(&s, 0), Some((Pid(2), Tid(1))));
+        assert_eq!(script_owner(&s, 1), Some((Pid(2), Tid(2))));
+        assert_eq!(script_owner(&s, 2), Some((Pid(3), Tid(1))));
+        assert_eq!(script_owner(&s, 3), None);
+    }
 }

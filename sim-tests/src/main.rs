@@ -117,8 +117,9 @@ enum Command {
         /// Step limit per run (a run past it is a livelock).
         #[arg(long, default_value_t = 100_000)]
         max_steps: u64,
-        /// Candidate runs the shrinker may try.
-        #[arg(long, default_value_t = 2_000)]
+        /// Candidate runs the shrinker may try (each is one short run; 20,000 take about a
+        /// second at most).
+        #[arg(long, default_value_t = 20_000)]
         shrink_budget: u64,
     },
     /// List the provider kinds a scenario can use, with their options.

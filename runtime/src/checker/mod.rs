@@ -289,6 +289,10 @@ impl<S: EventSink> EventSink for Checked<S> {
     fn enabled(&self) -> bool {
         true
     }
+
+    fn failed(&self) -> bool {
+        self.violations > 0 || self.inner.failed()
+    }
 }
 
 #[cfg(test)]

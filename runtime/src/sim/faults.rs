@@ -134,6 +134,19 @@ impl FaultPlan {
     }
 }
 
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash(p) => write!(f, "crash of pid {}", p.0),
+            Fault::Kill(p) => write!(f, "kill of pid {}", p.0),
+            Fault::Exit(p) => write!(f, "exit of pid {}", p.0),
+            Fault::HostCrash(p) => write!(f, "crash of host pid {}", p.0),
+            Fault::Unadvertise(g) => write!(f, "unadvertise of {g}"),
+            Fault::Disable(g) => write!(f, "disable of {g}"),
+        }
+    }
+}
+
 impl fmt::Display for FaultPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_none() {

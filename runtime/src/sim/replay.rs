@@ -74,6 +74,7 @@ pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> Rep
         max_steps,
         faults: super::faults::FaultPlan::all_always(),
         free_time: trace.header.mode == Mode::Live,
+        stop_at_failure: false,
     };
     let (report, mut sink) =
         match world::run_with(&scenario, registry, &mut strategy, sink, &options) {

@@ -10,8 +10,11 @@
 //!   jumps to the next thread that is due; when only deferred work is runnable, letting time
 //!   pass first is one more choice, so a completion can come after a sleeping thread wakes.
 //! - A thread whose call waits for an async completion is not runnable until the dispatcher
-//!   wakes it. A process exits (as with `exit`) when all its threads have run out of steps,
-//!   except implicit hosts, which stay up.
+//!   wakes it. A process exits (as with `exit`) when all its threads have run out of steps
+//!   (a script that ends in a `sleep` is over when the sleep is), except implicit hosts, which
+//!   stay up.
+//! - A run may be told to stop after the step in which its first failure shows
+//!   ([`RunOptions::stop_at_failure`]), as exploration does.
 //! - Exploration may inject faults ([`super::faults`]) as choices of their own; after the
 //!   first one, `expect` steps are no longer checked (they describe fault-free behaviour).
 //! - Every choice goes through the strategy and nothing else decides anything, so (scenario,
@@ -34,6 +37,9 @@ pub const STEP_US: u64 = 10;
 /// The default bound on scheduling steps: a run that needs more is reported as a livelock.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 
+/// [`RunReport::stopped`] of a run stopped at its first failure.
+pub const STOPPED_AT_FAILURE: &str = "stopped at the first failure";
+
 /// How a run ended.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunReport {
@@ -50,6 +56,10 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    pub fn stopped_at_failure(&self) -> bool {
+        self.stopped.as_deref() == Some(STOPPED_AT_FAILURE)
+    }
+
     pub fn hit_step_limit(&self) -> bool {
         self.stopped
             .as_deref()
@@ -96,6 +106,9 @@ struct ProcRun {
     handles: Handles,
     /// A pending implicit exit (all threads ran out of steps).
     exiting: bool,
+    /// When that exit is due: a script that ends with a `sleep` keeps its process up until
+    /// the sleep is over.
+    exit_at: u64,
 }
 
 /// A scenario being run.
@@ -130,6 +143,9 @@ impl<S: EventSink> EventSink for Counting<S> {
     fn enabled(&self) -> bool {
         self.inner.enabled()
     }
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
 }
 
 /// Runs `scenario` under `strategy` with `seed`, sending every event to `sink`. Returns the
@@ -147,6 +163,7 @@ pub fn run<S: EventSink>(
         max_steps,
         faults: FaultPlan::none(),
         free_time: false,
+        stop_at_failure: false,
     };
     run_with(scenario, registry, strategy, sink, &options)
 }
@@ -161,6 +178,10 @@ pub struct RunOptions {
     /// Letting time pass is a choice at every step, not only when only deferred work can run
     /// (replaying a live trace, whose threads moved in real time).
     pub free_time: bool,
+    /// Stop after the scheduling step in which the sink first reports a failure
+    /// ([`EventSink::failed`]): exploration wants the failure, not its aftermath. The report
+    /// says so in `stopped`, and the trace of such a run is cut short (no `end` line).
+    pub stop_at_failure: bool,
 }
 
 /// [`run`] with faults.
@@ -228,6 +249,10 @@ pub fn run_with<S: EventSink>(
         };
         world.report.steps += 1;
         world.execute(choices[at]);
+        if options.stop_at_failure && world.d.sink().failed() {
+            world.report.stopped = Some(STOPPED_AT_FAILURE.to_string());
+            break;
+        }
     }
     world.finish();
     let World { d, report, .. } = world;
@@ -256,6 +281,7 @@ impl<S: EventSink> World<'_, S> {
                 alive: true,
                 handles: Handles::new(),
                 exiting: false,
+                exit_at: 0,
             });
         }
         // `sleep`/`expect` at the head of a script run before the first choice.
@@ -286,17 +312,19 @@ impl<S: EventSink> World<'_, S> {
                     pid: t.pid,
                     tid: t.tid,
                     actor,
+                    step: u32::try_from(t.pc).unwrap_or(u32::MAX),
                 });
             }
         }
         // A process whose threads all ran out of steps exits, as a choice of its own.
         for (i, p) in self.procs.iter().enumerate() {
-            if p.alive && p.exiting {
+            if p.alive && p.exiting && p.exit_at <= self.now {
                 let pid = Pid(i as u32 + 1);
                 out.push(Choice::Step {
                     pid,
                     tid: Tid(0),
                     actor: Actor::Exit(pid, ExitHow::Exit),
+                    step: 0,
                 });
             }
         }
@@ -336,14 +364,19 @@ impl<S: EventSink> World<'_, S> {
         })
     }
 
-    /// The earliest time a ready thread is due, if any.
+    /// The earliest time a ready thread (or a process's exit after a final `sleep`) is due.
     fn next_due(&self) -> Option<u64> {
-        self.threads
+        let threads = self
+            .threads
             .iter()
             .filter(|t| t.state == ThreadState::Ready && self.proc(t.pid).is_some_and(|p| p.alive))
-            .map(|t| t.ready_at)
-            .filter(|t| *t > self.now)
-            .min()
+            .map(|t| t.ready_at);
+        let exits = self
+            .procs
+            .iter()
+            .filter(|p| p.alive && p.exiting)
+            .map(|p| p.exit_at);
+        threads.chain(exits).filter(|t| *t > self.now).min()
     }
 
     fn thread_index(&self, pid: Pid, tid: Tid) -> Option<usize> {
@@ -530,6 +563,7 @@ impl<S: EventSink> World<'_, S> {
     /// Runs the steps that are not choices (`sleep`, `expect`) at the head of thread `i`'s
     /// script; marks the thread done when its script is over.
     fn run_eager(&mut self, i: usize) {
+        let mut slept = false;
         loop {
             let t = &self.threads[i];
             if t.state == ThreadState::Done || t.lookup.is_some() {
@@ -540,6 +574,7 @@ impl<S: EventSink> World<'_, S> {
                     let t = &mut self.threads[i];
                     t.ready_at = t.ready_at.max(self.now).saturating_add(us);
                     t.pc += 1;
+                    slept = true;
                 }
                 Some(Step::Expect { err, ret }) => {
                     self.check_expect(i, err, ret);
@@ -554,12 +589,17 @@ impl<S: EventSink> World<'_, S> {
                         .iter()
                         .filter(|t| t.pid == pid)
                         .all(|t| t.state == ThreadState::Done);
-                    if let Some(p) = self.proc_mut(pid)
-                        && all_done
-                        && p.alive
-                        && !p.stays_up
-                    {
-                        p.exiting = true;
+                    // A script that ends in a `sleep` is over when the sleep is.
+                    let done_at = if slept {
+                        self.threads[i].ready_at
+                    } else {
+                        self.now
+                    };
+                    if let Some(p) = self.proc_mut(pid) {
+                        p.exit_at = p.exit_at.max(done_at);
+                        if all_done && p.alive && !p.stays_up {
+                            p.exiting = true;
+                        }
                     }
                     return;
                 }

@@ -118,6 +118,12 @@ impl TraceBuffer {
         &self.recorder
     }
 
+    /// The trace without an `end` line: a run stopped early (at its first failure), which
+    /// readers will report as cut short.
+    pub fn cut_short(self) -> String {
+        self.text
+    }
+
     /// Appends the `end` line and returns the whole trace.
     pub fn finish(mut self, t: u64) -> String {
         self.recorder.end(t, &mut self.text);

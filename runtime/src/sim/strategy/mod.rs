@@ -8,14 +8,18 @@
 //! - [`Pct`]: probabilistic concurrency testing (priorities with d−1 change points), which finds
 //!   bugs of small depth with a known probability.
 //! - [`Replay`]: follows the event order of a recorded trace.
+//! - [`Schedule`]: follows a list of recorded moves, skipping those a smaller scenario can no
+//!   longer make (shrinking); [`Recording`] writes down the moves of any strategy.
 
 mod pct;
 mod random;
 mod replay;
+mod schedule;
 
 pub use pct::Pct;
 pub use random::RandomWalk;
 pub use replay::Replay;
+pub use schedule::{Move, Recording, Schedule, StepAt};
 
 use super::faults::Fault;
 use crate::event::{ExitHow, Label, Pid, Tid};
@@ -41,7 +45,14 @@ pub enum Actor {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Choice {
     /// Run the next step of a thread.
-    Step { pid: Pid, tid: Tid, actor: Actor },
+    Step {
+        pid: Pid,
+        tid: Tid,
+        actor: Actor,
+        /// The index of the script step it runs (0 for a process's exit once its threads
+        /// are done), so a shrinker can tell which moves a step made.
+        step: u32,
+    },
     /// Run a provider's deferred work item.
     Work {
         id: u64,

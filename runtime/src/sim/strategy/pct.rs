@@ -109,6 +109,7 @@ mod tests {
             pid: Pid(p),
             tid: Tid(1),
             actor: Actor::Thread(Pid(p), Tid(1)),
+            step: 0,
         }
     }
 

@@ -1,0 +1,100 @@
+//! The simulated world's scheduling rules that exploration and shrinking lean on: a script that
+//! ends in a `sleep` keeps its process up until the sleep is over, and a run told to stop at
+//! its first failure stops after the step that wrote it.
+
+use nspsim_runtime::event::{Event, ExitHow, Pid, VecSink};
+use nspsim_runtime::scenario::{self, Scenario};
+use nspsim_runtime::sim::faults::FaultPlan;
+use nspsim_runtime::sim::oracle::Checked;
+use nspsim_runtime::sim::strategy::RandomWalk;
+use nspsim_runtime::sim::world::{self, RunOptions};
+
+fn parse(text: &str) -> (Scenario, nspsim_runtime::registry::Registry) {
+    let registry = nspsim_providers::registry();
+    let s = scenario::parse("test.toml", text, &registry).unwrap_or_else(|e| panic!("{e}"));
+    (s, registry)
+}
+
+const PROVIDER: &str = r#"
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "mail"
+namespace = "NS_EMAIL"
+kind = "buggy"
+host = "a"
+[provider.options]
+bug = "free-on-first-cleanup"
+entries = [ { name = "alice@example.com", addrs = ["192.0.2.10:25"] } ]
+"#;
+
+fn run(
+    s: &Scenario,
+    r: &nspsim_runtime::registry::Registry,
+    stop: bool,
+) -> (world::RunReport, Vec<(u64, Event)>) {
+    let options = RunOptions {
+        seed: 0,
+        max_steps: 10_000,
+        faults: FaultPlan::none(),
+        free_time: false,
+        stop_at_failure: stop,
+    };
+    let mut strategy = RandomWalk::new();
+    let sink = Checked::new(VecSink::new(), s.startup_policy);
+    let (report, sink) = world::run_with(s, r, &mut strategy, sink, &options).expect("run");
+    let events = sink
+        .into_inner()
+        .events
+        .into_iter()
+        .map(|e| (e.t, e.event))
+        .collect();
+    (report, events)
+}
+
+fn exit_time(events: &[(u64, Event)], pid: u32) -> Option<u64> {
+    events.iter().find_map(|(t, e)| match e {
+        Event::ProcessExit {
+            pid: p,
+            how: ExitHow::Exit,
+        } if *p == Pid(pid) => Some(*t),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_script_ending_in_a_sleep_keeps_its_process_up_until_the_sleep_is_over() {
+    let text = format!(
+        "name = \"t\"\n{PROVIDER}\n[[process]]\nname = \"a\"\nsteps = [ {{ op = \"startup\" }}, {{ op = \"advertise\", provider = \"mail\" }}, {{ op = \"sleep\", us = 500 }} ]\n[[process]]\nname = \"b\"\nsteps = [ {{ op = \"startup\" }} ]\n"
+    );
+    let (s, r) = parse(&text);
+    let (_, events) = run(&s, &r, false);
+    // a's advertise runs at t = 10 and takes 10 µs; its sleep ends at 520. b has nothing to
+    // wait for.
+    assert_eq!(exit_time(&events, 1), Some(520), "{events:?}");
+    assert_eq!(exit_time(&events, 2), Some(0), "{events:?}");
+}
+
+#[test]
+fn a_run_told_to_stop_at_its_first_failure_stops_after_that_step() {
+    // a frees the directory on its WSACleanup (t = 45) between b's Begin (t = 20) and b's
+    // Next (t = 60), whatever the seed: b's Next makes the provider panic (P4).
+    let text = format!(
+        "name = \"t\"\n{PROVIDER}\n[[process]]\nname = \"a\"\nsteps = [ {{ op = \"startup\" }}, {{ op = \"advertise\", provider = \"mail\" }}, {{ op = \"lookup_begin\", namespace = \"NS_EMAIL\", name = \"alice@example.com\", as = \"q\" }}, {{ op = \"sleep\", us = 15 }}, {{ op = \"cleanup\" }}, {{ op = \"sleep\", us = 1000 }} ]\n[[process]]\nname = \"b\"\nsteps = [ {{ op = \"sleep\", us = 10 }}, {{ op = \"startup\" }}, {{ op = \"lookup_begin\", namespace = \"NS_EMAIL\", name = \"alice@example.com\", as = \"q\" }}, {{ op = \"sleep\", us = 30 }}, {{ op = \"lookup_next\", handle = \"q\" }}, {{ op = \"cleanup\" }} ]\n"
+    );
+    let (s, r) = parse(&text);
+    let (whole, all) = run(&s, &r, false);
+    let (stopped, cut) = run(&s, &r, true);
+    let is_violation = |e: &(u64, Event)| matches!(e.1, Event::Violation { .. });
+    assert!(all.iter().any(is_violation), "the scenario fails: {all:?}");
+    assert!(!whole.stopped_at_failure());
+    assert!(stopped.stopped_at_failure(), "{:?}", stopped.stopped);
+    let first = cut.iter().position(is_violation).expect("the violation");
+    assert_eq!(cut[..first], all[..first], "same run up to the failure");
+    assert!(cut.len() < all.len(), "the rest of the run is not run");
+    // The step that failed is finished: b's Next returns to it.
+    assert!(
+        matches!(cut.last(), Some((_, Event::ApiReturn { .. }))),
+        "{:?}",
+        cut.last()
+    );
+}
