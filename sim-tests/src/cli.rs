@@ -567,11 +567,8 @@ pub fn explore_cmd(
         for cp in &found {
             let _ = writeln!(
                 out,
-                "crash of {} before step {} fails with {}: {}",
-                cp.process,
-                cp.before_step + 1,
-                cp.failure.signature,
-                cp.failure.detail
+                "crash of {} {} (after move {}) fails with {}: {}",
+                cp.process, cp.at, cp.after_moves, cp.failure.signature, cp.failure.detail
             );
         }
         let _ = writeln!(
@@ -579,7 +576,27 @@ pub fn explore_cmd(
             "{runs} crash points tried under seed {seed}; {} fail",
             found.len()
         );
-        return if found.is_empty() { CLEAN } else { FINDINGS };
+        let Some(first) = found.first() else {
+            return CLEAN;
+        };
+        // The first failing crash point, kept as a trace that replays.
+        let stem = args
+            .scenario
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        let path = args.scenario.with_file_name(format!(
+            "{stem}.crash-{}-{}-move{}.jsonl",
+            first.failure.signature, first.process, first.after_moves
+        ));
+        let trace = explore::record_crash_point(&scenario, registry, first, args.max_steps)
+            .unwrap_or_default();
+        if let Err(e) = write_atomically(&path, &trace) {
+            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+            return BAD_INPUT;
+        }
+        let _ = writeln!(out, "trace of the first: {}", path.display());
+        let _ = writeln!(out, "replay: nspsim replay {}", path.display());
+        return FINDINGS;
     }
     // Seeds that failed before come first.
     let regressions = explore::regression_path(&args.scenario);

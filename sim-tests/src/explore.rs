@@ -691,6 +691,28 @@ fn attempt(
     Some((signature, events, recording.moves))
 }
 
+/// Runs `scenario` following `moves`: the failure, as (signature, detail), if it fails.
+fn judge_moves(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    moves: Vec<Move>,
+    max_steps: u64,
+) -> Option<(String, String)> {
+    let mut schedule = Schedule::new(moves);
+    let all = FaultPlan::all_always();
+    let (report, findings) = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut schedule,
+        &all,
+        max_steps,
+        Findings::default(),
+    )?;
+    judge(&report, findings)
+}
+
 /// Process names in pid order, as [`nspsim_runtime::script::set_up`] starts them.
 fn pid_names(s: &Scenario) -> Vec<&str> {
     s.hosts
@@ -1042,18 +1064,45 @@ fn script_mut(s: &mut Scenario, mut k: usize) -> Option<&mut Vec<Step>> {
     s.hosts.get_mut(k).map(|h| &mut h.steps)
 }
 
-/// A crash point: a client process crashed just before one of its main thread's steps.
+/// A crash point: a client process crashed at one scheduling step of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrashPoint {
     pub process: String,
-    /// 0-based index of the step the crash replaces the start of.
-    pub before_step: usize,
+    /// Moves of the run made before the crash (each API call, deferred completion and exit
+    /// is one): the crash comes between two provider-call boundaries.
+    pub after_moves: usize,
+    /// Where the crashed process stood, in words ("before step 2", "in step 2, after 1 of its
+    /// calls", "after its last step").
+    pub at: String,
     pub failure: Failure,
+    /// The moves of the crashing run, to record its trace ([`record_crash_point`]).
+    pub schedule: Vec<Move>,
 }
 
-/// Crash-point enumeration: for each client process and each step of its main thread, a run
-/// where the process crashes just before that step (and one after its last step), under
-/// `seed`. Every provider-call boundary of the main thread is a step boundary.
+/// The trace of a crash point's run, ending at its failure.
+pub fn record_crash_point(
+    scenario: &Scenario,
+    registry: &Registry,
+    point: &CrashPoint,
+    max_steps: u64,
+) -> Option<String> {
+    let mut schedule = Schedule::new(point.schedule.clone());
+    let all = FaultPlan::all_always();
+    record_with(
+        scenario,
+        registry,
+        point.failure.seed,
+        &mut schedule,
+        &all,
+        max_steps,
+    )
+}
+
+/// Crash-point enumeration: the run of `seed` is recorded, then each client process is
+/// crashed after each of its moves in turn (before the first, between any two, after the
+/// last), exhaustively: before and after every API call, inside a `lookup` between its calls,
+/// and while a call waits for a deferred completion. Returns the runs made and the crash
+/// points that fail.
 pub fn crash_points(
     scenario: &Scenario,
     registry: &Registry,
@@ -1061,25 +1110,86 @@ pub fn crash_points(
     name: StrategyName,
     max_steps: u64,
 ) -> (u64, Vec<CrashPoint>) {
-    let mut runs = 0;
+    let mut recording = Recording::new(strategy(name, max_steps));
+    let none = FaultPlan::none();
+    let mut runs = 1;
+    let baseline = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut recording,
+        &none,
+        max_steps,
+        Findings::default(),
+    );
+    if baseline.is_none() {
+        return (runs, Vec::new());
+    }
+    let moves = recording.moves;
+    let names = pid_names(scenario);
+    let clients = scenario.hosts.len() + scenario.implicit_hosts().len();
     let mut found = Vec::new();
-    for (p, proc_) in scenario.processes.iter().enumerate() {
-        for at in 0..=proc_.steps.len() {
-            let mut c = scenario.clone();
-            c.processes[p].steps.truncate(at);
-            c.processes[p].steps.push(Step::Crash);
-            runs += 1;
-            if let Some(failure) = run_seed(&c, registry, seed, name, &FaultPlan::none(), max_steps)
-            {
-                found.push(CrashPoint {
-                    process: proc_.name.clone(),
-                    before_step: at,
-                    failure,
-                });
+    for (i, proc_) in scenario.processes.iter().enumerate() {
+        let pid = Pid((clients + i) as u32 + 1);
+        if names.get((pid.0 - 1) as usize) != Some(&proc_.name.as_str()) {
+            continue; // cannot happen: pids follow `pid_names`
+        }
+        for after in 0..=moves.len() {
+            // Once the process has exited, later crash points are the same run.
+            let exited = moves[..after]
+                .iter()
+                .any(|(m, _)| matches!(m, Move::Step(Actor::Exit(p, _)) if *p == pid));
+            if exited {
+                break;
             }
+            let mut schedule: Vec<Move> = moves.iter().map(|(m, _)| *m).collect();
+            schedule.insert(after, Move::Fault(Fault::Crash(pid)));
+            runs += 1;
+            let Some((signature, detail)) =
+                judge_moves(scenario, registry, seed, schedule.clone(), max_steps)
+            else {
+                continue;
+            };
+            found.push(CrashPoint {
+                process: proc_.name.clone(),
+                after_moves: after,
+                at: where_stood(&moves, after, pid),
+                failure: Failure {
+                    seed,
+                    signature,
+                    detail,
+                    plan: FaultPlan::none(),
+                    strategy: name,
+                    events: 0,
+                },
+                schedule,
+            });
         }
     }
     (runs, found)
+}
+
+/// Where process `pid` stood after the first `after` moves of a run, in words.
+fn where_stood(moves: &[Taken], after: usize, pid: Pid) -> String {
+    let of_pid = |a: &Option<StepAt>| a.filter(|a| a.pid == pid);
+    let next = moves[after..].iter().find_map(|(_, a)| of_pid(a));
+    let Some(next) = next else {
+        return "after its last step".to_string();
+    };
+    let calls_made = moves[..after]
+        .iter()
+        .filter_map(|(_, a)| of_pid(a))
+        .filter(|a| a.tid == next.tid && a.step == next.step)
+        .count();
+    let thread = if next.tid.0 > 1 {
+        format!(" of thread {}", next.tid.0)
+    } else {
+        String::new()
+    };
+    match calls_made {
+        0 => format!("before step {}{thread}", next.step + 1),
+        n => format!("in step {}{thread}, after {n} of its calls", next.step + 1),
+    }
 }
 
 /// The regression file of a scenario: failing seeds found before, tried first next time.

@@ -111,7 +111,8 @@ enum Command {
         /// Report every failing seed, not only the first.
         #[arg(long)]
         keep_going: bool,
-        /// Crash each client before every step of its main thread in turn, exhaustively.
+        /// Crash each client after each move of the seed's run in turn (before and after every
+        /// API call, between the calls of a lookup, while a call waits), exhaustively.
         #[arg(long)]
         crash_points: bool,
         /// Step limit per run (a run past it is a livelock).

@@ -367,6 +367,39 @@ fn explore_finds_a_bug_and_writes_a_replayable_shrunk_trace() {
 }
 
 #[test]
+fn crash_points_list_the_failing_ones_and_keep_the_first_as_a_trace() {
+    let d = Dir::new("crash-points");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/explore/ignore-rundown.toml");
+    let s = d.write(
+        "leak.toml",
+        &std::fs::read_to_string(fixture).expect("fixture"),
+    );
+    let o = nspsim(&["explore", &s, "--crash-points"]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("crash of a in step 2, after 1 of its calls (after move"),
+        "{out}"
+    );
+    assert!(out.contains("fails with P5"), "{out}");
+    let trace = out
+        .lines()
+        .find_map(|l| l.strip_prefix("trace of the first: "))
+        .expect("a trace line");
+    let o = nspsim(&["replay", trace]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    // No crash point fails on a correct provider.
+    let clean = d.write(
+        "clean.toml",
+        &std::fs::read_to_string(demo()).expect("demo"),
+    );
+    let o = nspsim(&["explore", &clean, "--crash-points"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("; 0 fail"), "{}", text(&o.stdout));
+}
+
+#[test]
 fn explore_on_correct_providers_is_clean() {
     let d = Dir::new("explore-clean");
     let s = d.write("demo.toml", &std::fs::read_to_string(demo()).expect("demo"));
