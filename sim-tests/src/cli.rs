@@ -519,6 +519,45 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
+/// Parses a duration: a number of seconds, or numbers with units `h`, `m`, `s`, `ms` in a row
+/// (`90`, `90s`, `1m30s`, `2h`, `500ms`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("\"{s}\" is not a duration; expected like 90, 90s, 1m30s, 2h or 500ms");
+    let text = s.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return match secs {
+            0 => Err(format!("\"{s}\": the time must be more than zero")),
+            _ => Ok(std::time::Duration::from_secs(secs)),
+        };
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => std::time::Duration::from_secs(3600),
+            "m" => std::time::Duration::from_secs(60),
+            "s" => std::time::Duration::from_secs(1),
+            "ms" => std::time::Duration::from_millis(1),
+            _ => return Err(bad()),
+        };
+        total = unit
+            .checked_mul(u32::try_from(n).map_err(|_| bad())?)
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    if total.is_zero() {
+        return Err(format!("\"{s}\": the time must be more than zero"));
+    }
+    Ok(total)
+}
+
 /// Parses `A..B` (B exclusive).
 pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = parse_pair(s, "..", "A..B, like 0..1000")?;
@@ -624,12 +663,20 @@ pub fn explore_cmd(
         max_steps: args.max_steps,
         shard: args.shard,
     };
+    let range = match args.time {
+        Some(t) if args.seeds.1 == u64::MAX => {
+            format!("seeds from {} for {:?}", args.seeds.0, t)
+        }
+        Some(t) => format!(
+            "seeds {}..{} for at most {:?}",
+            args.seeds.0, args.seeds.1, t
+        ),
+        None => format!("seeds {}..{}", args.seeds.0, args.seeds.1),
+    };
     let _ = writeln!(
         out,
-        "nspsim: exploring {} seeds {}..{} on {} thread(s), faults: {}",
+        "nspsim: exploring {} {range} on {} thread(s), faults: {}",
         scenario.name,
-        args.seeds.0,
-        args.seeds.1,
         args.jobs,
         if args.faults.is_empty() {
             "none".to_string()
@@ -643,20 +690,37 @@ pub fn explore_cmd(
     );
     let bar = std::io::stderr().is_terminal().then(|| {
         let total = args.seeds.1 - args.seeds.0;
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
+        // With a time limit and no real end to the range, the time is what runs out.
+        let (bar, template) = match args.time {
+            Some(t) if total > 1 << 40 => (
+                indicatif::ProgressBar::new(t.as_secs().max(1)),
+                "{bar:40} {elapsed}/{len}s {msg}",
+            ),
+            _ => (
+                indicatif::ProgressBar::new(total),
                 "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            ),
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
+    let started = std::time::Instant::now();
     let progress = |n: u64, failures: usize| {
         if let Some(bar) = &bar {
-            bar.set_position(n);
-            if failures > 0 {
-                bar.set_message(format!("{failures} failing"));
+            let secs = started.elapsed().as_secs_f64();
+            let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
+            match args.time {
+                Some(_) if args.seeds.1 - args.seeds.0 > 1 << 40 => {
+                    bar.set_position(started.elapsed().as_secs());
+                    bar.set_message(format!("{n} seeds, {rate:.0}/s, {failures} failing"));
+                }
+                _ => {
+                    bar.set_position(n);
+                    bar.set_message(format!("{failures} failing"));
+                }
             }
         }
     };
@@ -751,4 +815,32 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("jsonl.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "s", "1x", "m5", "0", "0s", "1.5s", "-3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seed_ranges_and_shards_are_checked() {
+        assert_eq!(parse_seed_range("3..9"), Ok((3, 9)));
+        assert!(parse_seed_range("9..3").is_err());
+        assert!(parse_seed_range("3-9").is_err());
+        assert_eq!(parse_shard("1/4"), Ok((1, 4)));
+        assert!(parse_shard("4/4").is_err());
+        assert!(parse_shard("1/0").is_err());
+    }
 }

@@ -88,12 +88,12 @@ enum Command {
     Explore {
         /// The scenario file.
         scenario: PathBuf,
-        /// Seed range A..B (B exclusive).
-        #[arg(long, default_value = "0..1000", value_parser = cli::parse_seed_range)]
-        seeds: (u64, u64),
-        /// Stop after this many seconds, even if seeds remain.
-        #[arg(long)]
-        time: Option<u64>,
+        /// Seed range A..B (B exclusive). Default: 0..1000, or every seed from 0 with --time.
+        #[arg(long, value_parser = cli::parse_seed_range)]
+        seeds: Option<(u64, u64)>,
+        /// Stop after this long, even if seeds remain: 90, 90s, 1m30s, 2h, 500ms.
+        #[arg(long, value_parser = cli::parse_duration)]
+        time: Option<std::time::Duration>,
         /// Scheduling strategy; portfolio alternates random and PCT by seed.
         #[arg(long, value_enum, default_value = "portfolio")]
         strategy: ExploreStrategy,
@@ -201,8 +201,12 @@ fn main() -> ExitCode {
             use nspsim::explore::Portfolio;
             let args = cli::ExploreArgs {
                 scenario,
-                seeds,
-                time: time.map(std::time::Duration::from_secs),
+                seeds: seeds.unwrap_or(if time.is_some() {
+                    (0, u64::MAX)
+                } else {
+                    (0, 1000)
+                }),
+                time,
                 portfolio: match strategy {
                     ExploreStrategy::Random => Portfolio::One(StrategyName::Random),
                     ExploreStrategy::Pct => Portfolio::One(StrategyName::Pct),

@@ -364,6 +364,8 @@ fn explore_finds_a_bug_and_writes_a_replayable_shrunk_trace() {
     // Bad input: exit 2.
     assert_eq!(code(&nspsim(&["explore", &s, "--seeds", "9..3"])), 2);
     assert_eq!(code(&nspsim(&["explore", &s, "--faults", "meteor"])), 2);
+    assert_eq!(code(&nspsim(&["explore", &s, "--time", "1m30x"])), 2);
+    assert_eq!(code(&nspsim(&["explore", &s, "--shard", "3/3"])), 2);
 }
 
 #[test]
