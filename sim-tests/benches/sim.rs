@@ -1,8 +1,9 @@
 //! Simulation throughput (issue 4's figures): a whole run with events discarded, the same run
 //! recorded to an in-memory trace, and a replay (parse + re-run + compare) of its trace.
-//! Items are trace events, so divan's items/s is events per second.
+//! Items are trace events, so divan's items/s is events per second; for `explore_small_seeds`
+//! (issue 7's figure) items are seeds.
 //!
-//! Run: `cargo bench -p nspsim --bench sim`
+//! Run: `cargo bench -p nspsim --bench sim` (or `-- explore` for exploration alone)
 
 use nspsim::cli::{StrategyName, header, record};
 use nspsim_runtime::event::NullSink;
@@ -186,5 +187,36 @@ fn live_64_clients_3_hosts(bencher: divan::Bencher) {
         .bench_local(|| {
             let sink = nspsim_runtime::checker::Checked::new(Discard, s.startup_policy);
             run_live(&s, &registry, sink, &options).expect("live run")
+        });
+}
+
+/// Exploration throughput (issue 7's figure): seeds of the `small` scenario (2 providers,
+/// 3 clients x 10 steps) with every fault kind on and the checker online, nothing recorded.
+/// Items are seeds, so divan's items/s is seeds per second, for 1 and 2 worker threads.
+#[divan::bench(args = [1, 2], sample_count = 10)]
+fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
+    use nspsim::explore::{ExploreOptions, Portfolio, explore};
+    use nspsim_runtime::sim::faults::FaultKind;
+    const SEEDS: u64 = 2_000;
+    let registry = nspsim_providers::registry();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/small.toml");
+    let s = scenario::load(std::path::Path::new(path), &registry).expect("small scenario");
+    let opts = ExploreOptions {
+        first_seed: 0,
+        end_seed: SEEDS,
+        time: None,
+        portfolio: Portfolio::Both,
+        jobs,
+        faults: FaultKind::ALL.to_vec(),
+        keep_going: true,
+        max_steps: 100_000,
+        shard: (0, 1),
+    };
+    bencher
+        .counter(divan::counter::ItemsCount::new(SEEDS as usize))
+        .bench_local(|| {
+            let report = explore(&s, &registry, &opts, &|_, _| {});
+            assert_eq!(report.seeds_run, SEEDS);
+            report
         });
 }
