@@ -90,6 +90,7 @@ fn finds_and_shrinks(file: &str, faults: &[FaultKind], rule: &str) -> (u64, usiz
         "{file}: the shrunk trace shows {rule}:\n{}",
         shrunk.trace
     );
+    // The unshrunk failure's trace, like the shrunk one, ends at the violation.
     let original = explore::record_seed(
         &s,
         &r,
@@ -98,10 +99,16 @@ fn finds_and_shrinks(file: &str, faults: &[FaultKind], rule: &str) -> (u64, usiz
         &failure.plan,
         MAX_STEPS,
     )
-    .expect("record")
-    .lines()
-    .count()
-        - 2;
+    .expect("record");
+    assert!(
+        original
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains(r#""ev":"violation""#)),
+        "{file}: the failure trace ends at the violation"
+    );
+    let original = original.lines().count() - 1;
+    assert_eq!(original as u64, failure.events, "{file}");
     assert!(
         shrunk.events() <= original,
         "{file}: {} > {original}",
