@@ -35,6 +35,7 @@ use nspsim_runtime::provider::{
 use nspsim_runtime::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The `email-directory` options.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -143,7 +144,8 @@ enum Deferred {
 /// The `email-directory` provider.
 #[derive(Debug)]
 pub struct EmailDirectory {
-    options: EmailOptions,
+    /// Shared by every instance built from the same prepared options (read only).
+    options: Arc<EmailOptions>,
     bug: Option<Bug>,
     /// The loaded directory; `None` once freed.
     directory: Option<BTreeMap<String, QuerySet>>,
@@ -158,6 +160,13 @@ pub struct EmailDirectory {
 
 impl EmailDirectory {
     pub fn new(options: EmailOptions) -> Self {
+        Self::shared(Arc::new(options))
+    }
+
+    /// An instance over options parsed once for many instances ([`ProviderKind::prepare`]).
+    ///
+    /// [`ProviderKind::prepare`]: nspsim_runtime::registry::ProviderKind::prepare
+    pub fn shared(options: Arc<EmailOptions>) -> Self {
         EmailDirectory {
             options,
             bug: None,

@@ -20,8 +20,9 @@ use email_directory::{Bug, EmailDirectory, EmailOptions};
 use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_runtime::provider::NspV2Provider;
-use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
+use nspsim_runtime::registry::{Factory, OptionDoc, ProviderKind, Registry};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Every provider kind of this crate.
 pub fn registry() -> Registry {
@@ -85,6 +86,14 @@ impl ProviderKind for EmailDirectoryKind {
         opts.validate()?;
         Ok(Box::new(EmailDirectory::new(opts)))
     }
+    fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
+        let opts: EmailOptions = options::parse(self.name(), options)?;
+        opts.validate()?;
+        let opts = Arc::new(opts);
+        Ok(Box::new(move || {
+            Ok(Box::new(EmailDirectory::shared(opts.clone())) as Box<dyn NspV2Provider>)
+        }))
+    }
 }
 
 struct MinimalKind {
@@ -117,6 +126,13 @@ impl ProviderKind for MinimalKind {
             options::parse(self.name(), options)?,
             self.stubs,
         )))
+    }
+    fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
+        let entries = Minimal::entries(&options::parse(self.name(), options)?);
+        let stubs = self.stubs;
+        Ok(Box::new(move || {
+            Ok(Box::new(Minimal::shared(entries.clone(), stubs)) as Box<dyn NspV2Provider>)
+        }))
     }
 }
 
@@ -157,6 +173,14 @@ impl ProviderKind for BuggyKind {
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         let (bug, opts) = buggy_options(options)?;
         Ok(Box::new(EmailDirectory::new(opts).with_bug(bug)))
+    }
+    fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
+        let (bug, opts) = buggy_options(options)?;
+        let opts = Arc::new(opts);
+        Ok(Box::new(move || {
+            Ok(Box::new(EmailDirectory::shared(opts.clone()).with_bug(bug))
+                as Box<dyn NspV2Provider>)
+        }))
     }
 }
 

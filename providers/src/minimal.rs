@@ -16,6 +16,7 @@ use nspsim_runtime::provider::{
 use nspsim_runtime::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The options of both minimal kinds.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -38,7 +39,8 @@ struct LookupState {
 #[derive(Debug)]
 pub struct Minimal {
     stubs: bool,
-    entries: Vec<QuerySet>,
+    /// Shared by every instance built from the same prepared options (read only).
+    entries: Arc<[QuerySet]>,
     lookups: BTreeMap<u64, LookupState>,
     next_handle: u64,
 }
@@ -46,13 +48,26 @@ pub struct Minimal {
 impl Minimal {
     /// `stubs`: fill the optional slots with WSAEOPNOTSUPP stubs instead of leaving them null.
     pub fn new(options: MinimalOptions, stubs: bool) -> Self {
+        Self::shared(Self::entries(&options), stubs)
+    }
+
+    /// The entries as the query sets lookups return, to share between instances.
+    pub fn entries(options: &MinimalOptions) -> Arc<[QuerySet]> {
+        options
+            .entries
+            .iter()
+            .map(EntryOption::to_query_set)
+            .collect()
+    }
+
+    /// An instance over entries converted once for many instances
+    /// ([`ProviderKind::prepare`]).
+    ///
+    /// [`ProviderKind::prepare`]: nspsim_runtime::registry::ProviderKind::prepare
+    pub fn shared(entries: Arc<[QuerySet]>, stubs: bool) -> Self {
         Minimal {
             stubs,
-            entries: options
-                .entries
-                .iter()
-                .map(EntryOption::to_query_set)
-                .collect(),
+            entries,
             lookups: BTreeMap::new(),
             next_handle: 0,
         }

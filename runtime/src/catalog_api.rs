@@ -13,8 +13,12 @@ use serde_json::json;
 impl<S: EventSink> Dispatcher<S> {
     /// WSCInstallNameSpace (S2.1).
     pub fn install_provider(&mut self, entry: CatalogEntry) -> Result<(), WsaError> {
-        let (provider, name, namespace, version) =
-            (entry.id, entry.name.clone(), entry.namespace, entry.version);
+        let (provider, name, namespace, version) = (
+            entry.id,
+            self.detail_name(&entry.name),
+            entry.namespace,
+            entry.version,
+        );
         let outcome = self.catalog.install(entry);
         emit!(
             self,
@@ -115,6 +119,7 @@ impl<S: EventSink> Dispatcher<S> {
                 ret,
                 err,
                 result: match &outcome {
+                    _ if !self.sink.wants_details() => None,
                     Ok(entries) => Some(Fields::from([(
                         "providers".into(),
                         json!(

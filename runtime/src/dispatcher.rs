@@ -16,7 +16,7 @@
 
 use crate::catalog::{Authority, Catalog};
 use crate::config::Config;
-use crate::event::{Event, EventSink, FaultKind, Label, LabelKind, Pid, Tid};
+use crate::event::{Event, EventSink, FaultKind, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::{Handle, HandleTable};
 use crate::lookup::ClientLookup;
 use crate::process::Process;
@@ -187,6 +187,8 @@ pub struct Dispatcher<S: EventSink> {
     pub(crate) labels: Labels,
     /// The async call the provider call in progress serves (for [`WorkItem::serves`]).
     pub(crate) serving: Option<Label>,
+    /// The buffer provider calls record their context operations in, reused from call to call.
+    ops: Vec<ContextOp>,
 }
 
 /// Labels for provider-produced opaque values (TRACE_FORMAT.md). Dispatcher-issued handles are
@@ -253,6 +255,7 @@ impl<S: EventSink> Dispatcher<S> {
             wakes: Vec::new(),
             labels: Labels::default(),
             serving: None,
+            ops: Vec::new(),
         }
     }
 
@@ -281,6 +284,26 @@ impl<S: EventSink> Dispatcher<S> {
         self.sink
     }
 
+    /// An `args` or `result` object, built only when the sink wants details
+    /// ([`EventSink::wants_details`]); empty otherwise. Building them (JSON values, strings,
+    /// maps) is most of an event's cost, and no rule is judged by them.
+    pub(crate) fn details(&self, build: impl FnOnce() -> Fields) -> Fields {
+        if self.sink.wants_details() {
+            build()
+        } else {
+            Fields::new()
+        }
+    }
+
+    /// A process or provider name for an event: empty unless the sink wants details.
+    pub(crate) fn detail_name(&self, name: &str) -> String {
+        if self.sink.wants_details() {
+            name.to_string()
+        } else {
+            String::new()
+        }
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -294,6 +317,13 @@ impl<S: EventSink> Dispatcher<S> {
     /// Blocking calls that finished since the last call, in the order they finished.
     pub fn take_wakes(&mut self) -> Vec<Wake> {
         std::mem::take(&mut self.wakes)
+    }
+
+    /// [`Dispatcher::take_wakes`] into `out` (cleared first), swapping buffers so that a
+    /// driver polling after every step allocates nothing.
+    pub fn take_wakes_into(&mut self, out: &mut Vec<Wake>) {
+        out.clear();
+        std::mem::swap(&mut self.wakes, out);
     }
 
     /// Deferred provider work waiting to run, oldest first.
@@ -364,16 +394,20 @@ impl<S: EventSink> Dispatcher<S> {
         let Some(advert) = self.adverts.get_mut(&provider) else {
             return CallEnd::Faulted;
         };
-        let mut ctx = NspContext::new(site);
+        let mut ctx = NspContext::with_buffer(site, std::mem::take(&mut self.ops));
         IN_PROVIDER_CALL.with(|c| c.set(true));
         let outcome = catch_unwind(AssertUnwindSafe(|| f(advert.code.as_mut(), &mut ctx)));
         IN_PROVIDER_CALL.with(|c| c.set(false));
         match outcome {
             Ok(value) => {
                 let last_error = ctx.last_error();
-                for op in ctx.take_ops() {
+                let mut ops = ctx.take_ops();
+                // Applying an operation never calls a provider, so the buffer is free again
+                // once they are applied.
+                for op in ops.drain(..) {
                     self.apply_context_op(provider, func, op);
                 }
+                self.ops = ops;
                 CallEnd::Returned { value, last_error }
             }
             Err(payload) => {

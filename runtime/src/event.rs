@@ -7,7 +7,8 @@
 //!
 //! Events leave the dispatcher through an [`EventSink`]. Sinks compose by wrapping (a checker
 //! wraps a recorder, a recorder wraps nothing), and [`NullSink`] discards everything for
-//! benchmarks and exploration.
+//! benchmarks. A sink that only wants verdicts (exploration's) says so with
+//! [`EventSink::wants_details`]: its events then carry empty `args`, `result` and names.
 
 use crate::provider::NspFn;
 use crate::wsa::{Guid, Namespace};
@@ -405,6 +406,14 @@ pub trait EventSink {
     fn failed(&self) -> bool {
         false
     }
+
+    /// `false` lets the dispatcher leave out what only a reader of the trace needs: `args` and
+    /// `result` objects (empty instead) and process and provider names (empty). The checker
+    /// judges no rule by them, so exploration, which only wants verdicts, skips building them.
+    /// Must not change during a run.
+    fn wants_details(&self) -> bool {
+        self.enabled()
+    }
 }
 
 /// Discards everything (benchmarks, exploration of seeds that pass).
@@ -447,6 +456,10 @@ impl<S: EventSink + ?Sized> EventSink for &mut S {
     fn failed(&self) -> bool {
         (**self).failed()
     }
+
+    fn wants_details(&self) -> bool {
+        (**self).wants_details()
+    }
 }
 
 impl<S: EventSink + ?Sized> EventSink for Box<S> {
@@ -458,6 +471,10 @@ impl<S: EventSink + ?Sized> EventSink for Box<S> {
     }
     fn failed(&self) -> bool {
         (**self).failed()
+    }
+
+    fn wants_details(&self) -> bool {
+        (**self).wants_details()
     }
 }
 

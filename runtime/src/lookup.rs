@@ -101,7 +101,7 @@ impl<S: EventSink> Dispatcher<S> {
         let routed = self.route(pid, restrictions.namespace, restrictions.ns_provider_id)?;
         let first_answer_only = self.authority_routing(restrictions.namespace, &routed)
             && !flags.contains(LupFlags::NON_AUTHORITATIVE);
-        let mut members = Vec::new();
+        let mut members = Vec::with_capacity(routed.len());
         let mut errors = Vec::new();
         for provider in routed.iter().copied() {
             match self.begin_one(pid, provider, restrictions, flags) {
@@ -158,11 +158,11 @@ impl<S: EventSink> Dispatcher<S> {
                 session: session_label,
                 lookup: None,
                 async_call: None,
-                args: Some({
+                args: Some(self.details(|| {
                     let mut args = restrictions.to_fields();
                     args.insert("flags".into(), json!(flags.bits()));
                     args
-                }),
+                })),
             }
         );
         let site = CallSite {
@@ -343,10 +343,12 @@ impl<S: EventSink> Dispatcher<S> {
                     session: session_label,
                     lookup: Some(member_label),
                     async_call: Some(async_label),
-                    args: Some(Fields::from([
-                        ("buffer".into(), json!(buffer_len)),
-                        ("flags".into(), json!(flags.bits())),
-                    ])),
+                    args: Some(self.details(|| {
+                        Fields::from([
+                            ("buffer".into(), json!(buffer_len)),
+                            ("flags".into(), json!(flags.bits())),
+                        ])
+                    })),
                 }
             );
             let site = CallSite {

@@ -81,7 +81,7 @@ impl<S: EventSink> Dispatcher<S> {
             self,
             Event::ProcessStart {
                 pid,
-                name: name.to_string(),
+                name: self.detail_name(name),
                 role,
             }
         );
@@ -188,7 +188,7 @@ impl<S: EventSink> Dispatcher<S> {
                 pid,
                 tid,
                 call,
-                args: args(),
+                args: self.details(args),
             }
         );
     }
@@ -215,7 +215,11 @@ impl<S: EventSink> Dispatcher<S> {
                 call,
                 ret,
                 err,
-                result: result(outcome),
+                result: if self.sink.wants_details() {
+                    result(outcome)
+                } else {
+                    None
+                },
             }
         );
     }
@@ -252,9 +256,9 @@ impl<S: EventSink> Dispatcher<S> {
                 call: ApiFn::WSAStartup,
                 ret: outcome.err().map_or(0, |e| e.code() as i32),
                 err,
-                result: outcome
-                    .ok()
-                    .map(|v| Fields::from([("version".into(), json!(version_text(v)))])),
+                result: outcome.ok().map(|v| {
+                    self.details(|| Fields::from([("version".into(), json!(version_text(v)))]))
+                }),
             }
         );
         outcome

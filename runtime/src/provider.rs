@@ -277,10 +277,18 @@ pub struct NspContext {
 
 impl NspContext {
     pub fn new(site: CallSite) -> Self {
+        Self::with_buffer(site, Vec::new())
+    }
+
+    /// A context whose operations go into `ops` (cleared first): a caller that makes many
+    /// provider calls hands back the buffer [`NspContext::take_ops`] returned, and most calls
+    /// then allocate nothing.
+    pub fn with_buffer(site: CallSite, mut ops: Vec<ContextOp>) -> Self {
+        ops.clear();
         NspContext {
             site,
             last_error: None,
-            ops: Vec::new(),
+            ops,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::catalog::CatalogEntry;
 use crate::dispatcher::{ApiError, Dispatcher, LookupHandle};
 use crate::event::{EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::NspV2Provider;
-use crate::registry::Registry;
+use crate::registry::Providers;
 use crate::scenario::{NextCount, ProviderSpec, Scenario, Step, Target};
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
 use std::collections::BTreeMap;
@@ -102,7 +102,7 @@ pub fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
 pub fn perform<S: EventSink>(
     d: &mut Dispatcher<S>,
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     pid: Pid,
     tid: Tid,
     step: &Step,
@@ -180,7 +180,7 @@ pub fn perform<S: EventSink>(
         Step::Advertise { provider } => {
             let built = scenario
                 .provider(*provider)
-                .and_then(|p| registry.get(&p.kind).and_then(|k| k.build(&p.options).ok()));
+                .and_then(|p| providers.build(p).ok());
             match built {
                 Some(code) => Outcome::of_wsa(&d.wsa_advertise_provider(pid, tid, *provider, code)),
                 None => Outcome::failed(WsaError::EINVAL),
@@ -325,41 +325,45 @@ pub enum RunError {
 }
 
 /// Builds a provider instance from its spec.
-pub fn build(registry: &Registry, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, RunError> {
-    let fail = |message: String| RunError::Build {
+pub fn build(
+    providers: &dyn Providers,
+    p: &ProviderSpec,
+) -> Result<Box<dyn NspV2Provider>, RunError> {
+    providers.build(p).map_err(|message| RunError::Build {
         provider: p.name.clone(),
         kind: p.kind.clone(),
         message,
-    };
-    let kind = registry
-        .get(&p.kind)
-        .ok_or_else(|| fail("no such kind in the registry".into()))?;
-    kind.build(&p.options).map_err(fail)
+    })
 }
 
 /// A process of the scenario, started.
 #[derive(Clone, Debug)]
-pub struct Started {
+pub struct Started<'a> {
     pub pid: Pid,
     pub name: String,
     pub role: Role,
     /// Implicit hosts stay up when their (empty) script is over.
     pub stays_up: bool,
-    /// Each thread's script, main thread first.
-    pub threads: Vec<(Tid, Vec<Step>)>,
+    /// Each thread's script, main thread first, borrowed from the scenario (a run reads its
+    /// scripts; copying them for every seed of an exploration is waste).
+    pub threads: Vec<(Tid, &'a [Step])>,
 }
 
 /// Starts a scenario: installs the catalog, starts every process with its threads in pid
 /// order (declared hosts, implicit hosts, clients), and brings implicit hosts up (WSAStartup,
 /// then advertise their installed providers) before any client moves. Sim and live start
 /// alike, so their pids and first events agree.
-pub fn set_up<S: EventSink>(
+pub fn set_up<'a, S: EventSink>(
     d: &mut Dispatcher<S>,
-    scenario: &Scenario,
-    registry: &Registry,
-) -> Result<Vec<Started>, RunError> {
+    scenario: &'a Scenario,
+    providers: &dyn Providers,
+) -> Result<Vec<Started<'a>>, RunError> {
+    // Every provider is built before anything runs, so a bad kind fails first; the instances
+    // of installed providers of implicit hosts are the ones advertised below (building is
+    // pure, and parsing options twice per run was a tenth of an exploration's time).
+    let mut built = Vec::with_capacity(scenario.providers.len());
     for p in &scenario.providers {
-        build(registry, p)?; // a bad kind fails before anything runs
+        built.push(Some(build(providers, p)?));
     }
     for p in scenario.providers.iter().filter(|p| p.installed) {
         let _ = d.install_provider(catalog_entry(p));
@@ -367,45 +371,57 @@ pub fn set_up<S: EventSink>(
             let _ = d.enable_provider(p.id, false);
         }
     }
-    let mut started = Vec::new();
-    let mut start =
-        |d: &mut Dispatcher<S>, name: &str, role: Role, stays_up: bool, scripts: Vec<Vec<Step>>| {
-            let pid = d.create_process(name, role);
-            let threads = scripts
-                .into_iter()
-                .enumerate()
-                .map(|(i, steps)| {
-                    let tid = if i == 0 {
-                        Tid(1)
-                    } else {
-                        d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
-                    };
-                    (tid, steps)
-                })
-                .collect();
-            started.push(Started {
-                pid,
-                name: name.to_string(),
-                role,
-                stays_up,
-                threads,
-            });
-            pid
-        };
+    let implicit = scenario.implicit_hosts();
+    let mut started =
+        Vec::with_capacity(scenario.hosts.len() + implicit.len() + scenario.processes.len());
+    let mut start = |d: &mut Dispatcher<S>,
+                     name: &str,
+                     role: Role,
+                     stays_up: bool,
+                     scripts: Vec<&'a [Step]>| {
+        let pid = d.create_process(name, role);
+        let threads = scripts
+            .into_iter()
+            .enumerate()
+            .map(|(i, steps)| {
+                let tid = if i == 0 {
+                    Tid(1)
+                } else {
+                    d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
+                };
+                (tid, steps)
+            })
+            .collect();
+        started.push(Started {
+            pid,
+            name: name.to_string(),
+            role,
+            stays_up,
+            threads,
+        });
+        pid
+    };
     for h in &scenario.hosts {
-        start(d, &h.name, Role::Host, false, vec![h.steps.clone()]);
+        start(d, &h.name, Role::Host, false, vec![&h.steps]);
     }
-    for name in scenario.implicit_hosts() {
-        let pid = start(d, name, Role::Host, true, vec![Vec::new()]);
+    for name in implicit {
+        let pid = start(d, name, Role::Host, true, vec![&[]]);
         let _ = d.wsa_startup(pid, Tid(1), (2, 2));
-        for p in scenario.providers_of_host(name).filter(|p| p.installed) {
-            let provider = build(registry, p)?;
+        for (p, instance) in scenario.providers.iter().zip(built.iter_mut()) {
+            if p.host != name || !p.installed {
+                continue;
+            }
+            let provider = match instance.take() {
+                Some(provider) => provider,
+                // Two implicit hosts never share a provider; rebuild rather than assume it.
+                None => build(providers, p)?,
+            };
             let _ = d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
         }
     }
     for p in &scenario.processes {
-        let mut scripts = vec![p.steps.clone()];
-        scripts.extend(p.threads.iter().map(|t| t.steps.clone()));
+        let mut scripts: Vec<&'a [Step]> = vec![&p.steps];
+        scripts.extend(p.threads.iter().map(|t| &t.steps[..]));
         start(d, &p.name, Role::Client, false, scripts);
     }
     Ok(started)

@@ -49,11 +49,21 @@ impl<S: EventSink> Dispatcher<S> {
             StartupPolicy::PerWsaStartup => self.startup_count(pid).max(1) as usize,
         };
         loop {
-            let live = self.sessions_with(pid, provider);
-            if live.len() >= wanted
-                && let Some(newest) = live.last()
+            // Counted in place: this runs for every provider call.
+            let (count, newest) = self.process(pid).map_or((0, None), |p| {
+                p.sessions
+                    .iter()
+                    .filter(|h| {
+                        self.sessions
+                            .get(**h)
+                            .is_some_and(|s| s.provider == provider)
+                    })
+                    .fold((0, None), |(n, _), h| (n + 1, Some(*h)))
+            });
+            if count >= wanted
+                && let Some(newest) = newest
             {
-                return Ok(*newest);
+                return Ok(newest);
             }
             self.open_session(pid, provider)?;
         }

@@ -152,12 +152,12 @@ impl<S: EventSink> Dispatcher<S> {
                     session: session_label,
                     lookup: None,
                     async_call: Some(label),
-                    args: Some({
+                    args: Some(self.details(|| {
                         let mut args = info.to_fields();
                         args.insert("flags".into(), json!(flags.0));
                         args.insert("op".into(), json!(op.code()));
                         args
-                    }),
+                    })),
                 }
             );
             let site = CallSite {

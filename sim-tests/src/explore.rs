@@ -8,6 +8,9 @@
 //!   swarm testing, and faults are scheduler choices, so a failing seed replays exactly.
 //! - Seeds run on `jobs` worker threads, each with its own world; the reported failure is the
 //!   smallest failing seed of the range, whatever `jobs` is.
+//! - A seed that passes costs only what judging it needs: provider options are parsed once for
+//!   the range ([`Prepared`]), and runs build no `args`/`result` objects (the findings sink
+//!   does not want details). A failure's trace is recorded in full by [`record_seed`].
 //! - A run stops at its first failure ([`RunOptions::stop_at_failure`]): exploration wants
 //!   the failure, not its aftermath, and a failure trace ends at its `violation` line.
 //! - Shrinking records the failing run's schedule as moves ([`Recording`]) and tries smaller
@@ -22,7 +25,7 @@
 use crate::cli::{StrategyName, header};
 use nspsim_runtime::event::{Event, EventSink};
 use nspsim_runtime::event::{Pid, Tid};
-use nspsim_runtime::registry::Registry;
+use nspsim_runtime::registry::{Prepared, Providers, Registry};
 use nspsim_runtime::scenario::{NextCount, Scenario, Step};
 use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
@@ -104,12 +107,19 @@ impl EventSink for Findings {
             _ => {}
         }
     }
+
+    /// Only verdicts matter here (`violation` and `fault` lines, which are always built in
+    /// full), so the dispatcher need not build `args` and `result` objects.
+    fn wants_details(&self) -> bool {
+        false
+    }
 }
 
-/// Runs one seed without recording; `Some` when it fails.
+/// Runs one seed without recording; `Some` when it fails. `providers` is the registry, or
+/// factories prepared from it once for many seeds.
 pub fn run_seed(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     strategy_name: StrategyName,
     plan: &FaultPlan,
@@ -118,7 +128,7 @@ pub fn run_seed(
     let mut strat = strategy(strategy_name, max_steps);
     let (report, findings) = run_checked(
         scenario,
-        registry,
+        providers,
         seed,
         strat.as_mut(),
         plan,
@@ -207,7 +217,7 @@ impl<S: EventSink> EventSink for UntilFailure<S> {
 /// One run with the checker online, into `sink`, stopped at its first failure.
 fn run_checked<S: EventSink>(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     strat: &mut dyn Strategy,
     plan: &FaultPlan,
@@ -222,7 +232,7 @@ fn run_checked<S: EventSink>(
         stop_at_failure: true,
     };
     let sink = Checked::new(sink, scenario.startup_policy);
-    let (report, mut sink) = world::run_with(scenario, registry, strat, sink, &options).ok()?;
+    let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options).ok()?;
     // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
     sink.finish(report.end_time, !report.stopped_at_failure());
     Some((report, sink.into_inner()))
@@ -277,6 +287,13 @@ pub fn explore(
     let smallest_failure = AtomicU64::new(u64::MAX);
     let run_count = AtomicU64::new(0);
     let jobs = opts.jobs.max(1);
+    // Options are parsed once for the whole range, not once per seed. A provider that cannot
+    // be prepared is left to each run, which reports it as it always has.
+    let prepared = Prepared::new(registry, &scenario.providers).ok();
+    let providers: &dyn Providers = match &prepared {
+        Some(p) => p,
+        None => registry,
+    };
     let mut failures: Vec<Failure> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|_| {
@@ -298,7 +315,7 @@ pub fn explore(
                         let plan = plan_for(seed, &opts.faults);
                         let name = opts.portfolio.for_seed(seed);
                         if let Some(f) =
-                            run_seed(scenario, registry, seed, name, &plan, opts.max_steps)
+                            run_seed(scenario, providers, seed, name, &plan, opts.max_steps)
                         {
                             smallest_failure.fetch_min(seed, Ordering::Relaxed);
                             found.push(f);

@@ -17,7 +17,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             lookup: Some(h),
             ..
         } => {
-            if let Some(&session) = m.live(*pid, *provider).last() {
+            if let Some(session) = m.newest_live(*pid, *provider) {
                 if let Some(s) = m.sessions.get_mut(session) {
                     s.handles.push(*h);
                 }

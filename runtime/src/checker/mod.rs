@@ -142,9 +142,15 @@ impl Checker {
 
     /// Judges one event; returns the rules it broke. `violation` lines are not re-judged.
     pub fn observe(&mut self, s: &Stamped) -> Vec<Violation> {
-        self.model.seq = s.seq;
+        self.observe_event(s.seq, &s.event)
+    }
+
+    /// [`Checker::observe`] of the event numbered `seq`, for callers that hold the event
+    /// unstamped (the online checker, which hands it on without a copy).
+    pub fn observe_event(&mut self, seq: u64, event: &Event) -> Vec<Violation> {
+        self.model.seq = seq;
         let mut out = Vec::new();
-        match &s.event {
+        match event {
             Event::Violation { .. } | Event::End { .. } => {}
             event => {
                 self.model.close_aftermath_if(event, &mut out);
@@ -269,17 +275,13 @@ impl<S: EventSink> Checked<S> {
 
 impl<S: EventSink> EventSink for Checked<S> {
     fn record(&mut self, t: u64, event: Event) {
-        let stamped = Stamped {
-            seq: self.seq,
-            t,
-            event,
-        };
+        let seq = self.seq;
         self.seq += 1;
-        if matches!(stamped.event, Event::Violation { .. }) {
+        if matches!(event, Event::Violation { .. }) {
             self.violations += 1;
         }
-        let found = self.checker.observe(&stamped);
-        self.inner.record(t, stamped.event);
+        let found = self.checker.observe_event(seq, &event);
+        self.inner.record(t, event);
         for v in found {
             self.emit(t, v);
         }
@@ -292,6 +294,12 @@ impl<S: EventSink> EventSink for Checked<S> {
 
     fn failed(&self) -> bool {
         self.violations > 0 || self.inner.failed()
+    }
+
+    /// No rule is judged by `args`, `result` or names: whether they are built is the inner
+    /// sink's call.
+    fn wants_details(&self) -> bool {
+        self.inner.wants_details()
     }
 }
 

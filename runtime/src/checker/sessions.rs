@@ -119,8 +119,7 @@ fn session_call(
     label: Option<Label>,
     out: &mut Vec<Violation>,
 ) {
-    let live = m.live(pid, provider);
-    let Some(newest) = live.last().copied() else {
+    let Some(newest) = m.newest_live(pid, provider) else {
         if !m.has(provider, NspFn::Startup) {
             // S1.3: no Startup slot, so the session opens with this call and a null argument.
             m.open_session(pid, provider, None);
@@ -185,8 +184,7 @@ fn session_end(
     out: &mut Vec<Violation>,
 ) {
     let target = m
-        .live(pid, provider)
-        .into_iter()
+        .live_iter(pid, provider)
         .rev()
         .find(|i| m.sessions[*i].label == label);
     let Some(i) = target else {

@@ -10,7 +10,6 @@ use super::{Rule, Violation};
 use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
 use crate::provider::NspFn;
 use crate::wsa::Guid;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub(super) struct Process {
@@ -100,21 +99,93 @@ pub(super) struct Aftermath {
     pub silent: Vec<usize>,
 }
 
+/// A map kept as a vector sorted by key: iterates in key order like a `BTreeMap`, but a run's
+/// few processes, providers, handles and async calls, whose keys mostly arrive in increasing
+/// order, cost one growing vector and a binary search instead of tree nodes. The checker
+/// looks something up in one of these for nearly every event.
+#[derive(Debug)]
+pub(super) struct VecMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K: Ord, V> VecMap<K, V> {
+    pub fn new() -> Self {
+        VecMap {
+            entries: Vec::new(),
+        }
+    }
+
+    fn find(&self, k: &K) -> Result<usize, usize> {
+        // Keys usually arrive in order: check the end before searching.
+        match self.entries.last() {
+            Some((last, _)) if last < k => Err(self.entries.len()),
+            _ => self.entries.binary_search_by(|(e, _)| e.cmp(k)),
+        }
+    }
+
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.find(k).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.find(k).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// Inserts or replaces, like `BTreeMap::insert`.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        match self.find(&k) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, v)),
+            Err(i) => {
+                self.entries.insert(i, (k, v));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        self.find(k).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    /// The value of `k`, inserted with `make` first when absent.
+    pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&k) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(i, (k, make()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+}
+
+impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Model {
     pub per_wsastartup: bool,
     pub seq: u64,
-    pub processes: BTreeMap<Pid, Process>,
-    pub providers: BTreeMap<Guid, Provider>,
+    pub processes: VecMap<Pid, Process>,
+    pub providers: VecMap<Guid, Provider>,
     pub sessions: Vec<Session>,
-    pub handles: BTreeMap<Label, Handle>,
-    pub asyncs: BTreeMap<Label, AsyncCall>,
+    pub handles: VecMap<Label, Handle>,
+    pub asyncs: VecMap<Label, AsyncCall>,
     pub aftermath: Option<Aftermath>,
     /// A `fault` was seen and its call's `nsp.return` has not come yet: that return carries the
     /// dispatcher's WSASYSCALLFAILURE, not the provider's error.
     pub faulted_call: bool,
     /// API calls made while their process had no WSAStartup outstanding (L10).
-    pub uninitialised_calls: BTreeMap<(Pid, Tid), ApiFn>,
+    pub uninitialised_calls: VecMap<(Pid, Tid), ApiFn>,
 }
 
 impl Model {
@@ -122,14 +193,16 @@ impl Model {
         Model {
             per_wsastartup,
             seq: 0,
-            processes: BTreeMap::new(),
-            providers: BTreeMap::new(),
-            sessions: Vec::new(),
-            handles: BTreeMap::new(),
-            asyncs: BTreeMap::new(),
+            processes: VecMap::new(),
+            providers: VecMap::new(),
+            // Room for a small run's sessions: growing from empty cost more than the rest of
+            // the bookkeeping for the runs exploration makes by the hundred thousand.
+            sessions: Vec::with_capacity(8),
+            handles: VecMap::new(),
+            asyncs: VecMap::new(),
             aftermath: None,
             faulted_call: false,
-            uninitialised_calls: BTreeMap::new(),
+            uninitialised_calls: VecMap::new(),
         }
     }
 
@@ -142,14 +215,14 @@ impl Model {
     }
 
     pub fn process(&mut self, pid: Pid) -> &mut Process {
-        self.processes.entry(pid).or_insert_with(|| Process {
+        self.processes.get_or_insert_with(pid, || Process {
             alive: true,
             ..Process::default()
         })
     }
 
     pub fn provider(&mut self, id: Guid) -> &mut Provider {
-        self.providers.entry(id).or_default()
+        self.providers.get_or_insert_with(id, Provider::default)
     }
 
     pub fn reachable(&self, id: Guid) -> bool {
@@ -162,12 +235,25 @@ impl Model {
 
     /// Live sessions of (pid, provider), oldest first.
     pub fn live(&self, pid: Pid, provider: Guid) -> Vec<usize> {
+        self.live_iter(pid, provider).collect()
+    }
+
+    /// The newest live session of (pid, provider).
+    pub fn newest_live(&self, pid: Pid, provider: Guid) -> Option<usize> {
+        self.live_iter(pid, provider).next_back()
+    }
+
+    /// [`Model::live`] without collecting (most callers want only the newest).
+    pub fn live_iter(
+        &self,
+        pid: Pid,
+        provider: Guid,
+    ) -> impl DoubleEndedIterator<Item = usize> + '_ {
         self.sessions
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.pid == pid && s.provider == provider && s.ended.is_none())
+            .filter(move |(_, s)| s.pid == pid && s.provider == provider && s.ended.is_none())
             .map(|(i, _)| i)
-            .collect()
     }
 
     pub fn open_session(&mut self, pid: Pid, provider: Guid, label: Option<Label>) -> usize {
@@ -188,14 +274,12 @@ impl Model {
             s.ended = Some(how);
         }
         let seq = self.seq;
-        let owned = self
-            .sessions
-            .get(i)
-            .map(|s| s.handles.clone())
-            .unwrap_or_default();
-        for label in owned {
-            if let Some(h) = self.handles.get_mut(&label).filter(|h| h.closed.is_none()) {
-                h.closed = Some(seq);
+        // Two fields of the model at once: no copy of the handle list needed.
+        if let Some(s) = self.sessions.get(i) {
+            for label in &s.handles {
+                if let Some(h) = self.handles.get_mut(label).filter(|h| h.closed.is_none()) {
+                    h.closed = Some(seq);
+                }
             }
         }
         if let Some(a) = &mut self.aftermath {

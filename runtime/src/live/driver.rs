@@ -134,7 +134,7 @@ pub fn run_live<S: EventSink>(
                 p.pid,
                 p.name.clone(),
                 *tid,
-                steps.clone(),
+                steps.to_vec(),
                 tx.clone(),
             ));
         }

@@ -23,9 +23,9 @@
 use super::faults::{Fault, FaultKind, FaultPlan};
 use super::strategy::{Actor, Choice, Strategy};
 use crate::config::Config;
-use crate::dispatcher::{ApiError, Dispatcher, WakeOutcome};
+use crate::dispatcher::{ApiError, Dispatcher, Wake, WakeOutcome};
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
-use crate::registry::Registry;
+use crate::registry::Providers;
 use crate::scenario::{Scenario, Step};
 use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed};
 pub use crate::script::{RunError, catalog_entry};
@@ -85,10 +85,11 @@ enum ThreadState {
     Done,
 }
 
-struct ThreadRun {
+struct ThreadRun<'a> {
     pid: Pid,
     tid: Tid,
-    steps: Vec<Step>,
+    /// Borrowed from the scenario: scripts are only read.
+    steps: &'a [Step],
     pc: usize,
     ready_at: u64,
     state: ThreadState,
@@ -114,9 +115,10 @@ struct ProcRun {
 /// A scenario being run.
 pub struct World<'a, S: EventSink> {
     scenario: &'a Scenario,
-    registry: &'a Registry,
+    /// Where provider instances come from (a registry, or factories prepared once).
+    providers: &'a dyn Providers,
     d: Dispatcher<S>,
-    threads: Vec<ThreadRun>,
+    threads: Vec<ThreadRun<'a>>,
     procs: Vec<ProcRun>,
     now: u64,
     report: RunReport,
@@ -124,6 +126,8 @@ pub struct World<'a, S: EventSink> {
     /// Faults injected so far. An `expect` describes fault-free behaviour, so once a fault
     /// has struck, later `expect`s are not checked.
     faults_injected: u64,
+    /// Wakes being delivered, kept between steps so that polling allocates nothing.
+    wakes: Vec<Wake>,
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
@@ -146,13 +150,17 @@ impl<S: EventSink> EventSink for Counting<S> {
     fn failed(&self) -> bool {
         self.inner.failed()
     }
+
+    fn wants_details(&self) -> bool {
+        self.inner.wants_details()
+    }
 }
 
 /// Runs `scenario` under `strategy` with `seed`, sending every event to `sink`. Returns the
-/// report and the sink (for the caller to finish).
+/// report and the sink (for the caller to finish). `providers` is usually the registry.
 pub fn run<S: EventSink>(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     strategy: &mut dyn Strategy,
     seed: u64,
     sink: S,
@@ -165,7 +173,7 @@ pub fn run<S: EventSink>(
         free_time: false,
         stop_at_failure: false,
     };
-    run_with(scenario, registry, strategy, sink, &options)
+    run_with(scenario, providers, strategy, sink, &options)
 }
 
 /// What a run is told besides its scenario.
@@ -187,7 +195,7 @@ pub struct RunOptions {
 /// [`run`] with faults.
 pub fn run_with<S: EventSink>(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     strategy: &mut dyn Strategy,
     sink: S,
     options: &RunOptions,
@@ -200,7 +208,7 @@ pub fn run_with<S: EventSink>(
     };
     let mut world = World {
         scenario,
-        registry,
+        providers,
         d: Dispatcher::new(config_of(scenario), counting),
         threads: Vec::new(),
         procs: Vec::new(),
@@ -208,7 +216,12 @@ pub fn run_with<S: EventSink>(
         report: RunReport::default(),
         emitted: 0,
         faults_injected: 0,
+        wakes: Vec::new(),
     };
+    // One buffer for every step's choices: a run makes one list per step. Sized for a typical
+    // run up front, since growing a buffer costs more than the small runs explored spend on
+    // a step.
+    let mut choices = Vec::with_capacity(16);
     strategy.begin(seed);
     world.setup()?;
     loop {
@@ -222,7 +235,7 @@ pub fn run_with<S: EventSink>(
         let plan = &options.faults;
         let offer_faults = !plan.is_none()
             && (plan.rate_ppm >= 1_000_000 || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
-        let mut choices = world.choices(options.free_time);
+        world.choices(options.free_time, &mut choices);
         if offer_faults && !choices.is_empty() {
             world.fault_choices(plan, &mut choices);
         }
@@ -259,9 +272,13 @@ pub fn run_with<S: EventSink>(
     Ok((report, d.into_sink().inner))
 }
 
-impl<S: EventSink> World<'_, S> {
+impl<'a, S: EventSink> World<'a, S> {
     fn setup(&mut self) -> Result<(), RunError> {
-        for p in script::set_up(&mut self.d, self.scenario, self.registry)? {
+        let started = script::set_up(&mut self.d, self.scenario, self.providers)?;
+        self.procs.reserve_exact(started.len());
+        self.threads
+            .reserve_exact(started.iter().map(|p| p.threads.len()).sum());
+        for p in started {
             for (tid, steps) in p.threads {
                 self.threads.push(ThreadRun {
                     pid: p.pid,
@@ -299,9 +316,10 @@ impl<S: EventSink> World<'_, S> {
         self.procs.get((pid.0 as usize).checked_sub(1)?)
     }
 
-    /// Runnable choices, in a fixed order: threads by pid and tid, then work by age.
-    fn choices(&self, free_time: bool) -> Vec<Choice> {
-        let mut out = Vec::new();
+    /// Runnable choices into `out` (cleared first), in a fixed order: threads by pid and tid,
+    /// then work by age.
+    fn choices(&self, free_time: bool, out: &mut Vec<Choice>) {
+        out.clear();
         for t in &self.threads {
             let alive = self.proc(t.pid).is_some_and(|p| p.alive);
             if !alive || t.state != ThreadState::Ready || t.ready_at > self.now {
@@ -343,11 +361,10 @@ impl<S: EventSink> World<'_, S> {
         {
             out.push(Choice::Tick { to });
         }
-        out
     }
 
     /// What the first event of a thread's next step will name.
-    fn actor_of(&self, t: &ThreadRun) -> Option<Actor> {
+    fn actor_of(&self, t: &ThreadRun<'a>) -> Option<Actor> {
         if t.lookup.is_some() {
             return Some(Actor::Thread(t.pid, t.tid));
         }
@@ -474,7 +491,9 @@ impl<S: EventSink> World<'_, S> {
 
     /// Applies wakes: threads whose blocking call finished become ready.
     fn deliver_wakes(&mut self) {
-        for wake in self.d.take_wakes() {
+        let mut wakes = std::mem::take(&mut self.wakes);
+        self.d.take_wakes_into(&mut wakes);
+        for wake in wakes.drain(..) {
             let Some(i) = self.thread_index(wake.pid, wake.tid) else {
                 continue;
             };
@@ -487,6 +506,7 @@ impl<S: EventSink> World<'_, S> {
                 WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
             }
         }
+        self.wakes = wakes;
     }
 
     fn mark_exited(&mut self, pid: Pid) {
@@ -502,37 +522,36 @@ impl<S: EventSink> World<'_, S> {
     /// Runs one API-calling step (or one call of a `lookup`) of thread `i`.
     fn step_thread(&mut self, i: usize) {
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
-        let Some(step) = self.threads[i].steps.get(self.threads[i].pc).cloned() else {
+        // The script outlives the world, so the step is borrowed, not copied.
+        let Some(step) = self.threads[i].steps.get(self.threads[i].pc) else {
             return;
         };
-        if self.threads[i].lookup.is_none() {
-            self.threads[i].lookup = LookupLoop::of(&step);
+        if self.threads[i].lookup.is_none()
+            && let Some(lp) = LookupLoop::of(step)
+        {
+            self.threads[i].lookup = Some(lp);
         }
-        if let Some(mut lp) = self.threads[i].lookup.take() {
+        // The loop state is large: it is stepped where it lies rather than moved out and back.
+        if let Some(lp) = self.threads[i].lookup.as_mut() {
             match lp.step(&mut self.d, pid, tid) {
-                LoopStep::More => {
-                    self.threads[i].lookup = Some(lp);
-                    self.threads[i].ready_at = self.now + STEP_US;
+                LoopStep::More => self.threads[i].ready_at = self.now + STEP_US,
+                LoopStep::Waiting => self.threads[i].state = ThreadState::Waiting,
+                LoopStep::Done(outcome) => {
+                    self.threads[i].lookup = None;
+                    self.finish_step(i, outcome);
                 }
-                LoopStep::Waiting => {
-                    self.threads[i].lookup = Some(lp);
-                    self.threads[i].state = ThreadState::Waiting;
-                }
-                LoopStep::Done(outcome) => self.finish_step(i, outcome),
             }
             return;
         }
-        let mut handles = std::mem::take(&mut self.procs[(pid.0 - 1) as usize].handles);
         let performed = script::perform(
             &mut self.d,
             self.scenario,
-            self.registry,
+            self.providers,
             pid,
             tid,
-            &step,
-            &mut handles,
+            step,
+            &mut self.procs[(pid.0 - 1) as usize].handles,
         );
-        self.procs[(pid.0 - 1) as usize].handles = handles;
         match performed {
             Performed::Done(outcome) => self.finish_step(i, outcome),
             Performed::Waiting => self.threads[i].state = ThreadState::Waiting,
@@ -569,14 +588,14 @@ impl<S: EventSink> World<'_, S> {
             if t.state == ThreadState::Done || t.lookup.is_some() {
                 return;
             }
-            match t.steps.get(t.pc).cloned() {
-                Some(Step::Sleep { us }) => {
+            match t.steps.get(t.pc) {
+                Some(&Step::Sleep { us }) => {
                     let t = &mut self.threads[i];
                     t.ready_at = t.ready_at.max(self.now).saturating_add(us);
                     t.pc += 1;
                     slept = true;
                 }
-                Some(Step::Expect { err, ret }) => {
+                Some(&Step::Expect { err, ret }) => {
                     self.check_expect(i, err, ret);
                     self.threads[i].pc += 1;
                 }

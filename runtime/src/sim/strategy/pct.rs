@@ -10,7 +10,6 @@ use super::{Choice, Strategy};
 use crate::event::{Pid, Tid};
 use crate::sim::faults::Fault;
 use crate::sim::rng::Pcg32;
-use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Entity {
@@ -37,7 +36,9 @@ pub struct Pct {
     depth: u32,
     max_steps: u64,
     rng: Pcg32,
-    priorities: BTreeMap<Entity, u64>,
+    /// Priorities by entity, in order of first sight. A run has a handful of entities, so a
+    /// scan beats a map (picking is on every step).
+    priorities: Vec<(Entity, u64)>,
     change_points: Vec<u64>,
     step: u64,
 }
@@ -50,20 +51,28 @@ impl Pct {
             depth: depth.max(1),
             max_steps: max_steps.max(1),
             rng: Pcg32::from_seed(0),
-            priorities: BTreeMap::new(),
+            // Room for a typical run's threads, work items and faults.
+            priorities: Vec::with_capacity(16),
             change_points: Vec::new(),
             step: 0,
         }
     }
 
     fn priority(&mut self, entity: Entity) -> u64 {
-        if let Some(p) = self.priorities.get(&entity) {
+        if let Some((_, p)) = self.priorities.iter().find(|(e, _)| *e == entity) {
             return *p;
         }
         // Initial priorities sit above every change-point priority (which are < depth).
         let p = u64::from(self.depth) + self.rng.below(1 << 40);
-        self.priorities.insert(entity, p);
+        self.priorities.push((entity, p));
         p
+    }
+
+    fn set_priority(&mut self, entity: Entity, p: u64) {
+        match self.priorities.iter_mut().find(|(e, _)| *e == entity) {
+            Some(slot) => slot.1 = p,
+            None => self.priorities.push((entity, p)),
+        }
     }
 }
 
@@ -89,7 +98,7 @@ impl Strategy for Pct {
         let (_, at) = best?;
         // At the i-th change point the chosen entity drops to priority i (below all initial).
         if let Some(i) = self.change_points.iter().position(|c| *c == self.step) {
-            self.priorities.insert(Entity::of(&choices[at]), i as u64);
+            self.set_priority(Entity::of(&choices[at]), i as u64);
         }
         Some(at)
     }
