@@ -253,6 +253,45 @@ fn long_exploration_of_the_golden_scenarios_finds_nothing() {
 }
 
 #[test]
+fn verdicts_do_not_depend_on_event_details() {
+    // Exploration judges runs whose events carry no args, results or names; a recorded run
+    // carries them all. Both must find the same failure, seed by seed.
+    let registry = nspsim_providers::registry();
+    let mut failing = 0;
+    for file in [
+        "complete-after-end.toml",
+        "free-on-first-cleanup.toml",
+        "ignore-rundown.toml",
+        "shared-session.toml",
+    ] {
+        let (s, _) = load(file);
+        for seed in 0..40 {
+            let plan = FaultPlan::swarm(seed, &FaultKind::ALL);
+            let judged =
+                explore::run_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS);
+            let text =
+                explore::record_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS)
+                    .expect("run");
+            let trace = parse_trace(file, &text).expect("parse");
+            let recorded = trace
+                .violations()
+                .next()
+                .map(|(rule, _, _)| rule.to_string());
+            assert_eq!(
+                judged.as_ref().map(|f| f.signature.clone()),
+                recorded,
+                "{file} seed {seed}"
+            );
+            failing += usize::from(judged.is_some());
+        }
+    }
+    assert!(
+        failing >= 20,
+        "the seeds must fail often enough to compare ({failing})"
+    );
+}
+
+#[test]
 fn traces_with_injected_faults_replay_identically() {
     let registry = nspsim_providers::registry();
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml");
