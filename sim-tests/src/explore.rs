@@ -411,14 +411,14 @@ struct Candidate {
 }
 
 impl Candidate {
-    /// What "smaller" means: a shorter scenario, then less sleeping in it (the smaller
-    /// scenario may need more events at first, until its moves are shrunk too), then fewer
-    /// events, then fewer moves.
     /// The measure of the result: fewest events, then the shortest scenario and schedule.
     fn events_key(&self) -> (u64, usize, usize) {
         (self.events, scenario_size(&self.scenario), self.moves.len())
     }
 
+    /// What "smaller" means in the first pass: a shorter scenario, then less sleeping in it
+    /// (the smaller scenario may need more events at first, until its moves are shrunk too),
+    /// then fewer events, then fewer moves.
     fn key(&self) -> (usize, u64, u64, usize) {
         (
             scenario_size(&self.scenario),
@@ -486,7 +486,6 @@ pub fn shrink(
         runs: 1,
         events_first: false,
     };
-    // A candidate: re-run under the schedule; kept when it fails the same way, smaller.
     // A fresh schedule of a candidate: random walks and PCT, in turn, under nearby seeds.
     let fresh = |k: u64| Guide::Fresh {
         strategy: if k % 2 == 0 {
@@ -497,6 +496,8 @@ pub fn shrink(
         seed: seed.wrapping_add(k),
         plan: &failure.plan,
     };
+    // A candidate is re-run under its guide, and kept when it fails with the same rule and
+    // is smaller by the measure of the pass; the run with the fewest events is kept apart.
     let try_candidate = |s: Scenario, guide: Guide, search: &mut Search| {
         search.runs += 1;
         let Some((sig, events, taken)) = attempt(&s, registry, seed, guide, max_steps) else {
@@ -608,7 +609,9 @@ pub fn shrink(
                         break 'passes;
                     }
                     if try_candidate(c.clone(), Guide::Moves(moves.clone()), &mut search)
-                        || (0..RESEEDS).any(|k| try_candidate(c.clone(), fresh(k), &mut search))
+                        || (0..RESEEDS).any(|k| {
+                            search.runs < budget && try_candidate(c.clone(), fresh(k), &mut search)
+                        })
                     {
                         improved = true;
                         break;
