@@ -416,7 +416,7 @@ pub trait EventSink {
     }
 }
 
-/// Discards everything (benchmarks, exploration of seeds that pass).
+/// Discards everything (benchmarks).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NullSink;
 

@@ -27,6 +27,21 @@ pub enum StrategyName {
     Pct,
 }
 
+impl StrategyName {
+    pub const fn name(self) -> &'static str {
+        match self {
+            StrategyName::Random => "random",
+            StrategyName::Pct => "pct",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<StrategyName> {
+        [StrategyName::Random, StrategyName::Pct]
+            .into_iter()
+            .find(|n| n.name() == s)
+    }
+}
+
 /// Options of `nspsim run`.
 #[derive(Clone, Debug)]
 pub struct RunArgs {
@@ -602,7 +617,29 @@ pub fn explore_cmd(
     if args.crash_points {
         let seed = scenario.seed.unwrap_or(0);
         let name = args.portfolio.for_seed(seed);
-        let (runs, found) = explore::crash_points(&scenario, registry, seed, name, args.max_steps);
+        let (runs, found) = match explore::crash_points(
+            &scenario,
+            registry,
+            seed,
+            name,
+            args.max_steps,
+        ) {
+            Ok(r) => r,
+            Err(f) => {
+                let _ = writeln!(
+                    out,
+                    "the run of seed {seed} fails without any crash, with {}: {}",
+                    f.signature, f.detail
+                );
+                let _ = writeln!(
+                    out,
+                    "crash points need a seed whose run passes: nspsim run {} --seed {seed} --strategy {} shows the failure",
+                    args.scenario.display(),
+                    name.name()
+                );
+                return FINDINGS;
+            }
+        };
         for cp in &found {
             let _ = writeln!(
                 out,
@@ -623,9 +660,21 @@ pub fn explore_cmd(
             .scenario
             .file_stem()
             .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        // A process name is the user's text: only its plain characters go into a file name.
+        let process: String = first
+            .process
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let path = args.scenario.with_file_name(format!(
-            "{stem}.crash-{}-{}-move{}.jsonl",
-            first.failure.signature, first.process, first.after_moves
+            "{stem}.crash-{}-{process}-move{}.jsonl",
+            first.failure.signature, first.after_moves
         ));
         let trace = explore::record_crash_point(&scenario, registry, first, args.max_steps)
             .unwrap_or_default();
@@ -640,14 +689,19 @@ pub fn explore_cmd(
     // Seeds that failed before come first.
     let regressions = explore::regression_path(&args.scenario);
     let mut first: Vec<explore::Failure> = Vec::new();
-    for seed in explore::read_regressions(&regressions) {
-        let plan = explore::plan_for(seed, &args.faults);
-        let name = args.portfolio.for_seed(seed);
-        if let Some(f) = explore::run_seed(&scenario, registry, seed, name, &plan, args.max_steps) {
+    for r in explore::read_regressions(&regressions) {
+        if r.seed % args.shard.1 != args.shard.0 {
+            continue; // another shard's
+        }
+        // Under the settings it failed with, where the file kept them.
+        let plan = explore::plan_for(r.seed, r.faults.as_deref().unwrap_or(&args.faults));
+        let name = r.strategy.unwrap_or(args.portfolio.for_seed(r.seed));
+        let max_steps = r.max_steps.unwrap_or(args.max_steps);
+        if let Some(f) = explore::run_seed(&scenario, registry, r.seed, name, &plan, max_steps) {
             let _ = writeln!(
                 out,
-                "regression seed {seed} still fails with {}",
-                f.signature
+                "regression seed {} still fails with {}",
+                r.seed, f.signature
             );
             first.push(f);
         }
@@ -737,7 +791,14 @@ pub fn explore_cmd(
         report.seeds_run as f64 / secs,
         report.failures.len()
     );
-    first.extend(report.failures);
+    // A regression seed inside the range is found again: report it once.
+    let known: Vec<u64> = first.iter().map(|f| f.seed).collect();
+    first.extend(
+        report
+            .failures
+            .into_iter()
+            .filter(|f| !known.contains(&f.seed)),
+    );
     let Some(failure) = first.first().cloned() else {
         return CLEAN;
     };
@@ -748,8 +809,11 @@ pub fn explore_cmd(
             f.seed, f.signature, f.plan, f.detail
         );
     }
-    if let Err(e) = explore::record_regression(&regressions, &failure) {
-        let _ = writeln!(err, "warning: cannot update {}: {e}", regressions.display());
+    for f in &first {
+        if let Err(e) = explore::record_regression(&regressions, f, &args.faults, args.max_steps) {
+            let _ = writeln!(err, "warning: cannot update {}: {e}", regressions.display());
+            break;
+        }
     }
     let shrunk = explore::shrink(
         &scenario,
@@ -802,10 +866,12 @@ pub fn explore_cmd(
     };
     let _ = writeln!(
         out,
-        "unshrunk: nspsim explore {} --seeds {}..{} --faults {faults}",
+        "unshrunk: nspsim explore {} --seeds {}..{} --strategy {} --faults {faults} --max-steps {}",
         args.scenario.display(),
         failure.seed,
-        failure.seed + 1
+        failure.seed + 1,
+        failure.strategy.name(),
+        args.max_steps
     );
     FINDINGS
 }

@@ -282,10 +282,12 @@ pub fn explore(
     progress: &(dyn Fn(u64, usize) + Sync),
 ) -> ExploreReport {
     let start = Instant::now();
-    let deadline = opts.time.map(|t| start + t);
+    // A time too far off to represent is no deadline at all.
+    let deadline = opts.time.and_then(|t| start.checked_add(t));
     let next = AtomicU64::new(opts.first_seed);
     let smallest_failure = AtomicU64::new(u64::MAX);
     let run_count = AtomicU64::new(0);
+    let failing = std::sync::atomic::AtomicUsize::new(0);
     let jobs = opts.jobs.max(1);
     // Options are parsed once for the whole range, not once per seed. A provider that cannot
     // be prepared is left to each run, which reports it as it always has.
@@ -318,11 +320,12 @@ pub fn explore(
                             run_seed(scenario, providers, seed, name, &plan, opts.max_steps)
                         {
                             smallest_failure.fetch_min(seed, Ordering::Relaxed);
+                            failing.fetch_add(1, Ordering::Relaxed);
                             found.push(f);
                         }
                         let n = run_count.fetch_add(1, Ordering::Relaxed) + 1;
                         if n % 256 == 0 {
-                            progress(n, found.len());
+                            progress(n, failing.load(Ordering::Relaxed));
                         }
                     }
                     found
@@ -633,6 +636,7 @@ pub fn shrink(
             }
         }
     }
+    canonical_handles(&mut search.smallest.scenario);
     let mut schedule = Schedule::new(search.smallest.moves.iter().map(|(m, _)| *m).collect());
     let all = FaultPlan::all_always();
     let trace = record_with(
@@ -658,6 +662,57 @@ pub fn shrink(
         replays,
         runs: search.runs,
         elapsed: start.elapsed(),
+    }
+}
+
+/// Names the lookup handles the shrinker made up (`shrunk-…`, after the script and step they
+/// came from in some intermediate scenario) `q1`, `q2`, … per process, in order of first use,
+/// skipping names the process already uses. Handle names are only keys, so the run is the same.
+fn canonical_handles(s: &mut Scenario) {
+    const MADE_UP: &str = "shrunk-";
+    for p in &mut s.processes {
+        let scripts =
+            std::iter::once(&mut p.steps).chain(p.threads.iter_mut().map(|t| &mut t.steps));
+        let mut steps: Vec<&mut Step> = scripts.flat_map(|v| v.iter_mut()).collect();
+        let name_of = |step: &Step| -> Option<String> {
+            match step {
+                Step::LookupBegin { as_name, .. } => Some(as_name.clone()),
+                Step::LookupNext { handle, .. } | Step::LookupEnd { handle } => {
+                    Some(handle.clone())
+                }
+                _ => None,
+            }
+        };
+        let taken: Vec<String> = steps
+            .iter()
+            .filter_map(|step| name_of(step))
+            .filter(|n| !n.starts_with(MADE_UP))
+            .collect();
+        let mut renamed: Vec<(String, String)> = Vec::new();
+        let mut next = 1;
+        for step in &mut steps {
+            let name = match &mut **step {
+                Step::LookupBegin { as_name, .. } => as_name,
+                Step::LookupNext { handle, .. } | Step::LookupEnd { handle } => handle,
+                _ => continue,
+            };
+            if !name.starts_with(MADE_UP) {
+                continue;
+            }
+            if let Some((_, new)) = renamed.iter().find(|(old, _)| old == name) {
+                *name = new.clone();
+                continue;
+            }
+            let new = loop {
+                let candidate = format!("q{next}");
+                next += 1;
+                if !taken.contains(&candidate) {
+                    break candidate;
+                }
+            };
+            renamed.push((name.clone(), new.clone()));
+            *name = new;
+        }
     }
 }
 
@@ -711,26 +766,30 @@ fn attempt(
     Some((signature, events, recording.moves))
 }
 
-/// Runs `scenario` following `moves`: the failure, as (signature, detail), if it fails.
+/// A failure's (signature, detail).
+type Verdict = (String, String);
+
+/// Runs `scenario` following `moves` and judges it: the failure, as (signature, detail), if
+/// it fails, and the moves the run made.
 fn judge_moves(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
     moves: Vec<Move>,
     max_steps: u64,
-) -> Option<(String, String)> {
-    let mut schedule = Schedule::new(moves);
+) -> Option<(Option<Verdict>, Vec<Taken>)> {
+    let mut recording = Recording::new(Schedule::new(moves));
     let all = FaultPlan::all_always();
     let (report, findings) = run_checked(
         scenario,
         registry,
         seed,
-        &mut schedule,
+        &mut recording,
         &all,
         max_steps,
         Findings::default(),
     )?;
-    judge(&report, findings)
+    Some((judge(&report, findings), recording.moves))
 }
 
 /// Process names in pid order, as [`nspsim_runtime::script::set_up`] starts them.
@@ -1122,14 +1181,14 @@ pub fn record_crash_point(
 /// crashed after each of its moves in turn (before the first, between any two, after the
 /// last), exhaustively: before and after every API call, inside a `lookup` between its calls,
 /// and while a call waits for a deferred completion. Returns the runs made and the crash
-/// points that fail.
+/// points that fail, or the seed's own failure when its run fails without any crash.
 pub fn crash_points(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
     name: StrategyName,
     max_steps: u64,
-) -> (u64, Vec<CrashPoint>) {
+) -> Result<(u64, Vec<CrashPoint>), Failure> {
     let mut recording = Recording::new(strategy(name, max_steps));
     let none = FaultPlan::none();
     let mut runs = 1;
@@ -1142,8 +1201,20 @@ pub fn crash_points(
         max_steps,
         Findings::default(),
     );
-    if baseline.is_none() {
-        return (runs, Vec::new());
+    let Some((report, findings)) = baseline else {
+        return Ok((runs, Vec::new()));
+    };
+    let events = findings.events;
+    // A run that fails by itself would blame every crash after its failure.
+    if let Some((signature, detail)) = judge(&report, findings) {
+        return Err(Failure {
+            seed,
+            signature,
+            detail,
+            plan: none,
+            strategy: name,
+            events,
+        });
     }
     let moves = recording.moves;
     let names = pid_names(scenario);
@@ -1165,11 +1236,15 @@ pub fn crash_points(
             let mut schedule: Vec<Move> = moves.iter().map(|(m, _)| *m).collect();
             schedule.insert(after, Move::Fault(Fault::Crash(pid)));
             runs += 1;
-            let Some((signature, detail)) =
+            let crash = Move::Fault(Fault::Crash(pid));
+            let Some((Some((signature, detail)), made)) =
                 judge_moves(scenario, registry, seed, schedule.clone(), max_steps)
             else {
                 continue;
             };
+            if !made.iter().any(|(m, _)| *m == crash) {
+                continue; // the crash never struck: not this point's failure
+            }
             found.push(CrashPoint {
                 process: proc_.name.clone(),
                 after_moves: after,
@@ -1186,7 +1261,7 @@ pub fn crash_points(
             });
         }
     }
-    (runs, found)
+    Ok((runs, found))
 }
 
 /// Where process `pid` stood after the first `after` moves of a run, in words.
@@ -1220,25 +1295,64 @@ pub fn regression_path(scenario_path: &std::path::Path) -> std::path::PathBuf {
     scenario_path.with_file_name(format!("{name}.regressions"))
 }
 
-/// Seeds listed in a regression file (`seed N` lines; `#` comments).
-pub fn read_regressions(path: &std::path::Path) -> Vec<u64> {
+/// A failing seed kept in a regression file, with the settings it failed under (a line
+/// written before they were kept has only the seed: the current settings apply).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Regression {
+    pub seed: u64,
+    pub strategy: Option<StrategyName>,
+    /// The fault kinds the seed could switch on (its plan is drawn from them).
+    pub faults: Option<Vec<FaultKind>>,
+    pub max_steps: Option<u64>,
+}
+
+/// The failing seeds of a regression file: `seed N [strategy=S] [faults=K,…|none]
+/// [max-steps=M]` lines, `#` comments; lines it cannot read are skipped.
+pub fn read_regressions(path: &std::path::Path) -> Vec<Regression> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .filter_map(|l| {
-            l.trim()
-                .strip_prefix("seed ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
+            let line = l.split('#').next()?.trim();
+            let mut words = line.strip_prefix("seed ")?.split_whitespace();
+            let mut r = Regression {
+                seed: words.next()?.parse().ok()?,
+                strategy: None,
+                faults: None,
+                max_steps: None,
+            };
+            for w in words {
+                match w.split_once('=')? {
+                    ("strategy", v) => r.strategy = Some(StrategyName::from_name(v)?),
+                    ("faults", "none") => r.faults = Some(Vec::new()),
+                    ("faults", v) => {
+                        r.faults = Some(
+                            v.split(',')
+                                .map(FaultKind::from_name)
+                                .collect::<Option<Vec<_>>>()?,
+                        );
+                    }
+                    ("max-steps", v) => r.max_steps = Some(v.parse().ok()?),
+                    _ => return None,
+                }
+            }
+            Some(r)
         })
         .collect()
 }
 
-/// Appends a failing seed to the regression file (once).
-pub fn record_regression(path: &std::path::Path, failure: &Failure) -> std::io::Result<()> {
-    if read_regressions(path).contains(&failure.seed) {
+/// Appends a failing seed to the regression file (once per seed), with the settings that
+/// make it fail again: its strategy, the fault kinds it could draw from, the step limit.
+pub fn record_regression(
+    path: &std::path::Path,
+    failure: &Failure,
+    allowed: &[FaultKind],
+    max_steps: u64,
+) -> std::io::Result<()> {
+    if read_regressions(path)
+        .iter()
+        .any(|r| r.seed == failure.seed)
+    {
         return Ok(());
     }
     use std::io::Write;
@@ -1253,10 +1367,22 @@ pub fn record_regression(path: &std::path::Path, failure: &Failure) -> std::io::
             "# Seeds nspsim explore found failing; it tries them first. Keep this file in version control."
         )?;
     }
+    let faults = if allowed.is_empty() {
+        "none".to_string()
+    } else {
+        allowed
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     writeln!(
         f,
-        "seed {} # {} with {}",
-        failure.seed, failure.signature, failure.plan
+        "seed {} strategy={} faults={faults} max-steps={max_steps} # {} with {}",
+        failure.seed,
+        failure.strategy.name(),
+        failure.signature,
+        failure.plan
     )
 }
 
@@ -1405,6 +1531,71 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
         assert!(matches!(c.processes[1].steps[0], Step::Sleep { us: 0 }));
         assert!(matches!(c.processes[0].steps[0], Step::Startup { .. }));
         assert!(compensate(&s, 0, 0).is_none());
+    }
+
+    #[test]
+    fn made_up_handle_names_become_canonical() {
+        let mut s = scenario();
+        let begin = |n: &str| Step::LookupBegin {
+            target: nspsim_runtime::scenario::Target::Namespace(
+                nspsim_runtime::wsa::Namespace::EMAIL,
+            ),
+            name: Some("x".into()),
+            flags: nspsim_runtime::wsa::LupFlags::default(),
+            as_name: n.into(),
+        };
+        let end = |n: &str| Step::LookupEnd { handle: n.into() };
+        s.processes[0].steps = vec![begin("shrunk-0-4"), begin("q1"), end("shrunk-0-4")];
+        s.processes[0].threads[0].steps = vec![begin("shrunk-3-1")];
+        canonical_handles(&mut s);
+        assert_eq!(
+            s.processes[0].steps,
+            vec![begin("q2"), begin("q1"), end("q2")],
+            "q1 is the user's"
+        );
+        assert_eq!(s.processes[0].threads[0].steps, vec![begin("q3")]);
+    }
+
+    #[test]
+    fn regression_lines_keep_the_settings_a_seed_failed_under() {
+        let dir = std::env::temp_dir().join(format!("nspsim-regressions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("s.toml.regressions");
+        let _ = std::fs::remove_file(&path);
+        let failure = Failure {
+            seed: 7,
+            signature: "P4".into(),
+            detail: String::new(),
+            plan: FaultPlan::none(),
+            strategy: StrategyName::Pct,
+            events: 3,
+        };
+        record_regression(&path, &failure, &[FaultKind::Crash, FaultKind::Kill], 500)
+            .expect("write");
+        record_regression(&path, &failure, &[], 9).expect("a seed is kept once");
+        std::fs::write(
+            &path,
+            std::fs::read_to_string(&path).expect("read") + "seed 9\nseed x\nseed 4 color=red\n",
+        )
+        .expect("append");
+        assert_eq!(
+            read_regressions(&path),
+            vec![
+                Regression {
+                    seed: 7,
+                    strategy: Some(StrategyName::Pct),
+                    faults: Some(vec![FaultKind::Crash, FaultKind::Kill]),
+                    max_steps: Some(500),
+                },
+                Regression {
+                    seed: 9,
+                    strategy: None,
+                    faults: None,
+                    max_steps: None,
+                },
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

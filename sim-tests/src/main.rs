@@ -98,8 +98,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "portfolio")]
         strategy: ExploreStrategy,
         /// Worker threads (default: all cores). The failure reported does not depend on it.
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Run only shard I of N of the seed range (seeds with seed % N == I), to split one
         /// range across machines.
         #[arg(long, default_value = "0/1", value_parser = cli::parse_shard)]
@@ -213,6 +213,7 @@ fn main() -> ExitCode {
                     ExploreStrategy::Portfolio => Portfolio::Both,
                 },
                 jobs: jobs
+                    .map(usize::from)
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 faults,
                 keep_going,

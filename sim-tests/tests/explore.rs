@@ -157,6 +157,10 @@ fn finds_ignore_rundown_with_crash_faults() {
 fn shards_split_the_range_and_together_find_the_same_failure() {
     let (s, r) = load("complete-after-end.toml");
     let whole = explore::explore(&s, &r, &options(&[], 2), &|_, _| {});
+    assert!(
+        !whole.failures.is_empty(),
+        "the range holds a failure to find"
+    );
     let per_shard: Vec<Option<u64>> = (0..3)
         .map(|i| {
             let mut o = options(&[], 1);
@@ -182,7 +186,8 @@ fn shards_split_the_range_and_together_find_the_same_failure() {
 #[test]
 fn crash_points_find_the_leaked_rundown_exhaustively() {
     let (s, r) = load("ignore-rundown.toml");
-    let (runs, found) = explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS);
+    let (runs, found) =
+        explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS).expect("seed 0 passes");
     // Each client makes 6 calls (startup, Begin, two Nexts, End, cleanup): at least 7 crash
     // points each, between and around them.
     assert!(runs >= 15, "{runs} runs");
@@ -211,6 +216,27 @@ fn crash_points_find_the_leaked_rundown_exhaustively() {
         assert!(mine.contains(&"before step 3"), "{name}: {mine:?}");
         assert!(!mine.contains(&"after its last step"), "{name}: {mine:?}");
     }
+}
+
+#[test]
+fn crash_points_refuse_a_seed_whose_run_fails_by_itself() {
+    // Under seed 1, shared-session fails with no crash at all: crashes after that failure
+    // must not be blamed for it.
+    let (s, r) = load("shared-session.toml");
+    assert!(
+        explore::run_seed(
+            &s,
+            &r,
+            1,
+            StrategyName::Random,
+            &FaultPlan::none(),
+            MAX_STEPS
+        )
+        .is_some()
+    );
+    let own = explore::crash_points(&s, &r, 1, StrategyName::Random, MAX_STEPS)
+        .expect_err("the seed's own run fails");
+    assert_eq!(own.signature, "P4");
 }
 
 #[test]

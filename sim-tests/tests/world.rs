@@ -68,10 +68,14 @@ fn a_script_ending_in_a_sleep_keeps_its_process_up_until_the_sleep_is_over() {
     );
     let (s, r) = parse(&text);
     let (_, events) = run(&s, &r, false);
-    // a's advertise runs at t = 10 and takes 10 µs; its sleep ends at 520. b has nothing to
-    // wait for.
-    assert_eq!(exit_time(&events, 1), Some(520), "{events:?}");
+    // a's advertise runs at t = 10 and its sleep ends at 510. b has nothing to wait for.
+    assert_eq!(exit_time(&events, 1), Some(510), "{events:?}");
     assert_eq!(exit_time(&events, 2), Some(0), "{events:?}");
+    // A trailing `sleep 0` changes nothing.
+    let zero = text.replace("us = 500", "us = 0");
+    let (s, r) = parse(&zero);
+    let (_, events) = run(&s, &r, false);
+    assert_eq!(exit_time(&events, 1), Some(10), "{events:?}");
 }
 
 #[test]

@@ -11,8 +11,8 @@
 //!   pass first is one more choice, so a completion can come after a sleeping thread wakes.
 //! - A thread whose call waits for an async completion is not runnable until the dispatcher
 //!   wakes it. A process exits (as with `exit`) when all its threads have run out of steps
-//!   (a script that ends in a `sleep` is over when the sleep is), except implicit hosts, which
-//!   stay up.
+//!   (a script that ends in a `sleep` is over that long after its last call), except implicit
+//!   hosts, which stay up.
 //! - A run may be told to stop after the step in which its first failure shows
 //!   ([`RunOptions::stop_at_failure`]), as exploration does.
 //! - Exploration may inject faults ([`super::faults`]) as choices of their own; after the
@@ -582,7 +582,8 @@ impl<'a, S: EventSink> World<'a, S> {
     /// Runs the steps that are not choices (`sleep`, `expect`) at the head of thread `i`'s
     /// script; marks the thread done when its script is over.
     fn run_eager(&mut self, i: usize) {
-        let mut slept = false;
+        // Sleeping at the end of the script: the process stays up that much longer.
+        let mut trailing_sleep: u64 = 0;
         loop {
             let t = &self.threads[i];
             if t.state == ThreadState::Done || t.lookup.is_some() {
@@ -593,7 +594,7 @@ impl<'a, S: EventSink> World<'a, S> {
                     let t = &mut self.threads[i];
                     t.ready_at = t.ready_at.max(self.now).saturating_add(us);
                     t.pc += 1;
-                    slept = true;
+                    trailing_sleep = trailing_sleep.saturating_add(us);
                 }
                 Some(&Step::Expect { err, ret }) => {
                     self.check_expect(i, err, ret);
@@ -608,12 +609,9 @@ impl<'a, S: EventSink> World<'a, S> {
                         .iter()
                         .filter(|t| t.pid == pid)
                         .all(|t| t.state == ThreadState::Done);
-                    // A script that ends in a `sleep` is over when the sleep is.
-                    let done_at = if slept {
-                        self.threads[i].ready_at
-                    } else {
-                        self.now
-                    };
+                    // A script that ends in `sleep`s is over that long after its last call (so a
+                    // trailing `sleep 0` changes nothing).
+                    let done_at = self.now.saturating_add(trailing_sleep);
                     if let Some(p) = self.proc_mut(pid) {
                         p.exit_at = p.exit_at.max(done_at);
                         if all_done && p.alive && !p.stays_up {
