@@ -623,6 +623,7 @@ pub fn explore_cmd(
             seed,
             name,
             args.max_steps,
+            args.jobs,
         ) {
             Ok(r) => r,
             Err(f) => {

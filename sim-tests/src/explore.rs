@@ -1181,13 +1181,15 @@ pub fn record_crash_point(
 /// crashed after each of its moves in turn (before the first, between any two, after the
 /// last), exhaustively: before and after every API call, inside a `lookup` between its calls,
 /// and while a call waits for a deferred completion. Returns the runs made and the crash
-/// points that fail, or the seed's own failure when its run fails without any crash.
+/// points that fail, in order, or the seed's own failure when its run fails without any
+/// crash. The points run on `jobs` threads.
 pub fn crash_points(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
     name: StrategyName,
     max_steps: u64,
+    jobs: usize,
 ) -> Result<(u64, Vec<CrashPoint>), Failure> {
     let mut recording = Recording::new(strategy(name, max_steps));
     let none = FaultPlan::none();
@@ -1217,51 +1219,70 @@ pub fn crash_points(
         });
     }
     let moves = recording.moves;
-    let names = pid_names(scenario);
     let clients = scenario.hosts.len() + scenario.implicit_hosts().len();
-    let mut found = Vec::new();
-    for (i, proc_) in scenario.processes.iter().enumerate() {
+    // Every (process, point) to try: each client, after each of the run's moves until it
+    // exits (later points would be the same run).
+    let mut points: Vec<(usize, Pid, usize)> = Vec::new();
+    for i in 0..scenario.processes.len() {
         let pid = Pid((clients + i) as u32 + 1);
-        if names.get((pid.0 - 1) as usize) != Some(&proc_.name.as_str()) {
-            continue; // cannot happen: pids follow `pid_names`
-        }
         for after in 0..=moves.len() {
-            // Once the process has exited, later crash points are the same run.
-            let exited = moves[..after]
-                .iter()
-                .any(|(m, _)| matches!(m, Move::Step(Actor::Exit(p, _)) if *p == pid));
-            if exited {
+            points.push((i, pid, after));
+            if matches!(moves.get(after), Some((Move::Step(Actor::Exit(p, _)), _)) if *p == pid) {
                 break;
             }
-            let mut schedule: Vec<Move> = moves.iter().map(|(m, _)| *m).collect();
-            schedule.insert(after, Move::Fault(Fault::Crash(pid)));
-            runs += 1;
-            let crash = Move::Fault(Fault::Crash(pid));
-            let Some((Some((signature, detail)), made)) =
-                judge_moves(scenario, registry, seed, schedule.clone(), max_steps)
-            else {
-                continue;
-            };
-            if !made.iter().any(|(m, _)| *m == crash) {
-                continue; // the crash never struck: not this point's failure
-            }
-            found.push(CrashPoint {
-                process: proc_.name.clone(),
-                after_moves: after,
-                at: where_stood(&moves, after, pid),
-                failure: Failure {
-                    seed,
-                    signature,
-                    detail,
-                    plan: FaultPlan::none(),
-                    strategy: name,
-                    events: 0,
-                },
-                schedule,
-            });
         }
     }
-    Ok((runs, found))
+    runs += points.len() as u64;
+    // Points are independent runs: `jobs` threads take them in turn; the result is sorted
+    // back into point order, so it does not depend on `jobs`.
+    let next = AtomicU64::new(0);
+    let try_point = |&(i, pid, after): &(usize, Pid, usize)| -> Option<CrashPoint> {
+        let crash = Move::Fault(Fault::Crash(pid));
+        let mut schedule: Vec<Move> = moves.iter().map(|(m, _)| *m).collect();
+        schedule.insert(after, crash);
+        let (verdict, made) = judge_moves(scenario, registry, seed, schedule.clone(), max_steps)?;
+        let (signature, detail) = verdict?;
+        // A crash that never struck is not this point's failure.
+        made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {
+            process: scenario.processes[i].name.clone(),
+            after_moves: after,
+            at: where_stood(&moves, after, pid),
+            failure: Failure {
+                seed,
+                signature,
+                detail,
+                plan: FaultPlan::none(),
+                strategy: name,
+                events: 0,
+            },
+            schedule,
+        })
+    };
+    let mut found: Vec<(usize, CrashPoint)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.max(1))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(point) = points.get(k) else {
+                            break;
+                        };
+                        if let Some(cp) = try_point(point) {
+                            mine.push((k, cp));
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    found.sort_by_key(|(k, _)| *k);
+    Ok((runs, found.into_iter().map(|(_, cp)| cp).collect()))
 }
 
 /// Where process `pid` stood after the first `after` moves of a run, in words.

@@ -186,8 +186,14 @@ fn shards_split_the_range_and_together_find_the_same_failure() {
 #[test]
 fn crash_points_find_the_leaked_rundown_exhaustively() {
     let (s, r) = load("ignore-rundown.toml");
-    let (runs, found) =
-        explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS).expect("seed 0 passes");
+    let (runs, found) = explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS, 2)
+        .expect("seed 0 passes");
+    let (_, alone) = explore::crash_points(&s, &r, 0, StrategyName::Random, MAX_STEPS, 1)
+        .expect("seed 0 passes");
+    assert_eq!(
+        found, alone,
+        "the points found do not depend on the threads"
+    );
     // Each client makes 6 calls (startup, Begin, two Nexts, End, cleanup): at least 7 crash
     // points each, between and around them.
     assert!(runs >= 15, "{runs} runs");
@@ -234,7 +240,7 @@ fn crash_points_refuse_a_seed_whose_run_fails_by_itself() {
         )
         .is_some()
     );
-    let own = explore::crash_points(&s, &r, 1, StrategyName::Random, MAX_STEPS)
+    let own = explore::crash_points(&s, &r, 1, StrategyName::Random, MAX_STEPS, 2)
         .expect_err("the seed's own run fails");
     assert_eq!(own.signature, "P4");
 }
