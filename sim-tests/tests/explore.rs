@@ -248,14 +248,19 @@ fn crash_points_refuse_a_seed_whose_run_fails_by_itself() {
 #[test]
 fn correct_providers_survive_every_fault_kind() {
     let registry = nspsim_providers::registry();
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml");
-    let s = scenario::load(&demo, &registry).expect("demo");
-    let mut opts = options(&FaultKind::ALL, 2);
-    opts.first_seed = 0;
-    opts.end_seed = 3_000;
-    let report = explore::explore(&s, &registry, &opts, &|_, _| {});
-    assert_eq!(report.seeds_run, 3_000);
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (file, seeds) in [
+        ("../traces/demo.toml", 20_000),
+        ("benches/small.toml", 5_000),
+    ] {
+        let s = scenario::load(&dir.join(file), &registry).expect(file);
+        let mut opts = options(&FaultKind::ALL, 2);
+        opts.first_seed = 0;
+        opts.end_seed = seeds;
+        let report = explore::explore(&s, &registry, &opts, &|_, _| {});
+        assert_eq!(report.seeds_run, seeds, "{file}");
+        assert!(report.failures.is_empty(), "{file}: {:?}", report.failures);
+    }
 }
 
 #[test]
