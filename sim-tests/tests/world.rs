@@ -1,6 +1,6 @@
 //! The simulated world's scheduling rules that exploration and shrinking lean on: a script that
-//! ends in a `sleep` keeps its process up until the sleep is over, and a run told to stop at
-//! its first failure stops after the step that wrote it.
+//! ends in a `sleep` keeps its process up until the sleep is over, a run told to stop at its
+//! first failure stops after the step that wrote it, and a recorded schedule replays its run.
 
 use nspsim_runtime::event::{Event, ExitHow, Pid, VecSink};
 use nspsim_runtime::scenario::{self, Scenario};
@@ -100,5 +100,52 @@ fn a_run_told_to_stop_at_its_first_failure_stops_after_that_step() {
         matches!(cut.last(), Some((_, Event::ApiReturn { .. }))),
         "{:?}",
         cut.last()
+    );
+}
+
+#[test]
+fn a_recorded_schedule_replays_the_run_byte_for_byte() {
+    // Shrinking rests on this: the moves a run made, followed by a `Schedule` (with every
+    // fault offered, as the shrinker offers them), make the same run again.
+    use nspsim::cli::header;
+    use nspsim_runtime::sim::faults::FaultKind;
+    use nspsim_runtime::sim::strategy::{Move, Pct, Recording, Schedule, Strategy};
+    use nspsim_runtime::trace::TraceBuffer;
+    let registry = nspsim_providers::registry();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut with_faults = 0;
+    for file in ["../traces/demo.toml", "benches/small.toml"] {
+        let s = scenario::load(&dir.join(file), &registry).expect(file);
+        for seed in 0..60 {
+            let record = |strategy: &mut dyn Strategy, faults: FaultPlan| {
+                let options = RunOptions {
+                    seed,
+                    max_steps: 100_000,
+                    faults,
+                    free_time: false,
+                    stop_at_failure: false,
+                };
+                let sink = Checked::new(TraceBuffer::new(&header(&s, seed)), s.startup_policy);
+                let (report, mut sink) =
+                    world::run_with(&s, &registry, strategy, sink, &options).expect("run");
+                sink.finish(report.end_time, true);
+                sink.into_inner().finish(report.end_time)
+            };
+            let inner: Box<dyn Strategy> = if seed % 2 == 0 {
+                Box::new(RandomWalk::new())
+            } else {
+                Box::new(Pct::new(3, 10_000))
+            };
+            let mut recording = Recording::new(inner);
+            let original = record(&mut recording, FaultPlan::swarm(seed, &FaultKind::ALL));
+            let moves: Vec<Move> = recording.moves.iter().map(|(m, _)| *m).collect();
+            with_faults += usize::from(moves.iter().any(|m| matches!(m, Move::Fault(_))));
+            let again = record(&mut Schedule::new(moves), FaultPlan::all_always());
+            assert_eq!(original, again, "{file} seed {seed}");
+        }
+    }
+    assert!(
+        with_faults >= 20,
+        "injected faults must strike ({with_faults})"
     );
 }
