@@ -79,10 +79,16 @@ impl RunArgs {
 
 /// The default trace path: next to the scenario, `NAME.seedN.jsonl`.
 pub fn default_trace_path(scenario: &Path, seed: u64) -> PathBuf {
+    beside(scenario, &format!("seed{seed}.jsonl"))
+}
+
+/// A file next to the scenario: `NAME.SUFFIX`, NAME being the scenario's file name without
+/// its extension.
+fn beside(scenario: &Path, suffix: &str) -> PathBuf {
     let stem = scenario
         .file_stem()
         .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    scenario.with_file_name(format!("{stem}.seed{seed}.jsonl"))
+    scenario.with_file_name(format!("{stem}.{suffix}"))
 }
 
 /// The trace header for a run of `scenario`.
@@ -657,10 +663,6 @@ pub fn explore_cmd(
             return CLEAN;
         };
         // The first failing crash point, kept as a trace that replays.
-        let stem = args
-            .scenario
-            .file_stem()
-            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
         // A process name is the user's text: only its plain characters go into a file name.
         let process: String = first
             .process
@@ -673,10 +675,13 @@ pub fn explore_cmd(
                 }
             })
             .collect();
-        let path = args.scenario.with_file_name(format!(
-            "{stem}.crash-{}-{process}-move{}.jsonl",
-            first.failure.signature, first.after_moves
-        ));
+        let path = beside(
+            &args.scenario,
+            &format!(
+                "crash-{}-{process}-move{}.jsonl",
+                first.failure.signature, first.after_moves
+            ),
+        );
         let trace = explore::record_crash_point(&scenario, registry, first, args.max_steps)
             .unwrap_or_default();
         if let Err(e) = write_atomically(&path, &trace) {
@@ -733,15 +738,7 @@ pub fn explore_cmd(
         "nspsim: exploring {} {range} on {} thread(s), faults: {}",
         scenario.name,
         args.jobs,
-        if args.faults.is_empty() {
-            "none".to_string()
-        } else {
-            args.faults
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        }
+        explore::fault_names(&args.faults)
     );
     let bar = std::io::stderr().is_terminal().then(|| {
         let total = args.seeds.1 - args.seeds.0;
@@ -823,14 +820,10 @@ pub fn explore_cmd(
         args.max_steps,
         args.shrink_budget,
     );
-    let stem = args
-        .scenario
-        .file_stem()
-        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    let path = args.scenario.with_file_name(format!(
-        "{stem}.fail-{}-seed{}.jsonl",
-        failure.signature, failure.seed
-    ));
+    let path = beside(
+        &args.scenario,
+        &format!("fail-{}-seed{}.jsonl", failure.signature, failure.seed),
+    );
     let faults: Vec<String> = shrunk.faults().iter().map(|f| f.to_string()).collect();
     let _ = writeln!(
         out,
@@ -856,22 +849,14 @@ pub fn explore_cmd(
     }
     let _ = writeln!(out, "trace: {}", path.display());
     let _ = writeln!(out, "replay: nspsim replay {}", path.display());
-    let faults = if args.faults.is_empty() {
-        "none".to_string()
-    } else {
-        args.faults
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     let _ = writeln!(
         out,
-        "unshrunk: nspsim explore {} --seeds {}..{} --strategy {} --faults {faults} --max-steps {}",
+        "unshrunk: nspsim explore {} --seeds {}..{} --strategy {} --faults {} --max-steps {}",
         args.scenario.display(),
         failure.seed,
         failure.seed + 1,
         failure.strategy.name(),
+        explore::fault_names(&args.faults),
         args.max_steps
     );
     FINDINGS

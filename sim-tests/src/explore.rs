@@ -468,20 +468,17 @@ pub fn shrink(
 ) -> Shrunk {
     let start = Instant::now();
     let seed = failure.seed;
-    let mut recording = Recording::new(strategy(failure.strategy, max_steps));
-    let first = run_checked(
-        scenario,
-        registry,
+    // The failing run itself, its moves recorded.
+    let original = Guide::Fresh {
+        strategy: failure.strategy,
         seed,
-        &mut recording,
-        &failure.plan,
-        max_steps,
-        Findings::default(),
-    );
+        plan: &failure.plan,
+    };
+    let first = run_guided(scenario, registry, seed, original, max_steps);
     let start_with = Candidate {
         scenario: scenario.clone(),
-        moves: recording.moves,
-        events: first.map_or(failure.events, |(_, f)| f.events),
+        events: first.as_ref().map_or(failure.events, |g| g.events),
+        moves: first.map(|g| g.moves).unwrap_or_default(),
     };
     let mut search = Search {
         smallest: start_with.clone(),
@@ -503,15 +500,20 @@ pub fn shrink(
     // is smaller by the measure of the pass; the run with the fewest events is kept apart.
     let try_candidate = |s: Scenario, guide: Guide, search: &mut Search| {
         search.runs += 1;
-        let Some((sig, events, taken)) = attempt(&s, registry, seed, guide, max_steps) else {
+        let Some(Guided {
+            verdict: Some((signature, _)),
+            events,
+            moves,
+        }) = run_guided(&s, registry, seed, guide, max_steps)
+        else {
             return false;
         };
-        if sig != failure.signature {
+        if signature != failure.signature {
             return false;
         }
         let c = Candidate {
             scenario: s,
-            moves: taken,
+            moves,
             events,
         };
         if c.events_key() < search.smallest.events_key() {
@@ -549,7 +551,7 @@ pub fn shrink(
                     moves.drain(at..(at + chunk).min(moves.len()));
                     if try_candidate(
                         search.best.scenario.clone(),
-                        Guide::Moves(moves),
+                        Guide::Moves(bare(&moves)),
                         &mut search,
                     ) {
                         improved = true;
@@ -580,7 +582,7 @@ pub fn shrink(
                     moves.insert(j, m);
                     if try_candidate(
                         search.best.scenario.clone(),
-                        Guide::Moves(moves),
+                        Guide::Moves(bare(&moves)),
                         &mut search,
                     ) {
                         improved = true;
@@ -611,7 +613,7 @@ pub fn shrink(
                     if search.runs >= budget {
                         break 'passes;
                     }
-                    if try_candidate(c.clone(), Guide::Moves(moves.clone()), &mut search)
+                    if try_candidate(c.clone(), Guide::Moves(bare(&moves)), &mut search)
                         || (0..RESEEDS).any(|k| {
                             search.runs < budget && try_candidate(c.clone(), fresh(k), &mut search)
                         })
@@ -637,14 +639,11 @@ pub fn shrink(
         }
     }
     canonical_handles(&mut search.smallest.scenario);
-    let mut schedule = Schedule::new(search.smallest.moves.iter().map(|(m, _)| *m).collect());
-    let all = FaultPlan::all_always();
-    let trace = record_with(
+    let trace = record_moves(
         &search.smallest.scenario,
         registry,
         seed,
-        &mut schedule,
-        &all,
+        bare(&search.smallest.moves),
         max_steps,
     )
     .unwrap_or_default();
@@ -673,45 +672,37 @@ fn canonical_handles(s: &mut Scenario) {
     for p in &mut s.processes {
         let scripts =
             std::iter::once(&mut p.steps).chain(p.threads.iter_mut().map(|t| &mut t.steps));
-        let mut steps: Vec<&mut Step> = scripts.flat_map(|v| v.iter_mut()).collect();
-        let name_of = |step: &Step| -> Option<String> {
-            match step {
-                Step::LookupBegin { as_name, .. } => Some(as_name.clone()),
-                Step::LookupNext { handle, .. } | Step::LookupEnd { handle } => {
-                    Some(handle.clone())
-                }
+        let mut names: Vec<&mut String> = scripts
+            .flat_map(|v| v.iter_mut())
+            .filter_map(|step| match step {
+                Step::LookupBegin { as_name, .. } => Some(as_name),
+                Step::LookupNext { handle, .. } | Step::LookupEnd { handle } => Some(handle),
                 _ => None,
-            }
-        };
-        let taken: Vec<String> = steps
+            })
+            .collect();
+        let taken: Vec<String> = names
             .iter()
-            .filter_map(|step| name_of(step))
             .filter(|n| !n.starts_with(MADE_UP))
+            .map(|n| n.to_string())
             .collect();
         let mut renamed: Vec<(String, String)> = Vec::new();
         let mut next = 1;
-        for step in &mut steps {
-            let name = match &mut **step {
-                Step::LookupBegin { as_name, .. } => as_name,
-                Step::LookupNext { handle, .. } | Step::LookupEnd { handle } => handle,
-                _ => continue,
-            };
-            if !name.starts_with(MADE_UP) {
-                continue;
-            }
-            if let Some((_, new)) = renamed.iter().find(|(old, _)| old == name) {
-                *name = new.clone();
-                continue;
-            }
-            let new = loop {
-                let candidate = format!("q{next}");
-                next += 1;
-                if !taken.contains(&candidate) {
-                    break candidate;
+        for name in names.iter_mut().filter(|n| n.starts_with(MADE_UP)) {
+            let new = match renamed.iter().find(|(old, _)| old == &**name) {
+                Some((_, new)) => new.clone(),
+                None => {
+                    let new = loop {
+                        let candidate = format!("q{next}");
+                        next += 1;
+                        if !taken.contains(&candidate) {
+                            break candidate;
+                        }
+                    };
+                    renamed.push((name.to_string(), new.clone()));
+                    new
                 }
             };
-            renamed.push((name.clone(), new.clone()));
-            *name = new;
+            **name = new;
         }
     }
 }
@@ -722,7 +713,7 @@ const RESEEDS: u64 = 32;
 /// How a shrinking candidate is scheduled.
 enum Guide<'a> {
     /// Following moves (the replay of the best run so far, remapped).
-    Moves(Vec<Taken>),
+    Moves(Vec<Move>),
     /// A fresh run of a strategy, under a seed and fault plan.
     Fresh {
         strategy: StrategyName,
@@ -731,27 +722,35 @@ enum Guide<'a> {
     },
 }
 
-/// Runs `scenario` under `guide`: the failure's (signature, events) and the moves it made.
-fn attempt(
+/// A failure's (signature, detail).
+type Verdict = (String, String);
+
+/// What a guided run found: its failure, if any; its events up to the failure; its moves.
+struct Guided {
+    verdict: Option<Verdict>,
+    events: u64,
+    moves: Vec<Taken>,
+}
+
+/// Runs `scenario` under `guide`, recording the moves it makes, and judges it.
+fn run_guided(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
     guide: Guide,
     max_steps: u64,
-) -> Option<(String, u64, Vec<Taken>)> {
+) -> Option<Guided> {
     let all = FaultPlan::all_always();
-    let (mut recording, seed, plan) = match guide {
-        Guide::Moves(moves) => {
-            let schedule = Schedule::new(moves.into_iter().map(|(m, _)| m).collect());
-            let boxed: Box<dyn Strategy> = Box::new(schedule);
-            (Recording::new(boxed), seed, &all)
-        }
+    let (inner, seed, plan): (Box<dyn Strategy>, u64, &FaultPlan) = match guide {
+        // Faults are offered at every step; the moves decide which strike.
+        Guide::Moves(moves) => (Box::new(Schedule::new(moves)), seed, &all),
         Guide::Fresh {
             strategy: name,
             seed,
             plan,
-        } => (Recording::new(strategy(name, max_steps)), seed, plan),
+        } => (strategy(name, max_steps), seed, plan),
     };
+    let mut recording = Recording::new(inner);
     let (report, findings) = run_checked(
         scenario,
         registry,
@@ -762,34 +761,34 @@ fn attempt(
         Findings::default(),
     )?;
     let events = findings.events;
-    let (signature, _) = judge(&report, findings)?;
-    Some((signature, events, recording.moves))
+    Some(Guided {
+        verdict: judge(&report, findings),
+        events,
+        moves: recording.moves,
+    })
 }
 
-/// A failure's (signature, detail).
-type Verdict = (String, String);
-
-/// Runs `scenario` following `moves` and judges it: the failure, as (signature, detail), if
-/// it fails, and the moves the run made.
-fn judge_moves(
+/// The trace of `scenario` run following `moves`, ending at its failure.
+fn record_moves(
     scenario: &Scenario,
     registry: &Registry,
     seed: u64,
     moves: Vec<Move>,
     max_steps: u64,
-) -> Option<(Option<Verdict>, Vec<Taken>)> {
-    let mut recording = Recording::new(Schedule::new(moves));
+) -> Option<String> {
     let all = FaultPlan::all_always();
-    let (report, findings) = run_checked(
-        scenario,
-        registry,
-        seed,
-        &mut recording,
-        &all,
-        max_steps,
-        Findings::default(),
-    )?;
-    Some((judge(&report, findings), recording.moves))
+    let mut schedule = Schedule::new(moves);
+    record_with(scenario, registry, seed, &mut schedule, &all, max_steps)
+}
+
+/// The moves alone, without the steps they ran.
+fn bare(moves: &[Taken]) -> Vec<Move> {
+    moves.iter().map(|(m, _)| *m).collect()
+}
+
+/// The pid of the scenario's `i`th `[[process]]`: hosts, declared then implicit, come first.
+fn client_pid(s: &Scenario, i: usize) -> Pid {
+    Pid((s.hosts.len() + s.implicit_hosts().len() + i) as u32 + 1)
 }
 
 /// Process names in pid order, as [`nspsim_runtime::script::set_up`] starts them.
@@ -818,8 +817,7 @@ fn remap(moves: &[Taken], from: &Scenario, to: &Scenario, change: Change) -> Vec
     let owner = |k: usize| script_owner(from, k);
     let gone_thread = match change {
         Change::Thread { process, thread } => {
-            let hosts = from.hosts.len() + from.implicit_hosts().len();
-            Some((Pid((hosts + process) as u32 + 1), Tid(thread as u32 + 2)))
+            Some((client_pid(from, process), Tid(thread as u32 + 2)))
         }
         _ => None,
     };
@@ -1092,9 +1090,8 @@ fn compensate(s: &Scenario, k: usize, us: u64) -> Option<Scenario> {
 
 /// The (pid, tid) that runs script `k` (numbered as [`script`] numbers them).
 fn script_owner(s: &Scenario, mut k: usize) -> Option<(Pid, Tid)> {
-    let hosts = s.hosts.len() + s.implicit_hosts().len();
     for (i, p) in s.processes.iter().enumerate() {
-        let pid = Pid((hosts + i) as u32 + 1);
+        let pid = client_pid(s, i);
         if k == 0 {
             return Some((pid, Tid(1)));
         }
@@ -1165,16 +1162,8 @@ pub fn record_crash_point(
     point: &CrashPoint,
     max_steps: u64,
 ) -> Option<String> {
-    let mut schedule = Schedule::new(point.schedule.clone());
-    let all = FaultPlan::all_always();
-    record_with(
-        scenario,
-        registry,
-        point.failure.seed,
-        &mut schedule,
-        &all,
-        max_steps,
-    )
+    let moves = point.schedule.clone();
+    record_moves(scenario, registry, point.failure.seed, moves, max_steps)
 }
 
 /// Crash-point enumeration: the run of `seed` is recorded, then each client process is
@@ -1219,12 +1208,11 @@ pub fn crash_points(
         });
     }
     let moves = recording.moves;
-    let clients = scenario.hosts.len() + scenario.implicit_hosts().len();
     // Every (process, point) to try: each client, after each of the run's moves until it
     // exits (later points would be the same run).
     let mut points: Vec<(usize, Pid, usize)> = Vec::new();
     for i in 0..scenario.processes.len() {
-        let pid = Pid((clients + i) as u32 + 1);
+        let pid = client_pid(scenario, i);
         for after in 0..=moves.len() {
             points.push((i, pid, after));
             if matches!(moves.get(after), Some((Move::Step(Actor::Exit(p, _)), _)) if *p == pid) {
@@ -1240,7 +1228,12 @@ pub fn crash_points(
         let crash = Move::Fault(Fault::Crash(pid));
         let mut schedule: Vec<Move> = moves.iter().map(|(m, _)| *m).collect();
         schedule.insert(after, crash);
-        let (verdict, made) = judge_moves(scenario, registry, seed, schedule.clone(), max_steps)?;
+        let guide = Guide::Moves(schedule.clone());
+        let Guided {
+            verdict,
+            moves: made,
+            ..
+        } = run_guided(scenario, registry, seed, guide, max_steps)?;
         let (signature, detail) = verdict?;
         // A crash that never struck is not this point's failure.
         made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {
@@ -1316,6 +1309,14 @@ pub fn regression_path(scenario_path: &std::path::Path) -> std::path::PathBuf {
     scenario_path.with_file_name(format!("{name}.regressions"))
 }
 
+/// Fault kinds as the command line writes them: `none`, or names joined by commas.
+pub fn fault_names(kinds: &[FaultKind]) -> String {
+    if kinds.is_empty() {
+        return "none".to_string();
+    }
+    kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
 /// A failing seed kept in a regression file, with the settings it failed under (a line
 /// written before they were kept has only the seed: the current settings apply).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1388,20 +1389,12 @@ pub fn record_regression(
             "# Seeds nspsim explore found failing; it tries them first. Keep this file in version control."
         )?;
     }
-    let faults = if allowed.is_empty() {
-        "none".to_string()
-    } else {
-        allowed
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
     writeln!(
         f,
-        "seed {} strategy={} faults={faults} max-steps={max_steps} # {} with {}",
+        "seed {} strategy={} faults={} max-steps={max_steps} # {} with {}",
         failure.seed,
         failure.strategy.name(),
+        fault_names(allowed),
         failure.signature,
         failure.plan
     )
@@ -1520,25 +1513,25 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
             at: 1,
             end: false,
         };
+        let steps_of_main = |out: Vec<Taken>| -> Vec<u32> {
+            out.iter()
+                .filter_map(|(_, a)| a.filter(|a| a.pid == Pid(2) && a.tid == Tid(1)))
+                .map(|a| a.step)
+                .collect()
+        };
         let out = remap(&moves(), &s, &s, begin_only);
-        let of_main: Vec<u32> = out
-            .iter()
-            .filter_map(|(_, a)| a.filter(|a| a.pid == Pid(2) && a.tid == Tid(1)))
-            .map(|a| a.step)
-            .collect();
-        assert_eq!(of_main, vec![0, 1, 2]);
+        assert_eq!(steps_of_main(out), vec![0, 1, 2]);
         let with_end = Change::Unloop {
             script: 0,
             at: 1,
             end: true,
         };
         let out = remap(&moves(), &s, &s, with_end);
-        let of_main: Vec<u32> = out
-            .iter()
-            .filter_map(|(_, a)| a.filter(|a| a.pid == Pid(2) && a.tid == Tid(1)))
-            .map(|a| a.step)
-            .collect();
-        assert_eq!(of_main, vec![0, 1, 2, 3], "begin, end, then the cleanup");
+        assert_eq!(
+            steps_of_main(out),
+            vec![0, 1, 2, 3],
+            "begin, end, then the cleanup"
+        );
     }
 
     #[test]
