@@ -126,3 +126,74 @@ fn relative_links_are_found_and_external_ones_skipped() {
     let md = "see [a](docs/a.md#s1), [b](https://x.org/b), [c](#top) and [d](traces/)";
     assert_eq!(relative_links(md), ["docs/a.md", "traces/"]);
 }
+
+/// The first fenced block of `lang` after the heading `heading`, as lines.
+fn fenced_block_after<'a>(markdown: &'a str, heading: &str, lang: &str) -> Vec<&'a str> {
+    let start = markdown
+        .find(heading)
+        .unwrap_or_else(|| panic!("README has no heading {heading:?}"));
+    let rest = &markdown[start..];
+    let open = format!("```{lang}\n");
+    let body_at = rest
+        .find(&open)
+        .unwrap_or_else(|| panic!("no ```{lang} block after {heading:?}"))
+        + open.len();
+    let body = &rest[body_at..];
+    let end = body.find("```").expect("the block is closed");
+    body[..end].lines().collect()
+}
+
+/// Checks that the excerpt's lines (bar the `…` elisions) appear in `real`, in order.
+fn assert_excerpt_of(excerpt: &[&str], real: &[&str], what: &str) {
+    let mut at = 0;
+    let mut shown = 0;
+    for line in excerpt {
+        let line = line.trim_end();
+        if line.trim() == "…" {
+            continue;
+        }
+        shown += 1;
+        match real[at..].iter().position(|r| r.trim_end() == line) {
+            Some(i) => at += i + 1,
+            None => panic!(
+                "README's {what} shows a line the real output does not have (in this order):\n{line}\n\
+                 update the README from the real output"
+            ),
+        }
+    }
+    assert!(shown >= 3, "README's {what} shows too little to check");
+}
+
+#[test]
+fn readme_demo_output_is_what_the_demo_prints() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let excerpt = fenced_block_after(&readme, "## Quick start", "text");
+    // Run from a scratch copy so the trace the run writes lands outside the repository, while
+    // the paths it prints read as they do for a user in a clone.
+    let dir = std::env::temp_dir().join(format!("nspsim-readme-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("traces")).expect("scratch dir");
+    std::fs::copy(root.join("traces/demo.toml"), dir.join("traces/demo.toml")).expect("copy");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        .args(["run", "traces/demo.toml"])
+        .current_dir(&dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("nspsim runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "the demo exits 0: {out:?}");
+    let mut real = String::from_utf8_lossy(&out.stdout).into_owned();
+    real.push_str(&String::from_utf8_lossy(&out.stderr));
+    let real: Vec<&str> = real.lines().collect();
+    assert_excerpt_of(&excerpt, &real, "demo output (Quick start)");
+}
+
+#[test]
+fn readme_trace_excerpt_is_lines_of_the_demo_trace() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let excerpt = fenced_block_after(&readme, "## Reading a trace", "text");
+    let golden = std::fs::read_to_string(root.join("traces/demo.jsonl")).expect("demo trace");
+    let real: Vec<&str> = golden.lines().collect();
+    assert_excerpt_of(&excerpt, &real, "trace excerpt (Reading a trace)");
+}
