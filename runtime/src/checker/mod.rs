@@ -8,16 +8,18 @@
 //! table marks [`Decided::AtEnd`]: L3 "exactly once", L5, L6, L7) are decided at
 //! [`Checker::finish`]; for a trace cut short they are reported as not decidable instead.
 //!
-//! Every rule is one row of [`rules`]'s table ([`RULES`]); [`Rule`], its parsing, the listing,
-//! the rules computed here and the undecidable ones derive from it. Rules the run judges
-//! instead ([`Decided::ByTheRun`]: P5, judged by the dispatcher from what a provider holds;
-//! `expect`, judged by the scenario runners) get their verdicts from [`violation`] too, and
-//! their lines are passed through by [`check`], so a trace re-checks to the list it was
-//! recorded with. So are lines naming a rule the table does not know ([`Rule::Other`]).
+//! Every rule is one row of the table ([`RULES`], file `rules.rs`); [`Rule`], its parsing, the
+//! listing ([`rules`]), the rules computed here and the undecidable ones derive from it.
+//!
+//! Every `violation` line is made by [`Verdict::into_event`] (file `violation.rs`), whoever
+//! judged the rule. Rules the run judges instead of the checker ([`Decided::ByTheRun`]) get
+//! their verdicts there too: P5 from [`held_state_violation`] (the dispatcher, from what a
+//! provider reports it holds), `expect` from [`expect_violation`] (the sim and live runners).
+//! Their lines, and lines naming a rule the table does not know ([`Rule::Other`]), are passed
+//! through by [`check`], so a trace re-checks to the list it was recorded with.
 //!
 //! One rule family per file: [`sessions`] (L1–L5, L9), [`handles`] (L6, L7, P3), [`calls`]
-//! (L8, L10, P1, P2, P4); [`state`] is the model they share; [`violation`] makes every
-//! `violation` line.
+//! (L8, L10, P1, P2, P4); [`state`] is the model they share.
 
 mod calls;
 mod handles;
