@@ -486,6 +486,22 @@ pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     }
 }
 
+/// The rule table as `nspsim check --help` lists it: one line per rule, with when it is
+/// decided where that is not at the breaking event.
+pub fn rules_help() -> String {
+    use nspsim_runtime::checker::{Decided, rules};
+    let mut text = String::from("Rules (the name a violation line carries):\n");
+    for r in rules() {
+        let when = match r.decided {
+            Decided::AtEvent => "",
+            Decided::AtEnd => " [end of run: not decidable on a trace cut short]",
+            Decided::ByTheRun => " [judged by the run; passed through]",
+        };
+        text.push_str(&format!("  {:<7} {}{when}\n", r.id, r.text));
+    }
+    text
+}
+
 /// `nspsim providers`.
 pub fn providers_cmd(registry: &Registry, out: &mut dyn Write) -> i32 {
     for kind in registry.kinds() {

@@ -75,9 +75,10 @@ enum Command {
         /// An nsptrace v1 file.
         trace: PathBuf,
     },
-    /// Check a trace against the lifecycle rules (L1-L10, P1-P5) offline.
+    /// Check a trace against the lifecycle and provider rules offline (--help lists them).
     ///
     /// Example: nspsim check traces/demo.seed7.jsonl
+    #[command(after_long_help = cli::rules_help())]
     Check {
         /// An nsptrace v1 file.
         trace: PathBuf,

@@ -454,6 +454,24 @@ fn every_subcommand_has_help_with_an_example() {
 }
 
 #[test]
+fn check_help_lists_every_rule_of_the_table() {
+    let o = nspsim(&["check", "--help"]);
+    assert_eq!(code(&o), 0);
+    // clap wraps long lines: compare with the whitespace collapsed.
+    let help = text(&o.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for r in nspsim_runtime::checker::rules() {
+        assert!(
+            help.contains(&format!(" {} {}", r.id, r.text)),
+            "{} missing from:\n{help}",
+            r.id
+        );
+    }
+}
+
+#[test]
 fn run_live_writes_a_live_trace_that_replays_in_sim() {
     let d = Dir::new("live");
     let trace = d.path("demo.live.jsonl").display().to_string();

@@ -65,7 +65,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                 "provider {provider} got {func} for pid {} while it is {why}",
                 pid.0
             );
-            out.push(m.violation(Rule::L(8), detail));
+            out.push(m.violation(Rule::L8, detail));
         }
         Event::NspReturn {
             provider,
@@ -82,14 +82,14 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                         "provider {provider} returned SOCKET_ERROR from {func} (pid {}) without setting a last error",
                         pid.0
                     );
-                    out.push(m.violation(Rule::P(1), detail));
+                    out.push(m.violation(Rule::P1, detail));
                 }
                 Some(e) if !after_fault && !func.documented_errors().contains(&e) => {
                     let detail = format!(
                         "provider {provider} failed {func} (pid {}) with {e}, which is not among the errors that function may report",
                         pid.0
                     );
-                    out.push(m.violation(Rule::P(2), detail));
+                    out.push(m.violation(Rule::P2, detail));
                 }
                 _ => {}
             }
@@ -110,7 +110,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                     _ => "timed out",
                 }
             );
-            out.push(m.violation(Rule::P(4), detail));
+            out.push(m.violation(Rule::P4, detail));
         }
         Event::ApiCall { pid, tid, call, .. } => {
             let started = m.processes.get(pid).is_some_and(|p| p.startups > 0);
@@ -133,7 +133,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                     pid.0,
                     call.name()
                 );
-                out.push(m.violation(Rule::L(10), detail));
+                out.push(m.violation(Rule::L10, detail));
             }
         }
         _ => {}

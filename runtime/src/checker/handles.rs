@@ -56,7 +56,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                 )),
             };
             if let Some(detail) = detail {
-                out.push(m.violation(Rule::L(6), detail));
+                out.push(m.violation(Rule::L6, detail));
             }
         }
         Event::NspCall {
@@ -74,7 +74,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                     "provider {provider} got NSPv2LookupServiceNextEx on handle {h} of pid {} after it was closed at seq {closed}",
                     pid.0
                 );
-                out.push(m.violation(Rule::L(4), detail));
+                out.push(m.violation(Rule::L4, detail));
             }
             m.asyncs.insert(
                 *a,
@@ -97,7 +97,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                 let detail = format!(
                     "provider {provider} completed async call {async_call}, which is unknown or already completed (WSAProviderCompleteAsyncCall returned WSAEINVAL)"
                 );
-                out.push(m.violation(Rule::P(3), detail));
+                out.push(m.violation(Rule::P3, detail));
                 return;
             }
             let Some(call) = m.asyncs.get_mut(async_call) else {
@@ -111,7 +111,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                 let detail = format!(
                     "provider {provider} completed {func} call {async_call} with {e}, which is not among the errors that function may report"
                 );
-                out.push(m.violation(Rule::P(2), detail));
+                out.push(m.violation(Rule::P2, detail));
             }
         }
         _ => {}
@@ -124,7 +124,7 @@ pub(super) fn finish(m: &mut Model, out: &mut Vec<Violation>) {
     for (label, call) in &m.asyncs {
         if !call.completed && !call.exempt {
             found.push((
-                7,
+                Rule::L7,
                 format!(
                     "async call {label} ({} of pid {} to provider {}) was never completed",
                     call.func, call.pid.0, call.provider
@@ -137,7 +137,7 @@ pub(super) fn finish(m: &mut Model, out: &mut Vec<Violation>) {
         let session_live = m.sessions.get(h.session).is_some_and(|s| s.ended.is_none());
         if h.closed.is_none() && exited && session_live && m.reachable(h.provider) {
             found.push((
-                6,
+                Rule::L6,
                 format!(
                     "provider lookup handle {label} of pid {} (provider {}) was never closed by NSPv2LookupServiceEnd",
                     h.pid.0, h.provider
@@ -146,6 +146,6 @@ pub(super) fn finish(m: &mut Model, out: &mut Vec<Violation>) {
         }
     }
     for (rule, detail) in found {
-        out.push(m.violation(Rule::L(rule), detail));
+        out.push(m.violation(rule, detail));
     }
 }

@@ -1,130 +1,39 @@
 //! The lifecycle checker: rules L1–L10 and P1–P4 of NSPV2_SEMANTICS.md §9–§10, judged from
-//! events alone.
+//! events alone, and the home of every rule and every `violation` line.
 //!
 //! The checker never looks at the dispatcher: it rebuilds processes, sessions, handles and
 //! async calls from the event stream, so it judges any nsptrace v1 file, whoever wrote it.
 //! It runs online ([`Checked`], a sink that writes a `violation` line right after the event
-//! that broke a rule) and offline ([`check`]). Rules that need the end of the run (L3 "exactly
-//! once", L5, L6, L7) are decided at [`Checker::finish`]; for a trace cut short they are
-//! reported as not decidable instead.
+//! that broke a rule) and offline ([`check`]). Rules that need the end of the run (those the
+//! table marks [`Decided::AtEnd`]: L3 "exactly once", L5, L6, L7) are decided at
+//! [`Checker::finish`]; for a trace cut short they are reported as not decidable instead.
 //!
-//! `violation` lines the trace already holds for rules the checker does not compute (P5,
-//! written by the dispatcher; `expect`, written by the scheduler) are passed through by
-//! [`check`], so a trace re-checks to the list it was recorded with.
+//! Every rule is one row of the table ([`RULES`], file `rules.rs`); [`Rule`], its parsing, the
+//! listing ([`rules`]), the rules computed here and the undecidable ones derive from it.
+//!
+//! Every `violation` line is made by [`Verdict::into_event`] (file `violation.rs`), whoever
+//! judged the rule. Rules the run judges instead of the checker ([`Decided::ByTheRun`]) get
+//! their verdicts there too: P5 from [`held_state_violation`] (the dispatcher, from what a
+//! provider reports it holds), `expect` from [`expect_violation`] (the sim and live runners).
+//! Their lines, and lines naming a rule the table does not know ([`Rule::Other`]), are passed
+//! through by [`check`], so a trace re-checks to the list it was recorded with.
 //!
 //! One rule family per file: [`sessions`] (L1–L5, L9), [`handles`] (L6, L7, P3), [`calls`]
 //! (L8, L10, P1, P2, P4); [`state`] is the model they share.
 
 mod calls;
 mod handles;
+mod rules;
 mod sessions;
 mod state;
+mod violation;
+
+pub use rules::{Decided, Family, RULES, Rule, RuleSpec, decided_at_end, rules};
+pub use violation::{ExpectStep, Verdict, Violation, expect_violation, held_state_violation};
 
 use crate::config::StartupPolicy;
 use crate::event::{Event, EventSink, Stamped};
 use state::Model;
-use std::fmt;
-
-/// A rule the checker names.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Rule {
-    L(u8),
-    P(u8),
-    /// A rule the checker does not compute itself (`expect`, …), passed through.
-    Other(String),
-}
-
-impl Rule {
-    pub fn name(&self) -> String {
-        match self {
-            Rule::L(n) => format!("L{n}"),
-            Rule::P(n) => format!("P{n}"),
-            Rule::Other(s) => s.clone(),
-        }
-    }
-
-    pub fn parse(s: &str) -> Rule {
-        let number = |rest: &str| rest.parse::<u8>().ok().filter(|n| (1..=10).contains(n));
-        match (
-            s.strip_prefix('L').and_then(number),
-            s.strip_prefix('P').and_then(number),
-        ) {
-            (Some(n), _) => Rule::L(n),
-            (_, Some(n)) if n <= 5 => Rule::P(n),
-            _ => Rule::Other(s.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name())
-    }
-}
-
-/// One broken rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub rule: Rule,
-    /// The event that broke it (for end-of-run rules, the last event).
-    pub seq: u64,
-    /// One sentence naming pids, providers and labels.
-    pub detail: String,
-}
-
-/// Every rule with a one-line description.
-pub fn rules() -> &'static [(&'static str, &'static str)] {
-    &[
-        (
-            "L1",
-            "a session's first provider call is NSPv2Startup (unless Startup is absent or a stub)",
-        ),
-        (
-            "L2",
-            "every call of a session carries the session argument Startup produced",
-        ),
-        (
-            "L3",
-            "a session ends exactly once: one Cleanup or one Rundown",
-        ),
-        ("L4", "no provider call for a session after it ended"),
-        (
-            "L5",
-            "an abnormal end gets one Rundown per live session after the exit; an orderly last WSACleanup gets Cleanups and no Rundown",
-        ),
-        (
-            "L6",
-            "every provider lookup handle is closed by exactly one NSPv2LookupServiceEnd, before its session ends",
-        ),
-        ("L7", "every async call is completed exactly once"),
-        (
-            "L8",
-            "no provider call reaches a provider that is not advertised and enabled",
-        ),
-        (
-            "L9",
-            "NSPv2Startup runs only for a process whose WSAStartup succeeded and is outstanding",
-        ),
-        (
-            "L10",
-            "after a process's last WSACleanup, its API calls fail with WSANOTINITIALISED",
-        ),
-        ("P1", "SOCKET_ERROR comes with a non-zero last error"),
-        ("P2", "errors come from the function's documented set"),
-        (
-            "P3",
-            "each hAsyncCall is completed exactly once, and only hAsyncCalls it was given",
-        ),
-        (
-            "P4",
-            "a panic or crash inside a provider call (contained, but a provider bug)",
-        ),
-        (
-            "P5",
-            "once every session of a provider has ended, it holds no session or lookup state (written by the dispatcher)",
-        ),
-    ]
-}
 
 /// The online checker.
 pub struct Checker {
@@ -165,9 +74,8 @@ impl Checker {
     /// End-of-run rules. For a trace cut short (`complete` false) they are not decidable.
     pub fn finish(&mut self, complete: bool) -> Vec<Violation> {
         if !complete {
-            self.undecidable = ["L3", "L5", "L6", "L7"]
-                .iter()
-                .map(|r| format!("{r} not decidable: the trace ends early"))
+            self.undecidable = decided_at_end()
+                .map(|r| format!("{} not decidable: the trace ends early", r.id))
                 .collect();
             return Vec::new();
         }
@@ -200,7 +108,7 @@ pub fn check(events: &[Stamped], complete: bool, policy: StartupPolicy) -> Repor
     for s in events {
         if let Event::Violation { rule, detail } = &s.event {
             let rule = Rule::parse(rule);
-            if !computed(&rule) {
+            if !rule.computed() {
                 violations.push(Violation {
                     rule,
                     seq: s.seq,
@@ -217,11 +125,6 @@ pub fn check(events: &[Stamped], complete: bool, policy: StartupPolicy) -> Repor
         violations,
         undecidable: checker.undecidable().to_vec(),
     }
-}
-
-/// Rules this checker computes (as opposed to passing through).
-fn computed(rule: &Rule) -> bool {
-    matches!(rule, Rule::L(_) | Rule::P(1..=4))
 }
 
 /// An event sink with the checker attached: every event goes to the inner sink, followed by
@@ -263,13 +166,7 @@ impl<S: EventSink> Checked<S> {
     fn emit(&mut self, t: u64, v: Violation) {
         self.seq += 1;
         self.violations += 1;
-        self.inner.record(
-            t,
-            Event::Violation {
-                rule: v.rule.name(),
-                detail: v.detail,
-            },
-        );
+        self.inner.record(t, v.verdict().into_event());
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
                     "provider {provider} got NSPv2Startup for pid {} while it has no WSAStartup outstanding",
                     pid.0
                 );
-                out.push(m.violation(Rule::L(9), detail));
+                out.push(m.violation(Rule::L9, detail));
             }
         }
         Event::NspReturn {
@@ -129,7 +129,7 @@ fn session_call(
                     pid.0,
                     label_text(label)
                 );
-                out.push(m.violation(Rule::L(2), detail));
+                out.push(m.violation(Rule::L2, detail));
             }
             return;
         }
@@ -141,14 +141,14 @@ fn session_call(
                     pid.0,
                     ended.describe()
                 );
-                out.push(m.violation(Rule::L(4), detail));
+                out.push(m.violation(Rule::L4, detail));
             }
             None => {
                 let detail = format!(
                     "provider {provider} got {func} for pid {} before any NSPv2Startup opened a session",
                     pid.0
                 );
-                out.push(m.violation(Rule::L(1), detail));
+                out.push(m.violation(Rule::L1, detail));
             }
         }
         return;
@@ -161,7 +161,7 @@ fn session_call(
             label_text(label),
             label_text(expected)
         );
-        out.push(m.violation(Rule::L(2), detail));
+        out.push(m.violation(Rule::L2, detail));
     }
 }
 
@@ -202,11 +202,11 @@ fn session_end(
             ),
         };
         let rule = if ended_with(m, pid, provider, label).is_some() {
-            3
+            Rule::L3
         } else {
-            2
+            Rule::L2
         };
-        out.push(m.violation(Rule::L(rule), detail));
+        out.push(m.violation(rule, detail));
         return;
     };
     let p = m.process(pid);
@@ -217,7 +217,7 @@ fn session_end(
             label_text(label),
             pid.0
         );
-        out.push(m.violation(Rule::L(5), detail));
+        out.push(m.violation(Rule::L5, detail));
     }
     if func == NspFn::ClientSessionRundown && (alive || !abnormal) {
         let detail = format!(
@@ -225,7 +225,7 @@ fn session_end(
             label_text(label),
             pid.0
         );
-        out.push(m.violation(Rule::L(5), detail));
+        out.push(m.violation(Rule::L5, detail));
     }
     for h in m.open_handles(i) {
         let detail = format!(
@@ -233,7 +233,7 @@ fn session_end(
             label_text(label),
             pid.0
         );
-        out.push(m.violation(Rule::L(6), detail));
+        out.push(m.violation(Rule::L6, detail));
     }
     let how = if func == NspFn::Cleanup {
         Ended::Cleanup(m.seq)
@@ -272,7 +272,7 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
                     pid.0,
                     label_text(m.sessions[i].label)
                 );
-                out.push(m.violation(Rule::L(5), detail));
+                out.push(m.violation(Rule::L5, detail));
             }
             m.end_session(i, Ended::Silently(m.seq));
         }
@@ -294,6 +294,6 @@ pub(super) fn finish(m: &mut Model, out: &mut Vec<Violation>) {
         }
     }
     for detail in found {
-        out.push(m.violation(Rule::L(3), detail));
+        out.push(m.violation(Rule::L3, detail));
     }
 }

@@ -346,7 +346,7 @@ impl Model {
             s.reported = true;
             let (pid, provider, label) = (s.pid, s.provider, label_text(s.label));
             out.push(Violation {
-                rule: Rule::L(5),
+                rule: Rule::L5,
                 seq: self.seq,
                 detail: format!(
                     "pid {} ended abnormally at seq {} but its session {label} with provider {provider} got no NSPv2ClientSessionRundown",

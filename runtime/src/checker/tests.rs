@@ -151,7 +151,7 @@ fn with_session() -> Tr {
 fn rules_at(r: &Report) -> Vec<(String, u64)> {
     r.violations
         .iter()
-        .map(|v| (v.rule.name(), v.seq))
+        .map(|v| (v.rule.name().to_string(), v.seq))
         .collect()
 }
 
@@ -384,7 +384,7 @@ fn l8_a_call_to_an_unadvertised_provider() {
     let r = t.check();
     assert_eq!(
         r.violations.first().map(|v| (v.rule.name(), v.seq)),
-        Some(("L8".to_string(), at)),
+        Some(("L8", at)),
         "{:#?}",
         r.violations
     );
@@ -519,11 +519,151 @@ fn passed_through_rules_are_reported_offline() {
 
 #[test]
 fn rule_names_parse() {
-    assert_eq!(Rule::parse("L10"), Rule::L(10));
-    assert_eq!(Rule::parse("P4"), Rule::P(4));
-    assert_eq!(Rule::parse("expect"), Rule::Other("expect".into()));
+    assert_eq!(Rule::parse("L10"), Rule::L10);
+    assert_eq!(Rule::parse("P4"), Rule::P4);
+    // `expect` is a table row now (family Scenario), still passed through, not computed.
+    assert_eq!(Rule::parse("expect"), Rule::Expect);
+    assert!(!Rule::Expect.computed());
     assert_eq!(Rule::parse("L11"), Rule::Other("L11".into()));
-    assert_eq!(rules().len(), 15);
+    // L1–L10, P1–P5 and `expect`.
+    assert_eq!(rules().len(), 16);
+}
+
+#[test]
+fn every_table_rule_parses_back_from_its_id() {
+    for r in rules() {
+        assert_eq!(Rule::parse(r.id), r.rule, "{}", r.id);
+        assert_eq!(r.rule.name(), r.id);
+        assert_eq!(r.rule.spec().map(|s| s.id), Some(r.id));
+        assert!(!r.text.is_empty(), "{}", r.id);
+    }
+}
+
+#[test]
+fn the_listing_has_one_row_per_rule() {
+    let mut ids: Vec<&str> = rules().iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), RULES.len(), "an id appears twice");
+    let family = |f: Family| rules().iter().filter(|r| r.family == f).count();
+    assert_eq!(family(Family::Lifecycle), 10);
+    assert_eq!(family(Family::Provider), 5);
+    assert_eq!(family(Family::Scenario), 1);
+}
+
+#[test]
+fn an_unknown_id_is_passed_through_by_name() {
+    let rule = Rule::parse("Q7");
+    assert_eq!(rule, Rule::Other("Q7".into()));
+    assert_eq!(rule.name(), "Q7");
+    assert!(rule.spec().is_none() && !rule.computed());
+    let mut t = with_session();
+    let at = t.push(Event::Violation {
+        rule: "Q7".into(),
+        detail: "a foreign rule".into(),
+    });
+    only(&t.check(), "Q7", at);
+    assert_eq!(
+        Verdict::new(rule, "d".into()).into_event(),
+        Event::Violation {
+            rule: "Q7".into(),
+            detail: "d".into()
+        }
+    );
+}
+
+#[test]
+fn the_checker_computes_exactly_the_rules_the_table_says() {
+    // A line for a computed rule is recomputed (dropped when the events do not break it); a
+    // line for a rule judged by the run is kept.
+    for r in rules() {
+        let mut t = with_session();
+        t.push(Event::Violation {
+            rule: r.id.into(),
+            detail: "recorded".into(),
+        });
+        let kept = !t.check().violations.is_empty();
+        assert_eq!(kept, !r.computed(), "{}", r.id);
+        assert_eq!(r.computed(), r.decided != Decided::ByTheRun, "{}", r.id);
+    }
+}
+
+#[test]
+fn the_rules_decided_at_the_end_are_the_undecidable_ones() {
+    let mut t = with_session();
+    t.call(NspFn::LookupServiceBegin, C, s(1), None, None);
+    let cut = check(&t.0, false, StartupPolicy::PerProcess);
+    let expected: Vec<String> = rules()
+        .iter()
+        .filter(|r| r.decided == Decided::AtEnd)
+        .map(|r| format!("{} not decidable: the trace ends early", r.id))
+        .collect();
+    assert_eq!(cut.undecidable, expected);
+    assert_eq!(
+        expected,
+        ["L3", "L5", "L6", "L7"].map(|r| format!("{r} not decidable: the trace ends early"))
+    );
+}
+
+#[test]
+fn held_state_is_judged_and_worded_as_the_dispatcher_wrote_it() {
+    use crate::provider::HeldState;
+    assert_eq!(held_state_violation(P, HeldState::default()), None);
+    let v = held_state_violation(
+        P,
+        HeldState {
+            sessions: 1,
+            lookups: 2,
+        },
+    )
+    .expect("a P5 violation");
+    assert_eq!(
+        v.into_event(),
+        Event::Violation {
+            rule: "P5".into(),
+            detail: format!(
+                "provider {P} still holds 1 session(s) and 2 lookup handle(s) after its last session ended"
+            ),
+        }
+    );
+}
+
+#[test]
+fn an_expect_step_is_judged_against_the_previous_outcome() {
+    use crate::wsa::WsaError;
+    let step = ExpectStep {
+        pid: C,
+        process: "client",
+        tid: T,
+        step: 3,
+        err: Some(WsaError::E_NO_MORE),
+        ret: None,
+    };
+    assert_eq!(expect_violation(&step, Some(WsaError::E_NO_MORE), -1), None);
+    let v = expect_violation(&step, None, 0).expect("a failed expect");
+    assert_eq!(v.rule, Rule::Expect);
+    assert_eq!(
+        v.detail,
+        format!(
+            "pid 2 (client) thread 1 step 3: expected {}, got success with ret 0",
+            WsaError::E_NO_MORE
+        )
+    );
+    let with_ret = ExpectStep {
+        err: None,
+        ret: Some(1),
+        ..step
+    };
+    assert_eq!(expect_violation(&with_ret, None, 1), None);
+    let v = expect_violation(&with_ret, None, 0).expect("a wrong ret");
+    assert_eq!(
+        v.into_event(),
+        Event::Violation {
+            rule: "expect".into(),
+            detail: "pid 2 (client) thread 1 step 3: expected success with ret 1, got success with ret 0"
+                .into(),
+        }
+    );
 }
 
 /// Near misses for the remaining rules: each comes close to breaking its rule and must not.

@@ -13,13 +13,13 @@
 //! - Times are real microseconds since the start (`mode: live` traces). The order of events is
 //!   the order the dispatcher thread served them, so the trace replays in sim mode.
 
+use crate::checker::{self, ExpectStep, Verdict};
 use crate::dispatcher::{Dispatcher, WakeOutcome};
-use crate::event::{Event, EventSink, Pid, Tid};
+use crate::event::{EventSink, Pid, Tid};
 use crate::registry::Registry;
 use crate::scenario::{Scenario, Step};
 use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed, RunError};
 use crate::sim::world::config_of;
-use crate::wsa::WsaError;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -85,13 +85,10 @@ enum Request {
         sent: Instant,
         reply: oneshot::Sender<Performed>,
     },
-    ExpectFailed {
-        detail: String,
-    },
+    /// A thread's `expect` step did not hold.
+    ExpectFailed(Verdict),
     /// A thread's script is over.
-    Finished {
-        pid: Pid,
-    },
+    Finished { pid: Pid },
 }
 
 /// A call waiting for its async completion.
@@ -166,19 +163,16 @@ async fn client(pid: Pid, name: String, tid: Tid, steps: Vec<Step>, tx: Sender<R
         match step {
             Step::Sleep { us } => tokio::time::sleep(Duration::from_micros(us)).await,
             Step::Expect { err, ret } => {
-                if last.err != err || ret.is_some_and(|r| r != last.ret) {
-                    let show =
-                        |e: Option<WsaError>| e.map_or("success".to_string(), |e| e.to_string());
-                    let detail = format!(
-                        "pid {} ({name}) thread {} step {}: expected {}, got {} with ret {}",
-                        pid.0,
-                        tid.0,
-                        i + 1,
-                        show(err),
-                        show(last.err),
-                        last.ret
-                    );
-                    let _ = tx.send(Request::ExpectFailed { detail });
+                let step = ExpectStep {
+                    pid,
+                    process: &name,
+                    tid,
+                    step: i + 1,
+                    err,
+                    ret,
+                };
+                if let Some(v) = checker::expect_violation(&step, last.err, last.ret) {
+                    let _ = tx.send(Request::ExpectFailed(v));
                 }
             }
             step => {
@@ -264,12 +258,9 @@ impl<S: EventSink> Serve<'_, S> {
 
     fn serve(&mut self, request: Request) {
         match request {
-            Request::ExpectFailed { detail } => {
-                self.report.expect_failures.push(detail.clone());
-                self.d.record_external(Event::Violation {
-                    rule: "expect".into(),
-                    detail,
-                });
+            Request::ExpectFailed(v) => {
+                self.report.expect_failures.push(v.detail.clone());
+                self.d.record_external(v.into_event());
             }
             Request::Finished { pid } => {
                 if let Some((left, stays_up)) = self.alive.get_mut(&pid) {

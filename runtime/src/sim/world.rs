@@ -22,6 +22,7 @@
 
 use super::faults::{Fault, FaultKind, FaultPlan};
 use super::strategy::{Actor, Choice, Strategy};
+use crate::checker::{self, ExpectStep};
 use crate::config::Config;
 use crate::dispatcher::{ApiError, Dispatcher, Wake, WakeOutcome};
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
@@ -630,29 +631,18 @@ impl<'a, S: EventSink> World<'a, S> {
         }
         let t = &self.threads[i];
         let got = t.last.unwrap_or(Outcome::OK);
-        let err_ok = got.err == err;
-        let ret_ok = ret.is_none_or(|r| r == got.ret);
-        if err_ok && ret_ok {
-            return;
+        let step = ExpectStep {
+            pid: t.pid,
+            process: self.proc(t.pid).map_or("?", |p| p.name.as_str()),
+            tid: t.tid,
+            step: t.pc + 1,
+            err,
+            ret,
+        };
+        if let Some(v) = checker::expect_violation(&step, got.err, got.ret) {
+            self.report.expect_failures.push(v.detail.clone());
+            self.d.record_external(v.into_event());
         }
-        let name = self.proc(t.pid).map_or("?", |p| p.name.as_str());
-        let show = |e: Option<WsaError>| e.map_or("success".to_string(), |e| e.to_string());
-        let mut detail = format!(
-            "pid {} ({name}) thread {} step {}: expected {}",
-            t.pid.0,
-            t.tid.0,
-            t.pc + 1,
-            show(err)
-        );
-        if let Some(r) = ret {
-            detail.push_str(&format!(" with ret {r}"));
-        }
-        detail.push_str(&format!(", got {} with ret {}", show(got.err), got.ret));
-        self.report.expect_failures.push(detail.clone());
-        self.d.record_external(Event::Violation {
-            rule: "expect".into(),
-            detail,
-        });
     }
 
     fn finish(&mut self) {
