@@ -8,6 +8,9 @@
 //! - mingw-w64's Windows headers, through `mingw_check.c` (compiled with
 //!   `x86_64-w64-mingw32-gcc -fsyntax-only`; skipped when the cross compiler is absent unless
 //!   `CI` is set).
+//!
+//! Then the example provider `providers/c/examples/contoso.c` must build warning-free as a
+//! shared object against our headers and as an object file against mingw-w64's.
 
 use std::collections::BTreeMap;
 use std::ffi::c_void;
@@ -566,4 +569,36 @@ int probe(void) {
     .arg(include_dir())
     .arg(&src);
     run(&mut cxx);
+}
+
+#[test]
+fn contoso_builds_as_a_shared_object() {
+    let dir = out_dir("contoso");
+    let lib = dir.join(if cfg!(target_os = "macos") {
+        "libcontoso.dylib"
+    } else {
+        "libcontoso.so"
+    });
+    let mut cc = host_cc();
+    if cfg!(target_os = "macos") {
+        cc.args(["-dynamiclib", "-undefined", "dynamic_lookup"]);
+    } else {
+        cc.args(["-shared", "-fPIC"]);
+    }
+    run(cc
+        .arg(c_dir().join("examples/contoso.c"))
+        .arg("-o")
+        .arg(&lib));
+    assert!(lib.is_file(), "{} was not written", lib.display());
+}
+
+#[test]
+fn contoso_is_genuine_windows_code() {
+    let Some(mut cc) = mingw_cc() else { return };
+    let obj = out_dir("contoso-mingw").join("contoso.obj");
+    run(cc
+        .args(["-std=c11", "-c", "-Wall", "-Wextra", "-Werror"])
+        .arg(c_dir().join("examples/contoso.c"))
+        .arg("-o")
+        .arg(&obj));
 }
