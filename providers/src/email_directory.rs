@@ -2,10 +2,12 @@
 //! developer would write one, and the base of the `buggy` kind.
 //!
 //! Behaviour:
-//! - **Startup/Cleanup** keep a reference count and a per-session argument. The directory (the
-//!   configured entries plus what SetService registered) is loaded by the first Startup and
-//!   freed by the final Cleanup or Rundown, as the NSPv2Cleanup page asks; the next Startup
-//!   loads it again from `entries`.
+//! - **Startup/Cleanup** keep a per-session argument and the session's lookup handles. The
+//!   directory (the configured entries plus what SetService registered) is loaded by the first
+//!   Startup and kept for as long as the provider instance lives (its host runs): sessions come
+//!   and go, registrations stay (S7.1; the WSACleanup page: "WSACleanup does not unregister
+//!   names"). What a session holds (its handles) is freed when it ends, so `held_state` reports
+//!   no session and no lookup once the last one has ended (P5).
 //! - **Begin** checks the name (a domain the provider does not serve → WSASERVICE_NOT_FOUND) and
 //!   returns a fresh handle remembering the name and flags. A name `*@domain` lists every entry
 //!   of the domain, `*` every entry.
@@ -17,7 +19,8 @@
 //! - **SetServiceEx** implements S7.2: REGISTER creates or overwrites (SERVICE_MULTIPLE: adds
 //!   addresses); DEREGISTER removes addresses (all, or with SERVICE_MULTIPLE the given ones) and
 //!   keeps the entry; DELETE removes the entry (with SERVICE_MULTIPLE only the given
-//!   addresses); a missing entry → WSASERVICE_NOT_FOUND.
+//!   addresses, and the entry too once no address remains); a missing entry →
+//!   WSASERVICE_NOT_FOUND.
 //! - **Rundown** frees that session's state (its handles; a pending NextEx is cancelled).
 //!
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`), `domains` (array of domains
@@ -72,7 +75,7 @@ impl EmailOptions {
 /// The ordering bugs of the `buggy` kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bug {
-    /// Frees the directory on the first Cleanup, ignoring the reference count.
+    /// Frees the directory on every Cleanup, though other sessions may still be using it.
     FreeOnFirstCleanup,
     /// Never frees a session on Rundown (leaks it).
     IgnoreRundown,
@@ -147,9 +150,9 @@ pub struct EmailDirectory {
     /// Shared by every instance built from the same prepared options (read only).
     options: Arc<EmailOptions>,
     bug: Option<Bug>,
-    /// The loaded directory; `None` once freed.
+    /// The loaded directory; `None` before the first Startup (and, for the buggy kinds, once
+    /// freed too early).
     directory: Option<BTreeMap<String, QuerySet>>,
-    refs: u32,
     sessions: BTreeMap<u64, SessionState>,
     lookups: BTreeMap<u64, LookupState>,
     deferred: BTreeMap<u64, Deferred>,
@@ -171,7 +174,6 @@ impl EmailDirectory {
             options,
             bug: None,
             directory: None,
-            refs: 0,
             sessions: BTreeMap::new(),
             lookups: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -338,6 +340,10 @@ impl EmailDirectory {
                     entry
                         .addresses
                         .retain(|e| !given.iter().any(|a| same(e, a)));
+                    // S7.2: "only removes object from the namespace if no addresses remain".
+                    if entry.addresses.is_empty() {
+                        directory.remove(&name);
+                    }
                 } else {
                     directory.remove(&name).ok_or(WsaError::SERVICE_NOT_FOUND)?;
                 }
@@ -353,25 +359,20 @@ impl EmailDirectory {
         self.next_token
     }
 
-    /// Ends a session: its handles are freed (a pending NextEx cancelled), the reference count
-    /// drops, and the last one frees the directory.
+    /// Ends a session: its handles are freed (a pending NextEx cancelled). The directory stays:
+    /// registrations outlive sessions (S7.1).
     fn end_session(&mut self, ctx: &mut NspContext, arg: Option<SessionArg>) {
         let key = arg.map_or(0, |a| a.raw());
         if self.bug == Some(Bug::SharedSession) {
             // The shared argument is freed by the first session that ends, whoever owns it.
             self.sessions.clear();
             self.directory = None;
-            self.refs = 0;
             return;
         }
         if let Some(session) = self.sessions.remove(&key) {
             for handle in session.handles {
                 self.free_handle(ctx, handle);
             }
-        }
-        self.refs = self.refs.saturating_sub(1);
-        if self.refs == 0 {
-            self.directory = None;
         }
     }
 
@@ -400,7 +401,6 @@ impl NspV2Provider for EmailDirectory {
         if self.directory.is_none() {
             self.directory = Some(self.load());
         }
-        self.refs += 1;
         let raw = if self.bug == Some(Bug::SharedSession) {
             SHARED_ARG
         } else {
@@ -415,8 +415,7 @@ impl NspV2Provider for EmailDirectory {
         if self.bug == Some(Bug::FreeOnFirstCleanup) {
             let key = session.map_or(0, |a| a.raw());
             self.sessions.remove(&key);
-            self.refs = self.refs.saturating_sub(1);
-            self.directory = None; // the bug: ignores the reference count
+            self.directory = None; // the bug: frees what other sessions still use
             return Ok(());
         }
         if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&SHARED_ARG) {
