@@ -16,6 +16,11 @@
 //!   unless the next call passes LUP_FLUSHPREVIOUS (S5.5); after the last result
 //!   WSA_E_NO_MORE; an unknown name WSANO_DATA.
 //! - **End** frees the handle and cancels a pending NextEx with WSA_E_CANCELLED.
+//! - **Completion** (`completion`): `inline` answers NextEx/SetServiceEx inside the call;
+//!   `deferred` answers later, when the scheduler runs the provider's work; `until-cancelled`
+//!   holds every NextEx until End on its handle (or the end of its session, whose handles the
+//!   dispatcher ends first, S4.8) completes it with WSA_E_CANCELLED, so every seed exercises
+//!   cancellation. SetServiceEx completes inline in that mode.
 //! - **SetServiceEx** implements S7.2: REGISTER creates or overwrites (SERVICE_MULTIPLE: adds
 //!   addresses); DEREGISTER removes addresses (all, or with SERVICE_MULTIPLE the given ones) and
 //!   keeps the entry; DELETE removes the entry (with SERVICE_MULTIPLE only the given
@@ -26,7 +31,7 @@
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`), `domains` (array of domains
 //! served; empty = any), `authority` (`primary` | `secondary` | `wildcard`, for NS_EMAIL
 //! routing; the scenario's `authority` key on `[[provider]]` says the same), `completion`
-//! (`inline` | `deferred`).
+//! (`inline` | `deferred` | `until-cancelled`).
 //!
 //! A [`Bug`] turns the provider into one with a real-world ordering bug (the `buggy` kind).
 
@@ -125,8 +130,17 @@ struct LookupState {
     cursor: usize,
     /// The last NextEx answered WSAEFAULT: that result is still the next one (S5.5).
     held_back: bool,
-    /// A deferred NextEx not yet completed: its call and work token.
-    pending: Option<(AsyncCall, u64)>,
+    /// A NextEx not yet completed.
+    pending: Option<Pending>,
+}
+
+/// A NextEx the provider has not completed yet.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    call: AsyncCall,
+    /// The deferred work that will answer it (`completion = "deferred"`), or `None` for a call
+    /// held until it is cancelled (`completion = "until-cancelled"`).
+    token: Option<u64>,
 }
 
 /// Deferred work: what a token stands for.
@@ -381,11 +395,13 @@ impl EmailDirectory {
             if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(&s)) {
                 session.handles.retain(|h| *h != handle);
             }
-            if let Some((call, token)) = lookup.pending {
+            if let Some(Pending { call, token }) = lookup.pending {
                 if self.bug == Some(Bug::CompleteAfterEnd) {
                     return; // the bug: the deferred NextEx is left to complete later
                 }
-                self.deferred.remove(&token);
+                if let Some(token) = token {
+                    self.deferred.remove(&token);
+                }
                 ctx.complete_async_call(call, Err(WsaError::E_CANCELLED));
             }
         }
@@ -488,9 +504,20 @@ impl NspV2Provider for EmailDirectory {
                     },
                 );
                 if let Some(l) = self.lookups.get_mut(&lookup.0) {
-                    l.pending = Some((call, token));
+                    l.pending = Some(Pending {
+                        call,
+                        token: Some(token),
+                    });
                 }
             }
+            CompletionMode::UntilCancelled => match self.lookups.get_mut(&lookup.0) {
+                // Held: End on the handle, or the end of its session, cancels it.
+                Some(l) if l.pending.is_none() => l.pending = Some(Pending { call, token: None }),
+                // The dispatcher never sends a second Next while one is pending (§13); a
+                // provider answers one anyway rather than lose the first.
+                Some(_) => ctx.complete_async_call(call, Err(WsaError::EINVAL)),
+                None => ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE)),
+            },
         }
     }
 
@@ -517,7 +544,9 @@ impl NspV2Provider for EmailDirectory {
     ) {
         let result = self.set_service(info, op, flags);
         match self.options.completion {
-            CompletionMode::Inline => ctx.complete_async_call(call, result),
+            CompletionMode::Inline | CompletionMode::UntilCancelled => {
+                ctx.complete_async_call(call, result)
+            }
             CompletionMode::Deferred => {
                 self.defer(ctx, Deferred::Set { call, result });
             }

@@ -646,6 +646,122 @@ fn end_cancels_a_pending_deferred_next() {
     assert!(w.violations().is_empty());
 }
 
+fn until_cancelled() -> Value {
+    json!({
+        "completion": "until-cancelled",
+        "entries": [ { "name": "alice@example.com", "addrs": ["192.0.2.10:25"] } ]
+    })
+}
+
+/// A client whose main thread waits in a held Next; returns (client, its handle, a 2nd thread).
+fn held_next(w: &mut World) -> (Pid, LookupHandle, Tid) {
+    w.host("email-directory", until_cancelled());
+    let c = w.client();
+    let t2 = w.d.create_thread(c).expect("thread");
+    let h =
+        w.d.wsa_lookup_service_begin(c, T1, &email("alice@example.com"), LupFlags::RETURN_NAME)
+            .expect("begin");
+    assert!(
+        w.d.wsa_lookup_service_next(c, T1, h, LupFlags::RETURN_NAME, BUF)
+            .is_pending()
+    );
+    assert!(
+        w.drain().is_empty(),
+        "until-cancelled: no work is queued, the Next stays held"
+    );
+    (c, h, t2)
+}
+
+#[test]
+fn until_cancelled_holds_next_until_end_cancels_it() {
+    let mut w = World::new(StartupPolicy::PerProcess);
+    let (c, h, t2) = held_next(&mut w);
+    w.d.wsa_lookup_service_end(c, t2, h).expect("end");
+    assert_eq!(
+        w.drain(),
+        [WakeOutcome::LookupServiceNext(Err(
+            WsaError::E_CANCELLED.into()
+        ))]
+    );
+    assert_eq!(
+        w.completion_codes(),
+        [10111],
+        "the provider completed the held call with WSA_E_CANCELLED"
+    );
+    w.d.wsa_cleanup(c, t2).expect("cleanup");
+    assert!(w.violations().is_empty(), "{:?}", w.violations());
+}
+
+#[test]
+fn until_cancelled_session_end_cancels_held_next_by_cleanup_and_by_crash() {
+    for policy in [StartupPolicy::PerProcess, StartupPolicy::PerWsaStartup] {
+        // Orderly: another thread's final WSACleanup ends the session (S4.8).
+        let mut w = World::new(policy);
+        let (c, _, t2) = held_next(&mut w);
+        w.d.wsa_cleanup(c, t2).expect("final cleanup");
+        assert_eq!(
+            w.drain(),
+            [WakeOutcome::LookupServiceNext(Err(
+                WsaError::E_CANCELLED.into()
+            ))],
+            "{policy:?}"
+        );
+        assert_eq!(w.completion_codes(), [10111]);
+        assert_eq!(w.calls(NspFn::Cleanup), 1);
+        assert!(
+            w.violations().is_empty(),
+            "{policy:?}: {:?}",
+            w.violations()
+        );
+        // Abnormal: the client crashes; its handle is ended and its session run down.
+        let mut w = World::new(policy);
+        let (c, _, _) = held_next(&mut w);
+        w.d.exit_process(c, ExitHow::Crash);
+        w.drain();
+        assert_eq!(w.completion_codes(), [10111], "{policy:?}");
+        assert_eq!(w.calls(NspFn::ClientSessionRundown), 1);
+        assert!(
+            w.violations().is_empty(),
+            "{policy:?}: {:?}",
+            w.violations()
+        );
+    }
+}
+
+#[test]
+fn until_cancelled_completes_set_service_inline() {
+    let mut w = World::new(StartupPolicy::PerProcess);
+    w.host("email-directory", until_cancelled());
+    let c = w.client();
+    assert_eq!(
+        w.d.wsa_set_service(
+            c,
+            T1,
+            &reg("carol@example.com", &["192.0.2.12:25"]),
+            SetServiceOp::Register,
+            SetServiceFlags::EMPTY
+        ),
+        Poll::Ready(Ok(()))
+    );
+}
+
+#[test]
+fn until_cancelled_is_a_documented_completion_mode() {
+    let r = registry();
+    let kind = r.get("email-directory").expect("kind");
+    let doc = kind
+        .options()
+        .iter()
+        .find(|o| o.name == "completion")
+        .expect("completion documented");
+    assert!(doc.shape.contains("until-cancelled"), "{}", doc.shape);
+    assert!(kind.validate(&until_cancelled()).is_ok());
+    assert!(
+        kind.validate(&json!({ "completion": "until_cancelled" }))
+            .is_err()
+    );
+}
+
 // ------------------------------------------------------------------ minimal kinds
 
 #[test]
