@@ -251,7 +251,7 @@ steps = [
   {{ op = "expect", err = "WSAVERNOTSUPPORTED", ret = -1 }},
   {{ op = "startup", version = 2.0 }},
   {{ op = "expect", err = 0 }},
-  {{ op = "lookup", provider = "{OTHER_ID}", name = "", flags = ["LUP_DEEP", 1048576, "0x2000"], next = 3, buffer = 0 }},
+  {{ op = "lookup", provider = "{OTHER_ID}", name = "", flags = ["LUP_DEEP", 524288, "0x2000"], next = 3, buffer = 0 }},
   {{ op = "expect", err = "WSA_E_NO_MORE" }},
   {{ op = "lookup", provider = "99999999-0000-0000-0000-000000000000", next = 0 }},
   {{ op = "lookup_begin", namespace = 12345, name = "bob", flags = "LUP_RETURN_ALL", as = "q" }},
@@ -313,7 +313,7 @@ fn every_op_parses() {
         Step::Lookup {
             target: Target::Provider(odd),
             name: Some(String::new()),
-            flags: LupFlags::DEEP | LupFlags(0x100000) | LupFlags::FLUSHPREVIOUS,
+            flags: LupFlags::DEEP | LupFlags(0x80000) | LupFlags::FLUSHPREVIOUS,
             next: NextCount::Count(3),
             buffer: 0,
         },
@@ -438,7 +438,7 @@ fn json_form_uses_the_file_keys_and_windows_names() {
     assert_eq!(steps[3], json!({ "op": "expect", "err": "NO_ERROR" }));
     assert_eq!(
         steps[4]["flags"],
-        json!(["LUP_DEEP", "LUP_FLUSHPREVIOUS", 1048576])
+        json!(["LUP_DEEP", "LUP_FLUSHPREVIOUS", 524288])
     );
     assert_eq!(steps[4]["name"], "");
     assert_eq!(steps[7]["namespace"], 12345);
@@ -845,9 +845,59 @@ fn step_value_errors() {
     assert!(
         e.expected
             .as_deref()
-            .is_some_and(|x| x.contains("LUP_RETURN_ALL, or a number")),
+            .is_some_and(|x| x.contains("LUP_RETURN_ALL, LUP_SECURE, or a number")),
         "{e}"
     );
+}
+
+#[test]
+fn every_documented_lup_name_is_accepted_and_round_trips() {
+    let text = with_steps(
+        "{ op = \"lookup\", namespace = \"NS_EMAIL\", name = \"a@x\", flags = [\"LUP_SECURE\", \"LUP_ADDRCONFIG\", \"LUP_DUAL_ADDR\", \"LUP_DISABLE_IDN_ENCODING\", \"LUP_API_ANSI\", \"LUP_RESOLUTION_HANDLE\", \"LUP_RETURN_RESPONSE_FLAGS\", \"LUP_RETURN_PREFERRED_NAMES\", \"LUP_EXCLUSIVE_CUSTOM_SERVERS\", \"LUP_REQUIRE_SECURE\", \"LUP_NON_AUTHORITATIVE\", \"LUP_FLUSHCACHE\", \"LUP_RETURN_ALL\"] },",
+    );
+    let s = ok(&text);
+    let Some(Step::Lookup { flags, .. }) = s.processes[0].steps.first() else {
+        panic!("a lookup step: {:?}", s.processes[0].steps);
+    };
+    assert_eq!(
+        flags.bits(),
+        0x8000
+            | 0x10_0000
+            | 0x20_0000
+            | 0x80_0000
+            | 0x100_0000
+            | 0x8000_0000
+            | 0x4_0000
+            | 0x1_0000
+            | 0x800_0000
+            | 0x1000_0000
+            | 0x4000
+            | 0x1000
+            | 0x0FF0
+    );
+    let j = s.to_json();
+    assert_eq!(Scenario::from_json(&j), Ok(s.clone()));
+    // Every name the parser lists as accepted parses.
+    for name in LupFlags::known_names() {
+        let one = with_steps(&format!(
+            "{{ op = \"lookup\", namespace = \"NS_EMAIL\", name = \"a@x\", flags = [\"{name}\"] }},"
+        ));
+        ok(&one);
+    }
+    // Unknown names still fail at their position, listing what is accepted.
+    let e = err(&with_steps(
+        "{ op = \"lookup\", namespace = \"NS_EMAIL\", flags = [\"LUP_SECURED\"] },",
+    ));
+    assert_eq!((e.line, e.column), (STEP_LINE, 51));
+    assert_eq!(e.message, "unknown flag \"LUP_SECURED\"");
+    for listed in [
+        "LUP_SECURE",
+        "LUP_DISABLE_IDN_ENCODING",
+        "LUP_RESOLUTION_HANDLE",
+    ] {
+        let expected = e.expected.as_deref().unwrap_or_default();
+        assert!(expected.contains(listed), "{expected}");
+    }
 }
 
 #[test]
