@@ -2,10 +2,12 @@
 //! developer would write one, and the base of the `buggy` kind.
 //!
 //! Behaviour:
-//! - **Startup/Cleanup** keep a reference count and a per-session argument. The directory (the
-//!   configured entries plus what SetService registered) is loaded by the first Startup and
-//!   freed by the final Cleanup or Rundown, as the NSPv2Cleanup page asks; the next Startup
-//!   loads it again from `entries`.
+//! - **Startup/Cleanup** keep a per-session argument and the session's lookup handles. The
+//!   directory (the configured entries plus what SetService registered) is loaded by the first
+//!   Startup and kept for as long as the provider instance lives (its host runs): sessions come
+//!   and go, registrations stay (S7.1; the WSACleanup page: "WSACleanup does not unregister
+//!   names"). What a session holds (its handles) is freed when it ends, so `held_state` reports
+//!   no session and no lookup once the last one has ended (P5).
 //! - **Begin** checks the name (a domain the provider does not serve → WSASERVICE_NOT_FOUND) and
 //!   returns a fresh handle remembering the name and flags. A name `*@domain` lists every entry
 //!   of the domain, `*` every entry.
@@ -14,16 +16,22 @@
 //!   unless the next call passes LUP_FLUSHPREVIOUS (S5.5); after the last result
 //!   WSA_E_NO_MORE; an unknown name WSANO_DATA.
 //! - **End** frees the handle and cancels a pending NextEx with WSA_E_CANCELLED.
+//! - **Completion** (`completion`): `inline` answers NextEx/SetServiceEx inside the call;
+//!   `deferred` answers later, when the scheduler runs the provider's work; `until-cancelled`
+//!   holds every NextEx until End on its handle (or the end of its session, whose handles the
+//!   dispatcher ends first, S4.8) completes it with WSA_E_CANCELLED, so every seed exercises
+//!   cancellation. SetServiceEx completes inline in that mode.
 //! - **SetServiceEx** implements S7.2: REGISTER creates or overwrites (SERVICE_MULTIPLE: adds
 //!   addresses); DEREGISTER removes addresses (all, or with SERVICE_MULTIPLE the given ones) and
 //!   keeps the entry; DELETE removes the entry (with SERVICE_MULTIPLE only the given
-//!   addresses); a missing entry → WSASERVICE_NOT_FOUND.
+//!   addresses, and the entry too once no address remains); a missing entry →
+//!   WSASERVICE_NOT_FOUND.
 //! - **Rundown** frees that session's state (its handles; a pending NextEx is cancelled).
 //!
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`), `domains` (array of domains
 //! served; empty = any), `authority` (`primary` | `secondary` | `wildcard`, for NS_EMAIL
 //! routing; the scenario's `authority` key on `[[provider]]` says the same), `completion`
-//! (`inline` | `deferred`).
+//! (`inline` | `deferred` | `until-cancelled`).
 //!
 //! A [`Bug`] turns the provider into one with a real-world ordering bug (the `buggy` kind).
 
@@ -72,7 +80,7 @@ impl EmailOptions {
 /// The ordering bugs of the `buggy` kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bug {
-    /// Frees the directory on the first Cleanup, ignoring the reference count.
+    /// Frees the directory on every Cleanup, though other sessions may still be using it.
     FreeOnFirstCleanup,
     /// Never frees a session on Rundown (leaks it).
     IgnoreRundown,
@@ -122,8 +130,17 @@ struct LookupState {
     cursor: usize,
     /// The last NextEx answered WSAEFAULT: that result is still the next one (S5.5).
     held_back: bool,
-    /// A deferred NextEx not yet completed: its call and work token.
-    pending: Option<(AsyncCall, u64)>,
+    /// A NextEx not yet completed.
+    pending: Option<Pending>,
+}
+
+/// A NextEx the provider has not completed yet.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    call: AsyncCall,
+    /// The deferred work that will answer it (`completion = "deferred"`), or `None` for a call
+    /// held until it is cancelled (`completion = "until-cancelled"`).
+    token: Option<u64>,
 }
 
 /// Deferred work: what a token stands for.
@@ -147,9 +164,9 @@ pub struct EmailDirectory {
     /// Shared by every instance built from the same prepared options (read only).
     options: Arc<EmailOptions>,
     bug: Option<Bug>,
-    /// The loaded directory; `None` once freed.
+    /// The loaded directory; `None` before the first Startup (and, for the buggy kinds, once
+    /// freed too early).
     directory: Option<BTreeMap<String, QuerySet>>,
-    refs: u32,
     sessions: BTreeMap<u64, SessionState>,
     lookups: BTreeMap<u64, LookupState>,
     deferred: BTreeMap<u64, Deferred>,
@@ -171,7 +188,6 @@ impl EmailDirectory {
             options,
             bug: None,
             directory: None,
-            refs: 0,
             sessions: BTreeMap::new(),
             lookups: BTreeMap::new(),
             deferred: BTreeMap::new(),
@@ -338,6 +354,10 @@ impl EmailDirectory {
                     entry
                         .addresses
                         .retain(|e| !given.iter().any(|a| same(e, a)));
+                    // S7.2: "only removes object from the namespace if no addresses remain".
+                    if entry.addresses.is_empty() {
+                        directory.remove(&name);
+                    }
                 } else {
                     directory.remove(&name).ok_or(WsaError::SERVICE_NOT_FOUND)?;
                 }
@@ -353,25 +373,20 @@ impl EmailDirectory {
         self.next_token
     }
 
-    /// Ends a session: its handles are freed (a pending NextEx cancelled), the reference count
-    /// drops, and the last one frees the directory.
+    /// Ends a session: its handles are freed (a pending NextEx cancelled). The directory stays:
+    /// registrations outlive sessions (S7.1).
     fn end_session(&mut self, ctx: &mut NspContext, arg: Option<SessionArg>) {
         let key = arg.map_or(0, |a| a.raw());
         if self.bug == Some(Bug::SharedSession) {
             // The shared argument is freed by the first session that ends, whoever owns it.
             self.sessions.clear();
             self.directory = None;
-            self.refs = 0;
             return;
         }
         if let Some(session) = self.sessions.remove(&key) {
             for handle in session.handles {
                 self.free_handle(ctx, handle);
             }
-        }
-        self.refs = self.refs.saturating_sub(1);
-        if self.refs == 0 {
-            self.directory = None;
         }
     }
 
@@ -380,11 +395,13 @@ impl EmailDirectory {
             if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(&s)) {
                 session.handles.retain(|h| *h != handle);
             }
-            if let Some((call, token)) = lookup.pending {
+            if let Some(Pending { call, token }) = lookup.pending {
                 if self.bug == Some(Bug::CompleteAfterEnd) {
                     return; // the bug: the deferred NextEx is left to complete later
                 }
-                self.deferred.remove(&token);
+                if let Some(token) = token {
+                    self.deferred.remove(&token);
+                }
                 ctx.complete_async_call(call, Err(WsaError::E_CANCELLED));
             }
         }
@@ -400,7 +417,6 @@ impl NspV2Provider for EmailDirectory {
         if self.directory.is_none() {
             self.directory = Some(self.load());
         }
-        self.refs += 1;
         let raw = if self.bug == Some(Bug::SharedSession) {
             SHARED_ARG
         } else {
@@ -415,8 +431,7 @@ impl NspV2Provider for EmailDirectory {
         if self.bug == Some(Bug::FreeOnFirstCleanup) {
             let key = session.map_or(0, |a| a.raw());
             self.sessions.remove(&key);
-            self.refs = self.refs.saturating_sub(1);
-            self.directory = None; // the bug: ignores the reference count
+            self.directory = None; // the bug: frees what other sessions still use
             return Ok(());
         }
         if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&SHARED_ARG) {
@@ -489,9 +504,20 @@ impl NspV2Provider for EmailDirectory {
                     },
                 );
                 if let Some(l) = self.lookups.get_mut(&lookup.0) {
-                    l.pending = Some((call, token));
+                    l.pending = Some(Pending {
+                        call,
+                        token: Some(token),
+                    });
                 }
             }
+            CompletionMode::UntilCancelled => match self.lookups.get_mut(&lookup.0) {
+                // Held: End on the handle, or the end of its session, cancels it.
+                Some(l) if l.pending.is_none() => l.pending = Some(Pending { call, token: None }),
+                // The dispatcher never sends a second Next while one is pending (§13); a
+                // provider answers one anyway rather than lose the first.
+                Some(_) => ctx.complete_async_call(call, Err(WsaError::EINVAL)),
+                None => ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE)),
+            },
         }
     }
 
@@ -518,7 +544,9 @@ impl NspV2Provider for EmailDirectory {
     ) {
         let result = self.set_service(info, op, flags);
         match self.options.completion {
-            CompletionMode::Inline => ctx.complete_async_call(call, result),
+            CompletionMode::Inline | CompletionMode::UntilCancelled => {
+                ctx.complete_async_call(call, result)
+            }
             CompletionMode::Deferred => {
                 self.defer(ctx, Deferred::Set { call, result });
             }

@@ -55,9 +55,9 @@ const AUTHORITY: OptionDoc = OptionDoc {
 };
 const COMPLETION: OptionDoc = OptionDoc {
     name: "completion",
-    shape: "\"inline\" | \"deferred\"",
+    shape: "\"inline\" | \"deferred\" | \"until-cancelled\"",
     default: "\"inline\"",
-    help: "complete NextEx/SetServiceEx inside the call, or later when the scheduler runs the provider's work",
+    help: "complete NextEx/SetServiceEx inside the call, or later when the scheduler runs the provider's work; \"until-cancelled\" holds every NextEx until NSPv2LookupServiceEnd on its handle or the end of its session completes it with WSA_E_CANCELLED (SetServiceEx completes inline)",
 };
 const BUG: OptionDoc = OptionDoc {
     name: "bug",

@@ -45,6 +45,11 @@ pub enum CompletionMode {
     Inline,
     /// Later, when the scheduler runs the provider's deferred work.
     Deferred,
+    /// NextEx is held, never answered, until it is cancelled: by NSPv2LookupServiceEnd on its
+    /// handle or the end of its session, which complete it with WSA_E_CANCELLED. Makes every
+    /// seed exercise cancellation. SetServiceEx completes inline.
+    #[serde(rename = "until-cancelled")]
+    UntilCancelled,
 }
 
 /// Parses a kind's options, turning serde's message into one that names the kind.

@@ -246,28 +246,53 @@ fn email_directory_full_lifecycle_under_both_completions_and_policies() {
 }
 
 #[test]
-fn email_directory_final_cleanup_frees_the_directory_and_startup_reloads_it() {
-    let mut w = World::new(StartupPolicy::PerProcess);
-    w.host("email-directory", directory("inline"));
-    let a = w.client();
-    w.set(
-        a,
-        &reg("carol@example.com", &["192.0.2.12:25"]),
-        SetServiceOp::Register,
-        SetServiceFlags::EMPTY,
-    )
-    .expect("register");
-    w.d.wsa_cleanup(a, T1).expect("last cleanup");
-    w.d.wsa_startup(a, T1, (2, 2)).expect("again");
-    assert_eq!(
-        w.addrs(a, "carol@example.com"),
-        Ok(vec![]),
-        "registrations went with the freed directory"
-    );
-    assert_eq!(
-        w.addrs(a, "alice@example.com"),
-        Ok(vec!["192.0.2.10:25".into()])
-    );
+fn s7_1_registrations_outlive_sessions_and_clients() {
+    // "WSACleanup does not unregister names": what one client registered is still there after
+    // its last WSACleanup, for itself when it starts again and for another client.
+    for completion in ["inline", "deferred"] {
+        let mut w = World::new(StartupPolicy::PerProcess);
+        w.host("email-directory", directory(completion));
+        let a = w.client();
+        w.set(
+            a,
+            &reg("carol@example.com", &["192.0.2.12:25"]),
+            SetServiceOp::Register,
+            SetServiceFlags::EMPTY,
+        )
+        .expect("register");
+        w.set(
+            a,
+            &reg("alice@example.com", &[]),
+            SetServiceOp::Delete,
+            SetServiceFlags::EMPTY,
+        )
+        .expect("delete a configured entry");
+        w.d.wsa_cleanup(a, T1).expect("last cleanup");
+        assert_eq!(
+            w.calls(NspFn::Cleanup),
+            1,
+            "the provider's last session ended"
+        );
+        let b = w.client();
+        assert_eq!(
+            w.addrs(b, "carol@example.com"),
+            Ok(vec!["192.0.2.12:25".into()]),
+            "{completion}: another client sees the registration"
+        );
+        assert_eq!(
+            w.addrs(b, "alice@example.com"),
+            Ok(vec![]),
+            "{completion}: the deletion stays too: the configured entries are not reloaded"
+        );
+        w.d.exit_process(b, ExitHow::Crash);
+        w.d.wsa_startup(a, T1, (2, 2)).expect("again");
+        assert_eq!(
+            w.addrs(a, "carol@example.com"),
+            Ok(vec!["192.0.2.12:25".into()])
+        );
+        w.d.wsa_cleanup(a, T1).expect("cleanup");
+        assert!(w.violations().is_empty(), "P5 holds: {:?}", w.violations());
+    }
 }
 
 #[test]
@@ -391,6 +416,15 @@ fn s7_2_set_service_operation_table_row_by_row() {
     )
     .expect("delete one");
     assert_eq!(addrs(&mut w), Ok(vec!["192.0.2.2:25".into()]));
+    // DELETE | SERVICE_MULTIPLE of an address the entry does not have changes nothing.
+    w.set(
+        c,
+        &reg(name, &["192.0.2.9:25"]),
+        SetServiceOp::Delete,
+        multiple,
+    )
+    .expect("delete an absent address");
+    assert_eq!(addrs(&mut w), Ok(vec!["192.0.2.2:25".into()]));
     // DEREGISTER removes the addresses but keeps the entry: the name still answers.
     w.set(c, &reg(name, &[]), SetServiceOp::Deregister, none)
         .expect("deregister");
@@ -416,6 +450,88 @@ fn s7_2_set_service_operation_table_row_by_row() {
         w.completion_codes().last(),
         Some(&11004),
         "the provider said WSANO_DATA"
+    );
+    // Deleted: DEREGISTER and DELETE of it fail again.
+    assert_eq!(
+        w.set(c, &reg(name, &[]), SetServiceOp::Deregister, none),
+        Err(WsaError::SERVICE_NOT_FOUND.into())
+    );
+    assert_eq!(
+        w.set(c, &reg(name, &[]), SetServiceOp::Delete, none),
+        Err(WsaError::SERVICE_NOT_FOUND.into())
+    );
+    // DEREGISTER | SERVICE_MULTIPLE of a missing entry fails too.
+    assert_eq!(
+        w.set(
+            c,
+            &reg(name, &["192.0.2.1:25"]),
+            SetServiceOp::Deregister,
+            multiple
+        ),
+        Err(WsaError::SERVICE_NOT_FOUND.into())
+    );
+    // REGISTER | SERVICE_MULTIPLE creates a missing entry with the given addresses.
+    w.set(
+        c,
+        &reg(name, &["192.0.2.5:25", "192.0.2.6:25"]),
+        SetServiceOp::Register,
+        multiple,
+    )
+    .expect("create by adding");
+    assert_eq!(
+        addrs(&mut w),
+        Ok(vec!["192.0.2.5:25".into(), "192.0.2.6:25".into()])
+    );
+    // REGISTER | SERVICE_MULTIPLE of an address already there does not list it twice.
+    w.set(
+        c,
+        &reg(name, &["192.0.2.5:25"]),
+        SetServiceOp::Register,
+        multiple,
+    )
+    .expect("add again");
+    assert_eq!(
+        addrs(&mut w),
+        Ok(vec!["192.0.2.5:25".into(), "192.0.2.6:25".into()])
+    );
+    // DELETE | SERVICE_MULTIPLE of the last addresses removes the entry (S7.2: "only removes
+    // object from the namespace if no addresses remain"): later DEREGISTER and DELETE of it,
+    // with or without SERVICE_MULTIPLE, fail with WSASERVICE_NOT_FOUND.
+    w.set(
+        c,
+        &reg(name, &["192.0.2.5:25", "192.0.2.6:25"]),
+        SetServiceOp::Delete,
+        multiple,
+    )
+    .expect("delete the last addresses");
+    for (op, flags) in [
+        (SetServiceOp::Deregister, none),
+        (SetServiceOp::Deregister, multiple),
+        (SetServiceOp::Delete, none),
+        (SetServiceOp::Delete, multiple),
+    ] {
+        assert_eq!(
+            w.set(c, &reg(name, &["192.0.2.5:25"]), op, flags),
+            Err(WsaError::SERVICE_NOT_FOUND.into()),
+            "{op:?} {flags:?} after the emptied entry was removed"
+        );
+    }
+    // An entry emptied by DEREGISTER is removed by a DELETE | SERVICE_MULTIPLE naming nothing
+    // it still has (no address remains after it).
+    w.set(
+        c,
+        &reg(name, &["192.0.2.7:25"]),
+        SetServiceOp::Register,
+        none,
+    )
+    .expect("create");
+    w.set(c, &reg(name, &[]), SetServiceOp::Deregister, none)
+        .expect("empty it");
+    w.set(c, &reg(name, &[]), SetServiceOp::Delete, multiple)
+        .expect("delete | multiple of an empty entry");
+    assert_eq!(
+        w.set(c, &reg(name, &[]), SetServiceOp::Delete, none),
+        Err(WsaError::SERVICE_NOT_FOUND.into())
     );
 }
 
@@ -528,6 +644,122 @@ fn end_cancels_a_pending_deferred_next() {
         "the provider dropped the cancelled work"
     );
     assert!(w.violations().is_empty());
+}
+
+fn until_cancelled() -> Value {
+    json!({
+        "completion": "until-cancelled",
+        "entries": [ { "name": "alice@example.com", "addrs": ["192.0.2.10:25"] } ]
+    })
+}
+
+/// A client whose main thread waits in a held Next; returns (client, its handle, a 2nd thread).
+fn held_next(w: &mut World) -> (Pid, LookupHandle, Tid) {
+    w.host("email-directory", until_cancelled());
+    let c = w.client();
+    let t2 = w.d.create_thread(c).expect("thread");
+    let h =
+        w.d.wsa_lookup_service_begin(c, T1, &email("alice@example.com"), LupFlags::RETURN_NAME)
+            .expect("begin");
+    assert!(
+        w.d.wsa_lookup_service_next(c, T1, h, LupFlags::RETURN_NAME, BUF)
+            .is_pending()
+    );
+    assert!(
+        w.drain().is_empty(),
+        "until-cancelled: no work is queued, the Next stays held"
+    );
+    (c, h, t2)
+}
+
+#[test]
+fn until_cancelled_holds_next_until_end_cancels_it() {
+    let mut w = World::new(StartupPolicy::PerProcess);
+    let (c, h, t2) = held_next(&mut w);
+    w.d.wsa_lookup_service_end(c, t2, h).expect("end");
+    assert_eq!(
+        w.drain(),
+        [WakeOutcome::LookupServiceNext(Err(
+            WsaError::E_CANCELLED.into()
+        ))]
+    );
+    assert_eq!(
+        w.completion_codes(),
+        [10111],
+        "the provider completed the held call with WSA_E_CANCELLED"
+    );
+    w.d.wsa_cleanup(c, t2).expect("cleanup");
+    assert!(w.violations().is_empty(), "{:?}", w.violations());
+}
+
+#[test]
+fn until_cancelled_session_end_cancels_held_next_by_cleanup_and_by_crash() {
+    for policy in [StartupPolicy::PerProcess, StartupPolicy::PerWsaStartup] {
+        // Orderly: another thread's final WSACleanup ends the session (S4.8).
+        let mut w = World::new(policy);
+        let (c, _, t2) = held_next(&mut w);
+        w.d.wsa_cleanup(c, t2).expect("final cleanup");
+        assert_eq!(
+            w.drain(),
+            [WakeOutcome::LookupServiceNext(Err(
+                WsaError::E_CANCELLED.into()
+            ))],
+            "{policy:?}"
+        );
+        assert_eq!(w.completion_codes(), [10111]);
+        assert_eq!(w.calls(NspFn::Cleanup), 1);
+        assert!(
+            w.violations().is_empty(),
+            "{policy:?}: {:?}",
+            w.violations()
+        );
+        // Abnormal: the client crashes; its handle is ended and its session run down.
+        let mut w = World::new(policy);
+        let (c, _, _) = held_next(&mut w);
+        w.d.exit_process(c, ExitHow::Crash);
+        w.drain();
+        assert_eq!(w.completion_codes(), [10111], "{policy:?}");
+        assert_eq!(w.calls(NspFn::ClientSessionRundown), 1);
+        assert!(
+            w.violations().is_empty(),
+            "{policy:?}: {:?}",
+            w.violations()
+        );
+    }
+}
+
+#[test]
+fn until_cancelled_completes_set_service_inline() {
+    let mut w = World::new(StartupPolicy::PerProcess);
+    w.host("email-directory", until_cancelled());
+    let c = w.client();
+    assert_eq!(
+        w.d.wsa_set_service(
+            c,
+            T1,
+            &reg("carol@example.com", &["192.0.2.12:25"]),
+            SetServiceOp::Register,
+            SetServiceFlags::EMPTY
+        ),
+        Poll::Ready(Ok(()))
+    );
+}
+
+#[test]
+fn until_cancelled_is_a_documented_completion_mode() {
+    let r = registry();
+    let kind = r.get("email-directory").expect("kind");
+    let doc = kind
+        .options()
+        .iter()
+        .find(|o| o.name == "completion")
+        .expect("completion documented");
+    assert!(doc.shape.contains("until-cancelled"), "{}", doc.shape);
+    assert!(kind.validate(&until_cancelled()).is_ok());
+    assert!(
+        kind.validate(&json!({ "completion": "until_cancelled" }))
+            .is_err()
+    );
 }
 
 // ------------------------------------------------------------------ minimal kinds

@@ -32,7 +32,7 @@ pub mod sim;
 pub mod trace;
 pub mod wsa;
 
-pub use catalog::{Authority, Catalog, CatalogEntry};
+pub use catalog::{Authority, Catalog, CatalogEntry, EmailRouting, email_candidates};
 pub use config::{Config, Profile, StartupPolicy};
 pub use dispatcher::{ApiError, ApiResult, Dispatcher, LookupHandle, Wake, WakeOutcome, WorkItem};
 pub use event::{

@@ -73,13 +73,10 @@ pub enum Performed {
 
 /// The catalog entry a provider spec installs.
 pub fn catalog_entry(p: &ProviderSpec) -> CatalogEntry {
-    CatalogEntry {
-        id: p.id,
-        name: p.name.clone(),
-        namespace: p.namespace,
-        version: p.version,
-        blob: None,
-        authority: p.authority,
+    let entry = CatalogEntry::new(p.id, p.name.clone(), p.namespace).with_version(p.version);
+    match &p.napi {
+        Some(napi) => entry.with_napi(napi.clone()),
+        None => entry,
     }
 }
 
@@ -425,4 +422,34 @@ pub fn set_up<'a, S: EventSink>(
         start(d, &p.name, Role::Client, false, scripts);
     }
     Ok(started)
+}
+
+#[cfg(test)]
+mod napi_tests {
+    use super::*;
+    use crate::catalog::{Level, Napi};
+
+    #[test]
+    fn a_provider_spec_installs_its_napi_data_and_version() {
+        let napi =
+            Napi::per_domain(false, [("x.org".to_string(), Level::Secondary)]).expect("legal napi");
+        let spec = ProviderSpec {
+            id: Guid::from_u128(7),
+            name: "p".into(),
+            namespace: Namespace::EMAIL,
+            kind: "k".into(),
+            host: "h".into(),
+            installed: true,
+            enabled: true,
+            napi: Some(napi.clone()),
+            options: serde_json::json!({}),
+            version: 3,
+        };
+        let entry = catalog_entry(&spec);
+        assert_eq!(entry.napi(), Some(&napi));
+        assert_eq!(entry.version, 3);
+        assert_eq!(entry.blob, None, "the blob is written at install time");
+        let plain = catalog_entry(&ProviderSpec { napi: None, ..spec });
+        assert_eq!(plain.napi(), None);
+    }
 }

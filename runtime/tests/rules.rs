@@ -326,6 +326,47 @@ fn s2_4_enum_providers_sizes_its_buffer() {
     );
 }
 
+#[test]
+fn s2_4_enum_providers_returns_the_napi_installation_blob() {
+    use nspsim_runtime::wsa::napi::{DecodedBlob, PROVIDER_TYPE_APPLICATION, decode_blob};
+    use nspsim_runtime::wsa::{Level, Napi};
+    let mut d = world(Config::default());
+    let napi = Napi::per_domain(
+        true,
+        [
+            ("contoso.com".to_string(), Level::Primary),
+            ("x.org".to_string(), Level::None),
+        ],
+    )
+    .expect("legal");
+    d.install_provider(entry(1, Namespace::EMAIL).with_napi(napi.clone()))
+        .expect("install");
+    d.install_provider(entry(2, Namespace::EMAIL))
+        .expect("install");
+    let c = client(&mut d, "c");
+    let required = d
+        .wsa_enum_name_space_providers_ex(c, T1, 0)
+        .expect_err("too small")
+        .required_len
+        .expect("required length");
+    let list = d
+        .wsa_enum_name_space_providers_ex(c, T1, required)
+        .expect("fits");
+    assert_eq!(required, nspsim_runtime::wsa::nsinfo::wire_size(&list));
+    let blob = list[0].blob.as_deref().expect("the NAPI blob");
+    assert_eq!(
+        decode_blob(blob),
+        Ok(DecodedBlob {
+            version: 1,
+            provider_type: PROVIDER_TYPE_APPLICATION,
+            wildcard: true,
+            domains: vec![("contoso.com".into(), 2), ("x.org".into(), 0)],
+        })
+    );
+    assert_eq!(decode_blob(blob).ok().and_then(|b| b.to_napi()), Some(napi));
+    assert_eq!(list[1].blob, None, "no NAPI data, no blob");
+}
+
 // ---------------------------------------------------------------- S3: advertisement
 
 #[test]

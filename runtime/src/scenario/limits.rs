@@ -20,6 +20,8 @@ pub const MAX_SLEEP_US: u64 = 3_600_000_000;
 /// Length in characters of every name: scenario, provider, host, process, handle, service
 /// instance, provider kind.
 pub const MAX_NAME_CHARS: usize = 256;
+/// Domains of one provider's `napi` table.
+pub const MAX_NAPI_DOMAINS: usize = 64;
 /// `addrs` of one `set_service`.
 pub const MAX_ADDRS: usize = 64;
 /// `next` of a `lookup` given as a count.

@@ -56,8 +56,8 @@ mod tests;
 
 pub use error::ScenarioError;
 pub use model::{
-    Authority, HostSpec, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy,
-    Step, Target, ThreadSpec,
+    Authority, HostSpec, Level, Napi, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario,
+    StartupPolicy, Step, Target, ThreadSpec,
 };
 pub use parse::JSON_FILE;
 

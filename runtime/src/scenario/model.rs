@@ -24,7 +24,7 @@ pub struct Scenario {
     pub processes: Vec<ProcessSpec>,
 }
 
-pub use crate::catalog::Authority;
+pub use crate::catalog::{Authority, Level, Napi};
 pub use crate::config::{Profile, StartupPolicy};
 
 /// One `[[provider]]`.
@@ -43,7 +43,9 @@ pub struct ProviderSpec {
     pub installed: bool,
     /// Default true.
     pub enabled: bool,
-    pub authority: Option<Authority>,
+    /// NS_EMAIL authority data (S5.2): the `napi` table, or the `authority` shorthand
+    /// ([`Authority::napi`]).
+    pub napi: Option<Napi>,
     /// `[provider.options]` as JSON (a table converted from TOML; default `{}`), validated by
     /// the kind.
     pub options: Value,
@@ -348,6 +350,17 @@ pub(crate) fn flags_json(flags: LupFlags) -> Value {
     Value::Array(out)
 }
 
+/// The `napi` table: `{ wildcard, domains = [ { domain, level }, … ] }`.
+fn napi_json(napi: &Napi) -> Value {
+    let domains: Vec<Value> = napi
+        .domains()
+        .unwrap_or(&[])
+        .iter()
+        .map(|(d, l)| json!({ "domain": d, "level": l.name() }))
+        .collect();
+    json!({ "wildcard": napi.is_wildcard(), "domains": domains })
+}
+
 fn steps_json(steps: &[Step]) -> Value {
     Value::Array(steps.iter().map(Step::to_json).collect())
 }
@@ -362,8 +375,17 @@ impl ProviderSpec {
         m.insert("host".into(), json!(self.host));
         m.insert("installed".into(), json!(self.installed));
         m.insert("enabled".into(), json!(self.enabled));
-        if let Some(a) = self.authority {
-            m.insert("authority".into(), json!(a.name()));
+        // The shorthand when the data is one (so a v1 scenario's JSON is unchanged), else the
+        // `napi` table.
+        if let Some(napi) = &self.napi {
+            match Authority::of(napi) {
+                Some(a) => {
+                    m.insert("authority".into(), json!(a.name()));
+                }
+                None => {
+                    m.insert("napi".into(), napi_json(napi));
+                }
+            }
         }
         m.insert("options".into(), self.options.clone());
         m.insert("version".into(), json!(self.version));

@@ -4,12 +4,13 @@
 
 use super::error::{Loc, ScenarioError, Source};
 use super::limits::{
-    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NEXT_COUNT,
-    MAX_PROCESSES, MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
+    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS,
+    MAX_NEXT_COUNT, MAX_PROCESSES, MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD,
+    MAX_THREADS_PER_PROCESS,
 };
 use super::model::{
-    Authority, HostSpec, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy,
-    Step, Target, ThreadSpec,
+    Authority, HostSpec, Level, Napi, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario,
+    StartupPolicy, Step, Target, ThreadSpec,
 };
 use super::node::{self, Key, Kind, Node};
 use crate::registry::Registry;
@@ -38,9 +39,12 @@ const PROVIDER_KEYS: &[&str] = &[
     "installed",
     "enabled",
     "authority",
+    "napi",
     "options",
     "version",
 ];
+const NAPI_KEYS: &[&str] = &["wildcard", "domains"];
+const NAPI_DOMAIN_KEYS: &[&str] = &["domain", "level"];
 const HOST_KEYS: &[&str] = &["name", "steps"];
 const PROCESS_KEYS: &[&str] = &["name", "steps", "thread"];
 const THREAD_KEYS: &[&str] = &["steps"];
@@ -154,9 +158,7 @@ fn namespaces_expected() -> String {
 }
 
 fn flags_expected() -> String {
-    let mut names: Vec<&str> = LupFlags::known_names().collect();
-    names.push("LUP_RETURN_ALL");
-    format!("{}, or a number", one_of(names))
+    format!("{}, or a number", one_of(LupFlags::known_names()))
 }
 
 fn errors_expected() -> String {
@@ -527,6 +529,18 @@ impl<'a> Builder<'a> {
                 })?)
             }
         };
+        let napi = match (authority, t.get("napi")) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    t.key_loc("napi"),
+                    "[[provider]] has both `authority` and `napi`",
+                    Some("one of them: `authority` is the shorthand of a `napi` table".to_string()),
+                ));
+            }
+            (Some(a), None) => Some(a.napi()),
+            (None, Some(n)) => Some(self.napi(n)?),
+            (None, None) => None,
+        };
         let options_node = t.get("options");
         let options = match options_node {
             None => serde_json::Value::Object(serde_json::Map::new()),
@@ -560,10 +574,79 @@ impl<'a> Builder<'a> {
             host,
             installed,
             enabled,
-            authority,
+            napi,
             options,
             version,
         })
+    }
+
+    /// `napi = { wildcard = bool, domains = [ { domain = "…", level = "primary" | "secondary" |
+    /// "none" }, … ] }` (S5.2).
+    fn napi(&self, n: &Node) -> R<Napi> {
+        let t = self.table(n, "`napi`")?;
+        self.check_keys(&t, NAPI_KEYS, |k| format!("unknown key `{k}` in `napi`"))?;
+        let wildcard = t
+            .get("wildcard")
+            .map(|b| self.boolean(b, "wildcard"))
+            .transpose()?
+            .unwrap_or(false);
+        let items = match t.get("domains") {
+            None => &[][..],
+            Some(d) => self.array(
+                d,
+                "domains",
+                "an array of tables like { domain = \"contoso.com\", level = \"primary\" }",
+            )?,
+        };
+        if let Some(extra) = items.get(MAX_NAPI_DOMAINS) {
+            return Err(self.err(
+                &extra.loc,
+                format!(
+                    "{} domains, over the limit MAX_NAPI_DOMAINS = {MAX_NAPI_DOMAINS}",
+                    items.len()
+                ),
+                None,
+            ));
+        }
+        let levels = || one_of(Level::ALL.map(|l| format!("\"{}\"", l.name())));
+        let mut domains: Vec<(String, Level)> = Vec::with_capacity(items.len());
+        for item in items {
+            let d = self.table(item, "a `napi` domain")?;
+            self.check_keys(&d, NAPI_DOMAIN_KEYS, |k| {
+                format!("unknown key `{k}` in a `napi` domain")
+            })?;
+            let domain_node = self.require(&d, "domain", "a domain name like \"contoso.com\"")?;
+            let domain = self.name(domain_node, "domain")?;
+            if domain.contains('@') || domain.contains('\0') {
+                return Err(self.err(
+                    &domain_node.loc,
+                    format!("bad domain \"{}\"", domain.escape_default()),
+                    Some("a domain name like \"contoso.com\", without `@`".to_string()),
+                ));
+            }
+            if domains.iter().any(|(o, _)| o.eq_ignore_ascii_case(&domain)) {
+                return Err(self.err(
+                    &domain_node.loc,
+                    format!("duplicate domain \"{domain}\" (domains compare ignoring case)"),
+                    Some("a domain no other entry of this `napi` lists".to_string()),
+                ));
+            }
+            let level_node = self.require(&d, "level", &levels())?;
+            let level_name = self
+                .string(level_node, "level")
+                .map_err(|_| self.type_error(level_node, "level", &levels()))?;
+            let level = Level::from_name(level_name).ok_or_else(|| {
+                self.err(
+                    &level_node.loc,
+                    format!("unknown level \"{level_name}\""),
+                    Some(levels()),
+                )
+            })?;
+            domains.push((domain, level));
+        }
+        // Checked above, each at its position; this cannot fail.
+        Napi::per_domain(wildcard, domains)
+            .map_err(|e| self.err(&n.loc, format!("bad `napi`: {e}"), None))
     }
 
     fn check_kind(

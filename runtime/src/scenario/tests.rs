@@ -1,6 +1,6 @@
 use super::limits::{
-    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_FILE_BYTES, MAX_NAME_CHARS, MAX_PROCESSES, MAX_PROVIDERS,
-    MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
+    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_FILE_BYTES, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_PROCESSES,
+    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
 };
 use super::*;
 use crate::provider::NspV2Provider;
@@ -105,7 +105,7 @@ fn the_format_example_parses_to_the_expected_model() {
             host: "mailhost".into(),
             installed: true,
             enabled: true,
-            authority: Some(Authority::Primary),
+            napi: Some(Authority::Primary.napi()),
             options: json!({
                 "entries": [ { "name": "alice@example.com", "addrs": ["192.0.2.10:25"] } ],
                 "completion": "deferred",
@@ -166,7 +166,7 @@ fn defaults_are_filled_in() {
     assert_eq!(p.namespace, Namespace::EMAIL);
     assert_eq!(p.host, "p-host");
     assert!(p.installed && p.enabled);
-    assert_eq!(p.authority, None);
+    assert_eq!(p.napi, None);
     assert_eq!(p.options, json!({}));
     assert_eq!(p.version, 1);
     assert_eq!(s.implicit_hosts(), vec!["p-host"]);
@@ -251,7 +251,7 @@ steps = [
   {{ op = "expect", err = "WSAVERNOTSUPPORTED", ret = -1 }},
   {{ op = "startup", version = 2.0 }},
   {{ op = "expect", err = 0 }},
-  {{ op = "lookup", provider = "{OTHER_ID}", name = "", flags = ["LUP_DEEP", 1048576, "0x2000"], next = 3, buffer = 0 }},
+  {{ op = "lookup", provider = "{OTHER_ID}", name = "", flags = ["LUP_DEEP", 524288, "0x2000"], next = 3, buffer = 0 }},
   {{ op = "expect", err = "WSA_E_NO_MORE" }},
   {{ op = "lookup", provider = "99999999-0000-0000-0000-000000000000", next = 0 }},
   {{ op = "lookup_begin", namespace = 12345, name = "bob", flags = "LUP_RETURN_ALL", as = "q" }},
@@ -286,7 +286,7 @@ fn every_op_parses() {
     assert_eq!(s.startup_policy, StartupPolicy::PerWsaStartup);
     let mail = guid(MAIL_ID);
     let odd = guid(OTHER_ID);
-    assert_eq!(s.providers[0].authority, Some(Authority::Wildcard));
+    assert_eq!(s.providers[0].napi, Some(Authority::Wildcard.napi()));
     assert_eq!(s.providers[0].version, 3);
     assert!(!s.providers[0].installed && !s.providers[0].enabled);
     assert_eq!(
@@ -313,7 +313,7 @@ fn every_op_parses() {
         Step::Lookup {
             target: Target::Provider(odd),
             name: Some(String::new()),
-            flags: LupFlags::DEEP | LupFlags(0x100000) | LupFlags::FLUSHPREVIOUS,
+            flags: LupFlags::DEEP | LupFlags(0x80000) | LupFlags::FLUSHPREVIOUS,
             next: NextCount::Count(3),
             buffer: 0,
         },
@@ -438,7 +438,7 @@ fn json_form_uses_the_file_keys_and_windows_names() {
     assert_eq!(steps[3], json!({ "op": "expect", "err": "NO_ERROR" }));
     assert_eq!(
         steps[4]["flags"],
-        json!(["LUP_DEEP", "LUP_FLUSHPREVIOUS", 1048576])
+        json!(["LUP_DEEP", "LUP_FLUSHPREVIOUS", 524288])
     );
     assert_eq!(steps[4]["name"], "");
     assert_eq!(steps[7]["namespace"], 12345);
@@ -620,6 +620,159 @@ fn provider_errors() {
         at(&provider_text(&format!("{P_OK}\nversion = -1"))),
         (7, 11, "`version` = -1 is out of range".into())
     );
+}
+
+#[test]
+fn napi_table_parses_to_per_domain_levels() {
+    let s = ok(&provider_text(&format!(
+        "{P_OK}\nnapi = {{ wildcard = true, domains = [ {{ domain = \"contoso.com\", level = \"primary\" }}, {{ domain = \"x.org\", level = \"secondary\" }}, {{ domain = \"y.org\", level = \"none\" }} ] }}"
+    )));
+    let napi = s.providers[0].napi.clone().expect("napi");
+    assert!(napi.is_wildcard());
+    assert_eq!(napi.level_for("CONTOSO.com"), Some(Level::Primary));
+    assert_eq!(napi.level_for("x.org"), Some(Level::Secondary));
+    assert_eq!(napi.level_for("y.org"), Some(Level::None));
+    assert_eq!(napi.level_for("z.org"), None);
+    // Written as a `napi` table, read back equal.
+    let j = s.to_json();
+    assert_eq!(
+        j["provider"][0]["napi"],
+        json!({ "wildcard": true, "domains": [
+            { "domain": "contoso.com", "level": "primary" },
+            { "domain": "x.org", "level": "secondary" },
+            { "domain": "y.org", "level": "none" },
+        ] })
+    );
+    assert!(j["provider"][0].get("authority").is_none());
+    assert_eq!(Scenario::from_json(&j), Ok(s));
+    // Defaults: no wildcard, no domains.
+    let s = ok(&provider_text(&format!("{P_OK}\nnapi = {{}}")));
+    let napi = s.providers[0].napi.clone().expect("napi");
+    assert!(!napi.is_wildcard());
+    assert_eq!(napi.domains(), Some(&[][..]));
+    assert_eq!(Scenario::from_json(&s.to_json()), Ok(s));
+    // The shorthand's JSON is unchanged: `authority`, no `napi` key.
+    for a in Authority::ALL {
+        let s = ok(&provider_text(&format!("{P_OK}\nauthority = \"{a}\"")));
+        assert_eq!(s.providers[0].napi, Some(a.napi()));
+        let j = s.to_json();
+        assert_eq!(j["provider"][0]["authority"], a.name());
+        assert!(j["provider"][0].get("napi").is_none());
+        assert_eq!(Scenario::from_json(&j), Ok(s));
+    }
+    // A `napi` table equal to a shorthand is written as the shorthand (same data).
+    let s = ok(&provider_text(&format!(
+        "{P_OK}\nnapi = {{ wildcard = true }}"
+    )));
+    assert_eq!(s.to_json()["provider"][0]["authority"], "wildcard");
+}
+
+#[test]
+fn napi_errors_are_positioned() {
+    let napi = |body: &str| provider_text(&format!("{P_OK}\nnapi = {body}"));
+    // Line 7 holds `napi = …`; values start at column 8.
+    assert_eq!(
+        at(&provider_text(&format!(
+            "{P_OK}\nauthority = \"primary\"\nnapi = {{ wildcard = true }}"
+        ))),
+        (8, 1, "[[provider]] has both `authority` and `napi`".into())
+    );
+    assert_eq!(
+        at(&napi("{ wildcard = true, domain = [] }")),
+        (7, 27, "unknown key `domain` in `napi`".into())
+    );
+    assert_eq!(
+        at(&napi(
+            "{ domains = [ { domain = \"a.org\", level = \"boss\" } ] }"
+        )),
+        (7, 50, "unknown level \"boss\"".into())
+    );
+    let e = err(&napi(
+        "{ domains = [ { domain = \"a.org\", level = \"boss\" } ] }",
+    ));
+    assert_eq!(
+        e.expected.as_deref(),
+        Some("one of \"primary\", \"secondary\", \"none\"")
+    );
+    assert_eq!(
+        at(&napi(
+            "{ domains = [ { domain = \"a.org\", level = \"primary\", weight = 1 } ] }"
+        )),
+        (7, 61, "unknown key `weight` in a `napi` domain".into())
+    );
+    assert_eq!(
+        at(&napi(
+            "{ domains = [ { domain = \"\", level = \"primary\" } ] }"
+        )),
+        (7, 33, "`domain` is empty".into())
+    );
+    assert_eq!(
+        at(&napi(
+            "{ domains = [ { domain = \"a@b.org\", level = \"primary\" } ] }"
+        )),
+        (7, 33, "bad domain \"a@b.org\"".into())
+    );
+    assert_eq!(
+        at(&napi(
+            "{ domains = [ { domain = \"a.org\", level = \"primary\" }, { domain = \"A.ORG\", level = \"none\" } ] }"
+        )),
+        (
+            7,
+            74,
+            "duplicate domain \"A.ORG\" (domains compare ignoring case)".into()
+        )
+    );
+    assert_eq!(
+        at(&napi("{ domains = [ { level = \"primary\" } ] }")),
+        (7, 22, "a `napi` domain has no `domain`".into())
+    );
+    assert_eq!(
+        at(&napi("{ domains = [ { domain = \"a.org\" } ] }")),
+        (7, 22, "a `napi` domain has no `level`".into())
+    );
+    assert_eq!(
+        at(&napi("{ wildcard = \"yes\" }")),
+        (7, 21, "`wildcard` is a string".into())
+    );
+    assert_eq!(at(&napi("\"primary\"")).2, "`napi` is a string".to_string());
+    assert_eq!(
+        at(&napi("{ domains = \"a.org\" }")),
+        (7, 20, "`domains` is a string".into())
+    );
+}
+
+#[test]
+fn napi_domains_are_bounded() {
+    let domains = |n: usize| {
+        (0..n)
+            .map(|i| format!("{{ domain = \"d{i}.org\", level = \"secondary\" }}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = |n: usize| {
+        provider_text(&format!(
+            "{P_OK}\nnapi = {{ domains = [ {} ] }}",
+            domains(n)
+        ))
+    };
+    let s = ok(&text(MAX_NAPI_DOMAINS));
+    assert_eq!(
+        s.providers[0]
+            .napi
+            .as_ref()
+            .and_then(|n| n.domains())
+            .map(<[_]>::len),
+        Some(MAX_NAPI_DOMAINS)
+    );
+    let e = err(&text(MAX_NAPI_DOMAINS + 1));
+    assert_eq!(
+        e.message,
+        format!(
+            "{} domains, over the limit MAX_NAPI_DOMAINS = {MAX_NAPI_DOMAINS}",
+            MAX_NAPI_DOMAINS + 1
+        )
+    );
+    assert_eq!(e.line, 7);
 }
 
 #[test]
@@ -845,9 +998,59 @@ fn step_value_errors() {
     assert!(
         e.expected
             .as_deref()
-            .is_some_and(|x| x.contains("LUP_RETURN_ALL, or a number")),
+            .is_some_and(|x| x.contains("LUP_RETURN_ALL, LUP_SECURE, or a number")),
         "{e}"
     );
+}
+
+#[test]
+fn every_documented_lup_name_is_accepted_and_round_trips() {
+    let text = with_steps(
+        "{ op = \"lookup\", namespace = \"NS_EMAIL\", name = \"a@x\", flags = [\"LUP_SECURE\", \"LUP_ADDRCONFIG\", \"LUP_DUAL_ADDR\", \"LUP_DISABLE_IDN_ENCODING\", \"LUP_API_ANSI\", \"LUP_RESOLUTION_HANDLE\", \"LUP_RETURN_RESPONSE_FLAGS\", \"LUP_RETURN_PREFERRED_NAMES\", \"LUP_EXCLUSIVE_CUSTOM_SERVERS\", \"LUP_REQUIRE_SECURE\", \"LUP_NON_AUTHORITATIVE\", \"LUP_FLUSHCACHE\", \"LUP_RETURN_ALL\"] },",
+    );
+    let s = ok(&text);
+    let Some(Step::Lookup { flags, .. }) = s.processes[0].steps.first() else {
+        panic!("a lookup step: {:?}", s.processes[0].steps);
+    };
+    assert_eq!(
+        flags.bits(),
+        0x8000
+            | 0x10_0000
+            | 0x20_0000
+            | 0x80_0000
+            | 0x100_0000
+            | 0x8000_0000
+            | 0x4_0000
+            | 0x1_0000
+            | 0x800_0000
+            | 0x1000_0000
+            | 0x4000
+            | 0x1000
+            | 0x0FF0
+    );
+    let j = s.to_json();
+    assert_eq!(Scenario::from_json(&j), Ok(s.clone()));
+    // Every name the parser lists as accepted parses.
+    for name in LupFlags::known_names() {
+        let one = with_steps(&format!(
+            "{{ op = \"lookup\", namespace = \"NS_EMAIL\", name = \"a@x\", flags = [\"{name}\"] }},"
+        ));
+        ok(&one);
+    }
+    // Unknown names still fail at their position, listing what is accepted.
+    let e = err(&with_steps(
+        "{ op = \"lookup\", namespace = \"NS_EMAIL\", flags = [\"LUP_SECURED\"] },",
+    ));
+    assert_eq!((e.line, e.column), (STEP_LINE, 51));
+    assert_eq!(e.message, "unknown flag \"LUP_SECURED\"");
+    for listed in [
+        "LUP_SECURE",
+        "LUP_DISABLE_IDN_ENCODING",
+        "LUP_RESOLUTION_HANDLE",
+    ] {
+        let expected = e.expected.as_deref().unwrap_or_default();
+        assert!(expected.contains(listed), "{expected}");
+    }
 }
 
 #[test]

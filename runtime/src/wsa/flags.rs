@@ -1,7 +1,9 @@
 //! LUP_* control flags of WSALookupServiceBegin/Next (NSPV2_SEMANTICS.md §11, S5.6).
 //!
-//! The values are the header's (the client-side reference pages swap FLUSHCACHE and
-//! FLUSHPREVIOUS; §12).
+//! The values are the header's (winsock2.h; the client-side reference pages swap FLUSHCACHE and
+//! FLUSHPREVIOUS; §12). Every LUP_ name of the header is accepted except LUP_RESERVED_UNUSED
+//! (0x80000), which is not a flag. LUP_SECURE has the same value as LUP_RES_SERVICE (0x8000) in
+//! the header: both names parse, and a set is always written with LUP_RES_SERVICE.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -33,6 +35,30 @@ const NAMES: &[(LupFlags, &str)] = &[
         LupFlags::RETURN_PREFERRED_NAMES,
         "LUP_RETURN_PREFERRED_NAMES",
     ),
+    (LupFlags::DNS_ONLY, "LUP_DNS_ONLY"),
+    (LupFlags::RETURN_RESPONSE_FLAGS, "LUP_RETURN_RESPONSE_FLAGS"),
+    (LupFlags::ADDRCONFIG, "LUP_ADDRCONFIG"),
+    (LupFlags::DUAL_ADDR, "LUP_DUAL_ADDR"),
+    (LupFlags::FILESERVER, "LUP_FILESERVER"),
+    (LupFlags::DISABLE_IDN_ENCODING, "LUP_DISABLE_IDN_ENCODING"),
+    (LupFlags::API_ANSI, "LUP_API_ANSI"),
+    (LupFlags::EXTENDED_QUERYSET, "LUP_EXTENDED_QUERYSET"),
+    (LupFlags::SECURE_WITH_FALLBACK, "LUP_SECURE_WITH_FALLBACK"),
+    (
+        LupFlags::EXCLUSIVE_CUSTOM_SERVERS,
+        "LUP_EXCLUSIVE_CUSTOM_SERVERS",
+    ),
+    (LupFlags::REQUIRE_SECURE, "LUP_REQUIRE_SECURE"),
+    (LupFlags::RETURN_TTL, "LUP_RETURN_TTL"),
+    (LupFlags::FORCE_CLEAR_TEXT, "LUP_FORCE_CLEAR_TEXT"),
+    (LupFlags::RESOLUTION_HANDLE, "LUP_RESOLUTION_HANDLE"),
+];
+
+/// Names accepted on input but never written: a second name for a value [`NAMES`] has, or a
+/// union of several bits.
+const ALIASES: &[(LupFlags, &str)] = &[
+    (LupFlags::RETURN_ALL, "LUP_RETURN_ALL"),
+    (LupFlags::SECURE, "LUP_SECURE"),
 ];
 
 impl LupFlags {
@@ -55,6 +81,22 @@ impl LupFlags {
     pub const NON_AUTHORITATIVE: LupFlags = LupFlags(0x4000);
     pub const RES_SERVICE: LupFlags = LupFlags(0x8000);
     pub const RETURN_PREFERRED_NAMES: LupFlags = LupFlags(0x10000);
+    /// The header gives LUP_SECURE the value of LUP_RES_SERVICE.
+    pub const SECURE: LupFlags = LupFlags(0x8000);
+    pub const DNS_ONLY: LupFlags = LupFlags(0x2_0000);
+    pub const RETURN_RESPONSE_FLAGS: LupFlags = LupFlags(0x4_0000);
+    pub const ADDRCONFIG: LupFlags = LupFlags(0x10_0000);
+    pub const DUAL_ADDR: LupFlags = LupFlags(0x20_0000);
+    pub const FILESERVER: LupFlags = LupFlags(0x40_0000);
+    pub const DISABLE_IDN_ENCODING: LupFlags = LupFlags(0x80_0000);
+    pub const API_ANSI: LupFlags = LupFlags(0x100_0000);
+    pub const EXTENDED_QUERYSET: LupFlags = LupFlags(0x200_0000);
+    pub const SECURE_WITH_FALLBACK: LupFlags = LupFlags(0x400_0000);
+    pub const EXCLUSIVE_CUSTOM_SERVERS: LupFlags = LupFlags(0x800_0000);
+    pub const REQUIRE_SECURE: LupFlags = LupFlags(0x1000_0000);
+    pub const RETURN_TTL: LupFlags = LupFlags(0x2000_0000);
+    pub const FORCE_CLEAR_TEXT: LupFlags = LupFlags(0x4000_0000);
+    pub const RESOLUTION_HANDLE: LupFlags = LupFlags(0x8000_0000);
 
     pub const fn bits(self) -> u32 {
         self.0
@@ -69,12 +111,13 @@ impl LupFlags {
         self.0 & other.0 != 0
     }
 
-    /// One flag by its Windows name; `LUP_RETURN_ALL` is accepted too.
+    /// One flag by its Windows name; `LUP_RETURN_ALL` and `LUP_SECURE` are accepted too.
     pub fn from_name(name: &str) -> Option<LupFlags> {
-        if name == "LUP_RETURN_ALL" {
-            return Some(LupFlags::RETURN_ALL);
-        }
-        NAMES.iter().find(|(_, n)| *n == name).map(|(f, _)| *f)
+        NAMES
+            .iter()
+            .chain(ALIASES)
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
     }
 
     /// One name, or a number (decimal or `0x` hex).
@@ -106,8 +149,10 @@ impl LupFlags {
             .collect()
     }
 
+    /// Every name [`LupFlags::from_name`] accepts: the single-bit names in bit order, then the
+    /// aliases.
     pub fn known_names() -> impl Iterator<Item = &'static str> {
-        NAMES.iter().map(|(_, n)| *n)
+        NAMES.iter().chain(ALIASES).map(|(_, n)| *n)
     }
 }
 
@@ -178,7 +223,78 @@ mod tests {
             format!("{:?}", LupFlags(0x110)),
             "LUP_RETURN_NAME|LUP_RETURN_ADDR"
         );
-        assert_eq!(format!("{:?}", LupFlags(0x100000)), "0x100000");
+        assert_eq!(format!("{:?}", LupFlags(0x100000)), "LUP_ADDRCONFIG");
+    }
+
+    #[test]
+    fn every_documented_name_parses_to_the_header_value() {
+        // winsock2.h (Windows SDK), checked against mingw-w64's copy.
+        let header: &[(&str, u32)] = &[
+            ("LUP_DEEP", 0x0001),
+            ("LUP_CONTAINERS", 0x0002),
+            ("LUP_NOCONTAINERS", 0x0004),
+            ("LUP_NEAREST", 0x0008),
+            ("LUP_RETURN_NAME", 0x0010),
+            ("LUP_RETURN_TYPE", 0x0020),
+            ("LUP_RETURN_VERSION", 0x0040),
+            ("LUP_RETURN_COMMENT", 0x0080),
+            ("LUP_RETURN_ADDR", 0x0100),
+            ("LUP_RETURN_BLOB", 0x0200),
+            ("LUP_RETURN_ALIASES", 0x0400),
+            ("LUP_RETURN_QUERY_STRING", 0x0800),
+            ("LUP_RETURN_ALL", 0x0FF0),
+            ("LUP_RES_SERVICE", 0x8000),
+            ("LUP_FLUSHCACHE", 0x1000),
+            ("LUP_FLUSHPREVIOUS", 0x2000),
+            ("LUP_NON_AUTHORITATIVE", 0x4000),
+            ("LUP_SECURE", 0x8000),
+            ("LUP_RETURN_PREFERRED_NAMES", 0x1_0000),
+            ("LUP_DNS_ONLY", 0x2_0000),
+            ("LUP_RETURN_RESPONSE_FLAGS", 0x4_0000),
+            ("LUP_ADDRCONFIG", 0x10_0000),
+            ("LUP_DUAL_ADDR", 0x20_0000),
+            ("LUP_FILESERVER", 0x40_0000),
+            ("LUP_DISABLE_IDN_ENCODING", 0x80_0000),
+            ("LUP_API_ANSI", 0x100_0000),
+            ("LUP_EXTENDED_QUERYSET", 0x200_0000),
+            ("LUP_SECURE_WITH_FALLBACK", 0x400_0000),
+            ("LUP_EXCLUSIVE_CUSTOM_SERVERS", 0x800_0000),
+            ("LUP_REQUIRE_SECURE", 0x1000_0000),
+            ("LUP_RETURN_TTL", 0x2000_0000),
+            ("LUP_FORCE_CLEAR_TEXT", 0x4000_0000),
+            ("LUP_RESOLUTION_HANDLE", 0x8000_0000),
+        ];
+        for (name, value) in header {
+            assert_eq!(LupFlags::parse(name), Some(LupFlags(*value)), "{name}");
+        }
+        let known: Vec<_> = LupFlags::known_names().collect();
+        assert_eq!(known.len(), header.len(), "{known:?}");
+        assert_eq!(LupFlags::parse("LUP_RESERVED_UNUSED"), None);
+    }
+
+    #[test]
+    fn every_bit_has_one_written_name_and_names_round_trip() {
+        // Each single bit is written with one name; aliases are read, never written.
+        assert_eq!(LupFlags::SECURE.names(), ["LUP_RES_SERVICE"]);
+        assert_eq!(
+            LupFlags(0x8000_0000 | 0x10_0000).names(),
+            ["LUP_ADDRCONFIG", "LUP_RESOLUTION_HANDLE"]
+        );
+        let bits: Vec<u32> = NAMES.iter().map(|(f, _)| f.bits()).collect();
+        assert!(bits.iter().all(|b| b.count_ones() == 1));
+        let mut sorted = bits.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), bits.len(), "no bit has two written names");
+        for (f, _) in NAMES {
+            let back = LupFlags::from_names(f.names());
+            assert_eq!(back, Ok(*f));
+        }
+        assert_eq!(
+            format!("{:?}", LupFlags(0x8_0000)),
+            "0x80000",
+            "the reserved bit stays a number"
+        );
     }
 
     #[test]
