@@ -8,7 +8,7 @@
 use nspsim::cli::{StrategyName, header, record};
 use nspsim_runtime::event::NullSink;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::replay_against;
+use nspsim_runtime::sim::replayer::replay_against;
 use nspsim_runtime::sim::strategy::RandomWalk;
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
 use nspsim_runtime::trace::{TraceBuffer, parse_trace};
@@ -196,7 +196,7 @@ fn live_64_clients_3_hosts(bencher: divan::Bencher) {
 #[divan::bench(args = [1, 2], sample_count = 10)]
 fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
     use nspsim::explore::{ExploreOptions, Portfolio, explore};
-    use nspsim_runtime::sim::faults::FaultKind;
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
     const SEEDS: u64 = 2_000;
     let registry = nspsim_providers::registry();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/small.toml");
@@ -207,7 +207,7 @@ fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
         time: None,
         portfolio: Portfolio::Both,
         jobs,
-        faults: FaultKind::ALL.to_vec(),
+        faults: InjectedFaultKind::ALL.to_vec(),
         keep_going: true,
         max_steps: 100_000,
         shard: (0, 1),

@@ -6,7 +6,7 @@ use crate::lifecycle::{Names, Printer};
 use crate::render;
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
 use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, parse_trace, read_trace};
@@ -128,7 +128,7 @@ pub fn record(
     strategy_name: StrategyName,
     max_steps: u64,
 ) -> Result<(String, world::RunReport), world::RunError> {
-    let sink = nspsim_runtime::sim::oracle::Checked::new(
+    let sink = nspsim_runtime::checker::Checked::new(
         TraceBuffer::new(&header(scenario, seed)),
         scenario.startup_policy,
     );
@@ -236,7 +236,7 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         scenario.startup_policy.name()
     );
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
-    let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
+    let sink = nspsim_runtime::checker::Checked::new(printer, scenario.startup_policy);
     let mut strat = strategy(args.strategy, args.max_steps);
     let (report, mut sink) = match world::run(
         &scenario,
@@ -333,7 +333,7 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
     );
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
-    let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
+    let sink = nspsim_runtime::checker::Checked::new(printer, scenario.startup_policy);
     let options = LiveOptions {
         call_deadline: args.call_deadline,
         completion_deadline: args.completion_deadline,
@@ -463,7 +463,7 @@ pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     };
     let policy = nspsim_runtime::config::StartupPolicy::from_name(&trace.header.startup_policy)
         .unwrap_or_default();
-    let report = nspsim_runtime::sim::oracle::check(&trace.events, trace.is_complete(), policy);
+    let report = nspsim_runtime::checker::check(&trace.events, trace.is_complete(), policy);
     for v in &report.violations {
         let _ = writeln!(out, "seq {}: {}: {}", v.seq, v.rule.name(), v.detail);
     }
@@ -510,7 +510,7 @@ pub struct ExploreArgs {
     pub time: Option<std::time::Duration>,
     pub portfolio: crate::explore::Portfolio,
     pub jobs: usize,
-    pub faults: Vec<nspsim_runtime::sim::faults::FaultKind>,
+    pub faults: Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
     pub keep_going: bool,
     pub crash_points: bool,
     pub max_steps: u64,
@@ -589,16 +589,18 @@ pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 /// Parses `crash,kill,…`, `all` or `none`.
-pub fn parse_faults(s: &str) -> Result<Vec<nspsim_runtime::sim::faults::FaultKind>, String> {
-    use nspsim_runtime::sim::faults::FaultKind;
+pub fn parse_faults(
+    s: &str,
+) -> Result<Vec<nspsim_runtime::sim::faults::InjectedFaultKind>, String> {
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
     match s {
-        "all" => Ok(FaultKind::ALL.to_vec()),
+        "all" => Ok(InjectedFaultKind::ALL.to_vec()),
         "none" => Ok(Vec::new()),
         _ => s
             .split(',')
             .map(|k| {
-                FaultKind::from_name(k.trim()).ok_or_else(|| {
-                    let names: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                InjectedFaultKind::from_name(k.trim()).ok_or_else(|| {
+                    let names: Vec<_> = InjectedFaultKind::ALL.iter().map(|k| k.name()).collect();
                     format!(
                         "unknown fault kind \"{k}\"; expected all, none, or a list of {}",
                         names.join(", ")

@@ -23,14 +23,14 @@
 //!   and checked with the event-level replay that `nspsim replay` uses.
 
 use crate::cli::{StrategyName, header};
+use nspsim_runtime::checker::Checked;
 use nspsim_runtime::event::{Event, EventSink};
 use nspsim_runtime::event::{Pid, Tid};
 use nspsim_runtime::registry::{Prepared, Providers, Registry};
 use nspsim_runtime::scenario::{NextCount, Scenario, Step};
 use nspsim_runtime::sim::faults::Fault;
-use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
-use nspsim_runtime::sim::oracle::Checked;
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{
     Actor, Move, Pct, RandomWalk, Recording, Schedule, StepAt, Strategy,
 };
@@ -248,7 +248,7 @@ pub struct ExploreOptions {
     pub portfolio: Portfolio,
     pub jobs: usize,
     /// Fault kinds a seed may switch on (empty: no faults).
-    pub faults: Vec<FaultKind>,
+    pub faults: Vec<InjectedFaultKind>,
     pub keep_going: bool,
     pub max_steps: u64,
     /// Only seeds with `seed % n == i` (several machines splitting one range).
@@ -265,7 +265,7 @@ pub struct ExploreReport {
 }
 
 /// The fault plan of a seed under these options.
-pub fn plan_for(seed: u64, allowed: &[FaultKind]) -> FaultPlan {
+pub fn plan_for(seed: u64, allowed: &[InjectedFaultKind]) -> FaultPlan {
     if allowed.is_empty() {
         FaultPlan::none()
     } else {
@@ -1310,7 +1310,7 @@ pub fn regression_path(scenario_path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Fault kinds as the command line writes them: `none`, or names joined by commas.
-pub fn fault_names(kinds: &[FaultKind]) -> String {
+pub fn fault_names(kinds: &[InjectedFaultKind]) -> String {
     if kinds.is_empty() {
         return "none".to_string();
     }
@@ -1324,7 +1324,7 @@ pub struct Regression {
     pub seed: u64,
     pub strategy: Option<StrategyName>,
     /// The fault kinds the seed could switch on (its plan is drawn from them).
-    pub faults: Option<Vec<FaultKind>>,
+    pub faults: Option<Vec<InjectedFaultKind>>,
     pub max_steps: Option<u64>,
 }
 
@@ -1350,7 +1350,7 @@ pub fn read_regressions(path: &std::path::Path) -> Vec<Regression> {
                     ("faults", v) => {
                         r.faults = Some(
                             v.split(',')
-                                .map(FaultKind::from_name)
+                                .map(InjectedFaultKind::from_name)
                                 .collect::<Option<Vec<_>>>()?,
                         );
                     }
@@ -1368,7 +1368,7 @@ pub fn read_regressions(path: &std::path::Path) -> Vec<Regression> {
 pub fn record_regression(
     path: &std::path::Path,
     failure: &Failure,
-    allowed: &[FaultKind],
+    allowed: &[InjectedFaultKind],
     max_steps: u64,
 ) -> std::io::Result<()> {
     if read_regressions(path)
@@ -1584,8 +1584,13 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
             strategy: StrategyName::Pct,
             events: 3,
         };
-        record_regression(&path, &failure, &[FaultKind::Crash, FaultKind::Kill], 500)
-            .expect("write");
+        record_regression(
+            &path,
+            &failure,
+            &[InjectedFaultKind::Crash, InjectedFaultKind::Kill],
+            500,
+        )
+        .expect("write");
         record_regression(&path, &failure, &[], 9).expect("a seed is kept once");
         std::fs::write(
             &path,
@@ -1598,7 +1603,7 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
                 Regression {
                     seed: 7,
                     strategy: Some(StrategyName::Pct),
-                    faults: Some(vec![FaultKind::Crash, FaultKind::Kill]),
+                    faults: Some(vec![InjectedFaultKind::Crash, InjectedFaultKind::Kill]),
                     max_steps: Some(500),
                 },
                 Regression {

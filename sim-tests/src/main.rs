@@ -107,7 +107,7 @@ enum Command {
         /// Fault kinds a seed may switch on: all, none, or a list of crash, kill, exit,
         /// host-crash, unadvertise, disable.
         #[arg(long, default_value = "all", value_parser = cli::parse_faults)]
-        faults: std::vec::Vec<nspsim_runtime::sim::faults::FaultKind>,
+        faults: std::vec::Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
         /// Report every failing seed, not only the first.
         #[arg(long)]
         keep_going: bool,

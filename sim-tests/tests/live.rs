@@ -6,7 +6,7 @@ use nspsim::cli::{header, multiply_clients};
 use nspsim_runtime::checker::Checked;
 use nspsim_runtime::live::{LiveOptions, hosted, run_live};
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::trace::{Mode, TraceBuffer, parse_trace};
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,7 @@
 //! Deterministic simulation: the seeded RNG and the scheduling strategies.
 
 pub mod faults;
-pub mod oracle;
-pub mod replay;
+pub mod replayer;
 pub mod rng;
 pub mod strategy;
 pub mod world;
