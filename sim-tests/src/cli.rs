@@ -4,10 +4,11 @@
 
 use crate::lifecycle::{Names, Printer};
 use crate::render;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
-use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
+use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
 use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, parse_trace, read_trace};
 use std::io::{IsTerminal, Write};
@@ -18,28 +19,15 @@ pub const CLEAN: i32 = 0;
 pub const FINDINGS: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 
-/// Which scheduling strategy `run` uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum StrategyName {
-    /// Uniform random walk over the runnable choices.
-    Random,
-    /// Probabilistic concurrency testing (depth 3).
-    Pct,
+/// `run --strategy`: a strategy's name, each shown in `--help` with what it does.
+pub fn strategy_arg() -> impl TypedValueParser<Value = StrategyName> {
+    let values = StrategyName::ALL.map(|s| PossibleValue::new(s.name()).help(s.summary()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<StrategyName>())
 }
 
-impl StrategyName {
-    pub const fn name(self) -> &'static str {
-        match self {
-            StrategyName::Random => "random",
-            StrategyName::Pct => "pct",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<StrategyName> {
-        [StrategyName::Random, StrategyName::Pct]
-            .into_iter()
-            .find(|n| n.name() == s)
-    }
+/// `explore --strategy`: a strategy's name, or `portfolio`.
+pub fn portfolio_arg() -> impl TypedValueParser<Value = Portfolio> {
+    PossibleValuesParser::new(Portfolio::names()).try_map(|s| s.parse::<Portfolio>())
 }
 
 /// Options of `nspsim run`.
@@ -112,13 +100,6 @@ pub fn names(scenario: &Scenario) -> Names {
     names
 }
 
-fn strategy(name: StrategyName, max_steps: u64) -> Box<dyn Strategy> {
-    match name {
-        StrategyName::Random => Box::new(RandomWalk::new()),
-        StrategyName::Pct => Box::new(Pct::new(3, max_steps.min(10_000))),
-    }
-}
-
 /// Runs a scenario in memory with the checker online: the whole trace text and the report.
 /// The same inputs give the same bytes (what golden traces and `--self-check` rely on).
 pub fn record(
@@ -132,7 +113,7 @@ pub fn record(
         TraceBuffer::new(&header(scenario, seed)),
         scenario.startup_policy,
     );
-    let mut strat = strategy(strategy_name, max_steps);
+    let mut strat = strategy_name.build(max_steps);
     let (report, mut sink) = world::run(scenario, registry, strat.as_mut(), seed, sink, max_steps)?;
     sink.finish(report.end_time, true);
     Ok((sink.into_inner().finish(report.end_time), report))
@@ -228,16 +209,13 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         out,
         "nspsim: running {} (seed {seed}, {} strategy, profile {}, {})",
         scenario.name,
-        match args.strategy {
-            StrategyName::Random => "random",
-            StrategyName::Pct => "pct",
-        },
+        args.strategy,
         scenario.profile.name(),
         scenario.startup_policy.name()
     );
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
     let sink = nspsim_runtime::checker::Checked::new(printer, scenario.startup_policy);
-    let mut strat = strategy(args.strategy, args.max_steps);
+    let mut strat = args.strategy.build(args.max_steps);
     let (report, mut sink) = match world::run(
         &scenario,
         registry,
@@ -508,7 +486,7 @@ pub struct ExploreArgs {
     pub scenario: PathBuf,
     pub seeds: (u64, u64),
     pub time: Option<std::time::Duration>,
-    pub portfolio: crate::explore::Portfolio,
+    pub portfolio: Portfolio,
     pub jobs: usize,
     pub faults: Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
     pub keep_going: bool,

@@ -22,7 +22,7 @@
 //!   fresh seeds; it is kept only when it fails with the same rule. The result is recorded
 //!   and checked with the event-level replay that `nspsim replay` uses.
 
-use crate::cli::{StrategyName, header};
+use crate::cli::header;
 use nspsim_runtime::checker::Checked;
 use nspsim_runtime::event::{Event, EventSink};
 use nspsim_runtime::event::{Pid, Tid};
@@ -32,38 +32,13 @@ use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{
-    Actor, Move, Pct, RandomWalk, Recording, Schedule, StepAt, Strategy,
+    Actor, Move, Portfolio, Recording, Schedule, StepAt, Strategy, StrategyName,
 };
 use nspsim_runtime::sim::world::{self, RunOptions};
 use nspsim_runtime::trace::TraceBuffer;
 use nspsim_runtime::trace::parse_trace;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-/// Which strategy a seed runs under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Portfolio {
-    One(StrategyName),
-    /// Even seeds random walk, odd seeds PCT.
-    Both,
-}
-
-impl Portfolio {
-    pub fn for_seed(self, seed: u64) -> StrategyName {
-        match self {
-            Portfolio::One(s) => s,
-            Portfolio::Both if seed % 2 == 0 => StrategyName::Random,
-            Portfolio::Both => StrategyName::Pct,
-        }
-    }
-}
-
-fn strategy(name: StrategyName, max_steps: u64) -> Box<dyn Strategy> {
-    match name {
-        StrategyName::Random => Box::new(RandomWalk::new()),
-        StrategyName::Pct => Box::new(Pct::new(3, max_steps.min(10_000))),
-    }
-}
 
 /// How one seed failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +100,7 @@ pub fn run_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<Failure> {
-    let mut strat = strategy(strategy_name, max_steps);
+    let mut strat = strategy_name.build(max_steps);
     let (report, findings) = run_checked(
         scenario,
         providers,
@@ -174,7 +149,7 @@ pub fn record_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<String> {
-    let mut strat = strategy(strategy_name, max_steps);
+    let mut strat = strategy_name.build(max_steps);
     record_with(scenario, registry, seed, strat.as_mut(), plan, max_steps)
 }
 
@@ -488,11 +463,7 @@ pub fn shrink(
     };
     // A fresh schedule of a candidate: random walks and PCT, in turn, under nearby seeds.
     let fresh = |k: u64| Guide::Fresh {
-        strategy: if k % 2 == 0 {
-            StrategyName::Random
-        } else {
-            StrategyName::Pct
-        },
+        strategy: Portfolio::Both.for_seed(k),
         seed: seed.wrapping_add(k),
         plan: &failure.plan,
     };
@@ -748,7 +719,7 @@ fn run_guided(
             strategy: name,
             seed,
             plan,
-        } => (strategy(name, max_steps), seed, plan),
+        } => (name.build(max_steps), seed, plan),
     };
     let mut recording = Recording::new(inner);
     let (report, findings) = run_checked(
@@ -1180,7 +1151,7 @@ pub fn crash_points(
     max_steps: u64,
     jobs: usize,
 ) -> Result<(u64, Vec<CrashPoint>), Failure> {
-    let mut recording = Recording::new(strategy(name, max_steps));
+    let mut recording = Recording::new(name.build(max_steps));
     let none = FaultPlan::none();
     let mut runs = 1;
     let baseline = run_checked(
@@ -1345,7 +1316,7 @@ pub fn read_regressions(path: &std::path::Path) -> Vec<Regression> {
             };
             for w in words {
                 match w.split_once('=')? {
-                    ("strategy", v) => r.strategy = Some(StrategyName::from_name(v)?),
+                    ("strategy", v) => r.strategy = Some(v.parse().ok()?),
                     ("faults", "none") => r.faults = Some(Vec::new()),
                     ("faults", v) => {
                         r.faults = Some(

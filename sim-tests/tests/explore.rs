@@ -7,12 +7,12 @@
 //! process of its own the same races need at least 32 and 33 events in trace v1 (the host's
 //! start, WSAStartup and advertise come first), which the `-separate-host` tests check.
 
-use nspsim::cli::StrategyName;
-use nspsim::explore::{self, ExploreOptions, Portfolio};
+use nspsim::explore::{self, ExploreOptions};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::trace::parse_trace;
 use std::path::Path;
 

@@ -8,9 +8,10 @@
 //!
 //! and explain the diff in review: it is a behaviour change.
 
-use nspsim::cli::{StrategyName, record};
+use nspsim::cli::record;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay};
+use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
 use nspsim_runtime::trace::parse_trace;
 use std::path::{Path, PathBuf};

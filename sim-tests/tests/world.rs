@@ -109,7 +109,7 @@ fn a_recorded_schedule_replays_the_run_byte_for_byte() {
     // fault offered, as the shrinker offers them), make the same run again.
     use nspsim::cli::header;
     use nspsim_runtime::sim::faults::InjectedFaultKind;
-    use nspsim_runtime::sim::strategy::{Move, Pct, Recording, Schedule, Strategy};
+    use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy};
     use nspsim_runtime::trace::TraceBuffer;
     let registry = nspsim_providers::registry();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -131,11 +131,7 @@ fn a_recorded_schedule_replays_the_run_byte_for_byte() {
                 sink.finish(report.end_time, true);
                 sink.into_inner().finish(report.end_time)
             };
-            let inner: Box<dyn Strategy> = if seed % 2 == 0 {
-                Box::new(RandomWalk::new())
-            } else {
-                Box::new(Pct::new(3, 10_000))
-            };
+            let inner = Portfolio::Both.for_seed(seed).build(100_000);
             let mut recording = Recording::new(inner);
             let original = record(
                 &mut recording,
