@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p nspsim --bench sim` (or `-- explore` for exploration alone)
 
-use nspsim::cli::{header, record};
+use nspsim::runs::{header, record};
 use nspsim_runtime::event::NullSink;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::replay_against;

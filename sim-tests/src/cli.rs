@@ -4,13 +4,14 @@
 
 use crate::lifecycle::{Names, Printer};
 use crate::render;
+use crate::runs::{header, record};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
-use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, parse_trace, read_trace};
+use nspsim_runtime::trace::{Mode, TraceFile, parse_trace, read_trace};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -79,18 +80,6 @@ fn beside(scenario: &Path, suffix: &str) -> PathBuf {
     scenario.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// The trace header for a run of `scenario`.
-pub fn header(scenario: &Scenario, seed: u64) -> TraceHeader {
-    TraceHeader {
-        version: nspsim_runtime::trace::VERSION,
-        mode: Mode::Sim,
-        seed,
-        profile: scenario.profile.name().to_string(),
-        startup_policy: scenario.startup_policy.name().to_string(),
-        scenario: scenario.to_json(),
-    }
-}
-
 /// The provider names a lifecycle printout uses.
 pub fn names(scenario: &Scenario) -> Names {
     let mut names = Names::default();
@@ -98,25 +87,6 @@ pub fn names(scenario: &Scenario) -> Names {
         names.provider(p.id, &p.name);
     }
     names
-}
-
-/// Runs a scenario in memory with the checker online: the whole trace text and the report.
-/// The same inputs give the same bytes (what golden traces and `--self-check` rely on).
-pub fn record(
-    scenario: &Scenario,
-    registry: &Registry,
-    seed: u64,
-    strategy_name: StrategyName,
-    max_steps: u64,
-) -> Result<(String, world::RunReport), world::RunError> {
-    let sink = nspsim_runtime::checker::Checked::new(
-        TraceBuffer::new(&header(scenario, seed)),
-        scenario.startup_policy,
-    );
-    let mut strat = strategy_name.build(max_steps);
-    let (report, mut sink) = world::run(scenario, registry, strat.as_mut(), seed, sink, max_steps)?;
-    sink.finish(report.end_time, true);
-    Ok((sink.into_inner().finish(report.end_time), report))
 }
 
 /// Loads a scenario, rendering any error (with its line and caret) to `err`.

@@ -8,7 +8,7 @@
 //!
 //! and explain the diff in review: it is a behaviour change.
 
-use nspsim::cli::record;
+use nspsim::runs::record;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay};
 use nspsim_runtime::sim::strategy::StrategyName;

@@ -3,7 +3,7 @@
 //! in turmoil's spirit). A panic on a host thread is contained as P4; a call that misses its
 //! deadline is a `timeout` fault, the provider is unadvertised, and the run ends normally.
 
-use nspsim::cli::record;
+use nspsim::runs::record;
 use nspsim_runtime::live::hosted;
 use nspsim_runtime::provider::{
     AsyncCall, NspContext, NspResult, NspV2Provider, ProviderLookup, RoutineTable, SessionArg,

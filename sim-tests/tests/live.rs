@@ -2,7 +2,8 @@
 //! recorded live trace checks clean with the correct providers and replays in sim mode; a
 //! provider that never completes is reported and the run ends. Bounded in count and time.
 
-use nspsim::cli::{header, multiply_clients};
+use nspsim::cli::multiply_clients;
+use nspsim::runs::header;
 use nspsim_runtime::checker::Checked;
 use nspsim_runtime::live::{LiveOptions, hosted, run_live};
 use nspsim_runtime::scenario::{self, Scenario};

@@ -107,7 +107,7 @@ fn a_run_told_to_stop_at_its_first_failure_stops_after_that_step() {
 fn a_recorded_schedule_replays_the_run_byte_for_byte() {
     // Shrinking rests on this: the moves a run made, followed by a `Schedule` (with every
     // fault offered, as the shrinker offers them), make the same run again.
-    use nspsim::cli::header;
+    use nspsim::runs::header;
     use nspsim_runtime::sim::faults::InjectedFaultKind;
     use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy};
     use nspsim_runtime::trace::TraceBuffer;
