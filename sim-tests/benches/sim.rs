@@ -5,11 +5,12 @@
 //!
 //! Run: `cargo bench -p nspsim --bench sim` (or `-- explore` for exploration alone)
 
-use nspsim::cli::{StrategyName, header, record};
+use nspsim::runs::{header, record};
 use nspsim_runtime::event::NullSink;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::replay_against;
+use nspsim_runtime::sim::replayer::replay_against;
 use nspsim_runtime::sim::strategy::RandomWalk;
+use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
 use nspsim_runtime::trace::{TraceBuffer, parse_trace};
 
@@ -195,8 +196,9 @@ fn live_64_clients_3_hosts(bencher: divan::Bencher) {
 /// Items are seeds, so divan's items/s is seeds per second, for 1 and 2 worker threads.
 #[divan::bench(args = [1, 2], sample_count = 10)]
 fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
-    use nspsim::explore::{ExploreOptions, Portfolio, explore};
-    use nspsim_runtime::sim::faults::FaultKind;
+    use nspsim::explore::{ExploreOptions, explore};
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
+    use nspsim_runtime::sim::strategy::Portfolio;
     const SEEDS: u64 = 2_000;
     let registry = nspsim_providers::registry();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/small.toml");
@@ -207,7 +209,7 @@ fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
         time: None,
         portfolio: Portfolio::Both,
         jobs,
-        faults: FaultKind::ALL.to_vec(),
+        faults: InjectedFaultKind::ALL.to_vec(),
         keep_going: true,
         max_steps: 100_000,
         shard: (0, 1),

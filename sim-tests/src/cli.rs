@@ -4,12 +4,14 @@
 
 use crate::lifecycle::{Names, Printer};
 use crate::render;
+use crate::runs::{header, record};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
-use nspsim_runtime::sim::strategy::{Pct, RandomWalk, Strategy};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
-use nspsim_runtime::trace::{Mode, TraceBuffer, TraceFile, TraceHeader, parse_trace, read_trace};
+use nspsim_runtime::trace::{Mode, TraceFile, parse_trace, read_trace};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,28 +20,15 @@ pub const CLEAN: i32 = 0;
 pub const FINDINGS: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 
-/// Which scheduling strategy `run` uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum StrategyName {
-    /// Uniform random walk over the runnable choices.
-    Random,
-    /// Probabilistic concurrency testing (depth 3).
-    Pct,
+/// `run --strategy`: a strategy's name, each shown in `--help` with what it does.
+pub fn strategy_arg() -> impl TypedValueParser<Value = StrategyName> {
+    let values = StrategyName::ALL.map(|s| PossibleValue::new(s.name()).help(s.summary()));
+    PossibleValuesParser::new(values).try_map(|s| s.parse::<StrategyName>())
 }
 
-impl StrategyName {
-    pub const fn name(self) -> &'static str {
-        match self {
-            StrategyName::Random => "random",
-            StrategyName::Pct => "pct",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<StrategyName> {
-        [StrategyName::Random, StrategyName::Pct]
-            .into_iter()
-            .find(|n| n.name() == s)
-    }
+/// `explore --strategy`: a strategy's name, or `portfolio`.
+pub fn portfolio_arg() -> impl TypedValueParser<Value = Portfolio> {
+    PossibleValuesParser::new(Portfolio::names()).try_map(|s| s.parse::<Portfolio>())
 }
 
 /// Options of `nspsim run`.
@@ -91,18 +80,6 @@ fn beside(scenario: &Path, suffix: &str) -> PathBuf {
     scenario.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// The trace header for a run of `scenario`.
-pub fn header(scenario: &Scenario, seed: u64) -> TraceHeader {
-    TraceHeader {
-        version: nspsim_runtime::trace::VERSION,
-        mode: Mode::Sim,
-        seed,
-        profile: scenario.profile.name().to_string(),
-        startup_policy: scenario.startup_policy.name().to_string(),
-        scenario: scenario.to_json(),
-    }
-}
-
 /// The provider names a lifecycle printout uses.
 pub fn names(scenario: &Scenario) -> Names {
     let mut names = Names::default();
@@ -110,32 +87,6 @@ pub fn names(scenario: &Scenario) -> Names {
         names.provider(p.id, &p.name);
     }
     names
-}
-
-fn strategy(name: StrategyName, max_steps: u64) -> Box<dyn Strategy> {
-    match name {
-        StrategyName::Random => Box::new(RandomWalk::new()),
-        StrategyName::Pct => Box::new(Pct::new(3, max_steps.min(10_000))),
-    }
-}
-
-/// Runs a scenario in memory with the checker online: the whole trace text and the report.
-/// The same inputs give the same bytes (what golden traces and `--self-check` rely on).
-pub fn record(
-    scenario: &Scenario,
-    registry: &Registry,
-    seed: u64,
-    strategy_name: StrategyName,
-    max_steps: u64,
-) -> Result<(String, world::RunReport), world::RunError> {
-    let sink = nspsim_runtime::sim::oracle::Checked::new(
-        TraceBuffer::new(&header(scenario, seed)),
-        scenario.startup_policy,
-    );
-    let mut strat = strategy(strategy_name, max_steps);
-    let (report, mut sink) = world::run(scenario, registry, strat.as_mut(), seed, sink, max_steps)?;
-    sink.finish(report.end_time, true);
-    Ok((sink.into_inner().finish(report.end_time), report))
 }
 
 /// Loads a scenario, rendering any error (with its line and caret) to `err`.
@@ -228,16 +179,13 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         out,
         "nspsim: running {} (seed {seed}, {} strategy, profile {}, {})",
         scenario.name,
-        match args.strategy {
-            StrategyName::Random => "random",
-            StrategyName::Pct => "pct",
-        },
+        args.strategy,
         scenario.profile.name(),
         scenario.startup_policy.name()
     );
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
-    let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
-    let mut strat = strategy(args.strategy, args.max_steps);
+    let sink = nspsim_runtime::checker::Checked::new(printer, scenario.startup_policy);
+    let mut strat = args.strategy.build(args.max_steps);
     let (report, mut sink) = match world::run(
         &scenario,
         registry,
@@ -333,7 +281,7 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
     );
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = Printer::new(file, names(&scenario), &mut *out, color, args.quiet);
-    let sink = nspsim_runtime::sim::oracle::Checked::new(printer, scenario.startup_policy);
+    let sink = nspsim_runtime::checker::Checked::new(printer, scenario.startup_policy);
     let options = LiveOptions {
         call_deadline: args.call_deadline,
         completion_deadline: args.completion_deadline,
@@ -463,7 +411,7 @@ pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     };
     let policy = nspsim_runtime::config::StartupPolicy::from_name(&trace.header.startup_policy)
         .unwrap_or_default();
-    let report = nspsim_runtime::sim::oracle::check(&trace.events, trace.is_complete(), policy);
+    let report = nspsim_runtime::checker::check(&trace.events, trace.is_complete(), policy);
     for v in &report.violations {
         let _ = writeln!(out, "seq {}: {}: {}", v.seq, v.rule.name(), v.detail);
     }
@@ -524,9 +472,9 @@ pub struct ExploreArgs {
     pub scenario: PathBuf,
     pub seeds: (u64, u64),
     pub time: Option<std::time::Duration>,
-    pub portfolio: crate::explore::Portfolio,
+    pub portfolio: Portfolio,
     pub jobs: usize,
-    pub faults: Vec<nspsim_runtime::sim::faults::FaultKind>,
+    pub faults: Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
     pub keep_going: bool,
     pub crash_points: bool,
     pub max_steps: u64,
@@ -605,16 +553,18 @@ pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
 }
 
 /// Parses `crash,kill,…`, `all` or `none`.
-pub fn parse_faults(s: &str) -> Result<Vec<nspsim_runtime::sim::faults::FaultKind>, String> {
-    use nspsim_runtime::sim::faults::FaultKind;
+pub fn parse_faults(
+    s: &str,
+) -> Result<Vec<nspsim_runtime::sim::faults::InjectedFaultKind>, String> {
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
     match s {
-        "all" => Ok(FaultKind::ALL.to_vec()),
+        "all" => Ok(InjectedFaultKind::ALL.to_vec()),
         "none" => Ok(Vec::new()),
         _ => s
             .split(',')
             .map(|k| {
-                FaultKind::from_name(k.trim()).ok_or_else(|| {
-                    let names: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
+                InjectedFaultKind::from_name(k.trim()).ok_or_else(|| {
+                    let names: Vec<_> = InjectedFaultKind::ALL.iter().map(|k| k.name()).collect();
                     format!(
                         "unknown fault kind \"{k}\"; expected all, none, or a list of {}",
                         names.join(", ")

@@ -5,8 +5,10 @@
 //! - [`explore`]: many seeds with faults, crash points, shrinking.
 //! - [`lifecycle`]: the lifecycle printout.
 //! - [`render`]: scenario errors with the offending line and a caret.
+//! - [`runs`]: a run as a trace: its header, and a whole run recorded in memory.
 
 pub mod cli;
 pub mod explore;
 pub mod lifecycle;
 pub mod render;
+pub mod runs;

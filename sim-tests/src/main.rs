@@ -1,7 +1,8 @@
 //! `nspsim`: run NSPv2 lifecycle scenarios deterministically, replay and check their traces.
 
 use clap::{Parser, Subcommand};
-use nspsim::cli::{self, RunArgs, StrategyName};
+use nspsim::cli::{self, RunArgs};
+use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,13 +16,6 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ExploreStrategy {
-    Random,
-    Pct,
-    Portfolio,
 }
 
 #[derive(Subcommand)]
@@ -38,7 +32,7 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Scheduling strategy.
-        #[arg(long, value_enum, default_value = "random")]
+        #[arg(long, default_value = "random", value_parser = cli::strategy_arg())]
         strategy: StrategyName,
         /// Where to write the trace (default: next to the scenario, NAME.seedN.jsonl).
         #[arg(long)]
@@ -96,8 +90,8 @@ enum Command {
         #[arg(long, value_parser = cli::parse_duration)]
         time: Option<std::time::Duration>,
         /// Scheduling strategy; portfolio alternates random and PCT by seed.
-        #[arg(long, value_enum, default_value = "portfolio")]
-        strategy: ExploreStrategy,
+        #[arg(long, default_value = "portfolio", value_parser = cli::portfolio_arg())]
+        strategy: Portfolio,
         /// Worker threads (default: all cores). The failure reported does not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         jobs: Option<u16>,
@@ -108,7 +102,7 @@ enum Command {
         /// Fault kinds a seed may switch on: all, none, or a list of crash, kill, exit,
         /// host-crash, unadvertise, disable.
         #[arg(long, default_value = "all", value_parser = cli::parse_faults)]
-        faults: std::vec::Vec<nspsim_runtime::sim::faults::FaultKind>,
+        faults: std::vec::Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
         /// Report every failing seed, not only the first.
         #[arg(long)]
         keep_going: bool,
@@ -199,7 +193,6 @@ fn main() -> ExitCode {
             max_steps,
             shrink_budget,
         } => {
-            use nspsim::explore::Portfolio;
             let args = cli::ExploreArgs {
                 scenario,
                 seeds: seeds.unwrap_or(if time.is_some() {
@@ -208,11 +201,7 @@ fn main() -> ExitCode {
                     (0, 1000)
                 }),
                 time,
-                portfolio: match strategy {
-                    ExploreStrategy::Random => Portfolio::One(StrategyName::Random),
-                    ExploreStrategy::Pct => Portfolio::One(StrategyName::Pct),
-                    ExploreStrategy::Portfolio => Portfolio::Both,
-                },
+                portfolio: strategy,
                 jobs: jobs
                     .map(usize::from)
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

@@ -7,12 +7,12 @@
 //! process of its own the same races need at least 32 and 33 events in trace v1 (the host's
 //! start, WSAStartup and advertise come first), which the `-separate-host` tests check.
 
-use nspsim::cli::StrategyName;
-use nspsim::explore::{self, ExploreOptions, Portfolio};
+use nspsim::explore::{self, ExploreOptions};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::trace::parse_trace;
 use std::path::Path;
 
@@ -27,7 +27,7 @@ fn load(name: &str) -> (Scenario, Registry) {
     (s, registry)
 }
 
-fn options(faults: &[FaultKind], jobs: usize) -> ExploreOptions {
+fn options(faults: &[InjectedFaultKind], jobs: usize) -> ExploreOptions {
     ExploreOptions {
         first_seed: 1,
         end_seed: 2_001,
@@ -42,7 +42,7 @@ fn options(faults: &[FaultKind], jobs: usize) -> ExploreOptions {
 }
 
 /// The whole story for one bug; returns (seed found, shrunk events).
-fn finds_and_shrinks(file: &str, faults: &[FaultKind], rule: &str) -> (u64, usize) {
+fn finds_and_shrinks(file: &str, faults: &[InjectedFaultKind], rule: &str) -> (u64, usize) {
     let (s, r) = load(file);
     let seed = s.seed.unwrap_or(0);
     assert_eq!(
@@ -149,7 +149,7 @@ fn finds_shared_session_with_a_separate_host() {
 
 #[test]
 fn finds_ignore_rundown_with_crash_faults() {
-    let (_, events) = finds_and_shrinks("ignore-rundown.toml", &[FaultKind::Crash], "P5");
+    let (_, events) = finds_and_shrinks("ignore-rundown.toml", &[InjectedFaultKind::Crash], "P5");
     assert!(events <= 30, "{events} events");
 }
 
@@ -254,7 +254,7 @@ fn correct_providers_survive_every_fault_kind() {
         ("benches/small.toml", 5_000),
     ] {
         let s = scenario::load(&dir.join(file), &registry).expect(file);
-        let mut opts = options(&FaultKind::ALL, 2);
+        let mut opts = options(&InjectedFaultKind::ALL, 2);
         opts.first_seed = 0;
         opts.end_seed = seeds;
         let report = explore::explore(&s, &registry, &opts, &|_, _| {});
@@ -274,7 +274,7 @@ fn long_exploration_of_the_golden_scenarios_finds_nothing() {
             continue;
         }
         let s = scenario::load(&path, &registry).expect("golden scenario");
-        let mut opts = options(&FaultKind::ALL, 2);
+        let mut opts = options(&InjectedFaultKind::ALL, 2);
         opts.first_seed = 0;
         opts.end_seed = 100_000;
         opts.keep_going = true;
@@ -303,7 +303,7 @@ fn verdicts_do_not_depend_on_event_details() {
     ] {
         let (s, _) = load(file);
         for seed in 0..40 {
-            let plan = FaultPlan::swarm(seed, &FaultKind::ALL);
+            let plan = FaultPlan::swarm(seed, &InjectedFaultKind::ALL);
             let judged =
                 explore::run_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS);
             let text =
@@ -335,7 +335,7 @@ fn traces_with_injected_faults_replay_identically() {
     let s = scenario::load(&demo, &registry).expect("demo");
     let mut with_faults = 0;
     for seed in 0..40 {
-        let plan = FaultPlan::swarm(seed, &FaultKind::ALL);
+        let plan = FaultPlan::swarm(seed, &InjectedFaultKind::ALL);
         let text =
             explore::record_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS)
                 .expect("run");

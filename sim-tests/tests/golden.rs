@@ -8,9 +8,10 @@
 //!
 //! and explain the diff in review: it is a behaviour change.
 
-use nspsim::cli::{StrategyName, record};
+use nspsim::runs::record;
 use nspsim_runtime::scenario;
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay};
+use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
 use nspsim_runtime::trace::parse_trace;
 use std::path::{Path, PathBuf};
@@ -186,14 +187,17 @@ fn every_golden_trace_checks_clean_offline() {
 /// correct providers: no L or P violation on hundreds of seeds of every golden scenario.
 /// (A scenario's own `expect`s may fail under other seeds: they describe one interleaving.)
 fn no_rule_broken_on_seeds(seeds: std::ops::Range<u64>) {
-    use nspsim_runtime::sim::faults::{FaultKind, FaultPlan};
+    use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
     let registry = nspsim_providers::registry();
     for path in scenarios() {
         let s = scenario::load(&path, &registry).expect("golden scenario");
         for seed in seeds.clone() {
             for (plan, strategy) in [
                 (FaultPlan::none(), StrategyName::Random),
-                (FaultPlan::swarm(seed, &FaultKind::ALL), StrategyName::Pct),
+                (
+                    FaultPlan::swarm(seed, &InjectedFaultKind::ALL),
+                    StrategyName::Pct,
+                ),
             ] {
                 let failure = nspsim::explore::run_seed(
                     &s,

@@ -3,13 +3,14 @@
 //! in turmoil's spirit). A panic on a host thread is contained as P4; a call that misses its
 //! deadline is a `timeout` fault, the provider is unadvertised, and the run ends normally.
 
-use nspsim::cli::{StrategyName, record};
+use nspsim::runs::record;
 use nspsim_runtime::live::hosted;
 use nspsim_runtime::provider::{
     AsyncCall, NspContext, NspResult, NspV2Provider, ProviderLookup, RoutineTable, SessionArg,
 };
 use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
 use nspsim_runtime::scenario;
+use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
 use nspsim_runtime::wsa::{LupFlags, QuerySet};
 use std::path::Path;

@@ -2,11 +2,12 @@
 //! recorded live trace checks clean with the correct providers and replays in sim mode; a
 //! provider that never completes is reported and the run ends. Bounded in count and time.
 
-use nspsim::cli::{header, multiply_clients};
+use nspsim::cli::multiply_clients;
+use nspsim::runs::header;
 use nspsim_runtime::checker::Checked;
 use nspsim_runtime::live::{LiveOptions, hosted, run_live};
 use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::trace::{Mode, TraceBuffer, parse_trace};
 use std::time::{Duration, Instant};
 

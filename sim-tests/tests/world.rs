@@ -2,10 +2,10 @@
 //! ends in a `sleep` keeps its process up until the sleep is over, a run told to stop at its
 //! first failure stops after the step that wrote it, and a recorded schedule replays its run.
 
+use nspsim_runtime::checker::Checked;
 use nspsim_runtime::event::{Event, ExitHow, Pid, VecSink};
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::faults::FaultPlan;
-use nspsim_runtime::sim::oracle::Checked;
 use nspsim_runtime::sim::strategy::RandomWalk;
 use nspsim_runtime::sim::world::{self, RunOptions};
 
@@ -107,9 +107,9 @@ fn a_run_told_to_stop_at_its_first_failure_stops_after_that_step() {
 fn a_recorded_schedule_replays_the_run_byte_for_byte() {
     // Shrinking rests on this: the moves a run made, followed by a `Schedule` (with every
     // fault offered, as the shrinker offers them), make the same run again.
-    use nspsim::cli::header;
-    use nspsim_runtime::sim::faults::FaultKind;
-    use nspsim_runtime::sim::strategy::{Move, Pct, Recording, Schedule, Strategy};
+    use nspsim::runs::header;
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
+    use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy};
     use nspsim_runtime::trace::TraceBuffer;
     let registry = nspsim_providers::registry();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -131,13 +131,12 @@ fn a_recorded_schedule_replays_the_run_byte_for_byte() {
                 sink.finish(report.end_time, true);
                 sink.into_inner().finish(report.end_time)
             };
-            let inner: Box<dyn Strategy> = if seed % 2 == 0 {
-                Box::new(RandomWalk::new())
-            } else {
-                Box::new(Pct::new(3, 10_000))
-            };
+            let inner = Portfolio::Both.for_seed(seed).build(100_000);
             let mut recording = Recording::new(inner);
-            let original = record(&mut recording, FaultPlan::swarm(seed, &FaultKind::ALL));
+            let original = record(
+                &mut recording,
+                FaultPlan::swarm(seed, &InjectedFaultKind::ALL),
+            );
             let moves: Vec<Move> = recording.moves.iter().map(|(m, _)| *m).collect();
             with_faults += usize::from(moves.iter().any(|m| matches!(m, Move::Fault(_))));
             let again = record(&mut Schedule::new(moves), FaultPlan::all_always());

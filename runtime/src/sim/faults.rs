@@ -28,9 +28,10 @@ pub enum Fault {
     Disable(Guid),
 }
 
-/// The kinds of fault, for plans and command lines.
+/// The kinds of injected fault, for plans and command lines (not the `kind` of a trace
+/// `fault` line, which is [`crate::event::FaultKind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FaultKind {
+pub enum InjectedFaultKind {
     Crash,
     Kill,
     Exit,
@@ -39,41 +40,41 @@ pub enum FaultKind {
     Disable,
 }
 
-impl FaultKind {
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::Crash,
-        FaultKind::Kill,
-        FaultKind::Exit,
-        FaultKind::HostCrash,
-        FaultKind::Unadvertise,
-        FaultKind::Disable,
+impl InjectedFaultKind {
+    pub const ALL: [InjectedFaultKind; 6] = [
+        InjectedFaultKind::Crash,
+        InjectedFaultKind::Kill,
+        InjectedFaultKind::Exit,
+        InjectedFaultKind::HostCrash,
+        InjectedFaultKind::Unadvertise,
+        InjectedFaultKind::Disable,
     ];
 
     pub const fn name(self) -> &'static str {
         match self {
-            FaultKind::Crash => "crash",
-            FaultKind::Kill => "kill",
-            FaultKind::Exit => "exit",
-            FaultKind::HostCrash => "host-crash",
-            FaultKind::Unadvertise => "unadvertise",
-            FaultKind::Disable => "disable",
+            InjectedFaultKind::Crash => "crash",
+            InjectedFaultKind::Kill => "kill",
+            InjectedFaultKind::Exit => "exit",
+            InjectedFaultKind::HostCrash => "host-crash",
+            InjectedFaultKind::Unadvertise => "unadvertise",
+            InjectedFaultKind::Disable => "disable",
         }
     }
 
-    pub fn from_name(s: &str) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+    pub fn from_name(s: &str) -> Option<InjectedFaultKind> {
+        InjectedFaultKind::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 
 impl Fault {
-    pub fn kind(self) -> FaultKind {
+    pub fn kind(self) -> InjectedFaultKind {
         match self {
-            Fault::Crash(_) => FaultKind::Crash,
-            Fault::Kill(_) => FaultKind::Kill,
-            Fault::Exit(_) => FaultKind::Exit,
-            Fault::HostCrash(_) => FaultKind::HostCrash,
-            Fault::Unadvertise(_) => FaultKind::Unadvertise,
-            Fault::Disable(_) => FaultKind::Disable,
+            Fault::Crash(_) => InjectedFaultKind::Crash,
+            Fault::Kill(_) => InjectedFaultKind::Kill,
+            Fault::Exit(_) => InjectedFaultKind::Exit,
+            Fault::HostCrash(_) => InjectedFaultKind::HostCrash,
+            Fault::Unadvertise(_) => InjectedFaultKind::Unadvertise,
+            Fault::Disable(_) => InjectedFaultKind::Disable,
         }
     }
 }
@@ -81,7 +82,7 @@ impl Fault {
 /// Which fault kinds are on in a run, and how often a fault is offered to the scheduler.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FaultPlan {
-    pub kinds: Vec<FaultKind>,
+    pub kinds: Vec<InjectedFaultKind>,
     /// Chance, per scheduling step, that the enabled faults are among the choices, in parts
     /// per million. Replays offer them at every step (the events decide).
     pub rate_ppm: u32,
@@ -99,7 +100,7 @@ impl FaultPlan {
     /// Every kind, offered at every step: what a replay needs to follow any recorded fault.
     pub fn all_always() -> FaultPlan {
         FaultPlan {
-            kinds: FaultKind::ALL.to_vec(),
+            kinds: InjectedFaultKind::ALL.to_vec(),
             rate_ppm: 1_000_000,
         }
     }
@@ -110,9 +111,9 @@ impl FaultPlan {
 
     /// The swarm plan of a seed: each allowed kind on or off, and a rate, all drawn from the
     /// seed (a stream of its own, so the schedule's stream is untouched).
-    pub fn swarm(seed: u64, allowed: &[FaultKind]) -> FaultPlan {
+    pub fn swarm(seed: u64, allowed: &[InjectedFaultKind]) -> FaultPlan {
         let mut rng = Pcg32::new(seed, 0x0053_5741_524d); // "SWARM"
-        let mut kinds: Vec<FaultKind> = allowed
+        let mut kinds: Vec<InjectedFaultKind> = allowed
             .iter()
             .copied()
             .filter(|_| rng.chance(1, 2))
@@ -129,7 +130,7 @@ impl FaultPlan {
         }
     }
 
-    pub fn has(&self, kind: FaultKind) -> bool {
+    pub fn has(&self, kind: InjectedFaultKind) -> bool {
         self.kinds.contains(&kind)
     }
 }
@@ -168,17 +169,17 @@ mod tests {
 
     #[test]
     fn swarm_plans_are_a_function_of_the_seed_and_vary() {
-        let all = FaultKind::ALL;
+        let all = InjectedFaultKind::ALL;
         assert_eq!(FaultPlan::swarm(3, &all), FaultPlan::swarm(3, &all));
         let distinct: std::collections::BTreeSet<String> = (0..64)
             .map(|s| FaultPlan::swarm(s, &all).to_string())
             .collect();
         assert!(distinct.len() > 8, "{distinct:?}");
         for s in 0..64 {
-            let plan = FaultPlan::swarm(s, &[FaultKind::Crash]);
+            let plan = FaultPlan::swarm(s, &[InjectedFaultKind::Crash]);
             assert_eq!(
                 plan.kinds,
-                [FaultKind::Crash],
+                [InjectedFaultKind::Crash],
                 "a single allowed kind is always on"
             );
         }
@@ -186,8 +187,8 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for k in FaultKind::ALL {
-            assert_eq!(FaultKind::from_name(k.name()), Some(k));
+        for k in InjectedFaultKind::ALL {
+            assert_eq!(InjectedFaultKind::from_name(k.name()), Some(k));
         }
         assert_eq!(FaultPlan::none().to_string(), "no faults");
     }

@@ -1,8 +1,14 @@
 //! Deterministic simulation: the seeded RNG and the scheduling strategies.
+//!
+//! - [`world`]: one run of a scenario, every choice drawn from a strategy.
+//! - [`strategy`]: who moves next (random walk, PCT, following a trace or recorded moves), and
+//!   the strategies a user picks by name.
+//! - [`faults`]: the faults the scheduler may inject, and a run's plan of them.
+//! - [`replayer`]: `nspsim replay`: re-run a trace and compare the bytes.
+//! - [`rng`]: the seeded generator every draw comes from.
 
 pub mod faults;
-pub mod oracle;
-pub mod replay;
+pub mod replayer;
 pub mod rng;
 pub mod strategy;
 pub mod world;

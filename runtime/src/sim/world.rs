@@ -20,7 +20,7 @@
 //! - Every choice goes through the strategy and nothing else decides anything, so (scenario,
 //!   seed, strategy) fixes the run, byte for byte.
 
-use super::faults::{Fault, FaultKind, FaultPlan};
+use super::faults::{Fault, FaultPlan, InjectedFaultKind};
 use super::strategy::{Actor, Choice, Strategy};
 use crate::checker::{self, ExpectStep};
 use crate::config::Config;
@@ -410,13 +410,13 @@ impl<'a, S: EventSink> World<'a, S> {
             if !p.alive {
                 continue;
             }
-            let kinds: &[(FaultKind, Fault)] = match p.role {
+            let kinds: &[(InjectedFaultKind, Fault)] = match p.role {
                 Role::Client => &[
-                    (FaultKind::Crash, Fault::Crash(pid)),
-                    (FaultKind::Kill, Fault::Kill(pid)),
-                    (FaultKind::Exit, Fault::Exit(pid)),
+                    (InjectedFaultKind::Crash, Fault::Crash(pid)),
+                    (InjectedFaultKind::Kill, Fault::Kill(pid)),
+                    (InjectedFaultKind::Exit, Fault::Exit(pid)),
                 ],
-                Role::Host => &[(FaultKind::HostCrash, Fault::HostCrash(pid))],
+                Role::Host => &[(InjectedFaultKind::HostCrash, Fault::HostCrash(pid))],
             };
             out.extend(
                 kinds
@@ -426,14 +426,14 @@ impl<'a, S: EventSink> World<'a, S> {
             );
         }
         for p in &self.scenario.providers {
-            if plan.has(FaultKind::Unadvertise)
+            if plan.has(InjectedFaultKind::Unadvertise)
                 && let Some(host) = self.d.advertiser(p.id)
                 && self.d.startup_count(host) > 0
                 && !self.d.is_waiting(host, Tid(1))
             {
                 out.push(Choice::Fault(Fault::Unadvertise(p.id)));
             }
-            if plan.has(FaultKind::Disable) && self.d.catalog().is_enabled(p.id) {
+            if plan.has(InjectedFaultKind::Disable) && self.d.catalog().is_enabled(p.id) {
                 out.push(Choice::Fault(Fault::Disable(p.id)));
             }
         }

@@ -7,18 +7,22 @@
 //! - [`RandomWalk`]: uniform choice, seeded.
 //! - [`Pct`]: probabilistic concurrency testing (priorities with d−1 change points), which finds
 //!   bugs of small depth with a known probability.
-//! - [`Replay`]: follows the event order of a recorded trace.
+//! - [`FollowTrace`]: follows the event order of a recorded trace.
 //! - [`Schedule`]: follows a list of recorded moves, skipping those a smaller scenario can no
 //!   longer make (shrinking); [`Recording`] writes down the moves of any strategy.
+//! - [`StrategyName`] and [`Portfolio`]: the strategies a user picks by name, and the one
+//!   factory that builds them.
 
+mod follow_trace;
+mod named;
 mod pct;
 mod random;
-mod replay;
 mod schedule;
 
+pub use follow_trace::FollowTrace;
+pub use named::{Portfolio, StrategyName};
 pub use pct::Pct;
 pub use random::RandomWalk;
-pub use replay::Replay;
 pub use schedule::{Move, Recording, Schedule, StepAt};
 
 use super::faults::Fault;

@@ -1,7 +1,7 @@
 //! Schedules: the moves a run made, recorded, and replayed leniently onto a smaller scenario.
 //!
 //! Shrinking needs to re-run a failure on a scenario with steps, threads or processes taken
-//! away and with moves taken out of its interleaving. The event-level [`super::Replay`] cannot
+//! away and with moves taken out of its interleaving. The event-level [`super::FollowTrace`] cannot
 //! do that: once a step is gone, the recorded events no longer line up. A [`Schedule`] follows
 //! *moves* instead (one per scheduling step: who ran, which deferred work, a tick of time, an
 //! injected fault), and skips the moves the smaller scenario can no longer make. What the

@@ -1,4 +1,4 @@
-//! Replay: follow the event order of a recorded trace.
+//! Following a trace: a strategy that takes the event order of a recorded trace.
 //!
 //! The schedule is recovered from the events themselves, not from a seed, so a hand-edited or
 //! shrunk trace replays too. At each pick, the next recorded event names who moved next: an
@@ -13,9 +13,9 @@ use super::{Actor, Choice, Strategy};
 use crate::event::{Event, ExitHow, Stamped};
 use crate::sim::faults::Fault;
 
-/// Replays a recorded event sequence.
+/// Follows a recorded event sequence.
 #[derive(Clone, Debug)]
-pub struct Replay<'a> {
+pub struct FollowTrace<'a> {
     /// The recorded events that a choice produces: `violation` lines are verdicts written by
     /// the checker and the scheduler, not moves, so they are left out here and not counted in
     /// `emitted` either.
@@ -26,9 +26,9 @@ pub struct Replay<'a> {
     order_only: bool,
 }
 
-impl<'a> Replay<'a> {
+impl<'a> FollowTrace<'a> {
     pub fn new(recorded: &'a [Stamped]) -> Self {
-        Replay {
+        FollowTrace {
             recorded: recorded
                 .iter()
                 .filter(|s| !matches!(s.event, Event::Violation { .. }))
@@ -40,9 +40,9 @@ impl<'a> Replay<'a> {
 
     /// A replay of a live trace: the order counts, `t` does not.
     pub fn order_only(recorded: &'a [Stamped]) -> Self {
-        Replay {
+        FollowTrace {
             order_only: true,
-            ..Replay::new(recorded)
+            ..FollowTrace::new(recorded)
         }
     }
 
@@ -130,7 +130,7 @@ impl<'a> Replay<'a> {
     }
 }
 
-impl Strategy for Replay<'_> {
+impl Strategy for FollowTrace<'_> {
     fn begin(&mut self, _seed: u64) {
         self.stop = None;
     }

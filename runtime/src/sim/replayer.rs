@@ -1,13 +1,13 @@
-//! Replaying a trace: re-run its embedded scenario, forcing the schedule its events record,
-//! and compare the result line by line.
+//! The replayer (`nspsim replay`): re-run a trace's embedded scenario, forcing the schedule
+//! its events record, and compare the result line by line.
 //!
-//! The schedule comes from the event order ([`super::strategy::Replay`]), not from the seed,
-//! so a hand-edited or shrunk trace replays too, and an order the scenario cannot produce is
-//! reported as such (which recorded event could not be produced), never a panic. The replay
-//! runs with the checker online, as `nspsim run` does, so recorded `violation` lines are
-//! reproduced too.
+//! The schedule comes from the event order ([`super::strategy::FollowTrace`]), not from the
+//! seed, so a hand-edited or shrunk trace replays too, and an order the scenario cannot
+//! produce is reported as such (which recorded event could not be produced), never a panic.
+//! The replay runs with the checker online, as `nspsim run` does, so recorded `violation`
+//! lines are reproduced too.
 
-use super::strategy::Replay;
+use super::strategy::FollowTrace;
 use super::world::{self, DEFAULT_MAX_STEPS};
 use crate::config::{Profile, StartupPolicy};
 use crate::registry::Registry;
@@ -60,12 +60,12 @@ pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> Rep
         }
     }
     let mut strategy = if trace.header.mode == Mode::Live {
-        Replay::order_only(&trace.events)
+        FollowTrace::order_only(&trace.events)
     } else {
-        Replay::new(&trace.events)
+        FollowTrace::new(&trace.events)
     };
     let sink =
-        super::oracle::Checked::new(TraceBuffer::new(&trace.header), scenario.startup_policy);
+        crate::checker::Checked::new(TraceBuffer::new(&trace.header), scenario.startup_policy);
     let max_steps = DEFAULT_MAX_STEPS.max(trace.events.len() as u64 * 2);
     // Every fault kind is offered at every step: the recorded events decide which happened.
     // A live trace's threads moved in real time, so time may pass at any step.

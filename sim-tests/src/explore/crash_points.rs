@@ -1,0 +1,164 @@
+//! Crash points: the run of one seed, with each client process crashed after each of its
+//! moves in turn, exhaustively; a failing point is kept as a schedule that records its trace.
+
+use super::seeds::{
+    Findings, Guide, Guided, bare, judge, on_threads, record_moves, run_checked, run_guided,
+};
+use super::{Failure, Taken, client_pid};
+use nspsim_runtime::event::Pid;
+use nspsim_runtime::registry::Registry;
+use nspsim_runtime::scenario::Scenario;
+use nspsim_runtime::sim::faults::{Fault, FaultPlan};
+use nspsim_runtime::sim::strategy::{Actor, Move, Recording, StepAt, StrategyName};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A crash point: a client process crashed at one scheduling step of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashPoint {
+    pub process: String,
+    /// Moves of the run made before the crash (each API call, deferred completion and exit
+    /// is one): the crash comes between two provider-call boundaries.
+    pub after_moves: usize,
+    /// Where the crashed process stood, in words ("before step 2", "in step 2, after 1 of its
+    /// calls", "after its last step").
+    pub at: String,
+    pub failure: Failure,
+    /// The moves of the crashing run, to record its trace ([`record_crash_point`]).
+    pub schedule: Vec<Move>,
+}
+
+/// The trace of a crash point's run, ending at its failure.
+pub fn record_crash_point(
+    scenario: &Scenario,
+    registry: &Registry,
+    point: &CrashPoint,
+    max_steps: u64,
+) -> Option<String> {
+    let moves = point.schedule.clone();
+    record_moves(scenario, registry, point.failure.seed, moves, max_steps)
+}
+
+/// Crash-point enumeration: the run of `seed` is recorded, then each client process is
+/// crashed after each of its moves in turn (before the first, between any two, after the
+/// last), exhaustively: before and after every API call, inside a `lookup` between its calls,
+/// and while a call waits for a deferred completion. Returns the runs made and the crash
+/// points that fail, in order, or the seed's own failure when its run fails without any
+/// crash. The points run on `jobs` threads.
+pub fn crash_points(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    name: StrategyName,
+    max_steps: u64,
+    jobs: usize,
+) -> Result<(u64, Vec<CrashPoint>), Failure> {
+    let mut recording = Recording::new(name.build(max_steps));
+    let none = FaultPlan::none();
+    let mut runs = 1;
+    let baseline = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut recording,
+        &none,
+        max_steps,
+        Findings::default(),
+    );
+    let Some((report, findings)) = baseline else {
+        return Ok((runs, Vec::new()));
+    };
+    let events = findings.events;
+    // A run that fails by itself would blame every crash after its failure.
+    if let Some((signature, detail)) = judge(&report, findings) {
+        return Err(Failure {
+            seed,
+            signature,
+            detail,
+            plan: none,
+            strategy: name,
+            events,
+        });
+    }
+    let moves = recording.moves;
+    // Every (process, point) to try: each client, after each of the run's moves until it
+    // exits (later points would be the same run).
+    let mut points: Vec<(usize, Pid, usize)> = Vec::new();
+    for i in 0..scenario.processes.len() {
+        let pid = client_pid(scenario, i);
+        for after in 0..=moves.len() {
+            points.push((i, pid, after));
+            if matches!(moves.get(after), Some((Move::Step(Actor::Exit(p, _)), _)) if *p == pid) {
+                break;
+            }
+        }
+    }
+    runs += points.len() as u64;
+    // Points are independent runs: `jobs` threads take them in turn; the result is sorted
+    // back into point order, so it does not depend on `jobs`.
+    let next = AtomicU64::new(0);
+    let try_point = |&(i, pid, after): &(usize, Pid, usize)| -> Option<CrashPoint> {
+        let crash = Move::Fault(Fault::Crash(pid));
+        let mut schedule = bare(&moves);
+        schedule.insert(after, crash);
+        let guide = Guide::Moves(schedule.clone());
+        let Guided {
+            verdict,
+            moves: made,
+            ..
+        } = run_guided(scenario, registry, seed, guide, max_steps)?;
+        let (signature, detail) = verdict?;
+        // A crash that never struck is not this point's failure.
+        made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {
+            process: scenario.processes[i].name.clone(),
+            after_moves: after,
+            at: where_stood(&moves, after, pid),
+            failure: Failure {
+                seed,
+                signature,
+                detail,
+                plan: FaultPlan::none(),
+                strategy: name,
+                events: 0,
+            },
+            schedule,
+        })
+    };
+    let mut found: Vec<(usize, CrashPoint)> = on_threads(jobs, || {
+        let mut mine = Vec::new();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+            let Some(point) = points.get(k) else {
+                break;
+            };
+            if let Some(cp) = try_point(point) {
+                mine.push((k, cp));
+            }
+        }
+        mine
+    });
+    found.sort_by_key(|(k, _)| *k);
+    Ok((runs, found.into_iter().map(|(_, cp)| cp).collect()))
+}
+
+/// Where process `pid` stood after the first `after` moves of a run, in words.
+fn where_stood(moves: &[Taken], after: usize, pid: Pid) -> String {
+    let of_pid = |a: &Option<StepAt>| a.filter(|a| a.pid == pid);
+    let next = moves[after..].iter().find_map(|(_, a)| of_pid(a));
+    let Some(next) = next else {
+        return "after its last step".to_string();
+    };
+    let calls_made = moves[..after]
+        .iter()
+        .filter_map(|(_, a)| of_pid(a))
+        .filter(|a| a.tid == next.tid && a.step == next.step)
+        .count();
+    let thread = if next.tid.0 > 1 {
+        format!(" of thread {}", next.tid.0)
+    } else {
+        String::new()
+    };
+    match calls_made {
+        0 => format!("before step {}{thread}", next.step + 1),
+        n => format!("in step {}{thread}, after {n} of its calls", next.step + 1),
+    }
+}

@@ -1,0 +1,371 @@
+//! Running and judging seeds: one seed, a range of them on worker threads, and runs guided
+//! by a recorded schedule (what shrinking and crash points re-run).
+//!
+//! - Each seed draws its own fault plan ([`FaultPlan::swarm`]) from the allowed kinds, like
+//!   swarm testing, and faults are scheduler choices, so a failing seed replays exactly.
+//! - Seeds run on `jobs` worker threads, each with its own world; the reported failure is the
+//!   smallest failing seed of the range, whatever `jobs` is.
+//! - A seed that passes costs only what judging it needs: provider options are parsed once for
+//!   the range ([`Prepared`]), and runs build no `args`/`result` objects (the findings sink
+//!   does not want details). A failure's trace is recorded in full by [`record_seed`].
+//! - A run stops at its first failure ([`RunOptions::stop_at_failure`]): exploration wants
+//!   the failure, not its aftermath, and a failure trace ends at its `violation` line.
+
+use super::{Failure, Taken};
+use crate::runs::header;
+use nspsim_runtime::checker::Checked;
+use nspsim_runtime::event::{Event, EventSink};
+use nspsim_runtime::registry::{Prepared, Providers, Registry};
+use nspsim_runtime::scenario::Scenario;
+use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
+use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy, StrategyName};
+use nspsim_runtime::sim::world::{self, RunOptions};
+use nspsim_runtime::trace::TraceBuffer;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Collects the first failure of a run, and counts its events up to the first `violation`
+/// line (what a failure trace holds).
+#[derive(Default)]
+pub(super) struct Findings {
+    first: Option<(String, String)>,
+    pub(super) events: u64,
+    past_violation: bool,
+}
+
+impl EventSink for Findings {
+    fn record(&mut self, _t: u64, event: Event) {
+        if !self.past_violation {
+            self.events += 1;
+            self.past_violation = matches!(event, Event::Violation { .. });
+        }
+        if self.first.is_some() {
+            return;
+        }
+        match event {
+            Event::Violation { rule, detail } => self.first = Some((rule, detail)),
+            Event::Fault { func, detail, .. } => {
+                self.first = Some((
+                    "P4".into(),
+                    format!("provider panicked in {func}: {detail}"),
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    /// Only verdicts matter here (`violation` and `fault` lines, which are always built in
+    /// full), so the dispatcher need not build `args` and `result` objects.
+    fn wants_details(&self) -> bool {
+        false
+    }
+}
+
+/// Runs one seed without recording; `Some` when it fails. `providers` is the registry, or
+/// factories prepared from it once for many seeds.
+pub fn run_seed(
+    scenario: &Scenario,
+    providers: &dyn Providers,
+    seed: u64,
+    strategy_name: StrategyName,
+    plan: &FaultPlan,
+    max_steps: u64,
+) -> Option<Failure> {
+    let mut strat = strategy_name.build(max_steps);
+    let (report, findings) = run_checked(
+        scenario,
+        providers,
+        seed,
+        strat.as_mut(),
+        plan,
+        max_steps,
+        Findings::default(),
+    )?;
+    let events = findings.events;
+    let (signature, detail) = judge(&report, findings)?;
+    Some(Failure {
+        seed,
+        signature,
+        detail,
+        plan: plan.clone(),
+        strategy: strategy_name,
+        events,
+    })
+}
+
+/// The failure of a run, as (signature, detail), if it failed.
+pub(super) fn judge(report: &world::RunReport, findings: Findings) -> Option<(String, String)> {
+    match (
+        findings.first,
+        report.stuck.first(),
+        report.hit_step_limit(),
+    ) {
+        (Some(f), _, _) => Some(f),
+        (None, Some(stuck), _) => Some(("L7".to_string(), stuck.clone())),
+        (None, None, true) => Some((
+            "livelock".to_string(),
+            report.stopped.clone().unwrap_or_default(),
+        )),
+        (None, None, false) => None,
+    }
+}
+
+/// Records the trace of one seed (to keep a failure). A run that failed is stopped at its
+/// first failure, so its trace is cut short there.
+pub fn record_seed(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strategy_name: StrategyName,
+    plan: &FaultPlan,
+    max_steps: u64,
+) -> Option<String> {
+    let mut strat = strategy_name.build(max_steps);
+    record_with(scenario, registry, seed, strat.as_mut(), plan, max_steps)
+}
+
+fn record_with(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strat: &mut dyn Strategy,
+    plan: &FaultPlan,
+    max_steps: u64,
+) -> Option<String> {
+    let sink = UntilFailure {
+        inner: TraceBuffer::new(&header(scenario, seed)),
+        done: false,
+    };
+    let (report, sink) = run_checked(scenario, registry, seed, strat, plan, max_steps, sink)?;
+    Some(if report.stopped_at_failure() {
+        sink.inner.cut_short()
+    } else {
+        sink.inner.finish(report.end_time)
+    })
+}
+
+/// Passes events on up to the first `violation` line, included: a failure trace ends at the
+/// failure, not in the rest of the step that made it.
+struct UntilFailure<S> {
+    inner: S,
+    done: bool,
+}
+
+impl<S: EventSink> EventSink for UntilFailure<S> {
+    fn record(&mut self, t: u64, event: Event) {
+        if !self.done {
+            self.done = matches!(event, Event::Violation { .. });
+            self.inner.record(t, event);
+        }
+    }
+}
+
+/// One run with the checker online, into `sink`, stopped at its first failure.
+pub(super) fn run_checked<S: EventSink>(
+    scenario: &Scenario,
+    providers: &dyn Providers,
+    seed: u64,
+    strat: &mut dyn Strategy,
+    plan: &FaultPlan,
+    max_steps: u64,
+    sink: S,
+) -> Option<(world::RunReport, S)> {
+    let options = RunOptions {
+        seed,
+        max_steps,
+        faults: plan.clone(),
+        free_time: false,
+        stop_at_failure: true,
+    };
+    let sink = Checked::new(sink, scenario.startup_policy);
+    let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options).ok()?;
+    // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
+    sink.finish(report.end_time, !report.stopped_at_failure());
+    Some((report, sink.into_inner()))
+}
+
+/// What to explore.
+#[derive(Clone, Debug)]
+pub struct ExploreOptions {
+    pub first_seed: u64,
+    /// Exclusive end; with `time`, exploration also stops at the deadline.
+    pub end_seed: u64,
+    pub time: Option<Duration>,
+    pub portfolio: Portfolio,
+    pub jobs: usize,
+    /// Fault kinds a seed may switch on (empty: no faults).
+    pub faults: Vec<InjectedFaultKind>,
+    pub keep_going: bool,
+    pub max_steps: u64,
+    /// Only seeds with `seed % n == i` (several machines splitting one range).
+    pub shard: (u64, u64),
+}
+
+/// What exploration found.
+#[derive(Clone, Debug, Default)]
+pub struct ExploreReport {
+    pub seeds_run: u64,
+    /// Sorted by seed; at most one unless `keep_going`.
+    pub failures: Vec<Failure>,
+    pub elapsed: Duration,
+}
+
+/// The fault plan of a seed under these options.
+pub fn plan_for(seed: u64, allowed: &[InjectedFaultKind]) -> FaultPlan {
+    if allowed.is_empty() {
+        FaultPlan::none()
+    } else {
+        FaultPlan::swarm(seed, allowed)
+    }
+}
+
+/// Runs the seed range on `jobs` threads. `progress` is called now and then with
+/// (seeds run, failures so far).
+pub fn explore(
+    scenario: &Scenario,
+    registry: &Registry,
+    opts: &ExploreOptions,
+    progress: &(dyn Fn(u64, usize) + Sync),
+) -> ExploreReport {
+    let start = Instant::now();
+    // A time too far off to represent is no deadline at all.
+    let deadline = opts.time.and_then(|t| start.checked_add(t));
+    let next = AtomicU64::new(opts.first_seed);
+    let smallest_failure = AtomicU64::new(u64::MAX);
+    let run_count = AtomicU64::new(0);
+    let failing = AtomicUsize::new(0);
+    // Options are parsed once for the whole range, not once per seed. A provider that cannot
+    // be prepared is left to each run, which reports it as it always has.
+    let prepared = Prepared::new(registry, &scenario.providers).ok();
+    let providers: &dyn Providers = match &prepared {
+        Some(p) => p,
+        None => registry,
+    };
+    let mut failures: Vec<Failure> = on_threads(opts.jobs, || {
+        let mut found = Vec::new();
+        loop {
+            // Seeds are handed out in order; a seed above a known failure is not
+            // needed unless every failure is wanted.
+            let seed = next.fetch_add(1, Ordering::Relaxed);
+            if seed >= opts.end_seed
+                || (!opts.keep_going && seed > smallest_failure.load(Ordering::Relaxed))
+                || deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                break;
+            }
+            if seed % opts.shard.1.max(1) != opts.shard.0 {
+                continue;
+            }
+            let plan = plan_for(seed, &opts.faults);
+            let name = opts.portfolio.for_seed(seed);
+            if let Some(f) = run_seed(scenario, providers, seed, name, &plan, opts.max_steps) {
+                smallest_failure.fetch_min(seed, Ordering::Relaxed);
+                failing.fetch_add(1, Ordering::Relaxed);
+                found.push(f);
+            }
+            let n = run_count.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 256 == 0 {
+                progress(n, failing.load(Ordering::Relaxed));
+            }
+        }
+        found
+    });
+    failures.sort_by_key(|f| f.seed);
+    if !opts.keep_going {
+        failures.truncate(1);
+    }
+    ExploreReport {
+        seeds_run: run_count.load(Ordering::Relaxed),
+        failures,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// How a guided run is scheduled.
+pub(super) enum Guide<'a> {
+    /// Following moves (the replay of the best run so far, remapped).
+    Moves(Vec<Move>),
+    /// A fresh run of a strategy, under a seed and fault plan.
+    Fresh {
+        strategy: StrategyName,
+        seed: u64,
+        plan: &'a FaultPlan,
+    },
+}
+
+/// A failure's (signature, detail).
+pub(super) type Verdict = (String, String);
+
+/// What a guided run found: its failure, if any; its events up to the failure; its moves.
+pub(super) struct Guided {
+    pub(super) verdict: Option<Verdict>,
+    pub(super) events: u64,
+    pub(super) moves: Vec<Taken>,
+}
+
+/// Runs `scenario` under `guide`, recording the moves it makes, and judges it.
+pub(super) fn run_guided(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    guide: Guide,
+    max_steps: u64,
+) -> Option<Guided> {
+    let all = FaultPlan::all_always();
+    let (inner, seed, plan): (Box<dyn Strategy>, u64, &FaultPlan) = match guide {
+        // Faults are offered at every step; the moves decide which strike.
+        Guide::Moves(moves) => (Box::new(Schedule::new(moves)), seed, &all),
+        Guide::Fresh {
+            strategy: name,
+            seed,
+            plan,
+        } => (name.build(max_steps), seed, plan),
+    };
+    let mut recording = Recording::new(inner);
+    let (report, findings) = run_checked(
+        scenario,
+        registry,
+        seed,
+        &mut recording,
+        plan,
+        max_steps,
+        Findings::default(),
+    )?;
+    let events = findings.events;
+    Some(Guided {
+        verdict: judge(&report, findings),
+        events,
+        moves: recording.moves,
+    })
+}
+
+/// The trace of `scenario` run following `moves`, ending at its failure.
+pub(super) fn record_moves(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    moves: Vec<Move>,
+    max_steps: u64,
+) -> Option<String> {
+    let all = FaultPlan::all_always();
+    let mut schedule = Schedule::new(moves);
+    record_with(scenario, registry, seed, &mut schedule, &all, max_steps)
+}
+
+/// The moves alone, without the steps they ran.
+pub(super) fn bare(moves: &[Taken]) -> Vec<Move> {
+    moves.iter().map(|(m, _)| *m).collect()
+}
+
+/// Runs `work` on `jobs` threads (at least one) and gathers what each found.
+pub(super) fn on_threads<T: Send>(jobs: usize, work: impl Fn() -> Vec<T> + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.max(1)).map(|_| scope.spawn(&work)).collect();
+        workers
+            .into_iter()
+            // Provider panics are contained inside runs; a worker that panics is an nspsim bug,
+            // and must not pass for "no failure found".
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}

@@ -1,0 +1,41 @@
+//! A scenario's run as a trace: the header every trace of a run starts with, and a whole run
+//! recorded in memory with the checker online. The command line, exploration, golden traces
+//! and benchmarks all record runs this way.
+
+use nspsim_runtime::checker::Checked;
+use nspsim_runtime::registry::Registry;
+use nspsim_runtime::scenario::Scenario;
+use nspsim_runtime::sim::strategy::StrategyName;
+use nspsim_runtime::sim::world;
+use nspsim_runtime::trace::{Mode, TraceBuffer, TraceHeader};
+
+/// The trace header for a run of `scenario`.
+pub fn header(scenario: &Scenario, seed: u64) -> TraceHeader {
+    TraceHeader {
+        version: nspsim_runtime::trace::VERSION,
+        mode: Mode::Sim,
+        seed,
+        profile: scenario.profile.name().to_string(),
+        startup_policy: scenario.startup_policy.name().to_string(),
+        scenario: scenario.to_json(),
+    }
+}
+
+/// Runs a scenario in memory with the checker online: the whole trace text and the report.
+/// The same inputs give the same bytes (what golden traces and `--self-check` rely on).
+pub fn record(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    strategy_name: StrategyName,
+    max_steps: u64,
+) -> Result<(String, world::RunReport), world::RunError> {
+    let sink = Checked::new(
+        TraceBuffer::new(&header(scenario, seed)),
+        scenario.startup_policy,
+    );
+    let mut strat = strategy_name.build(max_steps);
+    let (report, mut sink) = world::run(scenario, registry, strat.as_mut(), seed, sink, max_steps)?;
+    sink.finish(report.end_time, true);
+    Ok((sink.into_inner().finish(report.end_time), report))
+}
