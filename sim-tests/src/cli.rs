@@ -3,7 +3,7 @@
 //! replay that differs), 2 bad input.
 
 use crate::lifecycle::{Names, Printer};
-use crate::render;
+use crate::diagnostics;
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};
@@ -58,6 +58,8 @@ pub struct RunArgs {
     /// Live mode: deadlines for provider calls and for async completions.
     pub call_deadline: std::time::Duration,
     pub completion_deadline: std::time::Duration,
+    /// Also write the HTML report next to the trace.
+    pub html: bool,
 }
 
 impl RunArgs {
@@ -73,6 +75,7 @@ impl RunArgs {
             clients: 1,
             call_deadline: std::time::Duration::from_secs(2),
             completion_deadline: std::time::Duration::from_secs(2),
+            html: false,
         }
     }
 }
@@ -143,7 +146,7 @@ fn load_scenario(path: &Path, registry: &Registry, err: &mut dyn Write) -> Optio
     match scenario::load(path, registry) {
         Ok(s) => Some(s),
         Err(e) => {
-            let _ = write!(err, "{}", render::scenario_error(&e));
+            let _ = write!(err, "{}", diagnostics::scenario_error(&e));
             None
         }
     }
@@ -281,6 +284,9 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     );
     let _ = writeln!(out, "trace: {}", summary.path.display());
     let _ = writeln!(out, "replay: nspsim replay {}", summary.path.display());
+    if args.html {
+        crate::render::report_beside(&summary.path, Some(args.strategy.name()), out, err);
+    }
     if summary.violations > 0 || !report.stuck.is_empty() || report.stopped.is_some() {
         FINDINGS
     } else {
@@ -848,6 +854,9 @@ pub fn explore_cmd(
         return BAD_INPUT;
     }
     let _ = writeln!(out, "trace: {}", path.display());
+    if let Ok(report) = crate::render::write_html_beside(&path) {
+        let _ = writeln!(out, "report: {}", report.display());
+    }
     let _ = writeln!(out, "replay: nspsim replay {}", path.display());
     let _ = writeln!(
         out,

@@ -4,9 +4,12 @@
 //!   exit codes.
 //! - [`explore`]: many seeds with faults, crash points, shrinking.
 //! - [`lifecycle`]: the lifecycle printout.
-//! - [`render`]: scenario errors with the offending line and a caret.
+//! - [`render`]: pictures of a trace (HTML report, Mermaid, Perfetto) and the words for an
+//!   event that the printout shares.
+//! - [`diagnostics`]: scenario errors with the offending line and a caret.
 
 pub mod cli;
+pub mod diagnostics;
 pub mod explore;
 pub mod lifecycle;
 pub mod render;
