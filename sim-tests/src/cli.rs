@@ -2,8 +2,8 @@
 //! a file, and returns an exit code: 0 clean, 1 a finding (violations, failed `expect`s, a
 //! replay that differs), 2 bad input.
 
-use crate::lifecycle::{Names, Printer};
 use crate::diagnostics;
+use crate::lifecycle::{Names, Printer};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replay::{ReplayVerdict, replay_against};

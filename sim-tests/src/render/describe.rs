@@ -28,7 +28,10 @@ impl Names {
         let mut names = Names::default();
         let list = header.scenario.get("provider").and_then(Value::as_array);
         for p in list.into_iter().flatten() {
-            let id = p.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok());
+            let id = p
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok());
             let name = p.get("name").and_then(Value::as_str);
             if let (Some(id), Some(name)) = (id, name) {
                 names.provider(id, name);
@@ -409,11 +412,9 @@ mod tests {
 
     #[test]
     fn returns_name_their_errors_and_labels_are_found() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../traces/demo.jsonl"
-        ))
-        .expect("demo trace");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../traces/demo.jsonl"))
+                .expect("demo trace");
         let trace = parse_trace("demo.jsonl", &text).expect("valid");
         let mut names = Names::from_header(&trace.header);
         let all: Vec<Description> = trace
@@ -421,7 +422,11 @@ mod tests {
             .iter()
             .filter_map(|s| describe(&mut names, &s.event))
             .collect();
-        assert_eq!(all.len(), trace.events.len(), "every event but `end` is described");
+        assert_eq!(
+            all.len(),
+            trace.events.len(),
+            "every event but `end` is described"
+        );
         assert!(
             all.iter()
                 .any(|d| d.returns && d.what.contains("WSA_E_NO_MORE")),

@@ -86,7 +86,13 @@ fn data(p: &Picture) -> String {
     for (g, proc) in p.processes.iter().enumerate() {
         for tid in &proc.tids {
             lane_of.push((Lane::Thread(proc.pid, *tid), lane_of.len()));
-            push_lane(&mut out, "t", &proc.name, &format!("[{}.{tid}]", proc.pid), g as i64);
+            push_lane(
+                &mut out,
+                "t",
+                &proc.name,
+                &format!("[{}.{tid}]", proc.pid),
+                g as i64,
+            );
         }
     }
     lane_of.push((Lane::Dispatcher, lane_of.len()));
@@ -160,19 +166,8 @@ fn data(p: &Picture) -> String {
     }
     out.push_str("],\"rows\":");
     out.push_str(&rows);
-    // The original lines, for the detail panel.
-    out.push_str(",\"lines\":[");
-    let mut line = String::new();
-    for (n, r) in p.rows.iter().enumerate() {
-        if n > 0 {
-            out.push_str(",\n");
-        }
-        line.clear();
-        nspsim_runtime::trace::encode_event(&p.trace.events[r.index], &mut line);
-        json_str(line.trim_end_matches('\n'), &mut out);
-    }
     // Violations: [row, rule, rule text].
-    out.push_str("],\"violations\":[");
+    out.push_str(",\"violations\":[");
     let mut first = true;
     for (n, r) in p.rows.iter().enumerate() {
         if r.shape != Shape::Violation {
@@ -186,10 +181,28 @@ fn data(p: &Picture) -> String {
         let _ = write!(out, "[{n},");
         json_str(rule, &mut out);
         out.push(',');
-        json_str(super::rule_text(rule).unwrap_or("(not in the checker's table)"), &mut out);
+        json_str(
+            super::rule_text(rule).unwrap_or("(not in the checker's table)"),
+            &mut out,
+        );
         out.push(']');
     }
     out.push_str("]}");
+    out
+}
+
+/// The events' original lines, one per row, for the detail panel: raw text in a
+/// `<script type="text/plain">` (no JSON to parse on load). A line's `<` (only ever inside a
+/// JSON string) is written `\u003c`, so no line can close the element.
+fn lines(p: &Picture) -> String {
+    let mut out = String::with_capacity(p.rows.len() * 160);
+    let mut line = String::new();
+    for r in &p.rows {
+        line.clear();
+        nspsim_runtime::trace::encode_event(&p.trace.events[r.index], &mut line);
+        out.push_str(&line.replace('<', "\\u003c"));
+    }
+    out.pop(); // the last newline
     out
 }
 
@@ -197,10 +210,7 @@ fn data(p: &Picture) -> String {
 pub fn render(p: &Picture, strategy: Option<&str>) -> String {
     let h = &p.trace.header;
     let name = p.scenario_name();
-    let mut facts = vec![
-        ("scenario", name.clone()),
-        ("seed", h.seed.to_string()),
-    ];
+    let mut facts = vec![("scenario", name.clone()), ("seed", h.seed.to_string())];
     if let Some(s) = strategy {
         facts.push(("strategy", s.to_string()));
     }
@@ -240,6 +250,7 @@ pub fn render(p: &Picture, strategy: Option<&str>) -> String {
         .replace("__FACTS__", &header)
         .replace("__NOTES__", &notes)
         .replace("__DATA__", &data(p))
+        .replace("__LINES__", &lines(p))
 }
 
 const TEMPLATE: &str = include_str!("report.html");
@@ -251,9 +262,14 @@ mod tests {
     use crate::render::tests::demo;
     use nspsim_runtime::trace::parse_trace;
 
+    const DEMO: &str = include_str!("../../../traces/demo.jsonl");
+
     #[test]
     fn escaping_leaves_no_markup() {
-        assert_eq!(escape("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<b a=\"x\">&'"),
+            "&lt;b a=&quot;x&quot;&gt;&amp;&#39;"
+        );
         let mut s = String::new();
         json_str("</script><!--\u{2028}\"", &mut s);
         assert_eq!(s, r#""\u003c/script\u003e\u003c!--\u2028\"""#);
@@ -261,19 +277,25 @@ mod tests {
 
     #[test]
     fn a_hostile_process_name_stays_text() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../traces/demo.jsonl"
-        ))
-        .expect("demo")
-        .replace("\"orderly\"", "\"</script><img src=x onerror=alert(1)>\"")
-        .replace("\"name\":\"demo\"", "\"name\":\"<i>demo</i>\"");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../traces/demo.jsonl"))
+                .expect("demo")
+                .replace("\"orderly\"", "\"</script><img src=x onerror=alert(1)>\"")
+                .replace("\"name\":\"demo\"", "\"name\":\"<i>demo</i>\"");
         let trace = parse_trace("x.jsonl", &text).expect("valid");
         let p = Picture::new(&trace, &Window::default()).expect("picture");
         let html = render(&p, None);
         assert!(!html.contains("<img"));
         assert!(!html.contains("<i>demo"));
-        assert_eq!(html.matches("</script>").count(), 2, "data and code blocks only");
+        assert_eq!(
+            html.matches("</script>").count(),
+            3,
+            "data, lines and code only"
+        );
+        assert!(
+            html.contains("\\u003c/script>\\u003cimg"),
+            "the line keeps the name, escaped"
+        );
     }
 
     #[test]
@@ -282,13 +304,20 @@ mod tests {
         let p = Picture::new(&trace, &Window::default()).expect("picture");
         let html = render(&p, Some("random"));
         assert!(html.contains("<b>strategy</b> <span id=\"fact-strategy\">random</span>"));
-        assert!(!html.contains("http://") && !html.contains("https://"), "no network");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no network"
+        );
         assert!(!html.contains("__DATA__"));
         let start = html.find("id=\"nspsim-data\">").expect("data") + 17;
         let end = start + html[start..].find("</script>").expect("end");
         let v: serde_json::Value = serde_json::from_str(&html[start..end]).expect("json");
         assert_eq!(v["rows"].as_array().map(Vec::len), Some(trace.events.len()));
-        assert_eq!(v["lines"].as_array().map(Vec::len), Some(trace.events.len()));
+        let start = html.find("id=\"nspsim-lines\">").expect("lines") + 18;
+        let end = start + html[start..].find("</script>").expect("end");
+        let lines: Vec<&str> = html[start..end].split('\n').collect();
+        let original: Vec<&str> = DEMO.lines().skip(1).take(trace.events.len()).collect();
+        assert_eq!(lines, original, "each event's line, exactly");
         assert_eq!(render(&p, Some("random")), html, "byte-stable");
     }
 }

@@ -162,7 +162,13 @@ mod tests {
             .iter()
             .filter(|r| r.text.starts_with("started"))
             .count();
-        let body = text.lines().filter(|l| !l.trim_start().starts_with("participant") && !l.trim_start().starts_with("%%")).count() - 1;
+        let body = text
+            .lines()
+            .filter(|l| {
+                !l.trim_start().starts_with("participant") && !l.trim_start().starts_with("%%")
+            })
+            .count()
+            - 1;
         assert_eq!(body, p.rows.len() - starts);
         assert_eq!(render(&p, true), text, "byte-stable");
     }

@@ -63,10 +63,22 @@ impl Window {
 pub enum RenderError {
     /// The trace does not parse (`file:line: what`).
     Read(nspsim_runtime::trace::ReadError),
-    EmptyRange { from: u64, to: u64 },
-    PastEnd { from: u64, last: u64 },
-    UnknownProcess { name: String, known: String },
-    Write { path: String, source: std::io::Error },
+    EmptyRange {
+        from: u64,
+        to: u64,
+    },
+    PastEnd {
+        from: u64,
+        last: u64,
+    },
+    UnknownProcess {
+        name: String,
+        known: String,
+    },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for RenderError {
@@ -187,13 +199,16 @@ impl<'a> Picture<'a> {
         let selected = select(trace, window)?;
         let mut providers: Vec<ProviderLane> = Vec::new();
         let provider_index = |id: Guid, providers: &mut Vec<ProviderLane>| {
-            providers.iter().position(|p| p.id == id).unwrap_or_else(|| {
-                providers.push(ProviderLane {
-                    id,
-                    name: names.prov(&id),
-                });
-                providers.len() - 1
-            })
+            providers
+                .iter()
+                .position(|p| p.id == id)
+                .unwrap_or_else(|| {
+                    providers.push(ProviderLane {
+                        id,
+                        name: names.prov(&id),
+                    });
+                    providers.len() - 1
+                })
         };
         let mut processes: BTreeMap<u32, ProcessLane> = BTreeMap::new();
         let touch = |pid: u32, tid: Option<u32>, processes: &mut BTreeMap<u32, ProcessLane>| {
@@ -325,9 +340,8 @@ fn select(trace: &Trace, window: &Window) -> Result<Vec<bool>, RenderError> {
     {
         return Err(RenderError::PastEnd { from, last });
     }
-    let in_range = |seq: u64| {
-        window.from.is_none_or(|f| seq >= f) && window.to.is_none_or(|t| seq <= t)
-    };
+    let in_range =
+        |seq: u64| window.from.is_none_or(|f| seq >= f) && window.to.is_none_or(|t| seq <= t);
     let pids: Option<Vec<u32>> = match &window.process {
         None => None,
         Some(name) => {
@@ -643,11 +657,9 @@ pub(crate) mod tests {
     use nspsim_runtime::trace::parse_trace;
 
     pub(crate) fn demo() -> Trace {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../traces/demo.jsonl"
-        ))
-        .expect("demo trace");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../traces/demo.jsonl"))
+                .expect("demo trace");
         parse_trace("demo.jsonl", &text).expect("valid")
     }
 
@@ -659,10 +671,20 @@ pub(crate) mod tests {
         let names: Vec<&str> = p.processes.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["mail-primary-host", "fallback-host", "orderly", "crasher", "nested"]
+            [
+                "mail-primary-host",
+                "fallback-host",
+                "orderly",
+                "crasher",
+                "nested"
+            ]
         );
         let crasher = p.process(4).expect("crasher");
-        assert_eq!(crasher.tids, [1, 2]);
+        assert_eq!(
+            crasher.tids,
+            [1],
+            "its second thread only crashes: no API call"
+        );
         assert_eq!(crasher.exit, Some(ExitHow::Crash));
         assert_eq!(p.providers.len(), 2);
         assert!(p.rows.iter().all(|r| !matches!(r.from, Lane::Thread(_, 0))));

@@ -38,9 +38,7 @@ pub fn render(p: &Picture) -> String {
     let ws2 = dispatcher_pid(p);
     let prov_pid = |i: usize| ws2 + 1 + i as u32;
     let mut out = Out { events: Vec::new() };
-    let meta = |name: &str, pid: u32, tid: u32, args: Value| {
-        json!({"ph": "M", "name": name, "pid": pid, "tid": tid, "ts": 0, "args": args})
-    };
+    let meta = |name: &str, pid: u32, tid: u32, args: Value| json!({"ph": "M", "name": name, "pid": pid, "tid": tid, "ts": 0, "args": args});
     // Tracks, named and in order.
     let mut sort = 0;
     for proc in &p.processes {
@@ -77,7 +75,12 @@ pub fn render(p: &Picture) -> String {
         0,
         json!({"name": "Ws2_32 (dispatcher, catalog)"}),
     ));
-    out.push(meta("process_sort_index", ws2, 0, json!({"sort_index": sort})));
+    out.push(meta(
+        "process_sort_index",
+        ws2,
+        0,
+        json!({"sort_index": sort}),
+    ));
     out.push(meta("thread_name", ws2, 0, json!({"name": "Ws2_32"})));
     sort += 1;
     // Which clients each provider serves: one thread each.
@@ -100,7 +103,12 @@ pub fn render(p: &Picture) -> String {
             0,
             json!({"name": format!("provider {} ({})", prov.name, prov.id)}),
         ));
-        out.push(meta("process_sort_index", pid, 0, json!({"sort_index": sort})));
+        out.push(meta(
+            "process_sort_index",
+            pid,
+            0,
+            json!({"sort_index": sort}),
+        ));
         sort += 1;
         out.push(meta("thread_name", pid, 0, json!({"name": "provider"})));
         let mut clients = served.get(&i).cloned().unwrap_or_default();
@@ -293,7 +301,11 @@ mod tests {
         assert!(count("X") > 20);
         assert_eq!(count("s"), count("f"));
         assert!(count("s") > 0);
-        assert!(events.iter().any(|e| e["ph"] == "i" && e["name"] == "*** crash ***"));
+        assert!(
+            events
+                .iter()
+                .any(|e| e["ph"] == "i" && e["name"] == "*** crash ***")
+        );
         assert_eq!(render(&p), text, "byte-stable");
     }
 }
