@@ -576,6 +576,8 @@ fn reports_and_diagrams_work_in_a_real_browser() {
     );
     if let Some(s) = &screenshot {
         demo_report["screenshot"] = serde_json::json!(s);
+        // From the crasher's pending lookup to its crash and the discarded completion.
+        demo_report["screenshotAt"] = serde_json::json!({"top": 34, "show": 53});
     }
     let reports = vec![
         demo_report,

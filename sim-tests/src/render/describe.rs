@@ -370,11 +370,9 @@ pub fn labels(event: &Event) -> Vec<String> {
     };
     match event {
         Event::ApiCall { args, .. } => from_fields(args, &mut add),
-        Event::ApiReturn { result, .. } => {
-            if let Some(r) = result {
-                from_fields(r, &mut add)
-            }
-        }
+        Event::ApiReturn {
+            result: Some(r), ..
+        } => from_fields(r, &mut add),
         Event::NspCall {
             session,
             lookup,
