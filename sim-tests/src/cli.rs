@@ -384,6 +384,9 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
         "replay in sim: nspsim replay {}",
         summary.path.display()
     );
+    if args.html {
+        crate::render::report_beside(&summary.path, None, out, err);
+    }
     if summary.violations > 0 || report.stopped.is_some() {
         FINDINGS
     } else {
