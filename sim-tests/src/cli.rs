@@ -2,8 +2,8 @@
 //! a file, and returns an exit code: 0 clean, 1 a finding (violations, failed `expect`s, a
 //! replay that differs), 2 bad input.
 
+use crate::diagnostics;
 use crate::lifecycle::{Names, Printer};
-use crate::render;
 use crate::runs::{header, record};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use nspsim_runtime::registry::Registry;
@@ -47,6 +47,8 @@ pub struct RunArgs {
     /// Live mode: deadlines for provider calls and for async completions.
     pub call_deadline: std::time::Duration,
     pub completion_deadline: std::time::Duration,
+    /// Also write the HTML report next to the trace.
+    pub html: bool,
 }
 
 impl RunArgs {
@@ -62,6 +64,7 @@ impl RunArgs {
             clients: 1,
             call_deadline: std::time::Duration::from_secs(2),
             completion_deadline: std::time::Duration::from_secs(2),
+            html: false,
         }
     }
 }
@@ -94,7 +97,7 @@ fn load_scenario(path: &Path, registry: &Registry, err: &mut dyn Write) -> Optio
     match scenario::load(path, registry) {
         Ok(s) => Some(s),
         Err(e) => {
-            let _ = write!(err, "{}", render::scenario_error(&e));
+            let _ = write!(err, "{}", diagnostics::scenario_error(&e));
             None
         }
     }
@@ -229,6 +232,9 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     );
     let _ = writeln!(out, "trace: {}", summary.path.display());
     let _ = writeln!(out, "replay: nspsim replay {}", summary.path.display());
+    if args.html {
+        crate::render::report_beside(&summary.path, Some(args.strategy.name()), out, err);
+    }
     if summary.violations > 0 || !report.stuck.is_empty() || report.stopped.is_some() {
         FINDINGS
     } else {
@@ -326,6 +332,9 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
         "replay in sim: nspsim replay {}",
         summary.path.display()
     );
+    if args.html {
+        crate::render::report_beside(&summary.path, None, out, err);
+    }
     if summary.violations > 0 || report.stopped.is_some() {
         FINDINGS
     } else {
@@ -814,6 +823,9 @@ pub fn explore_cmd(
         return BAD_INPUT;
     }
     let _ = writeln!(out, "trace: {}", path.display());
+    if let Ok(report) = crate::render::write_html_beside(&path) {
+        let _ = writeln!(out, "report: {}", report.display());
+    }
     let _ = writeln!(out, "replay: nspsim replay {}", path.display());
     let _ = writeln!(
         out,

@@ -4,10 +4,13 @@
 //!   exit codes.
 //! - [`explore`]: many seeds with faults, crash points, shrinking.
 //! - [`lifecycle`]: the lifecycle printout.
-//! - [`render`]: scenario errors with the offending line and a caret.
+//! - [`render`]: pictures of a trace (HTML report, Mermaid, Perfetto) and the words for an
+//!   event that the printout shares.
+//! - [`diagnostics`]: scenario errors with the offending line and a caret.
 //! - [`runs`]: a run as a trace: its header, and a whole run recorded in memory.
 
 pub mod cli;
+pub mod diagnostics;
 pub mod explore;
 pub mod lifecycle;
 pub mod render;

@@ -61,6 +61,9 @@ enum Command {
         /// fault of the provider.
         #[arg(long, default_value_t = 2_000, requires = "live")]
         completion_deadline_ms: u64,
+        /// Also write the HTML report next to the trace (NAME.seedN.html); see `nspsim render`.
+        #[arg(long, conflicts_with = "self_check")]
+        html: bool,
     },
     /// Replay a trace exactly, following its recorded order; report the first difference.
     ///
@@ -118,6 +121,47 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         shrink_budget: u64,
     },
+    /// Draw a trace: an HTML report (default), a Mermaid sequence diagram or Perfetto JSON.
+    ///
+    /// The HTML report is one self-contained file (works offline from file://): a swim lane
+    /// per client thread, Ws2_32 and each provider; arrows for API calls, the provider calls
+    /// they become, returns with their error names and async completions; marks for starts,
+    /// exits, crashes, catalog changes and faults; violations in red with their rule, the
+    /// first scrolled into view. Click an event for its JSON line; filter by process,
+    /// provider or label (s1, h3, q2, a2).
+    ///
+    /// Mermaid: paste into an issue or Markdown (```mermaid). A whole trace is cut after 300
+    /// events; draw a part with --from/--to or --process.
+    ///
+    /// Perfetto: open in ui.perfetto.dev or chrome://tracing; a track per thread and per
+    /// provider, slices for calls, flow arrows from NextEx to its completion.
+    ///
+    /// Prints the path written. Exit 2 for a trace that does not parse or a bad window.
+    ///
+    /// Examples:
+    ///   nspsim render traces/demo.jsonl                  (writes traces/demo.html)
+    ///   nspsim render traces/demo.jsonl --format mermaid --process crasher -o crasher.mmd
+    ///   nspsim render traces/demo.jsonl --format perfetto --from 0 --to 60
+    #[command(verbatim_doc_comment)]
+    Render {
+        /// An nsptrace v1 file.
+        trace: PathBuf,
+        /// What to draw.
+        #[arg(long, value_enum, default_value = "html")]
+        format: nspsim::render::Format,
+        /// Where to write (default: next to the trace: NAME.html, NAME.mmd, NAME.perfetto.json).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// First event drawn (its seq).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Last event drawn (its seq, inclusive).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Draw only this process's events (by name; violations and faults stay).
+        #[arg(long)]
+        process: Option<String>,
+    },
     /// List the provider kinds a scenario can use, with their options.
     ///
     /// Example: nspsim providers
@@ -159,6 +203,7 @@ fn main() -> ExitCode {
             clients,
             call_deadline_ms,
             completion_deadline_ms,
+            html,
         } => {
             let args = RunArgs {
                 scenario,
@@ -171,6 +216,7 @@ fn main() -> ExitCode {
                 clients,
                 call_deadline: std::time::Duration::from_millis(call_deadline_ms),
                 completion_deadline: std::time::Duration::from_millis(completion_deadline_ms),
+                html,
             };
             if self_check {
                 cli::self_check(&args, &registry, &mut out, &mut err)
@@ -213,6 +259,23 @@ fn main() -> ExitCode {
                 shard,
             };
             cli::explore_cmd(&args, &registry, &mut out, &mut err)
+        }
+        Command::Render {
+            trace,
+            format,
+            output,
+            from,
+            to,
+            process,
+        } => {
+            let args = nspsim::render::RenderArgs {
+                trace,
+                format,
+                output,
+                window: nspsim::render::Window { from, to, process },
+                strategy: None,
+            };
+            nspsim::render::render_cmd(&args, &mut out, &mut err)
         }
         Command::Providers => cli::providers_cmd(&registry, &mut out),
     };
