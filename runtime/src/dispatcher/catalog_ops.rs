@@ -4,8 +4,8 @@
 //! The catalog itself (ordering, snapshots) is `catalog`; this module traces its changes and
 //! applies their consequences to live sessions.
 
+use super::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
 use crate::catalog::CatalogEntry;
-use crate::dispatcher::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
 use crate::event::{ApiFn, Event, EventSink, Fields, Pid, Tid};
 use crate::wsa::{Guid, NsProviderInfo, SOCKET_ERROR, WsaError, error::code_of, nsinfo};
 use serde_json::json;

@@ -5,12 +5,10 @@
 //! SetServiceEx slot is null counts as WSAEOPNOTSUPP without being called (S1.3). Providers are
 //! asked one after another, never at once, so the order of their calls is the routing order.
 
-use crate::dispatcher::{
-    ApiResult, AsyncRecord, CallEnd, Dispatcher, Waiter, Wake, WakeOutcome, emit,
-};
+use super::process::Waiting;
+use super::{ApiResult, AsyncRecord, CallEnd, Dispatcher, Waiter, Wake, WakeOutcome, emit};
 use crate::event::{ApiFn, Event, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
-use crate::process::Waiting;
 use crate::provider::{AsyncCall, CallSite, NspFn};
 use crate::wsa::{Guid, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde_json::json;

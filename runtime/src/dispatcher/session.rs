@@ -9,8 +9,8 @@
 //! - When a provider's last session ends, a provider that can report its state must hold none
 //!   (P5); the dispatcher asks it and writes a `violation` line if it does.
 
+use super::{CallEnd, Dispatcher, emit, failure_code};
 use crate::config::StartupPolicy;
-use crate::dispatcher::{CallEnd, Dispatcher, emit, failure_code};
 use crate::event::{Event, EventSink, Label, Pid};
 use crate::handles::Handle;
 use crate::provider::{CallSite, NspFn, SessionArg};

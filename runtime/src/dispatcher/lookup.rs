@@ -14,15 +14,15 @@
 //!   that provider; one whose result does not fit the caller's buffer counts as WSAEFAULT with
 //!   the result's size (the provider should have said so itself).
 
-use crate::dispatcher::{
+use super::process::Waiting;
+use super::session::{Session, SessionEnd};
+use super::{
     ApiError, ApiResult, AsyncRecord, CallEnd, Dispatcher, LookupHandle, Waiter, Wake, WakeOutcome,
     emit, failure_code,
 };
 use crate::event::{ApiFn, Event, EventSink, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
-use crate::process::Waiting;
 use crate::provider::{AsyncCall, CallSite, NextExOutput, NspFn, ProviderLookup};
-use crate::session::{Session, SessionEnd};
 use crate::wsa::{LupFlags, QuerySet, SOCKET_ERROR, WsaError, flags::narrow_for_next};
 use serde_json::json;
 use std::task::Poll;

@@ -3,11 +3,11 @@
 //!
 //! Pids are 1, 2, … in order of creation and never reused; tids are 1, 2, … per process.
 
-use crate::dispatcher::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
+use super::lookup::ClientLookup;
+use super::session::{Session, SessionEnd};
+use super::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
 use crate::event::{ApiFn, Event, EventSink, ExitHow, Fields, Pid, Role, Tid};
 use crate::handles::Handle;
-use crate::lookup::ClientLookup;
-use crate::session::{Session, SessionEnd};
 use crate::wsa::WsaError;
 use serde_json::json;
 
@@ -42,7 +42,7 @@ pub(crate) struct Thread {
 /// A blocking call in progress on a thread.
 pub(crate) enum Waiting {
     LookupServiceNext(Handle<ClientLookup>),
-    SetService(Box<crate::set_service::SetServiceState>),
+    SetService(Box<super::set_service::SetServiceState>),
 }
 
 /// Negotiates a WSAStartup version request (S4.1): the highest supported version that is not

@@ -14,18 +14,28 @@
 //! `lookup` (S5), `async_call` (S6), `set_service` (S7), `advertisement` (S3, S8) and
 //! `catalog_ops` (S2).
 
+mod advertisement;
+mod async_call;
+mod catalog_ops;
+mod lookup;
+mod process;
+mod session;
+mod set_service;
+
+pub use process::{negotiate_version, version_text};
+
 use crate::catalog::{Authority, Catalog};
 use crate::config::Config;
 use crate::event::{Event, EventSink, FaultKind, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::{Handle, HandleTable};
-use crate::lookup::ClientLookup;
-use crate::process::Process;
 use crate::provider::{
     AsyncCall, CallSite, ContextOp, NextExOutput, NspContext, NspFn, NspV2Provider, RoutineTable,
     WorkToken,
 };
-use crate::session::Session;
 use crate::wsa::{Guid, Namespace, QuerySet, WsaError};
+use lookup::ClientLookup;
+use process::Process;
+use session::Session;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -458,12 +468,12 @@ impl<S: EventSink> Dispatcher<S> {
     /// waiting call moves on (S3.4). Returns whether the thread was waiting on a provider.
     pub fn time_out_wait(&mut self, pid: Pid, tid: Tid, waited_ms: u64) -> bool {
         let call = match self.thread(pid, tid).and_then(|t| t.waiting.as_ref()) {
-            Some(crate::process::Waiting::LookupServiceNext(lookup)) => self
+            Some(process::Waiting::LookupServiceNext(lookup)) => self
                 .lookups
                 .get(*lookup)
                 .and_then(|l| l.pending.as_ref())
                 .map(|p| p.call),
-            Some(crate::process::Waiting::SetService(state)) => state.pending,
+            Some(process::Waiting::SetService(state)) => state.pending,
             None => None,
         };
         let Some(rec) = call.and_then(|c| self.async_calls.get(c)) else {
@@ -471,7 +481,7 @@ impl<S: EventSink> Dispatcher<S> {
         };
         let (provider, label) = (rec.provider, rec.label);
         let func = match self.thread(pid, tid).and_then(|t| t.waiting.as_ref()) {
-            Some(crate::process::Waiting::SetService(_)) => NspFn::SetServiceEx,
+            Some(process::Waiting::SetService(_)) => NspFn::SetServiceEx,
             _ => NspFn::LookupServiceNextEx,
         };
         let detail = format!("async call {label} was not completed within {waited_ms} ms");

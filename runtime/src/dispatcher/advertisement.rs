@@ -11,11 +11,11 @@
 //! or uninstalling an advertised provider detaches it the same way, except that its code stays
 //! loaded: a completion it sends later is accepted and discarded (S6.2).
 
+use super::session::SessionEnd;
+use super::{Advertised, Detach, Dispatcher, Waiter, Work, emit};
 use crate::config::Profile;
-use crate::dispatcher::{Advertised, Detach, Dispatcher, Waiter, Work, emit};
 use crate::event::{Event, EventSink, Pid, Tid};
 use crate::provider::{NSPV2_ROUTINE_SIZE, NspV2Provider, RoutineTable};
-use crate::session::SessionEnd;
 use crate::wsa::{Guid, Namespace, SOCKET_ERROR, WsaError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

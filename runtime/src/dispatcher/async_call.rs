@@ -7,10 +7,10 @@
 //! is `discarded` (S6.2). A completion that finds its waiter is `delivered` and the waiting
 //! client call continues.
 
-use crate::dispatcher::{AsyncRecord, Dispatcher, Waiter, emit};
+use super::process::Waiting;
+use super::{AsyncRecord, Dispatcher, Waiter, emit};
 use crate::event::{CompletionOutcome, Event, EventSink, Label, LabelKind};
 use crate::handles::Handle;
-use crate::process::Waiting;
 use crate::provider::AsyncCall;
 use crate::wsa::{Guid, WsaError, error::code_of};
 
