@@ -7,16 +7,115 @@
 //! is `discarded` (S6.2). A completion that finds its waiter is `delivered` and the waiting
 //! client call continues.
 
-use super::process::Waiting;
-use super::{AsyncRecord, Dispatcher, Waiter, emit};
-use crate::event::{CompletionOutcome, Event, EventSink, Label, LabelKind};
+use super::lookup::ClientLookup;
+use super::{Dispatcher, emit};
+use crate::event::{CompletionOutcome, Event, EventSink, FaultKind, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
-use crate::provider::AsyncCall;
+use crate::provider::{AsyncCall, NextExOutput, NspFn};
 use crate::wsa::{Guid, WsaError, error::code_of};
 
+/// An NextEx or SetServiceEx call in flight (S6).
+pub(super) struct AsyncRecord {
+    provider: Guid,
+    label: Label,
+    waiter: Option<Waiter>,
+    output: Option<NextExOutput>,
+}
+
+/// Who is waiting for an async call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Waiter {
+    Next(Handle<ClientLookup>),
+    SetService(Pid, Tid),
+}
+
 impl<S: EventSink> Dispatcher<S> {
+    /// Async calls not completed yet, by label, oldest first.
+    pub fn outstanding_async_calls(&self) -> Vec<(Guid, Label)> {
+        self.async_calls
+            .handles()
+            .into_iter()
+            .filter_map(|h| self.async_calls.get(h))
+            .map(|r| (r.provider, r.label))
+            .collect()
+    }
+
+    /// A live driver's deadline: the async call `(pid, tid)` waits on was not completed in
+    /// time. Its provider is reported (`fault` of kind `timeout`) and unadvertised, so the
+    /// waiting call moves on (S3.4). Returns whether the thread was waiting on a provider.
+    pub fn time_out_wait(&mut self, pid: Pid, tid: Tid, waited_ms: u64) -> bool {
+        let (call, func) = match self.pending_set_call(pid, tid) {
+            Some(call) => (Some(call), NspFn::SetServiceEx),
+            None => (
+                self.waiting_next(pid, tid)
+                    .and_then(|lookup| self.pending_next_call(lookup)),
+                NspFn::LookupServiceNextEx,
+            ),
+        };
+        // Legal: the thread waits on nothing, or its call already finished (the deadline raced
+        // the completion).
+        let Some(rec) = call.and_then(|c| self.async_calls.get(c)) else {
+            return false;
+        };
+        let (provider, label) = (rec.provider, rec.label);
+        let detail = format!("async call {label} was not completed within {waited_ms} ms");
+        self.contain_fault(provider, func, FaultKind::Timeout, detail);
+        self.pump();
+        true
+    }
+
+    /// NextEx's output for `call`, written by its provider (S5.5). A write for a call that is
+    /// not the provider's own, or no longer open, is dropped: the completion that follows is
+    /// judged on its own (S6.2, P3).
+    pub(super) fn write_next_ex(&mut self, provider: Guid, call: AsyncCall, output: NextExOutput) {
+        if let Some(rec) = self.async_calls.get_mut(Handle::from_raw(call.0))
+            && rec.provider == provider
+        {
+            rec.output = Some(output);
+        }
+    }
+
+    /// S3.4: the client calls waiting on a provider that went away move on, as if it had
+    /// answered WSA_E_NO_MORE (a Next) or WSASERVICE_NOT_FOUND (a WSASetService).
+    pub(super) fn fail_calls_waiting_on(&mut self, provider: Guid) {
+        for call in self.async_calls.handles() {
+            let Some(rec) = self
+                .async_calls
+                .get(call)
+                .filter(|r| r.provider == provider)
+            else {
+                continue;
+            };
+            let waiter = rec.waiter.filter(|w| self.is_waited_for(*w, call));
+            self.orphan_async(call);
+            match waiter {
+                Some(Waiter::Next(lookup)) => {
+                    self.on_next_done(lookup, call, Err(WsaError::E_NO_MORE), None)
+                }
+                Some(Waiter::SetService(pid, tid)) => {
+                    self.on_set_done(pid, tid, call, Err(WsaError::SERVICE_NOT_FOUND))
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Forgets the async calls of a provider whose code is gone: a completion can no longer
+    /// come from it (S3.4).
+    pub(super) fn forget_async_calls_of(&mut self, provider: Guid) {
+        for call in self.async_calls.handles() {
+            if self
+                .async_calls
+                .get(call)
+                .is_some_and(|r| r.provider == provider)
+            {
+                self.async_calls.remove(call);
+            }
+        }
+    }
+
     /// Applies one WSAProviderCompleteAsyncCall (S6.2).
-    pub(crate) fn on_completion(
+    pub(super) fn on_completion(
         &mut self,
         provider: Guid,
         call: AsyncCall,
@@ -66,17 +165,10 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Whether the client call that started `call` still waits for exactly it.
-    pub(crate) fn is_waited_for(&self, waiter: Waiter, call: Handle<AsyncRecord>) -> bool {
+    pub(super) fn is_waited_for(&self, waiter: Waiter, call: Handle<AsyncRecord>) -> bool {
         match waiter {
-            Waiter::Next(lookup) => self
-                .lookups
-                .get(lookup)
-                .and_then(|l| l.pending.as_ref())
-                .is_some_and(|p| p.call == call),
-            Waiter::SetService(pid, tid) => self
-                .thread(pid, tid)
-                .and_then(|t| t.waiting.as_ref())
-                .is_some_and(|w| matches!(w, Waiting::SetService(s) if s.pending == Some(call))),
+            Waiter::Next(lookup) => self.pending_next_call(lookup) == Some(call),
+            Waiter::SetService(pid, tid) => self.pending_set_call(pid, tid) == Some(call),
         }
     }
 
@@ -100,7 +192,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Allocates the record of a new async call and returns it with its label.
-    pub(crate) fn new_async_call(
+    pub(super) fn new_async_call(
         &mut self,
         provider: Guid,
         waiter: Waiter,
@@ -119,7 +211,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Nobody waits for `call` any more; its completion, if it comes, is discarded (S6.2).
-    pub(crate) fn orphan_async(&mut self, call: Handle<AsyncRecord>) {
+    pub(super) fn orphan_async(&mut self, call: Handle<AsyncRecord>) {
         if let Some(rec) = self.async_calls.get_mut(call) {
             rec.waiter = None;
         }
