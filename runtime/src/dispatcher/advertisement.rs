@@ -89,11 +89,13 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Counts a session of `provider` opening (+1) or ending (-1); returns whether it was the
-    /// last one (for P5). A provider gone already counts nothing.
+    /// last one (for P5).
     pub(super) fn count_session(&mut self, provider: Guid, opened: bool) -> bool {
-        let Some(advert) = self.adverts.get_mut(&provider) else {
-            return false;
-        };
+        // A provider is removed only after its sessions ended (`detach`).
+        let advert = self
+            .adverts
+            .get_mut(&provider)
+            .expect("a live session's provider is loaded");
         if opened {
             advert.live_sessions += 1;
         } else {

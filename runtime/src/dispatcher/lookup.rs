@@ -62,6 +62,14 @@ pub(super) struct PendingNext {
 }
 
 impl<S: EventSink> Dispatcher<S> {
+    /// Takes the pending Next off `h`, whose thread no longer waits; returns its async call.
+    pub(super) fn take_pending_next(
+        &mut self,
+        h: Handle<ClientLookup>,
+    ) -> Option<Handle<AsyncRecord>> {
+        self.lookups.get_mut(h)?.pending.take().map(|p| p.call)
+    }
+
     /// The async call a Next on `h` waits for, if one is pending.
     pub(super) fn pending_next_call(&self, h: Handle<ClientLookup>) -> Option<Handle<AsyncRecord>> {
         self.lookups.get(h)?.pending.as_ref().map(|p| p.call)
@@ -287,9 +295,11 @@ impl<S: EventSink> Dispatcher<S> {
         buffer_len: u32,
     ) {
         loop {
-            let Some(lookup) = self.lookups.get(h) else {
-                return;
-            };
+            // Callers hold a live handle, and nothing in the loop frees it.
+            let lookup = self
+                .lookups
+                .get(h)
+                .expect("a Next advances on a live client lookup");
             let pid = lookup.pid;
             let Some(member) = lookup.members.get(lookup.current) else {
                 self.finish_next(pid, tid, Err(WsaError::E_NO_MORE.into()));
@@ -349,12 +359,16 @@ impl<S: EventSink> Dispatcher<S> {
         code: Result<(), WsaError>,
         output: Option<NextExOutput>,
     ) {
-        let Some(lookup) = self.lookups.get_mut(h) else {
-            return;
-        };
-        let Some(pending) = lookup.pending.take_if(|p| p.call == call) else {
-            return; // stale: the Next was cancelled or already continued
-        };
+        // Callers pass only the call the Next still waits for (`is_waited_for`, or the NextEx
+        // that just faulted): a stale completion was discarded before it came here (S6.2).
+        let lookup = self
+            .lookups
+            .get_mut(h)
+            .expect("a NextEx finishes for a live client lookup");
+        let pending = lookup
+            .pending
+            .take_if(|p| p.call == call)
+            .expect("a NextEx finishes for the Next that waits for it");
         let pid = lookup.pid;
         let result = match (code, output) {
             (Ok(()), Some(NextExOutput::Result(qs))) => {
@@ -463,9 +477,10 @@ impl<S: EventSink> Dispatcher<S> {
         h: Handle<ClientLookup>,
         only: Option<Handle<Session>>,
     ) {
-        let Some(lookup) = self.lookups.get(h) else {
-            return;
-        };
+        let lookup = self
+            .lookups
+            .get(h)
+            .expect("provider lookups are closed before their client lookup is freed");
         let pid = lookup.pid;
         let targets: Vec<usize> = lookup
             .members
@@ -475,9 +490,12 @@ impl<S: EventSink> Dispatcher<S> {
             .map(|(i, _)| i)
             .collect();
         for i in targets {
-            let Some(member) = self.lookups.get_mut(h).and_then(|l| l.members.get_mut(i)) else {
-                continue;
-            };
+            // Members are never removed, and provider calls cannot free the lookup.
+            let member = self
+                .lookups
+                .get_mut(h)
+                .and_then(|l| l.members.get_mut(i))
+                .expect("a member of a live client lookup");
             member.open = false;
             let (provider, handle, label, session) =
                 (member.provider, member.handle, member.label, member.session);
@@ -508,9 +526,11 @@ impl<S: EventSink> Dispatcher<S> {
             .map(|p| p.lookups.clone())
             .unwrap_or_default();
         for h in handles {
-            let Some(lookup) = self.lookups.get(h) else {
-                continue;
-            };
+            // A process lists exactly its live client lookups, and closing one frees none.
+            let lookup = self
+                .lookups
+                .get(h)
+                .expect("a process's client lookups are live");
             let pending_here = lookup.pending.as_ref().is_some_and(|_| {
                 lookup
                     .members
@@ -541,6 +561,24 @@ impl<S: EventSink> Dispatcher<S> {
                 if let Some(p) = pending {
                     self.finish_next(pid, p.tid, Err(WsaError::E_CANCELLED.into()));
                 }
+            }
+        }
+    }
+
+    /// Frees every client lookup handle of a process; a thread waiting in Next on one of them
+    /// is completed with `code`.
+    pub(super) fn drop_client_lookups(&mut self, pid: Pid, code: WsaError) {
+        let handles = self
+            .process_mut(pid)
+            .map(|p| std::mem::take(&mut p.lookups))
+            .unwrap_or_default();
+        for h in handles {
+            self.close_provider_lookups(h, None);
+            if let Some(lookup) = self.lookups.remove(h)
+                && let Some(pending) = lookup.pending
+            {
+                self.orphan_async(pending.call);
+                self.finish_next(pid, pending.tid, Err(ApiError::from(code)));
             }
         }
     }

@@ -240,6 +240,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Runs one deferred work item (S6.3). Returns `false` for an unknown id.
     pub fn run_work(&mut self, id: u64) -> bool {
+        // Legal: the driver learns an unknown or already-run id from the return value.
         let Some(at) = self.work.iter().position(|w| w.id == id) else {
             return false;
         };

@@ -3,7 +3,7 @@
 //!
 //! Pids are 1, 2, … in order of creation and never reused; tids are 1, 2, … per process.
 
-use super::api::{ApiError, ApiResult};
+use super::api::ApiResult;
 use super::lookup::ClientLookup;
 use super::session::{Session, SessionEnd};
 use super::{Detach, Dispatcher, Work, emit};
@@ -298,9 +298,9 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     fn cleanup_inner(&mut self, pid: Pid) -> ApiResult<()> {
-        let Some(process) = self.process_mut(pid) else {
-            return Err(WsaError::EINVAL.into());
-        };
+        let process = self
+            .process_mut(pid)
+            .expect("wsa_cleanup checked its caller");
         if process.startups == 0 {
             return Err(WsaError::NOTINITIALISED.into());
         }
@@ -316,6 +316,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Ends a process: ExitProcess, a crash or a kill (S4.7, S3.4).
     pub fn exit_process(&mut self, pid: Pid, how: ExitHow) {
+        // Legal: this is a driver's entry point, and a process ends once; ending one that has
+        // ended (or never existed) changes nothing.
         let Some(process) = self.process_mut(pid).filter(|p| p.alive) else {
             return;
         };
@@ -366,32 +368,14 @@ impl<S: EventSink> Dispatcher<S> {
     fn abandon_wait(&mut self, waiting: Waiting) {
         match waiting {
             Waiting::LookupServiceNext(lookup) => {
-                if let Some(call) = self.lookups.get_mut(lookup).and_then(|l| l.pending.take()) {
-                    self.orphan_async(call.call);
+                if let Some(call) = self.take_pending_next(lookup) {
+                    self.orphan_async(call);
                 }
             }
             Waiting::SetService(state) => {
                 if let Some(call) = state.pending {
                     self.orphan_async(call);
                 }
-            }
-        }
-    }
-
-    /// Frees every client lookup handle of a process; a thread waiting in Next on one of them
-    /// is completed with `code`.
-    pub(super) fn drop_client_lookups(&mut self, pid: Pid, code: WsaError) {
-        let handles = self
-            .process_mut(pid)
-            .map(|p| std::mem::take(&mut p.lookups))
-            .unwrap_or_default();
-        for h in handles {
-            self.close_provider_lookups(h, None);
-            if let Some(lookup) = self.lookups.remove(h)
-                && let Some(pending) = lookup.pending
-            {
-                self.orphan_async(pending.call);
-                self.finish_next(pid, pending.tid, Err(ApiError::from(code)));
             }
         }
     }

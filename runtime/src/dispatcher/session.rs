@@ -167,9 +167,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Ends one session (S4.6–S4.8, S3.4).
     pub(super) fn end_session(&mut self, h: Handle<Session>, how: SessionEnd) {
-        let Some(session) = self.sessions.get(h) else {
-            return;
-        };
+        // Every caller names a live session, and ending one session ends no other (L3).
+        let session = self.sessions.get(h).expect("a session ends once (L3)");
         let (pid, provider, arg, label) =
             (session.pid, session.provider, session.arg, session.label);
         // S4.8: the session's lookup handles are closed before the session ends.
@@ -228,10 +227,8 @@ impl<S: EventSink> Dispatcher<S> {
         }
         for provider in providers {
             let mut of_provider = self.sessions_with(pid, provider);
-            while of_provider.len() > keep_per_provider {
-                let Some(newest) = of_provider.pop() else {
-                    break;
-                };
+            let surplus = of_provider.split_off(keep_per_provider.min(of_provider.len()));
+            for newest in surplus.into_iter().rev() {
                 self.end_session(newest, SessionEnd::Cleanup);
             }
         }

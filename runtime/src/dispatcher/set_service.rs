@@ -107,9 +107,10 @@ impl<S: EventSink> Dispatcher<S> {
     /// Calls the next routed provider's SetServiceEx, or finishes.
     fn advance_set(&mut self, pid: Pid, tid: Tid) {
         loop {
-            let Some(state) = self.set_state(pid, tid) else {
-                return;
-            };
+            // The thread waits in this WSASetService until `finish_set`, which ends the loop.
+            let state = self
+                .set_state(pid, tid)
+                .expect("a WSASetService advances while its thread waits in it");
             let done =
                 state.next >= state.routed.len() || (state.first_success_only && state.succeeded);
             if done {
@@ -142,9 +143,9 @@ impl<S: EventSink> Dispatcher<S> {
             }
             let (arg, session_label) = self.session_arg(session);
             let (call, label) = self.new_async_call(provider, Waiter::SetService(pid, tid));
-            let Some(state) = self.set_state(pid, tid) else {
-                return;
-            };
+            let state = self
+                .set_state(pid, tid)
+                .expect("opening a session does not end the WSASetService");
             state.pending = Some(call);
             let (info, op, flags) = (state.info.clone(), state.op, state.flags);
             let nsp = NspCall::new(provider, NspFn::SetServiceEx, pid, session_label)
@@ -183,13 +184,16 @@ impl<S: EventSink> Dispatcher<S> {
         call: Handle<AsyncRecord>,
         code: Result<(), WsaError>,
     ) {
-        let Some(state) = self.set_state(pid, tid) else {
-            return;
-        };
-        if state.pending != Some(call) {
-            return; // stale
-        }
-        state.pending = None;
+        // Callers pass only the call the WSASetService still waits for (`is_waited_for`, or the
+        // SetServiceEx that just faulted): a stale completion was discarded before (S6.2).
+        let state = self
+            .set_state(pid, tid)
+            .expect("a SetServiceEx finishes while its thread waits in WSASetService");
+        assert_eq!(
+            state.pending.take(),
+            Some(call),
+            "a SetServiceEx finishes for the WSASetService that waits for it"
+        );
         match code {
             Ok(()) => state.succeeded = true,
             Err(e) => {
