@@ -8,6 +8,7 @@
 //! client call continues.
 
 use super::lookup::ClientLookup;
+use super::set_service::SetServiceState;
 use super::{Dispatcher, emit};
 use crate::event::{CompletionOutcome, Event, EventSink, FaultKind, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
@@ -20,6 +21,12 @@ pub(super) struct AsyncRecord {
     label: Label,
     waiter: Option<Waiter>,
     output: Option<NextExOutput>,
+}
+
+/// A blocking call in progress on a thread: a client call that waits for an async call.
+pub(super) enum Waiting {
+    LookupServiceNext(Handle<ClientLookup>),
+    SetService(Box<SetServiceState>),
 }
 
 /// Who is waiting for an async call.

@@ -16,9 +16,8 @@
 
 use super::Dispatcher;
 use super::api::{ApiError, ApiResult, LookupHandle, Wake, WakeOutcome};
-use super::async_call::{AsyncRecord, Waiter};
+use super::async_call::{AsyncRecord, Waiter, Waiting};
 use super::nsp_call::{NspCall, NspReturn, failure_code};
-use super::process::Waiting;
 use super::session::{Session, SessionEnd};
 use crate::event::{ApiFn, EventSink, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;

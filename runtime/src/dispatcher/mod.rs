@@ -24,11 +24,13 @@
 //! | `routing` | which providers a call goes to | S5.1, S5.2, S7.1 |
 //! | `labels` | labels for provider-produced opaque values | TRACE_FORMAT.md |
 //!
-//! The concept modules name each other's record types where one concept's state points into
-//! another's: a pending Next names its async call and an async call names the Next (or
-//! WSASetService) it continues (`lookup` ↔ `async_call`, `set_service` ↔ `async_call`); the
-//! rest of the module graph has no cycle. Calls between concepts are method calls on
-//! [`Dispatcher`].
+//! Calls between concepts are method calls on [`Dispatcher`]; a module imports another only to
+//! name a record type its own state points to. Two cycles remain, and they are the concept
+//! itself: a pending Next or WSASetService names the async call it waits for, and the async
+//! call (its `Waiter`, and a thread's `Waiting`) names the client call its completion continues
+//! (`lookup` ↔ `async_call`, `set_service` ↔ `async_call`). Everything else points one way:
+//! `process` → `async_call`, `lookup`, `session`; `lookup` → `session`; `advertisement` →
+//! `session`; all of them → `api`, `nsp_call`; `nsp_call` → `api`.
 
 mod advertisement;
 mod api;

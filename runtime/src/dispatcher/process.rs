@@ -4,6 +4,7 @@
 //! Pids are 1, 2, … in order of creation and never reused; tids are 1, 2, … per process.
 
 use super::api::ApiResult;
+use super::async_call::Waiting;
 use super::lookup::ClientLookup;
 use super::session::{Session, SessionEnd};
 use super::{Detach, Dispatcher, Work, emit};
@@ -38,12 +39,6 @@ pub(super) struct Thread {
     pub last_error: u32,
     /// The blocking call this thread waits in, if any.
     pub waiting: Option<Waiting>,
-}
-
-/// A blocking call in progress on a thread.
-pub(super) enum Waiting {
-    LookupServiceNext(Handle<ClientLookup>),
-    SetService(Box<super::set_service::SetServiceState>),
 }
 
 /// Negotiates a WSAStartup version request (S4.1): the highest supported version that is not

@@ -7,9 +7,8 @@
 
 use super::Dispatcher;
 use super::api::{ApiResult, Wake, WakeOutcome};
-use super::async_call::{AsyncRecord, Waiter};
+use super::async_call::{AsyncRecord, Waiter, Waiting};
 use super::nsp_call::{NspCall, NspReturn};
-use super::process::Waiting;
 use crate::event::{ApiFn, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
 use crate::provider::{AsyncCall, NspFn};
