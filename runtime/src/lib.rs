@@ -5,29 +5,23 @@
 //!
 //! - Winsock values: [`wsa`] (errors, namespaces, flags, GUIDs, WSAQUERYSET2).
 //! - The provider side: [`provider`] (the routine table as a trait, and the provider context).
-//! - The dispatcher, one module per Windows concept: [`dispatcher`] (the shared state machine),
-//!   [`catalog`], [`advertisement`], [`process`], [`session`], [`lookup`], [`async_call`],
-//!   [`set_service`], [`catalog_api`], with [`handles`] for generation-checked handle tables.
+//! - The dispatcher: [`dispatcher`], the Ws2_32 face, one submodule per Windows concept
+//!   (process, session, lookup, async call, set service, advertisement, catalog operations)
+//!   and one provider-call seam; beside it [`catalog`] (the catalog data structure) and
+//!   [`handles`] (generation-checked handle tables).
 //! - What leaves the dispatcher: [`event`].
 
-pub mod advertisement;
-pub mod async_call;
 pub mod catalog;
-pub mod catalog_api;
 pub mod checker;
 pub mod config;
 pub mod dispatcher;
 pub mod event;
 pub mod handles;
 pub mod live;
-pub mod lookup;
-pub mod process;
 pub mod provider;
 pub mod registry;
 pub mod scenario;
 pub mod script;
-pub mod session;
-pub mod set_service;
 pub mod sim;
 pub mod trace;
 pub mod wsa;

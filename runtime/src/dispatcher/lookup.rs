@@ -14,21 +14,20 @@
 //!   that provider; one whose result does not fit the caller's buffer counts as WSAEFAULT with
 //!   the result's size (the provider should have said so itself).
 
-use crate::dispatcher::{
-    ApiError, ApiResult, AsyncRecord, CallEnd, Dispatcher, LookupHandle, Waiter, Wake, WakeOutcome,
-    emit, failure_code,
-};
-use crate::event::{ApiFn, Event, EventSink, Fields, Label, LabelKind, Pid, Tid};
+use super::Dispatcher;
+use super::api::{ApiError, ApiResult, LookupHandle, Wake, WakeOutcome};
+use super::async_call::{AsyncRecord, Waiter, Waiting};
+use super::nsp_call::{NspCall, NspReturn, failure_code};
+use super::session::{Session, SessionEnd};
+use crate::event::{ApiFn, EventSink, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
-use crate::process::Waiting;
-use crate::provider::{AsyncCall, CallSite, NextExOutput, NspFn, ProviderLookup};
-use crate::session::{Session, SessionEnd};
-use crate::wsa::{LupFlags, QuerySet, SOCKET_ERROR, WsaError, flags::narrow_for_next};
+use crate::provider::{AsyncCall, NextExOutput, NspFn, ProviderLookup};
+use crate::wsa::{Guid, LupFlags, QuerySet, WsaError, flags::narrow_for_next};
 use serde_json::json;
 use std::task::Poll;
 
 /// A client lookup handle's state.
-pub(crate) struct ClientLookup {
+pub(super) struct ClientLookup {
     pub pid: Pid,
     pub label: Label,
     pub flags: LupFlags,
@@ -44,8 +43,8 @@ pub(crate) struct ClientLookup {
 }
 
 /// One provider's part of a client lookup.
-pub(crate) struct Member {
-    pub provider: crate::wsa::Guid,
+pub(super) struct Member {
+    pub provider: Guid,
     pub session: Handle<Session>,
     pub handle: ProviderLookup,
     pub label: Label,
@@ -54,7 +53,7 @@ pub(crate) struct Member {
 }
 
 /// A Next waiting for its NextEx to complete.
-pub(crate) struct PendingNext {
+pub(super) struct PendingNext {
     pub tid: Tid,
     pub call: Handle<AsyncRecord>,
     pub flags: LupFlags,
@@ -62,6 +61,19 @@ pub(crate) struct PendingNext {
 }
 
 impl<S: EventSink> Dispatcher<S> {
+    /// Takes the pending Next off `h`, whose thread no longer waits; returns its async call.
+    pub(super) fn take_pending_next(
+        &mut self,
+        h: Handle<ClientLookup>,
+    ) -> Option<Handle<AsyncRecord>> {
+        self.lookups.get_mut(h)?.pending.take().map(|p| p.call)
+    }
+
+    /// The async call a Next on `h` waits for, if one is pending.
+    pub(super) fn pending_next_call(&self, h: Handle<ClientLookup>) -> Option<Handle<AsyncRecord>> {
+        self.lookups.get(h)?.pending.as_ref().map(|p| p.call)
+    }
+
     /// WSALookupServiceBegin (S5.1–S5.3).
     pub fn wsa_lookup_service_begin(
         &mut self,
@@ -140,7 +152,7 @@ impl<S: EventSink> Dispatcher<S> {
     fn begin_one(
         &mut self,
         pid: Pid,
-        provider: crate::wsa::Guid,
+        provider: Guid,
         restrictions: &QuerySet,
         flags: LupFlags,
     ) -> Result<Member, WsaError> {
@@ -149,51 +161,25 @@ impl<S: EventSink> Dispatcher<S> {
             return Err(WsaError::SERVICE_NOT_FOUND);
         }
         let (arg, session_label) = self.session_arg(session);
-        emit!(
-            self,
-            Event::NspCall {
-                provider,
-                func: NspFn::LookupServiceBegin,
-                pid,
-                session: session_label,
-                lookup: None,
-                async_call: None,
-                args: Some(self.details(|| {
-                    let mut args = restrictions.to_fields();
-                    args.insert("flags".into(), json!(flags.bits()));
-                    args
-                })),
-            }
-        );
-        let site = CallSite {
-            provider,
-            pid: pid.0,
-        };
-        let end = self.call_provider(provider, site, NspFn::LookupServiceBegin, |p, ctx| {
-            p.lookup_service_begin(ctx, restrictions, flags, arg)
-        });
-        let (result, err) = match end {
-            CallEnd::Returned { value, last_error } => (
-                value.map_err(|_| failure_code(last_error)),
-                last_error.map_or(0, WsaError::code),
-            ),
-            CallEnd::Faulted => (
-                Err(WsaError::SYSCALLFAILURE),
-                WsaError::SYSCALLFAILURE.code(),
-            ),
-        };
-        let produced = result.map(|handle| (handle, self.labels.fresh_lookup()));
-        emit!(
-            self,
-            Event::NspReturn {
-                provider,
-                func: NspFn::LookupServiceBegin,
-                pid,
-                ret: Some(if produced.is_ok() { 0 } else { SOCKET_ERROR }),
-                err,
-                session: None,
-                lookup: produced.as_ref().ok().map(|(_, label)| *label),
-            }
+        let call =
+            NspCall::new(provider, NspFn::LookupServiceBegin, pid, session_label).args(|| {
+                let mut args = restrictions.to_fields();
+                args.insert("flags".into(), json!(flags.bits()));
+                args
+            });
+        let produced = self.nsp_call(
+            call,
+            |p, ctx| p.lookup_service_begin(ctx, restrictions, flags, arg),
+            |this, end| {
+                let result = match end.value {
+                    Some(value) => value.map_err(|_| failure_code(end.last_error)),
+                    None => Err(WsaError::SYSCALLFAILURE),
+                };
+                // The label belongs on the return line, so it is taken before it.
+                let produced = result.map(|handle| (handle, this.labels.fresh_lookup()));
+                let label = produced.as_ref().ok().map(|(_, label)| *label);
+                NspReturn::status(produced, label.is_some()).lookup(label)
+            },
         );
         let (handle, label) = produced?;
         Ok(Member {
@@ -285,15 +271,14 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Takes the wake of a call that finished before its entry point returned.
     fn take_wake_of(&mut self, pid: Pid, tid: Tid) -> Poll<ApiResult<QuerySet>> {
-        let at = self.wakes.iter().position(|w| w.pid == pid && w.tid == tid);
-        match at.map(|i| self.wakes.remove(i)) {
+        match self.take_wake(|w| w.pid == pid && w.tid == tid) {
             Some(Wake {
                 outcome: WakeOutcome::LookupServiceNext(result),
                 ..
             }) => Poll::Ready(result),
             Some(other) => {
                 // Not ours after all: keep it for the driver.
-                self.wakes.push(other);
+                self.wake(other);
                 Poll::Pending
             }
             None => Poll::Pending,
@@ -309,9 +294,11 @@ impl<S: EventSink> Dispatcher<S> {
         buffer_len: u32,
     ) {
         loop {
-            let Some(lookup) = self.lookups.get(h) else {
-                return;
-            };
+            // Callers hold a live handle, and nothing in the loop frees it.
+            let lookup = self
+                .lookups
+                .get(h)
+                .expect("a Next advances on a live client lookup");
             let pid = lookup.pid;
             let Some(member) = lookup.members.get(lookup.current) else {
                 self.finish_next(pid, tid, Err(WsaError::E_NO_MORE.into()));
@@ -334,50 +321,20 @@ impl<S: EventSink> Dispatcher<S> {
                     buffer_len,
                 });
             }
-            emit!(
-                self,
-                Event::NspCall {
-                    provider,
-                    func: NspFn::LookupServiceNextEx,
-                    pid,
-                    session: session_label,
-                    lookup: Some(member_label),
-                    async_call: Some(async_label),
-                    args: Some(self.details(|| {
-                        Fields::from([
-                            ("buffer".into(), json!(buffer_len)),
-                            ("flags".into(), json!(flags.bits())),
-                        ])
-                    })),
-                }
-            );
-            let site = CallSite {
-                provider,
-                pid: pid.0,
-            };
+            let nsp = NspCall::new(provider, NspFn::LookupServiceNextEx, pid, session_label)
+                .lookup(member_label)
+                .async_call(async_label)
+                .args(|| {
+                    Fields::from([
+                        ("buffer".into(), json!(buffer_len)),
+                        ("flags".into(), json!(flags.bits())),
+                    ])
+                });
             let async_call = AsyncCall(call.to_raw());
-            self.serving = Some(async_label);
-            let end = self.call_provider(provider, site, NspFn::LookupServiceNextEx, |p, ctx| {
-                p.lookup_service_next_ex(ctx, async_call, handle, flags, buffer_len)
-            });
-            self.serving = None;
-            let (err, faulted) = match end {
-                CallEnd::Returned { last_error, .. } => {
-                    (last_error.map_or(0, WsaError::code), false)
-                }
-                CallEnd::Faulted => (WsaError::SYSCALLFAILURE.code(), true),
-            };
-            emit!(
-                self,
-                Event::NspReturn {
-                    provider,
-                    func: NspFn::LookupServiceNextEx,
-                    pid,
-                    ret: None,
-                    err,
-                    session: None,
-                    lookup: None,
-                }
+            let faulted = self.nsp_call(
+                nsp,
+                |p, ctx| p.lookup_service_next_ex(ctx, async_call, handle, flags, buffer_len),
+                |_, end| NspReturn::void(end.value.is_none()),
             );
             if faulted {
                 // P4: the call fails with WSASYSCALLFAILURE, and the Next moves on (S5.4).
@@ -394,19 +351,23 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Continues a Next whose NextEx finished with `code` (S5.4, S5.5).
-    pub(crate) fn on_next_done(
+    pub(super) fn on_next_done(
         &mut self,
         h: Handle<ClientLookup>,
         call: Handle<AsyncRecord>,
         code: Result<(), WsaError>,
         output: Option<NextExOutput>,
     ) {
-        let Some(lookup) = self.lookups.get_mut(h) else {
-            return;
-        };
-        let Some(pending) = lookup.pending.take_if(|p| p.call == call) else {
-            return; // stale: the Next was cancelled or already continued
-        };
+        // Callers pass only the call the Next still waits for (`is_waited_for`, or the NextEx
+        // that just faulted): a stale completion was discarded before it came here (S6.2).
+        let lookup = self
+            .lookups
+            .get_mut(h)
+            .expect("a NextEx finishes for a live client lookup");
+        let pending = lookup
+            .pending
+            .take_if(|p| p.call == call)
+            .expect("a NextEx finishes for the Next that waits for it");
         let pid = lookup.pid;
         let result = match (code, output) {
             (Ok(()), Some(NextExOutput::Result(qs))) => {
@@ -443,7 +404,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Ends a Next: last error, `api.return`, and the wake for the driver.
-    pub(crate) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: ApiResult<QuerySet>) {
+    pub(super) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: ApiResult<QuerySet>) {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.waiting = None;
         }
@@ -464,7 +425,7 @@ impl<S: EventSink> Dispatcher<S> {
                 Err(_) => None,
             },
         );
-        self.wakes.push(Wake {
+        self.wake(Wake {
             pid,
             tid,
             outcome: WakeOutcome::LookupServiceNext(outcome),
@@ -510,14 +471,15 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Calls NSPv2LookupServiceEnd on the open members of a client lookup (all of them, or
     /// only those of one session), each exactly once (L6).
-    pub(crate) fn close_provider_lookups(
+    pub(super) fn close_provider_lookups(
         &mut self,
         h: Handle<ClientLookup>,
         only: Option<Handle<Session>>,
     ) {
-        let Some(lookup) = self.lookups.get(h) else {
-            return;
-        };
+        let lookup = self
+            .lookups
+            .get(h)
+            .expect("provider lookups are closed before their client lookup is freed");
         let pid = lookup.pid;
         let targets: Vec<usize> = lookup
             .members
@@ -527,9 +489,12 @@ impl<S: EventSink> Dispatcher<S> {
             .map(|(i, _)| i)
             .collect();
         for i in targets {
-            let Some(member) = self.lookups.get_mut(h).and_then(|l| l.members.get_mut(i)) else {
-                continue;
-            };
+            // Members are never removed, and provider calls cannot free the lookup.
+            let member = self
+                .lookups
+                .get_mut(h)
+                .and_then(|l| l.members.get_mut(i))
+                .expect("a member of a live client lookup");
             member.open = false;
             let (provider, handle, label, session) =
                 (member.provider, member.handle, member.label, member.session);
@@ -537,49 +502,19 @@ impl<S: EventSink> Dispatcher<S> {
                 continue; // L8: nothing reaches it; S3.4: its handles died with it.
             }
             let (_, session_label) = self.session_arg(session);
-            emit!(
-                self,
-                Event::NspCall {
-                    provider,
-                    func: NspFn::LookupServiceEnd,
-                    pid,
-                    session: session_label,
-                    lookup: Some(label),
-                    async_call: None,
-                    args: None,
-                }
-            );
-            let site = CallSite {
-                provider,
-                pid: pid.0,
-            };
-            let end = self.call_provider(provider, site, NspFn::LookupServiceEnd, |p, ctx| {
-                p.lookup_service_end(ctx, handle)
-            });
-            let (ok, err) = match end {
-                CallEnd::Returned { value, last_error } => {
-                    (value.is_ok(), last_error.map_or(0, WsaError::code))
-                }
-                CallEnd::Faulted => (false, WsaError::SYSCALLFAILURE.code()),
-            };
-            emit!(
-                self,
-                Event::NspReturn {
-                    provider,
-                    func: NspFn::LookupServiceEnd,
-                    pid,
-                    ret: Some(if ok { 0 } else { SOCKET_ERROR }),
-                    err,
-                    session: None,
-                    lookup: None,
-                }
+            let call =
+                NspCall::new(provider, NspFn::LookupServiceEnd, pid, session_label).lookup(label);
+            self.nsp_call(
+                call,
+                |p, ctx| p.lookup_service_end(ctx, handle),
+                |_, end| NspReturn::status((), end.value.is_some_and(|r| r.is_ok())),
             );
         }
     }
 
     /// S4.8: before a session ends, its provider lookup handles are closed; a Next pending on
     /// one of them returns WSA_E_CANCELLED (or, when the provider is gone, moves on, S3.4).
-    pub(crate) fn close_session_lookups(
+    pub(super) fn close_session_lookups(
         &mut self,
         pid: Pid,
         session: Handle<Session>,
@@ -590,9 +525,11 @@ impl<S: EventSink> Dispatcher<S> {
             .map(|p| p.lookups.clone())
             .unwrap_or_default();
         for h in handles {
-            let Some(lookup) = self.lookups.get(h) else {
-                continue;
-            };
+            // A process lists exactly its live client lookups, and closing one frees none.
+            let lookup = self
+                .lookups
+                .get(h)
+                .expect("a process's client lookups are live");
             let pending_here = lookup.pending.as_ref().is_some_and(|_| {
                 lookup
                     .members
@@ -623,6 +560,24 @@ impl<S: EventSink> Dispatcher<S> {
                 if let Some(p) = pending {
                     self.finish_next(pid, p.tid, Err(WsaError::E_CANCELLED.into()));
                 }
+            }
+        }
+    }
+
+    /// Frees every client lookup handle of a process; a thread waiting in Next on one of them
+    /// is completed with `code`.
+    pub(super) fn drop_client_lookups(&mut self, pid: Pid, code: WsaError) {
+        let handles = self
+            .process_mut(pid)
+            .map(|p| std::mem::take(&mut p.lookups))
+            .unwrap_or_default();
+        for h in handles {
+            self.close_provider_lookups(h, None);
+            if let Some(lookup) = self.lookups.remove(h)
+                && let Some(pending) = lookup.pending
+            {
+                self.orphan_async(pending.call);
+                self.finish_next(pid, pending.tid, Err(ApiError::from(code)));
             }
         }
     }

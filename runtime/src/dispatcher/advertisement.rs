@@ -11,15 +11,105 @@
 //! or uninstalling an advertised provider detaches it the same way, except that its code stays
 //! loaded: a completion it sends later is accepted and discarded (S6.2).
 
+use super::nsp_call::routine_table_of;
+use super::session::SessionEnd;
+use super::{Detach, Dispatcher, Work, emit};
 use crate::config::Profile;
-use crate::dispatcher::{Advertised, Detach, Dispatcher, Waiter, Work, emit};
 use crate::event::{Event, EventSink, Pid, Tid};
-use crate::provider::{NSPV2_ROUTINE_SIZE, NspV2Provider, RoutineTable};
-use crate::session::SessionEnd;
+use crate::provider::{NSPV2_ROUTINE_SIZE, NspFn, NspV2Provider, RoutineTable};
 use crate::wsa::{Guid, Namespace, SOCKET_ERROR, WsaError};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// An advertised provider (S3).
+pub(super) struct Advertised {
+    host: Pid,
+    table: RoutineTable,
+    code: Box<dyn NspV2Provider>,
+    /// Set the moment a call faults (P4); the provider is unadvertised at the next safe point.
+    faulted: bool,
+    /// Sessions of this provider still live, across all processes (for P5).
+    live_sessions: u32,
+}
 
 impl<S: EventSink> Dispatcher<S> {
+    /// The host process that advertises `provider`, if it is advertised.
+    pub fn advertiser(&self, provider: Guid) -> Option<Pid> {
+        self.adverts
+            .get(&provider)
+            .filter(|a| !a.faulted)
+            .map(|a| a.host)
+    }
+
+    /// Whether `provider` is advertised by a live host (and not faulted).
+    pub fn is_advertised(&self, provider: Guid) -> bool {
+        self.adverts.get(&provider).is_some_and(|a| !a.faulted)
+    }
+
+    /// Whether a call may reach `provider` now (L8): advertised, not faulted, installed and
+    /// enabled.
+    pub(super) fn reachable(&self, provider: Guid) -> bool {
+        self.is_advertised(provider) && self.catalog.is_enabled(provider)
+    }
+
+    /// Whether a reachable `provider`'s routine table has `func` (S1.3: a null optional entry
+    /// point is skipped without a call).
+    pub(super) fn reachable_with(&self, provider: Guid, func: NspFn) -> bool {
+        self.reachable(provider)
+            && self
+                .adverts
+                .get(&provider)
+                .is_some_and(|a| a.table.has(func))
+    }
+
+    /// Whether `provider`'s code is still loaded: advertised, faulted or not (a faulted one
+    /// is torn down at the next safe point).
+    pub(super) fn is_loaded(&self, provider: Guid) -> bool {
+        self.adverts.contains_key(&provider)
+    }
+
+    /// The code of an advertised provider, for the provider-call seam.
+    pub(super) fn advertised_code(&mut self, provider: Guid) -> Option<&mut dyn NspV2Provider> {
+        Some(self.adverts.get_mut(&provider)?.code.as_mut())
+    }
+
+    /// The providers a process hosts.
+    pub(super) fn hosted_by(&self, pid: Pid) -> Vec<Guid> {
+        self.adverts
+            .iter()
+            .filter(|(_, a)| a.host == pid)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Marks `provider` faulted (P4) and returns its host; `None` when it is not advertised or
+    /// already faulted.
+    pub(super) fn mark_faulted(&mut self, provider: Guid) -> Option<Pid> {
+        let advert = self.adverts.get_mut(&provider).filter(|a| !a.faulted)?;
+        advert.faulted = true;
+        Some(advert.host)
+    }
+
+    /// Counts a session of `provider` opening (+1) or ending (-1); returns whether it was the
+    /// last one (for P5).
+    pub(super) fn count_session(&mut self, provider: Guid, opened: bool) -> bool {
+        // A provider is removed only after its sessions ended (`detach`).
+        let advert = self
+            .adverts
+            .get_mut(&provider)
+            .expect("a live session's provider is loaded");
+        if opened {
+            advert.live_sessions += 1;
+        } else {
+            debug_assert!(advert.live_sessions > 0, "a session ends once (L3)");
+            advert.live_sessions = advert.live_sessions.saturating_sub(1);
+        }
+        advert.live_sessions == 0
+    }
+
+    /// What a provider reports of the state it holds, if it reports any (P5).
+    pub(super) fn held_state(&self, provider: Guid) -> Option<crate::provider::HeldState> {
+        self.adverts.get(&provider)?.code.held_state()
+    }
+
     /// WSAAdvertiseProvider (S3.1, S3.2, S1.5, S8).
     pub fn wsa_advertise_provider(
         &mut self,
@@ -30,7 +120,7 @@ impl<S: EventSink> Dispatcher<S> {
     ) -> Result<(), WsaError> {
         self.check_caller(pid, tid)?;
         // The table is read from provider code: contain a panic like any other call (P4).
-        let table = catch_unwind(AssertUnwindSafe(|| code.routine_table())).ok();
+        let table = routine_table_of(code.as_ref());
         let outcome = self.check_advertise(pid, id, table);
         let err = outcome.err().map_or(0, WsaError::code);
         self.set_last_error(pid, tid, err);
@@ -112,7 +202,7 @@ impl<S: EventSink> Dispatcher<S> {
             }
         );
         if outcome.is_ok() {
-            self.queue.push_back(Work::Detach {
+            self.enqueue(Work::Detach {
                 provider: id,
                 how: Detach::Gone,
             });
@@ -122,52 +212,15 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Makes a provider unreachable (S3.4): sessions end silently, waiting calls move on.
-    pub(crate) fn detach(&mut self, provider: Guid, how: Detach) {
-        let sessions: Vec<_> = self
-            .sessions
-            .handles()
-            .into_iter()
-            .filter(|h| {
-                self.sessions
-                    .get(*h)
-                    .is_some_and(|s| s.provider == provider)
-            })
-            .collect();
-        for session in sessions {
+    pub(super) fn detach(&mut self, provider: Guid, how: Detach) {
+        for session in self.sessions_of_provider(provider) {
             self.end_session(session, SessionEnd::Silent);
         }
         // Calls still waiting on it (a WSASetService, or a Next not tied to a session above).
-        for call in self.async_calls.handles() {
-            let Some(rec) = self
-                .async_calls
-                .get(call)
-                .filter(|r| r.provider == provider)
-            else {
-                continue;
-            };
-            let waiter = rec.waiter.filter(|w| self.is_waited_for(*w, call));
-            self.orphan_async(call);
-            match waiter {
-                Some(Waiter::Next(lookup)) => {
-                    self.on_next_done(lookup, call, Err(WsaError::E_NO_MORE), None)
-                }
-                Some(Waiter::SetService(pid, tid)) => {
-                    self.on_set_done(pid, tid, call, Err(WsaError::SERVICE_NOT_FOUND))
-                }
-                None => {}
-            }
-        }
+        self.fail_calls_waiting_on(provider);
         if how == Detach::Gone {
-            for call in self.async_calls.handles() {
-                if self
-                    .async_calls
-                    .get(call)
-                    .is_some_and(|r| r.provider == provider)
-                {
-                    self.async_calls.remove(call);
-                }
-            }
-            self.work.retain(|w| w.provider != provider);
+            self.forget_async_calls_of(provider);
+            self.drop_work_of(provider);
             self.adverts.remove(&provider);
         }
     }

@@ -3,11 +3,13 @@
 //!
 //! Pids are 1, 2, … in order of creation and never reused; tids are 1, 2, … per process.
 
-use crate::dispatcher::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
+use super::api::ApiResult;
+use super::async_call::Waiting;
+use super::lookup::ClientLookup;
+use super::session::{Session, SessionEnd};
+use super::{Detach, Dispatcher, Work, emit};
 use crate::event::{ApiFn, Event, EventSink, ExitHow, Fields, Pid, Role, Tid};
 use crate::handles::Handle;
-use crate::lookup::ClientLookup;
-use crate::session::{Session, SessionEnd};
 use crate::wsa::WsaError;
 use serde_json::json;
 
@@ -15,7 +17,7 @@ use serde_json::json;
 const VERSIONS: [(u8, u8); 5] = [(1, 0), (1, 1), (2, 0), (2, 1), (2, 2)];
 
 /// A simulated process.
-pub(crate) struct Process {
+pub(super) struct Process {
     pub name: String,
     pub role: Role,
     pub alive: bool,
@@ -32,17 +34,11 @@ pub(crate) struct Process {
 
 /// A thread of a simulated process.
 #[derive(Default)]
-pub(crate) struct Thread {
+pub(super) struct Thread {
     /// WSAGetLastError (S4.2).
     pub last_error: u32,
     /// The blocking call this thread waits in, if any.
     pub waiting: Option<Waiting>,
-}
-
-/// A blocking call in progress on a thread.
-pub(crate) enum Waiting {
-    LookupServiceNext(Handle<ClientLookup>),
-    SetService(Box<crate::set_service::SetServiceState>),
 }
 
 /// Negotiates a WSAStartup version request (S4.1): the highest supported version that is not
@@ -95,23 +91,43 @@ impl<S: EventSink> Dispatcher<S> {
         Some(Tid(process.threads.len() as u32))
     }
 
-    pub(crate) fn process(&self, pid: Pid) -> Option<&Process> {
+    pub(super) fn process(&self, pid: Pid) -> Option<&Process> {
         self.processes.get((pid.0 as usize).checked_sub(1)?)
     }
 
-    pub(crate) fn process_mut(&mut self, pid: Pid) -> Option<&mut Process> {
+    pub(super) fn process_mut(&mut self, pid: Pid) -> Option<&mut Process> {
         self.processes.get_mut((pid.0 as usize).checked_sub(1)?)
     }
 
-    pub(crate) fn thread_mut(&mut self, pid: Pid, tid: Tid) -> Option<&mut Thread> {
+    pub(super) fn thread_mut(&mut self, pid: Pid, tid: Tid) -> Option<&mut Thread> {
         let process = self.process_mut(pid)?;
         process.threads.get_mut((tid.0 as usize).checked_sub(1)?)
     }
 
-    pub(crate) fn thread(&self, pid: Pid, tid: Tid) -> Option<&Thread> {
+    pub(super) fn thread(&self, pid: Pid, tid: Tid) -> Option<&Thread> {
         self.process(pid)?
             .threads
             .get((tid.0 as usize).checked_sub(1)?)
+    }
+
+    /// The catalog epoch a process sees (S2.3).
+    pub(super) fn catalog_epoch(&self, pid: Pid) -> u64 {
+        self.process(pid).map_or(0, |p| p.catalog_epoch)
+    }
+
+    /// The client lookup a thread waits in with WSALookupServiceNext, if it does.
+    pub(super) fn waiting_next(&self, pid: Pid, tid: Tid) -> Option<Handle<ClientLookup>> {
+        match self.thread(pid, tid)?.waiting.as_ref()? {
+            Waiting::LookupServiceNext(lookup) => Some(*lookup),
+            Waiting::SetService(_) => None,
+        }
+    }
+
+    /// Sets a thread's last error (S4.2): the code on failure, 0 on success.
+    pub(super) fn set_last_error(&mut self, pid: Pid, tid: Tid, code: u32) {
+        if let Some(thread) = self.thread_mut(pid, tid) {
+            thread.last_error = code;
+        }
     }
 
     /// The name a process was created with.
@@ -152,7 +168,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// Checks that (pid, tid) may make a call at all: the thread exists in a live process and is
     /// not already blocked in one. A driver bug, not a Winsock condition, but answered with an
     /// error value rather than a panic.
-    pub(crate) fn check_caller(&self, pid: Pid, tid: Tid) -> Result<(), WsaError> {
+    pub(super) fn check_caller(&self, pid: Pid, tid: Tid) -> Result<(), WsaError> {
         match self.process(pid) {
             Some(p) if p.alive => {}
             _ => return Err(WsaError::EINVAL),
@@ -166,7 +182,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// The common prologue of every client API call but WSAStartup: the caller is valid and the
     /// process has an outstanding WSAStartup (S4.1, L10).
-    pub(crate) fn check_started(&self, pid: Pid, tid: Tid) -> Result<(), WsaError> {
+    pub(super) fn check_started(&self, pid: Pid, tid: Tid) -> Result<(), WsaError> {
         self.check_caller(pid, tid)?;
         if self.startup_count(pid) == 0 {
             return Err(WsaError::NOTINITIALISED);
@@ -175,7 +191,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Writes `api.call`.
-    pub(crate) fn api_call(
+    pub(super) fn api_call(
         &mut self,
         pid: Pid,
         tid: Tid,
@@ -194,7 +210,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Sets the thread's last error from `outcome` and writes `api.return` (ret 0 or -1).
-    pub(crate) fn api_return<T>(
+    pub(super) fn api_return<T>(
         &mut self,
         pid: Pid,
         tid: Tid,
@@ -277,9 +293,9 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     fn cleanup_inner(&mut self, pid: Pid) -> ApiResult<()> {
-        let Some(process) = self.process_mut(pid) else {
-            return Err(WsaError::EINVAL.into());
-        };
+        let process = self
+            .process_mut(pid)
+            .expect("wsa_cleanup checked its caller");
         if process.startups == 0 {
             return Err(WsaError::NOTINITIALISED.into());
         }
@@ -295,6 +311,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Ends a process: ExitProcess, a crash or a kill (S4.7, S3.4).
     pub fn exit_process(&mut self, pid: Pid, how: ExitHow) {
+        // Legal: this is a driver's entry point, and a process ends once; ending one that has
+        // ended (or never existed) changes nothing.
         let Some(process) = self.process_mut(pid).filter(|p| p.alive) else {
             return;
         };
@@ -310,13 +328,7 @@ impl<S: EventSink> Dispatcher<S> {
         }
         emit!(self, Event::ProcessExit { pid, how });
         // A host's providers go with it (S3.4).
-        let hosted: Vec<_> = self
-            .adverts
-            .iter()
-            .filter(|(_, a)| a.host == pid)
-            .map(|(id, _)| *id)
-            .collect();
-        for provider in hosted {
+        for provider in self.hosted_by(pid) {
             emit!(
                 self,
                 Event::ProviderUnadvertise {
@@ -326,7 +338,7 @@ impl<S: EventSink> Dispatcher<S> {
                     err: 0,
                 }
             );
-            self.queue.push_back(Work::Detach {
+            self.enqueue(Work::Detach {
                 provider,
                 how: Detach::Gone,
             });
@@ -351,32 +363,14 @@ impl<S: EventSink> Dispatcher<S> {
     fn abandon_wait(&mut self, waiting: Waiting) {
         match waiting {
             Waiting::LookupServiceNext(lookup) => {
-                if let Some(call) = self.lookups.get_mut(lookup).and_then(|l| l.pending.take()) {
-                    self.orphan_async(call.call);
+                if let Some(call) = self.take_pending_next(lookup) {
+                    self.orphan_async(call);
                 }
             }
             Waiting::SetService(state) => {
                 if let Some(call) = state.pending {
                     self.orphan_async(call);
                 }
-            }
-        }
-    }
-
-    /// Frees every client lookup handle of a process; a thread waiting in Next on one of them
-    /// is completed with `code`.
-    pub(crate) fn drop_client_lookups(&mut self, pid: Pid, code: WsaError) {
-        let handles = self
-            .process_mut(pid)
-            .map(|p| std::mem::take(&mut p.lookups))
-            .unwrap_or_default();
-        for h in handles {
-            self.close_provider_lookups(h, None);
-            if let Some(lookup) = self.lookups.remove(h)
-                && let Some(pending) = lookup.pending
-            {
-                self.orphan_async(pending.call);
-                self.finish_next(pid, pending.tid, Err(ApiError::from(code)));
             }
         }
     }

@@ -4,8 +4,9 @@
 //! The catalog itself (ordering, snapshots) is `catalog`; this module traces its changes and
 //! applies their consequences to live sessions.
 
+use super::api::{ApiError, ApiResult};
+use super::{Detach, Dispatcher, Work, emit};
 use crate::catalog::CatalogEntry;
-use crate::dispatcher::{ApiError, ApiResult, Detach, Dispatcher, Work, emit};
 use crate::event::{ApiFn, Event, EventSink, Fields, Pid, Tid};
 use crate::wsa::{Guid, NsProviderInfo, SOCKET_ERROR, WsaError, error::code_of, nsinfo};
 use serde_json::json;
@@ -71,8 +72,8 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     fn detach_unreachable(&mut self, id: Guid) {
-        if self.adverts.contains_key(&id) {
-            self.queue.push_back(Work::Detach {
+        if self.is_loaded(id) {
+            self.enqueue(Work::Detach {
                 provider: id,
                 how: Detach::Unreachable,
             });
@@ -96,7 +97,7 @@ impl<S: EventSink> Dispatcher<S> {
             .check_started(pid, tid)
             .map_err(ApiError::from)
             .and_then(|()| {
-                let epoch = self.process(pid).map_or(0, |p| p.catalog_epoch);
+                let epoch = self.catalog_epoch(pid);
                 let entries = self.catalog.enumerate(epoch);
                 let required = nsinfo::wire_size(&entries);
                 if required > buffer_len {

@@ -9,15 +9,16 @@
 //! - When a provider's last session ends, a provider that can report its state must hold none
 //!   (P5); the dispatcher asks it and writes a `violation` line if it does.
 
+use super::nsp_call::{NspCall, NspReturn, failure_code};
+use super::{Dispatcher, emit};
 use crate::config::StartupPolicy;
-use crate::dispatcher::{CallEnd, Dispatcher, emit, failure_code};
 use crate::event::{Event, EventSink, Label, Pid};
 use crate::handles::Handle;
-use crate::provider::{CallSite, NspFn, SessionArg};
-use crate::wsa::{Guid, SOCKET_ERROR, WsaError};
+use crate::provider::{NspFn, SessionArg, SocketError};
+use crate::wsa::{Guid, WsaError};
 
 /// A live session.
-pub(crate) struct Session {
+pub(super) struct Session {
     pub pid: Pid,
     pub provider: Guid,
     pub arg: Option<SessionArg>,
@@ -27,7 +28,7 @@ pub(crate) struct Session {
 
 /// How a session ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SessionEnd {
+pub(super) enum SessionEnd {
     /// NSPv2Cleanup (S4.6).
     Cleanup,
     /// NSPv2ClientSessionRundown (S4.7).
@@ -39,7 +40,7 @@ pub(crate) enum SessionEnd {
 impl<S: EventSink> Dispatcher<S> {
     /// The session a call from `pid` to `provider` runs in, opening sessions as the startup
     /// policy requires (S4.3). `Err` carries the Startup error kept for aggregation (S4.4).
-    pub(crate) fn session_for_call(
+    pub(super) fn session_for_call(
         &mut self,
         pid: Pid,
         provider: Guid,
@@ -69,8 +70,21 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
+    /// Every live session with one provider, across processes, oldest first.
+    pub(super) fn sessions_of_provider(&self, provider: Guid) -> Vec<Handle<Session>> {
+        self.sessions
+            .handles()
+            .into_iter()
+            .filter(|h| {
+                self.sessions
+                    .get(*h)
+                    .is_some_and(|s| s.provider == provider)
+            })
+            .collect()
+    }
+
     /// The process's live sessions with one provider, oldest first.
-    pub(crate) fn sessions_with(&self, pid: Pid, provider: Guid) -> Vec<Handle<Session>> {
+    pub(super) fn sessions_with(&self, pid: Pid, provider: Guid) -> Vec<Handle<Session>> {
         self.process(pid)
             .map(|p| {
                 p.sessions
@@ -91,56 +105,27 @@ impl<S: EventSink> Dispatcher<S> {
         if !self.reachable(provider) {
             return Err(WsaError::SERVICE_NOT_FOUND);
         }
-        let has_startup = self
-            .adverts
-            .get(&provider)
-            .is_some_and(|a| a.table.has(NspFn::Startup));
-        let arg = if has_startup {
-            emit!(
-                self,
-                Event::NspCall {
-                    provider,
-                    func: NspFn::Startup,
-                    pid,
-                    session: None,
-                    lookup: None,
-                    async_call: None,
-                    args: None,
-                }
-            );
-            let site = CallSite {
-                provider,
-                pid: pid.0,
-            };
-            let end = self.call_provider(provider, site, NspFn::Startup, |p, ctx| p.startup(ctx));
-            let (result, last_error) = match end {
-                CallEnd::Returned { value, last_error } => (value, last_error),
-                CallEnd::Faulted => (
-                    Err(crate::provider::SocketError),
-                    Some(WsaError::SYSCALLFAILURE),
-                ),
-            };
-            let outcome = match result {
-                Ok(arg) => Ok(arg),
-                // S1.3: a WSAEOPNOTSUPP stub is success with a null session argument.
-                Err(_) if last_error == Some(WsaError::EOPNOTSUPP) => Ok(None),
-                Err(_) => Err(failure_code(last_error)),
-            };
-            let label = match outcome {
-                Ok(Some(arg)) => Some(self.labels.acquire_session(provider, arg.raw())),
-                _ => None,
-            };
-            emit!(
-                self,
-                Event::NspReturn {
-                    provider,
-                    func: NspFn::Startup,
-                    pid,
-                    ret: Some(if result.is_ok() { 0 } else { SOCKET_ERROR }),
-                    err: last_error.map_or(0, WsaError::code),
-                    session: Some(label),
-                    lookup: None,
-                }
+        let arg = if self.reachable_with(provider, NspFn::Startup) {
+            let call = NspCall::new(provider, NspFn::Startup, pid, None);
+            let (outcome, label) = self.nsp_call(
+                call,
+                |p, ctx| p.startup(ctx),
+                |this, end| {
+                    let result = end.value.unwrap_or(Err(SocketError));
+                    let ok = result.is_ok();
+                    let outcome = match result {
+                        Ok(arg) => Ok(arg),
+                        // S1.3: a WSAEOPNOTSUPP stub is success with a null session argument.
+                        Err(_) if end.last_error == Some(WsaError::EOPNOTSUPP) => Ok(None),
+                        Err(_) => Err(failure_code(end.last_error)),
+                    };
+                    // The label belongs on the return line, so it is taken before it.
+                    let label = match outcome {
+                        Ok(Some(arg)) => Some(this.labels.acquire_session(provider, arg.raw())),
+                        _ => None,
+                    };
+                    NspReturn::status((outcome, label), ok).session(label)
+                },
             );
             if let Some(arg) = outcome? {
                 // The label was taken above; the session below holds it.
@@ -169,24 +154,21 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(process) = self.process_mut(pid) {
             process.sessions.push(h);
         }
-        if let Some(advert) = self.adverts.get_mut(&provider) {
-            advert.live_sessions += 1;
-        }
+        self.count_session(provider, true);
         h
     }
 
     /// The argument and label a session's calls carry (S4.5).
-    pub(crate) fn session_arg(&self, h: Handle<Session>) -> (Option<SessionArg>, Option<Label>) {
+    pub(super) fn session_arg(&self, h: Handle<Session>) -> (Option<SessionArg>, Option<Label>) {
         self.sessions
             .get(h)
             .map_or((None, None), |s| (s.arg, s.label))
     }
 
     /// Ends one session (S4.6–S4.8, S3.4).
-    pub(crate) fn end_session(&mut self, h: Handle<Session>, how: SessionEnd) {
-        let Some(session) = self.sessions.get(h) else {
-            return;
-        };
+    pub(super) fn end_session(&mut self, h: Handle<Session>, how: SessionEnd) {
+        // Every caller names a live session, and ending one session ends no other (L3).
+        let session = self.sessions.get(h).expect("a session ends once (L3)");
         let (pid, provider, arg, label) =
             (session.pid, session.provider, session.arg, session.label);
         // S4.8: the session's lookup handles are closed before the session ends.
@@ -196,55 +178,18 @@ impl<S: EventSink> Dispatcher<S> {
             SessionEnd::Rundown => Some(NspFn::ClientSessionRundown),
             SessionEnd::Silent => None,
         };
-        let callable = func.filter(|f| {
-            self.reachable(provider) && self.adverts.get(&provider).is_some_and(|a| a.table.has(*f))
-        });
-        if let Some(func) = callable {
-            emit!(
-                self,
-                Event::NspCall {
-                    provider,
-                    func,
-                    pid,
-                    session: label,
-                    lookup: None,
-                    async_call: None,
-                    args: None,
-                }
-            );
-            let site = CallSite {
-                provider,
-                pid: pid.0,
-            };
-            let end = self.call_provider(provider, site, func, |p, ctx| match func {
-                NspFn::Cleanup => p.cleanup(ctx, arg).is_ok(),
-                _ => {
-                    p.client_session_rundown(ctx, arg);
-                    true
-                }
-            });
-            let (ok, err) = match end {
-                CallEnd::Returned { value, last_error } => {
-                    (value, last_error.map_or(0, WsaError::code))
-                }
-                CallEnd::Faulted => (false, WsaError::SYSCALLFAILURE.code()),
-            };
-            let ret = if func.is_void() {
-                None
-            } else {
-                Some(if ok { 0 } else { SOCKET_ERROR })
-            };
-            emit!(
-                self,
-                Event::NspReturn {
-                    provider,
-                    func,
-                    pid,
-                    ret,
-                    err,
-                    session: None,
-                    lookup: None,
-                }
+        if let Some(func) = func.filter(|f| self.reachable_with(provider, *f)) {
+            let call = NspCall::new(provider, func, pid, label);
+            self.nsp_call(
+                call,
+                |p, ctx| match func {
+                    NspFn::Cleanup => p.cleanup(ctx, arg).is_ok(),
+                    _ => {
+                        p.client_session_rundown(ctx, arg);
+                        true
+                    }
+                },
+                |_, end| NspReturn::status((), end.value.unwrap_or(false)),
             );
         }
         self.sessions.remove(h);
@@ -254,13 +199,7 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(process) = self.process_mut(pid) {
             process.sessions.retain(|s| *s != h);
         }
-        let last = match self.adverts.get_mut(&provider) {
-            Some(advert) => {
-                advert.live_sessions = advert.live_sessions.saturating_sub(1);
-                advert.live_sessions == 0
-            }
-            None => false,
-        };
+        let last = self.count_session(provider, false);
         if last && how != SessionEnd::Silent {
             self.audit_held_state(provider);
         }
@@ -268,7 +207,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// S4.6: after a WSACleanup leaves `remaining` WSAStartups outstanding, ends the sessions
     /// the policy no longer covers, newest first, with NSPv2Cleanup.
-    pub(crate) fn end_surplus_sessions(&mut self, pid: Pid, remaining: u32) {
+    pub(super) fn end_surplus_sessions(&mut self, pid: Pid, remaining: u32) {
         let keep_per_provider = match self.config.startup_policy {
             StartupPolicy::PerProcess if remaining > 0 => return,
             StartupPolicy::PerProcess => 0,
@@ -288,10 +227,8 @@ impl<S: EventSink> Dispatcher<S> {
         }
         for provider in providers {
             let mut of_provider = self.sessions_with(pid, provider);
-            while of_provider.len() > keep_per_provider {
-                let Some(newest) = of_provider.pop() else {
-                    break;
-                };
+            let surplus = of_provider.split_off(keep_per_provider.min(of_provider.len()));
+            for newest in surplus.into_iter().rev() {
                 self.end_session(newest, SessionEnd::Cleanup);
             }
         }
@@ -299,10 +236,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// P5: once every session of a provider has ended, it holds no session or lookup state.
     fn audit_held_state(&mut self, provider: Guid) {
-        let Some(advert) = self.adverts.get(&provider) else {
-            return;
-        };
-        let Some(held) = advert.code.held_state() else {
+        // Legal: a provider that does not report its state (most do not) is not audited.
+        let Some(held) = self.held_state(provider) else {
             return;
         };
         if held.sessions > 0 || held.lookups > 0 {

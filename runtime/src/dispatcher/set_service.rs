@@ -5,19 +5,19 @@
 //! SetServiceEx slot is null counts as WSAEOPNOTSUPP without being called (S1.3). Providers are
 //! asked one after another, never at once, so the order of their calls is the routing order.
 
-use crate::dispatcher::{
-    ApiResult, AsyncRecord, CallEnd, Dispatcher, Waiter, Wake, WakeOutcome, emit,
-};
-use crate::event::{ApiFn, Event, EventSink, Fields, Pid, Tid};
+use super::Dispatcher;
+use super::api::{ApiResult, Wake, WakeOutcome};
+use super::async_call::{AsyncRecord, Waiter, Waiting};
+use super::nsp_call::{NspCall, NspReturn};
+use crate::event::{ApiFn, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
-use crate::process::Waiting;
-use crate::provider::{AsyncCall, CallSite, NspFn};
+use crate::provider::{AsyncCall, NspFn};
 use crate::wsa::{Guid, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde_json::json;
 use std::task::Poll;
 
 /// A WSASetService in progress on one thread.
-pub(crate) struct SetServiceState {
+pub(super) struct SetServiceState {
     pub info: QuerySet,
     pub op: SetServiceOp,
     pub flags: SetServiceFlags,
@@ -76,15 +76,23 @@ impl<S: EventSink> Dispatcher<S> {
         }
         self.advance_set(pid, tid);
         self.pump();
-        let at = self.wakes.iter().position(|w| {
+        let finished = self.take_wake(|w| {
             w.pid == pid && w.tid == tid && matches!(w.outcome, WakeOutcome::SetService(_))
         });
-        match at.map(|i| self.wakes.remove(i)) {
+        match finished {
             Some(Wake {
                 outcome: WakeOutcome::SetService(result),
                 ..
             }) => Poll::Ready(result),
             _ => Poll::Pending,
+        }
+    }
+
+    /// The async call a WSASetService on `(pid, tid)` waits for, if one is pending.
+    pub(super) fn pending_set_call(&self, pid: Pid, tid: Tid) -> Option<Handle<AsyncRecord>> {
+        match self.thread(pid, tid)?.waiting.as_ref()? {
+            Waiting::SetService(state) => state.pending,
+            Waiting::LookupServiceNext(_) => None,
         }
     }
 
@@ -98,9 +106,10 @@ impl<S: EventSink> Dispatcher<S> {
     /// Calls the next routed provider's SetServiceEx, or finishes.
     fn advance_set(&mut self, pid: Pid, tid: Tid) {
         loop {
-            let Some(state) = self.set_state(pid, tid) else {
-                return;
-            };
+            // The thread waits in this WSASetService until `finish_set`, which ends the loop.
+            let state = self
+                .set_state(pid, tid)
+                .expect("a WSASetService advances while its thread waits in it");
             let done =
                 state.next >= state.routed.len() || (state.first_success_only && state.succeeded);
             if done {
@@ -121,12 +130,7 @@ impl<S: EventSink> Dispatcher<S> {
                     continue;
                 }
             };
-            let callable = self.reachable(provider)
-                && self
-                    .adverts
-                    .get(&provider)
-                    .is_some_and(|a| a.table.has(NspFn::SetServiceEx));
-            if !callable {
+            if !self.reachable_with(provider, NspFn::SetServiceEx) {
                 // S1.3: a null SetServiceEx is WSAEOPNOTSUPP for that provider.
                 let code = if self.reachable(provider) {
                     WsaError::EOPNOTSUPP
@@ -138,55 +142,24 @@ impl<S: EventSink> Dispatcher<S> {
             }
             let (arg, session_label) = self.session_arg(session);
             let (call, label) = self.new_async_call(provider, Waiter::SetService(pid, tid));
-            let Some(state) = self.set_state(pid, tid) else {
-                return;
-            };
+            let state = self
+                .set_state(pid, tid)
+                .expect("opening a session does not end the WSASetService");
             state.pending = Some(call);
             let (info, op, flags) = (state.info.clone(), state.op, state.flags);
-            emit!(
-                self,
-                Event::NspCall {
-                    provider,
-                    func: NspFn::SetServiceEx,
-                    pid,
-                    session: session_label,
-                    lookup: None,
-                    async_call: Some(label),
-                    args: Some(self.details(|| {
-                        let mut args = info.to_fields();
-                        args.insert("flags".into(), json!(flags.0));
-                        args.insert("op".into(), json!(op.code()));
-                        args
-                    })),
-                }
-            );
-            let site = CallSite {
-                provider,
-                pid: pid.0,
-            };
+            let nsp = NspCall::new(provider, NspFn::SetServiceEx, pid, session_label)
+                .async_call(label)
+                .args(|| {
+                    let mut args = info.to_fields();
+                    args.insert("flags".into(), json!(flags.0));
+                    args.insert("op".into(), json!(op.code()));
+                    args
+                });
             let async_call = AsyncCall(call.to_raw());
-            self.serving = Some(label);
-            let end = self.call_provider(provider, site, NspFn::SetServiceEx, |p, ctx| {
-                p.set_service_ex(ctx, async_call, &info, op, flags, arg)
-            });
-            self.serving = None;
-            let (err, faulted) = match end {
-                CallEnd::Returned { last_error, .. } => {
-                    (last_error.map_or(0, WsaError::code), false)
-                }
-                CallEnd::Faulted => (WsaError::SYSCALLFAILURE.code(), true),
-            };
-            emit!(
-                self,
-                Event::NspReturn {
-                    provider,
-                    func: NspFn::SetServiceEx,
-                    pid,
-                    ret: None,
-                    err,
-                    session: None,
-                    lookup: None,
-                }
+            let faulted = self.nsp_call(
+                nsp,
+                |p, ctx| p.set_service_ex(ctx, async_call, &info, op, flags, arg),
+                |_, end| NspReturn::void(end.value.is_none()),
             );
             if faulted {
                 // P4: this provider's part fails with WSASYSCALLFAILURE; the others go on.
@@ -203,20 +176,23 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Continues a WSASetService whose current SetServiceEx finished.
-    pub(crate) fn on_set_done(
+    pub(super) fn on_set_done(
         &mut self,
         pid: Pid,
         tid: Tid,
         call: Handle<AsyncRecord>,
         code: Result<(), WsaError>,
     ) {
-        let Some(state) = self.set_state(pid, tid) else {
-            return;
-        };
-        if state.pending != Some(call) {
-            return; // stale
-        }
-        state.pending = None;
+        // Callers pass only the call the WSASetService still waits for (`is_waited_for`, or the
+        // SetServiceEx that just faulted): a stale completion was discarded before (S6.2).
+        let state = self
+            .set_state(pid, tid)
+            .expect("a SetServiceEx finishes while its thread waits in WSASetService");
+        assert_eq!(
+            state.pending.take(),
+            Some(call),
+            "a SetServiceEx finishes for the WSASetService that waits for it"
+        );
         match code {
             Ok(()) => state.succeeded = true,
             Err(e) => {
@@ -231,7 +207,7 @@ impl<S: EventSink> Dispatcher<S> {
             thread.waiting = None;
         }
         self.api_return(pid, tid, ApiFn::WSASetService, &outcome, |_| None::<Fields>);
-        self.wakes.push(Wake {
+        self.wake(Wake {
             pid,
             tid,
             outcome: WakeOutcome::SetService(outcome),

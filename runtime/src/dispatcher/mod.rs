@@ -1,0 +1,291 @@
+//! The Ws2_32 face: the dispatcher state machine that sits between client processes and
+//! NSPv2 providers.
+//!
+//! The dispatcher is **sans-IO**: it owns no threads and no clock. A driver (the deterministic
+//! scheduler, or the live host) calls the client API on behalf of a (pid, tid), sets the virtual
+//! time, runs providers' deferred work when it chooses, and collects [`Wake`]s for threads whose
+//! blocking call finished. A thread that waits for an async completion is a state the driver sees
+//! ([`Dispatcher::is_waiting`]), never a blocked OS thread.
+//!
+//! One module per Windows concept, each an `impl Dispatcher` block over the state it owns:
+//!
+//! | module | concept | rules |
+//! |---|---|---|
+//! | `api` | what drivers see: errors, handles, wakes, work items | |
+//! | this file | the state, the clock and sink, the work queue and its pump | S6.3 |
+//! | `nsp_call` | the one provider-call seam: call lines, containment, context ops | S1.4, P4 |
+//! | `process` | processes, threads, WSAStartup/WSACleanup, last error, exit | S4.1, S4.2, S4.7 |
+//! | `session` | NSPv2Startup … Cleanup/Rundown | S4.3–S4.8, P5 |
+//! | `lookup` | WSALookupServiceBegin/Next/End | S5 |
+//! | `async_call` | hAsyncCall and WSAProviderCompleteAsyncCall | S6 |
+//! | `set_service` | WSASetService | S7 |
+//! | `advertisement` | WSAAdvertiseProvider, and providers leaving | S3, S8 |
+//! | `catalog_ops` | catalog changes during a run, WSAEnumNameSpaceProvidersEx | S2 |
+//! | `routing` | which providers a call goes to | S5.1, S5.2, S7.1 |
+//! | `labels` | labels for provider-produced opaque values | TRACE_FORMAT.md |
+//!
+//! Calls between concepts are method calls on [`Dispatcher`]; a module imports another only to
+//! name a record type its own state points to. Two cycles remain, and they are the concept
+//! itself: a pending Next or WSASetService names the async call it waits for, and the async
+//! call (its `Waiter`, and a thread's `Waiting`) names the client call its completion continues
+//! (`lookup` ↔ `async_call`, `set_service` ↔ `async_call`). Everything else points one way:
+//! `process` → `async_call`, `lookup`, `session`; `lookup` → `session`; `advertisement` →
+//! `session`; all of them → `api`, `nsp_call`; `nsp_call` → `api`.
+
+mod advertisement;
+mod api;
+mod async_call;
+mod catalog_ops;
+mod labels;
+mod lookup;
+mod nsp_call;
+mod process;
+mod routing;
+mod session;
+mod set_service;
+
+pub use api::{
+    ApiError, ApiResult, LookupHandle, ProviderTimeout, Wake, WakeOutcome, WorkItem,
+    in_provider_call,
+};
+pub use process::{negotiate_version, version_text};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::event::{Event, EventSink, Fields, Label};
+use crate::handles::HandleTable;
+use crate::provider::{AsyncCall, ContextOp, NspFn, WorkToken};
+use crate::wsa::{Guid, WsaError};
+use advertisement::Advertised;
+use async_call::AsyncRecord;
+use labels::Labels;
+use lookup::ClientLookup;
+use process::Process;
+use session::Session;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Emits an event, building it only when the sink wants events.
+macro_rules! emit {
+    ($d:expr, $event:expr) => {
+        if $d.sink.enabled() {
+            let event = $event;
+            let now = $d.now;
+            $d.sink.record(now, event);
+        }
+    };
+}
+use emit;
+
+/// Work the dispatcher applies in order once the current provider call has returned.
+enum Work {
+    /// WSAProviderCompleteAsyncCall from a provider.
+    Complete {
+        provider: Guid,
+        call: AsyncCall,
+        code: Result<(), WsaError>,
+    },
+    /// A provider stops being reachable (S3.4, P4, and catalog disable/uninstall).
+    Detach { provider: Guid, how: Detach },
+}
+
+/// How a provider stops being reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Detach {
+    /// Unadvertised, host gone, or faulted: the code is dropped; nothing of it runs again.
+    Gone,
+    /// Disabled or uninstalled while advertised: no call may reach it (L8), but its code lives
+    /// on, so a late completion is accepted and discarded (S6.2).
+    Unreachable,
+}
+
+/// The dispatcher: the state of one emulated machine's Ws2_32.
+///
+/// Each field belongs to one concept module (named beside it) and is touched there; the others
+/// go through that module's methods.
+pub struct Dispatcher<S: EventSink> {
+    config: Config,
+    sink: S,
+    now: u64,
+    /// `catalog_ops`, read by `routing`.
+    catalog: Catalog,
+    /// `advertisement`.
+    adverts: BTreeMap<Guid, Advertised>,
+    /// `process`.
+    processes: Vec<Process>,
+    /// `session`.
+    sessions: HandleTable<Session>,
+    /// `lookup`.
+    lookups: HandleTable<ClientLookup>,
+    /// `async_call`.
+    async_calls: HandleTable<AsyncRecord>,
+    /// Deferred provider work waiting for the driver (S6.3).
+    work: Vec<WorkItem>,
+    next_work_id: u64,
+    /// Completions and detaches waiting for the current provider call to return.
+    queue: VecDeque<Work>,
+    /// Blocking calls that finished, for the driver.
+    wakes: Vec<Wake>,
+    /// `session` (session arguments) and `lookup` (provider lookup handles).
+    labels: Labels,
+    /// `nsp_call`: the async call the provider call in progress serves (for
+    /// [`WorkItem::serves`]).
+    serving: Option<Label>,
+    /// `nsp_call`: the buffer provider calls record their context operations in, reused from
+    /// call to call.
+    ops: Vec<ContextOp>,
+}
+
+impl<S: EventSink> Dispatcher<S> {
+    pub fn new(config: Config, sink: S) -> Self {
+        Dispatcher {
+            config,
+            sink,
+            now: 0,
+            catalog: Catalog::new(),
+            adverts: BTreeMap::new(),
+            processes: Vec::new(),
+            sessions: HandleTable::new(),
+            lookups: HandleTable::new(),
+            async_calls: HandleTable::new(),
+            work: Vec::new(),
+            next_work_id: 0,
+            queue: VecDeque::new(),
+            wakes: Vec::new(),
+            labels: Labels::default(),
+            serving: None,
+            ops: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Sets the virtual time (µs) stamped on the events that follow. Time never goes back.
+    pub fn set_time(&mut self, t: u64) {
+        self.now = self.now.max(t);
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// An `args` or `result` object, built only when the sink wants details
+    /// ([`EventSink::wants_details`]); empty otherwise. Building them (JSON values, strings,
+    /// maps) is most of an event's cost, and no rule is judged by them.
+    fn details(&self, build: impl FnOnce() -> Fields) -> Fields {
+        if self.sink.wants_details() {
+            build()
+        } else {
+            Fields::new()
+        }
+    }
+
+    /// A process or provider name for an event: empty unless the sink wants details.
+    fn detail_name(&self, name: &str) -> String {
+        if self.sink.wants_details() {
+            name.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Records an event that did not come from the dispatcher's own state machine (a failed
+    /// scenario `expect`, a driver-detected fault), in order with the rest.
+    pub fn record_external(&mut self, event: Event) {
+        emit!(self, event);
+    }
+
+    /// Blocking calls that finished since the last call, in the order they finished.
+    pub fn take_wakes(&mut self) -> Vec<Wake> {
+        std::mem::take(&mut self.wakes)
+    }
+
+    /// [`Dispatcher::take_wakes`] into `out` (cleared first), swapping buffers so that a
+    /// driver polling after every step allocates nothing.
+    pub fn take_wakes_into(&mut self, out: &mut Vec<Wake>) {
+        out.clear();
+        std::mem::swap(&mut self.wakes, out);
+    }
+
+    /// Hands a finished blocking call to the driver.
+    fn wake(&mut self, wake: Wake) {
+        self.wakes.push(wake);
+    }
+
+    /// Takes back the wake of a blocking call that finished before its entry point returned.
+    fn take_wake(&mut self, matches: impl Fn(&Wake) -> bool) -> Option<Wake> {
+        let at = self.wakes.iter().position(matches)?;
+        Some(self.wakes.remove(at))
+    }
+
+    /// Deferred provider work waiting to run, oldest first.
+    pub fn pending_work(&self) -> &[WorkItem] {
+        &self.work
+    }
+
+    /// Runs one deferred work item (S6.3). Returns `false` for an unknown id.
+    pub fn run_work(&mut self, id: u64) -> bool {
+        // Legal: the driver learns an unknown or already-run id from the return value.
+        let Some(at) = self.work.iter().position(|w| w.id == id) else {
+            return false;
+        };
+        let item = self.work.remove(at);
+        self.run_deferred(&item);
+        self.pump();
+        true
+    }
+
+    /// Records a provider's request for a deferred turn, made during `origin` (S6.3).
+    fn defer_work(&mut self, provider: Guid, token: WorkToken, origin: NspFn) {
+        self.next_work_id += 1;
+        self.work.push(WorkItem {
+            id: self.next_work_id,
+            provider,
+            token,
+            origin,
+            serves: self.serving,
+        });
+    }
+
+    /// Forgets the deferred work of a provider that is gone (S3.4).
+    fn drop_work_of(&mut self, provider: Guid) {
+        self.work.retain(|w| w.provider != provider);
+    }
+
+    /// Queues work to apply once the current provider call has returned.
+    fn enqueue(&mut self, work: Work) {
+        self.queue.push_back(work);
+    }
+
+    /// Applies queued work until none is left. Every client API entry point ends with it, so
+    /// inline completions (S6.3) are applied before the call returns.
+    fn pump(&mut self) {
+        while let Some(work) = self.queue.pop_front() {
+            match work {
+                Work::Complete {
+                    provider,
+                    call,
+                    code,
+                } => self.on_completion(provider, call, code),
+                Work::Detach { provider, how } => self.detach(provider, how),
+            }
+        }
+    }
+}
