@@ -1,6 +1,6 @@
 //! Lifecycle events: what leaves the dispatcher, in order, for the trace, the checker and logs.
 //!
-//! One variant per `ev` kind of TRACE_FORMAT.md, with the fields it lists. Opaque values
+//! One variant per `ev` kind of docs/trace-format.md, with the fields it lists. Opaque values
 //! (session arguments, handles, async calls) are already labels here ([`Label`]); nothing in an
 //! event depends on addresses, wall-clock time or hash order, so a sequence of events is as
 //! deterministic as the run that made it.
@@ -135,7 +135,7 @@ impl ApiFn {
     }
 }
 
-/// The four kinds of opaque value a trace names by label (TRACE_FORMAT.md).
+/// The four kinds of opaque value a trace names by label (docs/trace-format.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LabelKind {
     /// A session argument: `s1`, `s2`, …
@@ -253,7 +253,7 @@ impl FaultKind {
     }
 }
 
-/// One lifecycle event: the `ev` kinds of TRACE_FORMAT.md with their fields, in order.
+/// One lifecycle event: the `ev` kinds of docs/trace-format.md with their fields, in order.
 ///
 /// `ret` is the function's integer return; `err` the calling thread's last error after the
 /// call (0 when none).

@@ -1,7 +1,7 @@
 //! nspsim's emulator: a user-mode model of what Windows' Ws2_32.dll does between client
 //! processes and namespace service providers version 2 (NSPv2).
 //!
-//! The contract is `NSPV2_SEMANTICS.md` (rules S, L, P); modules cite the rules they implement.
+//! The contract is `docs/semantics.md` (rules S, L, P); modules cite the rules they implement.
 //!
 //! - Winsock values: [`wsa`] (errors, namespaces, flags, GUIDs, WSAQUERYSET2).
 //! - The provider side: [`provider`] (the routine table as a trait, and the provider context).

@@ -1,4 +1,4 @@
-//! The dispatcher keeps the S rules of NSPV2_SEMANTICS.md: one or more tests per rule, named
+//! The dispatcher keeps the S rules of docs/semantics.md: one or more tests per rule, named
 //! after it. Each test would fail if the rule were broken.
 
 mod common;

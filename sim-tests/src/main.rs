@@ -26,7 +26,7 @@ enum Command {
     ///
     /// Live example: nspsim run traces/demo.toml --live --clients 16
     Run {
-        /// The scenario file (TOML, see SCENARIO_FORMAT.md).
+        /// The scenario file (TOML, see docs/scenario-format.md).
         scenario: PathBuf,
         /// Scheduler seed (default: the scenario's `seed`, else 0).
         #[arg(long)]

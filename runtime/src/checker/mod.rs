@@ -1,4 +1,4 @@
-//! The lifecycle checker: rules L1–L10 and P1–P4 of NSPV2_SEMANTICS.md §9–§10, judged from
+//! The lifecycle checker: rules L1–L10 and P1–P4 of docs/semantics.md §9–§10, judged from
 //! events alone, and the home of every rule and every `violation` line.
 //!
 //! The checker never looks at the dispatcher: it rebuilds processes, sessions, handles and

@@ -1,6 +1,6 @@
 //! The rule table: every rule a `violation` line can name, declared once with its id, family,
-//! text and when it is decided (NSPV2_SEMANTICS.md §9 L1–L10, §10 P1–P4, the project's P5,
-//! and SCENARIO_FORMAT.md's `expect`).
+//! text and when it is decided (docs/semantics.md §9 L1–L10, §10 P1–P4, the project's P5,
+//! and docs/scenario-format.md's `expect`).
 //!
 //! Everything else derives from [`RULES`]: the [`Rule`] type and [`Rule::parse`], the listing
 //! (`nspsim check --help`), which rules the checker computes (the rest it passes through) and

@@ -57,8 +57,7 @@ impl Violation {
 /// P5: `provider`'s last session has ended and it reports holding `held`. A provider that
 /// cannot report its state is not judged (the dispatcher does not call this for it).
 ///
-/// Until the dispatcher's `audit_held_state` calls this, it writes the same line itself; a
-/// test pins this wording to the one it writes, so the switch changes no trace.
+/// The dispatcher's `audit_held_state` writes the line this returns.
 pub fn held_state_violation(provider: Guid, held: HeldState) -> Option<Verdict> {
     if held.sessions == 0 && held.lookups == 0 {
         return None;

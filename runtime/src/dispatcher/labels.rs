@@ -1,4 +1,4 @@
-//! Labels for the opaque values providers produce (TRACE_FORMAT.md): session arguments
+//! Labels for the opaque values providers produce (docs/trace-format.md): session arguments
 //! (`s1, s2, …`) and provider lookup handles (`h1, …`). Dispatcher-issued handles (client
 //! lookups, async calls) are labelled by their handle's serial number instead, which is never
 //! reused (S5.7, S6.1).

@@ -22,7 +22,7 @@
 //! | `advertisement` | WSAAdvertiseProvider, and providers leaving | S3, S8 |
 //! | `catalog_ops` | catalog changes during a run, WSAEnumNameSpaceProvidersEx | S2 |
 //! | `routing` | which providers a call goes to | S5.1, S5.2, S7.1 |
-//! | `labels` | labels for provider-produced opaque values | TRACE_FORMAT.md |
+//! | `labels` | labels for provider-produced opaque values | docs/trace-format.md |
 //!
 //! Calls between concepts are method calls on [`Dispatcher`]; a module imports another only to
 //! name a record type its own state points to. Two cycles remain, and they are the concept

@@ -12,7 +12,7 @@
 use super::nsp_call::{NspCall, NspReturn, failure_code};
 use super::{Dispatcher, emit};
 use crate::config::StartupPolicy;
-use crate::event::{Event, EventSink, Label, Pid};
+use crate::event::{EventSink, Label, Pid};
 use crate::handles::Handle;
 use crate::provider::{NspFn, SessionArg, SocketError};
 use crate::wsa::{Guid, WsaError};
@@ -240,17 +240,9 @@ impl<S: EventSink> Dispatcher<S> {
         let Some(held) = self.held_state(provider) else {
             return;
         };
-        if held.sessions > 0 || held.lookups > 0 {
-            emit!(
-                self,
-                Event::Violation {
-                    rule: "P5".into(),
-                    detail: format!(
-                        "provider {provider} still holds {} session(s) and {} lookup handle(s) after its last session ended",
-                        held.sessions, held.lookups
-                    ),
-                }
-            );
+        // The checker owns the rule's wording (one place produces every violation line).
+        if let Some(verdict) = crate::checker::held_state_violation(provider, held) {
+            emit!(self, verdict.into_event());
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Scenario files (SCENARIO_FORMAT.md, version 1): parsing, validation and the typed model.
+//! Scenario files (docs/scenario-format.md, version 1): parsing, validation and the typed model.
 //!
 //! [`parse`] (or [`load`]) turns TOML text into a [`Scenario`] in which every value is typed,
 //! every default is filled in and every reference is resolved; anything wrong is a
@@ -8,7 +8,7 @@
 //! - unknown keys anywhere (at the top level, in `[[provider]]`, `[[host]]`, `[[process]]`,
 //!   `[[process.thread]]`, and per step: a key that does not belong to the step's `op` is an
 //!   error naming the op and the key); `[provider.options]` is the kind's business;
-//! - types, Windows names (`namespace`, `flags`, `err`: a name from NSPV2_SEMANTICS.md §11 or a
+//! - types, Windows names (`namespace`, `flags`, `err`: a name from docs/semantics.md §11 or a
 //!   number), GUIDs, addresses, `version` ("M.m");
 //! - [`limits`], each error naming the limit and the value;
 //! - provider ids and names unique; host and process names unique (one space: both are
@@ -25,7 +25,7 @@
 //!   `expect` or `sleep` (no outcome to check); nothing follows `exit` or `crash` (it would
 //!   never run).
 //!
-//! Choices beyond SCENARIO_FORMAT.md, all documented on the model too:
+//! Choices beyond docs/scenario-format.md, all documented on the model too:
 //!
 //! - `[[provider]]` `host` defaults to `"<provider name>-host"`. A host name that no `[[host]]`
 //!   or `[[process]]` declares is an implicit host ([`Scenario::implicit_hosts`]); a provider may

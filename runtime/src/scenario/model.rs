@@ -8,7 +8,7 @@ use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
 
-/// A whole scenario (SCENARIO_FORMAT.md).
+/// A whole scenario (docs/scenario-format.md).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
     pub name: String,
@@ -94,7 +94,7 @@ pub enum NextCount {
     All,
 }
 
-/// One step of a thread (SCENARIO_FORMAT.md "Steps").
+/// One step of a thread (docs/scenario-format.md "Steps").
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// WSAStartup(MAKEWORD(major, minor)); `version` "M.m", default "2.2".
@@ -172,7 +172,7 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every op, in the order of SCENARIO_FORMAT.md.
+    /// Every op, in the order of docs/scenario-format.md.
     pub const OPS: [&'static str; 18] = [
         "startup",
         "cleanup",

@@ -85,7 +85,7 @@ fn with_steps(steps: &str) -> String {
 /// Line of the first step in [`with_steps`].
 const STEP_LINE: usize = 10;
 
-// ----- the example of SCENARIO_FORMAT.md -----
+// ----- the example of docs/scenario-format.md -----
 
 #[test]
 fn the_format_example_parses_to_the_expected_model() {

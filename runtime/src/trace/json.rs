@@ -1,4 +1,4 @@
-//! One trace line: encoding an event with the exact key order of TRACE_FORMAT.md, and decoding
+//! One trace line: encoding an event with the exact key order of docs/trace-format.md, and decoding
 //! it back.
 //!
 //! Encoding writes straight into a `String` (no intermediate JSON tree) because it runs once

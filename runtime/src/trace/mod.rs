@@ -1,4 +1,4 @@
-//! nsptrace version 1 (TRACE_FORMAT.md): the header, one line per event with the documented
+//! nsptrace version 1 (docs/trace-format.md): the header, one line per event with the documented
 //! key order, the `end` line; writing (in memory or through a writer thread to a file renamed
 //! into place when complete) and reading with line-numbered errors.
 

@@ -1,4 +1,4 @@
-//! Winsock error codes (NSPV2_SEMANTICS.md §11).
+//! Winsock error codes (docs/semantics.md §11).
 //!
 //! [`WsaError`] is any non-zero Winsock code: the named ones are constants, and a provider may
 //! still complete a call with a code outside the documented set (P2), which must survive a

@@ -1,4 +1,4 @@
-//! LUP_* control flags of WSALookupServiceBegin/Next (NSPV2_SEMANTICS.md §11, S5.6).
+//! LUP_* control flags of WSALookupServiceBegin/Next (docs/semantics.md §11, S5.6).
 //!
 //! The values are the header's (winsock2.h; the client-side reference pages swap FLUSHCACHE and
 //! FLUSHPREVIOUS; §12). Every LUP_ name of the header is accepted except LUP_RESERVED_UNUSED

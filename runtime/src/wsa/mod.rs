@@ -1,6 +1,6 @@
 //! Winsock values the dispatcher and providers exchange: error codes, namespaces, LUP flags,
 //! GUIDs, WSAQUERYSET2 and WSANAMESPACE_INFOEX with their packed sizes, WSASetService's
-//! operation (NSPV2_SEMANTICS.md §11), and NS_EMAIL authority data with its installation blob
+//! operation (docs/semantics.md §11), and NS_EMAIL authority data with its installation blob
 //! (nsemail.h).
 
 pub mod error;

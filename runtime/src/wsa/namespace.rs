@@ -1,4 +1,4 @@
-//! Namespace identifiers (NSPV2_SEMANTICS.md §11).
+//! Namespace identifiers (docs/semantics.md §11).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
