@@ -56,8 +56,9 @@ mod tests;
 
 pub use error::ScenarioError;
 pub use model::{
-    Authority, HostSpec, Level, Napi, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario,
-    StartupPolicy, Step, Target, ThreadSpec,
+    Authority, CallCount, ExpectCalls, ExpectErr, ExpectedResult, Expectation, HostSpec, Level,
+    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step, Target,
+    ThreadSpec,
 };
 pub use parse::JSON_FILE;
 

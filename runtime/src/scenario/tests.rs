@@ -197,7 +197,7 @@ fn defaults_are_filled_in() {
         Step::LookupNext {
             handle: "q".into(),
             flags: None,
-            buffer: 4096,
+            buffer: NextBuffer::Bytes(4096),
         }
     );
     assert_eq!(
@@ -301,15 +301,9 @@ fn every_op_parses() {
     let p = &s.processes[0];
     let expected = vec![
         Step::Startup { version: (1, 1) },
-        Step::Expect {
-            err: Some(WsaError::VERNOTSUPPORTED),
-            ret: Some(-1),
-        },
+        Step::Expect(Expectation::of(Some(WsaError::VERNOTSUPPORTED), Some(-1)).into()),
         Step::Startup { version: (2, 0) },
-        Step::Expect {
-            err: None,
-            ret: None,
-        },
+        Step::Expect(Expectation::of(None, None).into()),
         Step::Lookup {
             target: Target::Provider(odd),
             name: Some(String::new()),
@@ -317,10 +311,7 @@ fn every_op_parses() {
             next: NextCount::Count(3),
             buffer: 0,
         },
-        Step::Expect {
-            err: Some(WsaError::E_NO_MORE),
-            ret: None,
-        },
+        Step::Expect(Expectation::of(Some(WsaError::E_NO_MORE), None).into()),
         Step::Lookup {
             target: Target::Provider(guid("99999999-0000-0000-0000-000000000000")),
             name: None,
@@ -337,7 +328,7 @@ fn every_op_parses() {
         Step::LookupNext {
             handle: "q".into(),
             flags: Some(LupFlags::EMPTY),
-            buffer: MAX_BUFFER_BYTES,
+            buffer: NextBuffer::Bytes(MAX_BUFFER_BYTES),
         },
         Step::SetService {
             action: SetServiceOp::Delete,
@@ -349,10 +340,7 @@ fn every_op_parses() {
             ],
             multiple: true,
         },
-        Step::Expect {
-            err: WsaError::from_code(12345),
-            ret: None,
-        },
+        Step::Expect(Expectation::of(WsaError::from_code(12345), None).into()),
         Step::EnumProviders { buffer: 10 },
         Step::Advertise { provider: mail },
         Step::Unadvertise { provider: mail },
@@ -362,10 +350,7 @@ fn every_op_parses() {
         Step::Disable { provider: odd },
         Step::Sleep { us: MAX_SLEEP_US },
         Step::Cleanup,
-        Step::Expect {
-            err: None,
-            ret: Some(0),
-        },
+        Step::Expect(Expectation::of(None, Some(0)).into()),
     ];
     assert_eq!(p.steps, expected);
     let ops: Vec<&str> = p.steps.iter().map(Step::op).collect();
@@ -494,7 +479,7 @@ fn error_display_and_source_line() {
     assert_eq!(
         e.to_string(),
         "t.toml:2:1: unknown key `profil` at the top level; expected one of `name`, `seed`, \
-         `profile`, `startup_policy`, `provider`, `host`, `process`"
+         `profile`, `startup_policy`, `provider`, `host`, `process`, `expect_calls`"
     );
     assert_eq!(e.source_line.as_deref(), Some("profil = \"win7\""));
 }
