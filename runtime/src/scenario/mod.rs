@@ -53,6 +53,8 @@ mod parse;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_expect;
 
 pub use error::ScenarioError;
 pub use model::{

@@ -9,7 +9,7 @@ use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
 use serde_json::{Value, json};
 
 const EXAMPLE: &str = include_str!("../../tests/scenarios/example.toml");
-const MAIL_ID: &str = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60";
+pub(super) const MAIL_ID: &str = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60";
 const OTHER_ID: &str = "11111111-2222-3333-4444-555555555555";
 
 /// Accepts any options, or rejects those with a `bad` key.
@@ -52,14 +52,14 @@ fn registry() -> Registry {
     r
 }
 
-fn ok(text: &str) -> Scenario {
+pub(super) fn ok(text: &str) -> Scenario {
     match parse("t.toml", text, &registry()) {
         Ok(s) => s,
         Err(e) => panic!("expected a valid scenario, got {e}"),
     }
 }
 
-fn err(text: &str) -> ScenarioError {
+pub(super) fn err(text: &str) -> ScenarioError {
     match parse("t.toml", text, &registry()) {
         Ok(s) => panic!("expected an error, got {s:?}"),
         Err(e) => e,
@@ -67,23 +67,23 @@ fn err(text: &str) -> ScenarioError {
 }
 
 /// The error's line, column and message (without the expectation).
-fn at(text: &str) -> (usize, usize, String) {
+pub(super) fn at(text: &str) -> (usize, usize, String) {
     let e = err(text);
     (e.line, e.column, e.message)
 }
 
-fn guid(s: &str) -> Guid {
+pub(super) fn guid(s: &str) -> Guid {
     s.parse().expect("test GUID")
 }
 
 /// A scenario with one provider "p" (NS_EMAIL) and one process running `steps`.
-fn with_steps(steps: &str) -> String {
+pub(super) fn with_steps(steps: &str) -> String {
     format!(
         "name = \"t\"\n[[provider]]\nid = \"{MAIL_ID}\"\nname = \"p\"\nnamespace = \"NS_EMAIL\"\nkind = \"email-directory\"\n[[process]]\nname = \"c\"\nsteps = [\n{steps}\n]\n"
     )
 }
 /// Line of the first step in [`with_steps`].
-const STEP_LINE: usize = 10;
+pub(super) const STEP_LINE: usize = 10;
 
 // ----- the example of SCENARIO_FORMAT.md -----
 
