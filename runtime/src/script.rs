@@ -360,8 +360,13 @@ pub fn perform<S: Observing>(
                     }
                 },
             };
-            return match d.wsa_lookup_service_next(pid, tid, h.handle, flags.unwrap_or(h.flags), buffer)
-            {
+            return match d.wsa_lookup_service_next(
+                pid,
+                tid,
+                h.handle,
+                flags.unwrap_or(h.flags),
+                buffer,
+            ) {
                 Poll::Ready(r) => Performed::Done(next_outcome(d, pid, tid, &r)),
                 Poll::Pending => Performed::Waiting,
             };

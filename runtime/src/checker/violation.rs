@@ -10,7 +10,7 @@
 use super::Rule;
 use crate::event::{Event, Pid, Tid};
 use crate::provider::{HeldState, NspFn};
-use crate::scenario::{ExpectErr, ExpectedResult, Expectation, ProviderSpec, Scenario};
+use crate::scenario::{ExpectErr, Expectation, ExpectedResult, ProviderSpec, Scenario};
 use crate::wsa::{Guid, WsaError};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -175,7 +175,9 @@ fn show_answer(a: &Answer, providers: &[ProviderSpec]) -> String {
 
 /// Whether `got` is what `want` describes: every field `want` gives matches.
 fn result_matches(want: &ExpectedResult, got: &Answer) -> bool {
-    want.name.as_ref().is_none_or(|n| got.name.as_ref() == Some(n))
+    want.name
+        .as_ref()
+        .is_none_or(|n| got.name.as_ref() == Some(n))
         && want.addrs.as_ref().is_none_or(|a| *a == got.addrs)
         && want.provider.is_none_or(|p| got.provider == Some(p))
 }
@@ -197,52 +199,51 @@ pub fn expect_violation(step: &ExpectStep<'_>, got: &Got<'_>) -> Option<Verdict>
     if err_ok && ret_ok && version_ok && required_ok && results_ok {
         return None;
     }
-    let mut expected = vec![show_expected_err(&x.err)];
-    let mut actual = vec![show_err(got.err)];
-    // `ret` is always told, as version 1 did; the other parts only when asked.
+    // Version 1's wording ("X with ret R, got Y with ret R"), then each part asked after " and ".
+    let mut expected = show_expected_err(&x.err);
     if let Some(r) = x.ret {
-        expected.push(format!("ret {r}"));
+        expected.push_str(&format!(" with ret {r}"));
     }
-    actual.push(format!("ret {}", got.ret));
+    let mut actual = format!("{} with ret {}", show_err(got.err), got.ret);
+    let mut also = |want: String, have: String| {
+        expected.push_str(" and ");
+        expected.push_str(&want);
+        actual.push_str(" and ");
+        actual.push_str(&have);
+    };
     if let Some((a, b)) = x.version {
-        expected.push(format!("version {a}.{b}"));
-        actual.push(match got.version {
+        let have = match got.version {
             Some((a, b)) => format!("version {a}.{b}"),
             None => "no version".to_string(),
-        });
+        };
+        also(format!("version {a}.{b}"), have);
     }
     if let Some(n) = x.required {
-        expected.push(format!("required {n}"));
-        actual.push(match got.required {
+        let have = match got.required {
             Some(n) => format!("required {n}"),
             None => "no length written back".to_string(),
-        });
+        };
+        also(format!("required {n}"), have);
     }
     if let Some(want) = &x.results {
         let list: Vec<String> = want
             .iter()
             .map(|r| show_expected_result(r, step.providers))
             .collect();
-        expected.push(format!("{} result(s) [{}]", want.len(), list.join("; ")));
+        let want_text = format!("{} result(s) [{}]", want.len(), list.join("; "));
         let list: Vec<String> = got
             .results
             .iter()
             .map(|a| show_answer(a, step.providers))
             .collect();
-        actual.push(format!(
-            "{} result(s) [{}]",
-            got.results.len(),
-            list.join("; ")
-        ));
+        also(
+            want_text,
+            format!("{} result(s) [{}]", got.results.len(), list.join("; ")),
+        );
     }
     let detail = format!(
-        "pid {} ({}) thread {} step {}: expected {}, got {}",
-        step.pid.0,
-        step.process,
-        step.tid.0,
-        step.step,
-        expected.join(" with "),
-        actual.join(" with ")
+        "pid {} ({}) thread {} step {}: expected {expected}, got {actual}",
+        step.pid.0, step.process, step.tid.0, step.step,
     );
     Some(Verdict::new(Rule::Expect, detail))
 }

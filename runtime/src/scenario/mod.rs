@@ -58,9 +58,9 @@ mod tests_expect;
 
 pub use error::ScenarioError;
 pub use model::{
-    Authority, CallCount, ExpectCalls, ExpectErr, ExpectedResult, Expectation, HostSpec, Level,
-    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step, Target,
-    ThreadSpec,
+    Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
+    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
+    Target, ThreadSpec,
 };
 pub use parse::JSON_FILE;
 

@@ -258,7 +258,10 @@ pub struct ExpectCalls {
 pub enum CallCount {
     Exactly(u64),
     /// `min` and/or `max` (inclusive).
-    Between { min: Option<u64>, max: Option<u64> },
+    Between {
+        min: Option<u64>,
+        max: Option<u64>,
+    },
 }
 
 impl CallCount {
@@ -644,13 +647,11 @@ impl Scenario {
 
     /// Whether some `expect` step has `results` (so runs must gather lookup results).
     pub fn uses_results(&self) -> bool {
-        let scripts = self
-            .hosts
-            .iter()
-            .map(|h| &h.steps)
-            .chain(self.processes.iter().flat_map(|p| {
-                std::iter::once(&p.steps).chain(p.threads.iter().map(|t| &t.steps))
-            }));
+        let scripts = self.hosts.iter().map(|h| &h.steps).chain(
+            self.processes
+                .iter()
+                .flat_map(|p| std::iter::once(&p.steps).chain(p.threads.iter().map(|t| &t.steps))),
+        );
         scripts
             .flatten()
             .any(|s| matches!(s, Step::Expect(x) if x.results.is_some()))

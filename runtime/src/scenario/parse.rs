@@ -9,7 +9,7 @@ use super::limits::{
     MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
 };
 use super::model::{
-    Authority, CallCount, ExpectCalls, ExpectErr, ExpectedResult, Expectation, HostSpec, Level,
+    Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
     Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
     Target, ThreadSpec,
 };
@@ -1190,9 +1190,7 @@ impl<'a> Builder<'a> {
                         },
                         show(&err)
                     ),
-                    Some(
-                        "`results = []` with a failure, or one result with success".to_string(),
-                    ),
+                    Some("`results = []` with a failure, or one result with success".to_string()),
                 ));
             }
         }
@@ -1321,7 +1319,11 @@ impl<'a> Builder<'a> {
                 .string(f, "fn")
                 .map_err(|_| self.type_error(f, "fn", &fns()))?;
             let func = NspFn::from_name(name).ok_or_else(|| {
-                self.err(&f.loc, format!("unknown provider function \"{name}\""), fns())
+                self.err(
+                    &f.loc,
+                    format!("unknown provider function \"{name}\""),
+                    fns(),
+                )
             })?;
             let process = match c.get("process") {
                 None => None,

@@ -16,11 +16,14 @@ fn last_expect(steps: &str) -> Expectation {
     }
 }
 
-const BEGIN: &str = "{ op = \"startup\" }, { op = \"lookup_begin\", namespace = \"NS_EMAIL\", as = \"q\" },";
+const BEGIN: &str =
+    "{ op = \"startup\" }, { op = \"lookup_begin\", namespace = \"NS_EMAIL\", as = \"q\" },";
 
 #[test]
 fn err_takes_a_list_or_any() {
-    let x = last_expect("{ op = \"startup\" }, { op = \"expect\", err = [\"WSA_E_CANCELLED\", \"WSA_E_NO_MORE\", 0] },");
+    let x = last_expect(
+        "{ op = \"startup\" }, { op = \"expect\", err = [\"WSA_E_CANCELLED\", \"WSA_E_NO_MORE\", 0] },",
+    );
     assert_eq!(
         x.err,
         ExpectErr::OneOf(vec![
@@ -37,17 +40,23 @@ fn err_takes_a_list_or_any() {
 
 #[test]
 fn version_after_a_startup() {
-    let x = last_expect("{ op = \"startup\", version = \"3.7\" }, { op = \"expect\", version = \"2.2\" },");
+    let x = last_expect(
+        "{ op = \"startup\", version = \"3.7\" }, { op = \"expect\", version = \"2.2\" },",
+    );
     assert_eq!(x.version, Some((2, 2)));
     assert_eq!(x.err, ExpectErr::Is(None), "version alone means success");
 }
 
 #[test]
 fn required_implies_wsaefault() {
-    let x = last_expect("{ op = \"startup\" }, { op = \"enum_providers\", buffer = 0 }, { op = \"expect\", required = 312 },");
+    let x = last_expect(
+        "{ op = \"startup\" }, { op = \"enum_providers\", buffer = 0 }, { op = \"expect\", required = 312 },",
+    );
     assert_eq!(x.required, Some(312));
     assert_eq!(x.err, ExpectErr::Is(Some(WsaError::EFAULT)));
-    let x = last_expect("{ op = \"startup\" }, { op = \"lookup\", namespace = 37, buffer = 0 }, { op = \"expect\", err = \"WSAEFAULT\", required = 312 },");
+    let x = last_expect(
+        "{ op = \"startup\" }, { op = \"lookup\", namespace = 37, buffer = 0 }, { op = \"expect\", err = \"WSAEFAULT\", required = 312 },",
+    );
     assert_eq!(x.required, Some(312));
 }
 
@@ -140,8 +149,20 @@ fn expect_calls_parse() {
             },
         ]
     );
-    assert!(CallCount::Between { min: Some(1), max: Some(2) }.accepts(2));
-    assert!(!CallCount::Between { min: Some(1), max: Some(2) }.accepts(3));
+    assert!(
+        CallCount::Between {
+            min: Some(1),
+            max: Some(2)
+        }
+        .accepts(2)
+    );
+    assert!(
+        !CallCount::Between {
+            min: Some(1),
+            max: Some(2)
+        }
+        .accepts(3)
+    );
 }
 
 /// The 1-based column of the last `marker` in `line`.
@@ -214,7 +235,9 @@ fn expect_calls_misuse_is_an_error_at_its_position() {
             "{calls}"
         );
     }
-    let e = err(&with_calls("{ provider = \"p\", fn = \"Startup\", count = 1 }"));
+    let e = err(&with_calls(
+        "{ provider = \"p\", fn = \"Startup\", count = 1 }",
+    ));
     assert!(
         e.expected
             .as_deref()

@@ -27,9 +27,7 @@ use crate::config::Config;
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::registry::Providers;
 use crate::scenario::{Expectation, Scenario, Step};
-use crate::script::{
-    self, Handles, LookupLoop, LoopStep, Observer, Observing, Outcome, Performed,
-};
+use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Outcome, Performed};
 pub use crate::script::{RunError, catalog_entry};
 use crate::wsa::QuerySet;
 use crate::{ApiError, Dispatcher, Wake, WakeOutcome};
