@@ -24,6 +24,12 @@
 //! - step order within a thread: `expect` is never a thread's first step, nor right after
 //!   `expect` or `sleep` (no outcome to check); nothing follows `exit` or `crash` (it would
 //!   never run).
+//! - expectations (docs/scenario-format.md, "Expectations"): `version` only right after a
+//!   `startup`, `required` only after `lookup`, `lookup_next` or `enum_providers` and only with
+//!   WSAEFAULT, `results` only after `lookup` or `lookup_next` (at most one result after a
+//!   `lookup_next`, consistent with `err`), providers in `results` and `expect_calls` declared,
+//!   `expect_calls` processes declared; `buffer = "required"` only after an earlier
+//!   `lookup_next` of the same handle.
 //!
 //! Choices beyond SCENARIO_FORMAT.md, all documented on the model too:
 //!
