@@ -3,32 +3,52 @@
 //! in the same order, in both modes.
 //!
 //! `sleep` and `expect` are the driver's business (time, and the previous outcome), and so is
-//! when a step runs; this module only makes the calls.
+//! when a step runs; this module only makes the calls, and gathers what an `expect` may ask of
+//! them ([`Outcome`]): the negotiated version, the length a WSAEFAULT wrote back, and the
+//! results of lookups with the provider that answered each ([`Observer`]).
 
 use crate::catalog::CatalogEntry;
-use crate::dispatcher::{ApiError, Dispatcher, LookupHandle};
-use crate::event::{EventSink, ExitHow, Pid, Role, Tid};
+use crate::checker::{Answer, CallCounts};
+use crate::event::{ApiFn, CompletionOutcome, Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::NspV2Provider;
 use crate::registry::Providers;
-use crate::scenario::{NextCount, ProviderSpec, Scenario, Step, Target};
+use crate::scenario::{NextBuffer, NextCount, ProviderSpec, Scenario, Step, Target};
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
+use crate::{ApiError, Dispatcher, LookupHandle};
 use std::collections::BTreeMap;
 use std::task::Poll;
 
-/// What a step returned, for `expect`: its integer return and error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a step returned, for `expect`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
+    /// Its integer return.
     pub ret: i64,
+    /// `None`: success.
     pub err: Option<WsaError>,
+    /// The version a successful `startup` negotiated.
+    pub version: Option<(u8, u8)>,
+    /// The length a WSAEFAULT wrote back.
+    pub required: Option<u32>,
+    /// The results of a `lookup` (all of its loop) or a `lookup_next` (at most one).
+    pub results: Vec<Answer>,
 }
 
 impl Outcome {
-    pub const OK: Outcome = Outcome { ret: 0, err: None };
+    pub const OK: Outcome = Outcome {
+        ret: 0,
+        err: None,
+        version: None,
+        required: None,
+        results: Vec::new(),
+    };
 
     pub fn of<T>(r: &Result<T, ApiError>) -> Outcome {
         match r {
             Ok(_) => Outcome::OK,
-            Err(e) => Outcome::failed(e.code),
+            Err(e) => Outcome {
+                required: e.required_len,
+                ..Outcome::failed(e.code)
+            },
         }
     }
 
@@ -43,6 +63,7 @@ impl Outcome {
         Outcome {
             ret: -1,
             err: Some(e),
+            ..Outcome::OK
         }
     }
 
@@ -51,24 +72,200 @@ impl Outcome {
         match self.err {
             Some(e) => Outcome {
                 ret: i64::from(e.code()),
-                err: Some(e),
+                ..self
             },
             None => self,
         }
     }
+
+    /// The outcome of a WSALookupServiceNext (a `lookup_next` step) that returned `r`;
+    /// `answered_by` is the provider that produced its result.
+    pub fn of_next(r: &Result<QuerySet, ApiError>, answered_by: Option<Guid>) -> Outcome {
+        match r {
+            Ok(qs) => Outcome {
+                results: vec![answer(qs, answered_by)],
+                ..Outcome::OK
+            },
+            Err(_) => Outcome::of(r),
+        }
+    }
 }
 
-/// A process's named lookup handles (`lookup_begin … as`), with the flags they were begun with.
-pub type Handles = BTreeMap<String, (LookupHandle, LupFlags)>;
+/// A result as `expect` sees it.
+fn answer(qs: &QuerySet, provider: Option<Guid>) -> Answer {
+    Answer {
+        name: qs.service_instance_name.clone(),
+        addrs: qs.addresses.iter().map(|a| a.remote).collect(),
+        provider,
+    }
+}
+
+/// Watches the events of a run for what an `expect` asks and the dispatcher's return values
+/// do not tell: which provider answered each WSALookupServiceNext, and how many `nsp.call`s
+/// each provider got (for `expect_calls`).
+///
+/// The provider: a successful WSALookupServiceNext is finished by the delivered completion of
+/// the answering provider's NSPv2LookupServiceNextEx, and its `api.return` is the very next
+/// event (S5.4, S6.2), so the provider of a delivered `async.complete` with no error, followed
+/// at once by a successful `api.return` of WSALookupServiceNext, answered that thread's call.
+#[derive(Clone, Debug, Default)]
+pub struct Observer {
+    /// Whether the run needs events even if the sink discards them.
+    wanted: bool,
+    /// The provider of the event just before, if it was a delivered, successful completion.
+    delivered: Option<Guid>,
+    /// The provider that answered each thread's last successful Next, until taken.
+    answered: BTreeMap<(Pid, Tid), Guid>,
+    /// `nsp.call` counts, kept when the scenario has `expect_calls`.
+    calls: Option<CallCounts>,
+}
+
+impl Observer {
+    /// What `scenario` needs watched.
+    pub fn for_scenario(scenario: &Scenario) -> Observer {
+        let counts = !scenario.expect_calls.is_empty();
+        let results = scenario.uses_results();
+        Observer {
+            wanted: counts || results,
+            calls: counts.then(CallCounts::default),
+            ..Observer::default()
+        }
+    }
+
+    pub fn observe(&mut self, event: &Event) {
+        if !self.wanted {
+            return;
+        }
+        if let Some(calls) = &mut self.calls {
+            calls.observe(event);
+        }
+        let delivered = self.delivered.take();
+        match event {
+            Event::AsyncComplete {
+                provider,
+                err: 0,
+                outcome: CompletionOutcome::Delivered,
+                ..
+            } => self.delivered = Some(*provider),
+            Event::ApiReturn {
+                pid,
+                tid,
+                call: ApiFn::WSALookupServiceNext,
+                err: 0,
+                ..
+            } => {
+                if let Some(p) = delivered {
+                    self.answered.insert((*pid, *tid), p);
+                } else {
+                    self.answered.remove(&(*pid, *tid));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether lookup results are gathered for `expect` (some `expect` has `results`, or the
+    /// scenario has `expect_calls`).
+    pub fn keeps_results(&self) -> bool {
+        self.wanted
+    }
+
+    /// The provider that answered (pid, tid)'s last successful WSALookupServiceNext.
+    pub fn take_answer(&mut self, pid: Pid, tid: Tid) -> Option<Guid> {
+        self.answered.remove(&(pid, tid))
+    }
+
+    /// The `nsp.call` counts (empty when the scenario has no `expect_calls`).
+    pub fn calls(&self) -> CallCounts {
+        self.calls.clone().unwrap_or_default()
+    }
+}
+
+/// A sink that lets an [`Observer`] watch the events passing to it.
+pub trait Observing: EventSink {
+    fn observer(&mut self) -> &mut Observer;
+}
+
+/// An [`EventSink`] with an [`Observer`] attached (the live driver's; the sim world has its
+/// own wrapper).
+pub struct Observed<S> {
+    pub inner: S,
+    pub observer: Observer,
+}
+
+impl<S: EventSink> EventSink for Observed<S> {
+    fn record(&mut self, t: u64, event: Event) {
+        self.observer.observe(&event);
+        self.inner.record(t, event);
+    }
+    /// Events are built when the observer needs them, even if the inner sink discards them.
+    fn enabled(&self) -> bool {
+        self.observer.wanted || self.inner.enabled()
+    }
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
+    fn wants_details(&self) -> bool {
+        self.inner.wants_details()
+    }
+}
+
+impl<S: EventSink> Observing for Observed<S> {
+    fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
+    }
+}
+
+/// The outcome of a WSALookupServiceNext that returned `r` to (pid, tid), with the provider
+/// that answered it.
+pub fn next_outcome<S: Observing>(
+    d: &mut Dispatcher<S>,
+    pid: Pid,
+    tid: Tid,
+    r: &Result<QuerySet, ApiError>,
+) -> Outcome {
+    let observer = d.sink_mut().observer();
+    if !observer.keeps_results() {
+        return Outcome::of(r);
+    }
+    let by = r.as_ref().ok().and_then(|_| observer.take_answer(pid, tid));
+    Outcome::of_next(r, by)
+}
+
+/// A named lookup handle (`lookup_begin … as`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamedHandle {
+    pub handle: LookupHandle,
+    /// The flags it was begun with.
+    pub flags: LupFlags,
+    /// The length the last WSAEFAULT of a `lookup_next` on it wrote back.
+    pub required: Option<u32>,
+}
+
+/// A process's named lookup handles.
+pub type Handles = BTreeMap<String, NamedHandle>;
+
+/// After a step finished with `outcome`: a `lookup_next` that got WSAEFAULT keeps the length
+/// written back with its handle, for a later `buffer = "required"`.
+pub fn note_required(handles: &mut Handles, step: &Step, outcome: &Outcome) {
+    if let (Step::LookupNext { handle, .. }, Some(n)) = (step, outcome.required)
+        && let Some(h) = handles.get_mut(handle)
+    {
+        h.required = Some(n);
+    }
+}
 
 /// How a call step went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Performed {
     Done(Outcome),
     /// The call waits for an async completion; its result comes as a wake.
     Waiting,
     /// The process ended (`exit`, `crash`).
     Exited,
+    /// The step could not be made as written (`buffer = "required"` with no length written
+    /// back yet): no call was made; the reason is a scenario failure.
+    NotRun(String),
 }
 
 /// The catalog entry a provider spec installs.
@@ -96,7 +293,7 @@ pub fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
 
 /// Performs one call step (everything but `lookup`, `sleep` and `expect`) for (pid, tid).
 #[allow(clippy::too_many_arguments)]
-pub fn perform<S: EventSink>(
+pub fn perform<S: Observing>(
     d: &mut Dispatcher<S>,
     scenario: &Scenario,
     providers: &dyn Providers,
@@ -112,14 +309,19 @@ pub fn perform<S: EventSink>(
     // A handle whose lookup_begin failed is used anyway, as a careless client would: the
     // dispatcher answers WSA_INVALID_HANDLE.
     let named = |handles: &Handles, name: &str| {
-        handles
-            .get(name)
-            .copied()
-            .unwrap_or((LookupHandle(0), LupFlags::EMPTY))
+        handles.get(name).copied().unwrap_or(NamedHandle {
+            handle: LookupHandle(0),
+            flags: LupFlags::EMPTY,
+            required: None,
+        })
     };
     let outcome = match step {
         Step::Startup { version } => {
-            Outcome::of_wsa(&d.wsa_startup(pid, tid, *version)).with_code_ret()
+            let r = d.wsa_startup(pid, tid, *version);
+            Outcome {
+                version: r.ok(),
+                ..Outcome::of_wsa(&r).with_code_ret()
+            }
         }
         Step::Cleanup => Outcome::of(&d.wsa_cleanup(pid, tid)),
         Step::LookupBegin {
@@ -131,7 +333,12 @@ pub fn perform<S: EventSink>(
             let q = restrictions(*target, name.as_deref());
             let r = d.wsa_lookup_service_begin(pid, tid, &q, *flags);
             if let Ok(h) = &r {
-                handles.insert(as_name.clone(), (*h, *flags));
+                let named = NamedHandle {
+                    handle: *h,
+                    flags: *flags,
+                    required: None,
+                };
+                handles.insert(as_name.clone(), named);
             }
             Outcome::of(&r)
         }
@@ -140,14 +347,32 @@ pub fn perform<S: EventSink>(
             flags,
             buffer,
         } => {
-            let (h, begun) = named(handles, handle);
-            return waiting_or(
-                d.wsa_lookup_service_next(pid, tid, h, flags.unwrap_or(begun), *buffer)
-                    .map(|r| r.map(|_| ())),
-            );
+            let h = named(handles, handle);
+            let buffer = match buffer {
+                NextBuffer::Bytes(n) => *n,
+                NextBuffer::Required => match h.required {
+                    Some(n) => n,
+                    None => {
+                        return Performed::NotRun(format!(
+                            "`buffer = \"required\"` on handle \"{handle}\", but no \
+                             WSALookupServiceNext on it has failed with WSAEFAULT"
+                        ));
+                    }
+                },
+            };
+            return match d.wsa_lookup_service_next(
+                pid,
+                tid,
+                h.handle,
+                flags.unwrap_or(h.flags),
+                buffer,
+            ) {
+                Poll::Ready(r) => Performed::Done(next_outcome(d, pid, tid, &r)),
+                Poll::Pending => Performed::Waiting,
+            };
         }
         Step::LookupEnd { handle } => {
-            Outcome::of(&d.wsa_lookup_service_end(pid, tid, named(handles, handle).0))
+            Outcome::of(&d.wsa_lookup_service_end(pid, tid, named(handles, handle).handle))
         }
         Step::SetService {
             action,
@@ -169,9 +394,9 @@ pub fn perform<S: EventSink>(
             match d.wsa_enum_name_space_providers_ex(pid, tid, *buffer) {
                 Ok(list) => Outcome {
                     ret: list.len() as i64,
-                    err: None,
+                    ..Outcome::OK
                 },
-                Err(e) => Outcome::failed(e.code),
+                r @ Err(_) => Outcome::of(&r),
             }
         }
         Step::Advertise { provider } => {
@@ -218,14 +443,18 @@ pub struct LookupLoop {
     limit: Option<u32>,
     handle: Option<LookupHandle>,
     results: u32,
+    /// Every result, in order, with the provider that answered it.
+    answers: Vec<Answer>,
     /// The first error other than WSA_E_NO_MORE, which the step reports.
     error: Option<WsaError>,
+    /// The length the first WSAEFAULT wrote back.
+    required: Option<u32>,
     /// Next is done; End comes next.
     ending: bool,
 }
 
 /// How one call of a lookup loop went.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoopStep {
     /// Another call follows.
     More,
@@ -258,13 +487,15 @@ impl LookupLoop {
             },
             handle: None,
             results: 0,
+            answers: Vec::new(),
             error: None,
+            required: None,
             ending: matches!(next, NextCount::Count(0)),
         })
     }
 
     /// Makes the loop's next call.
-    pub fn step<S: EventSink>(&mut self, d: &mut Dispatcher<S>, pid: Pid, tid: Tid) -> LoopStep {
+    pub fn step<S: Observing>(&mut self, d: &mut Dispatcher<S>, pid: Pid, tid: Tid) -> LoopStep {
         let Some(handle) = self.handle else {
             return match d.wsa_lookup_service_begin(pid, tid, &self.query, self.flags) {
                 Ok(h) => {
@@ -276,31 +507,52 @@ impl LookupLoop {
         };
         if self.ending {
             let end = d.wsa_lookup_service_end(pid, tid, handle);
-            return LoopStep::Done(match (self.error, end) {
+            let base = match (self.error, end) {
                 (Some(e), _) => Outcome::failed(e),
                 (None, Err(e)) => Outcome::failed(e.code),
                 (None, Ok(())) => Outcome {
                     ret: i64::from(self.results),
-                    err: None,
+                    ..Outcome::OK
                 },
+            };
+            return LoopStep::Done(Outcome {
+                required: self.required,
+                results: std::mem::take(&mut self.answers),
+                ..base
             });
         }
         match d.wsa_lookup_service_next(pid, tid, handle, self.flags, self.buffer) {
             Poll::Ready(r) => {
-                self.on_next(r.map(|_| ()));
+                self.on_next(d, pid, tid, &r);
                 LoopStep::More
             }
             Poll::Pending => LoopStep::Waiting,
         }
     }
 
-    /// A Next returned (at once, or later as a wake).
-    pub fn on_next(&mut self, r: Result<(), ApiError>) {
+    /// A Next of (pid, tid) returned `r` (at once, or later as a wake).
+    pub fn on_next<S: Observing>(
+        &mut self,
+        d: &mut Dispatcher<S>,
+        pid: Pid,
+        tid: Tid,
+        r: &Result<QuerySet, ApiError>,
+    ) {
+        let observer = d.sink_mut().observer();
         match r {
-            Ok(()) => self.results += 1,
+            Ok(qs) => {
+                self.results += 1;
+                if observer.keeps_results() {
+                    let by = observer.take_answer(pid, tid);
+                    self.answers.push(answer(qs, by));
+                }
+            }
             Err(e) if e.code == WsaError::E_NO_MORE => self.ending = true,
             Err(e) => {
                 self.error.get_or_insert(e.code);
+                if self.required.is_none() {
+                    self.required = e.required_len;
+                }
                 self.ending = true;
             }
         }

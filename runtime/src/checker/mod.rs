@@ -29,7 +29,10 @@ mod state;
 mod violation;
 
 pub use rules::{Decided, Family, RULES, Rule, RuleSpec, decided_at_end, rules};
-pub use violation::{ExpectStep, Verdict, Violation, expect_violation, held_state_violation};
+pub use violation::{
+    Answer, CallCounts, ExpectStep, Got, Verdict, Violation, expect_calls_violations,
+    expect_violation, held_state_violation, step_not_run_violation,
+};
 
 use crate::config::StartupPolicy;
 use crate::event::{Event, EventSink, Stamped};

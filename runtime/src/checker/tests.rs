@@ -630,17 +630,29 @@ fn held_state_is_judged_and_worded_as_the_dispatcher_wrote_it() {
 
 #[test]
 fn an_expect_step_is_judged_against_the_previous_outcome() {
+    use crate::scenario::Expectation;
     use crate::wsa::WsaError;
+    let no_more = Expectation::of(Some(WsaError::E_NO_MORE), None);
     let step = ExpectStep {
         pid: C,
         process: "client",
         tid: T,
         step: 3,
-        err: Some(WsaError::E_NO_MORE),
-        ret: None,
+        expect: &no_more,
+        providers: &[],
     };
-    assert_eq!(expect_violation(&step, Some(WsaError::E_NO_MORE), -1), None);
-    let v = expect_violation(&step, None, 0).expect("a failed expect");
+    let got = |err, ret| Got {
+        err,
+        ret,
+        version: None,
+        required: None,
+        results: &[],
+    };
+    assert_eq!(
+        expect_violation(&step, &got(Some(WsaError::E_NO_MORE), -1)),
+        None
+    );
+    let v = expect_violation(&step, &got(None, 0)).expect("a failed expect");
     assert_eq!(v.rule, Rule::Expect);
     assert_eq!(
         v.detail,
@@ -649,13 +661,13 @@ fn an_expect_step_is_judged_against_the_previous_outcome() {
             WsaError::E_NO_MORE
         )
     );
+    let ret_1 = Expectation::of(None, Some(1));
     let with_ret = ExpectStep {
-        err: None,
-        ret: Some(1),
+        expect: &ret_1,
         ..step
     };
-    assert_eq!(expect_violation(&with_ret, None, 1), None);
-    let v = expect_violation(&with_ret, None, 0).expect("a wrong ret");
+    assert_eq!(expect_violation(&with_ret, &got(None, 1)), None);
+    let v = expect_violation(&with_ret, &got(None, 0)).expect("a wrong ret");
     assert_eq!(
         v.into_event(),
         Event::Violation {

@@ -13,13 +13,15 @@
 //! - Times are real microseconds since the start (`mode: live` traces). The order of events is
 //!   the order the dispatcher thread served them, so the trace replays in sim mode.
 
-use crate::checker::{self, ExpectStep, Verdict};
-use crate::dispatcher::{Dispatcher, WakeOutcome};
+use crate::checker::{self, ExpectStep, Got, Verdict};
 use crate::event::{EventSink, Pid, Tid};
 use crate::registry::Registry;
-use crate::scenario::{Scenario, Step};
-use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed, RunError};
+use crate::scenario::{ProviderSpec, Scenario, Step};
+use crate::script::{
+    self, Handles, LookupLoop, LoopStep, Observed, Observer, Outcome, Performed, RunError,
+};
 use crate::sim::world::config_of;
+use crate::{Dispatcher, WakeOutcome};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -96,6 +98,8 @@ struct Waiting {
     since: Instant,
     sent: Instant,
     lookup: Option<LookupLoop>,
+    /// The step, when it is a `lookup_next` (whose WSAEFAULT length its handle keeps).
+    next: Option<Step>,
     reply: oneshot::Sender<Performed>,
 }
 
@@ -108,6 +112,10 @@ pub fn run_live<S: EventSink>(
     options: &LiveOptions,
 ) -> Result<(LiveReport, S), RunError> {
     let start = Instant::now();
+    let sink = Observed {
+        inner: sink,
+        observer: Observer::for_scenario(scenario),
+    };
     let mut d = Dispatcher::new(config_of(scenario), sink);
     let started = script::set_up(&mut d, scenario, registry)?;
     let (tx, rx) = unbounded::<Request>();
@@ -121,6 +129,7 @@ pub fn run_live<S: EventSink>(
             message: e.to_string(),
         })?;
     let mut alive: BTreeMap<Pid, (usize, bool)> = BTreeMap::new(); // threads left, stays up
+    let pids: Vec<(String, Pid)> = started.iter().map(|p| (p.name.clone(), p.pid)).collect();
     for p in &started {
         alive.insert(p.pid, (p.threads.len(), p.stays_up));
         if p.stays_up {
@@ -132,6 +141,7 @@ pub fn run_live<S: EventSink>(
                 p.name.clone(),
                 *tid,
                 steps.to_vec(),
+                scenario.providers.clone(),
                 tx.clone(),
             ));
         }
@@ -150,28 +160,45 @@ pub fn run_live<S: EventSink>(
     };
     serve.run(&rx);
     runtime.shutdown_timeout(Duration::from_millis(100));
+    serve.check_expect_calls(&pids);
     let Serve { d, mut report, .. } = serve;
     report.elapsed_us = start.elapsed().as_micros() as u64;
     report.latencies_us.sort_unstable();
-    Ok((report, d.into_sink()))
+    Ok((report, d.into_sink().inner))
 }
 
 /// One scenario thread as a tokio task.
-async fn client(pid: Pid, name: String, tid: Tid, steps: Vec<Step>, tx: Sender<Request>) {
-    let mut last = Outcome::OK;
+async fn client(
+    pid: Pid,
+    name: String,
+    tid: Tid,
+    steps: Vec<Step>,
+    providers: Vec<ProviderSpec>,
+    tx: Sender<Request>,
+) {
+    // `None` after a step that was not run: the `expect` after it is not judged.
+    let mut last = Some(Outcome::OK);
     for (i, step) in steps.into_iter().enumerate() {
         match step {
             Step::Sleep { us } => tokio::time::sleep(Duration::from_micros(us)).await,
-            Step::Expect { err, ret } => {
+            Step::Expect(x) => {
+                let Some(got) = &last else { continue };
                 let step = ExpectStep {
                     pid,
                     process: &name,
                     tid,
                     step: i + 1,
-                    err,
-                    ret,
+                    expect: &x,
+                    providers: &providers,
                 };
-                if let Some(v) = checker::expect_violation(&step, last.err, last.ret) {
+                let got = Got {
+                    err: got.err,
+                    ret: got.ret,
+                    version: got.version,
+                    required: got.required,
+                    results: &got.results,
+                };
+                if let Some(v) = checker::expect_violation(&step, &got) {
                     let _ = tx.send(Request::ExpectFailed(v));
                 }
             }
@@ -188,7 +215,12 @@ async fn client(pid: Pid, name: String, tid: Tid, steps: Vec<Step>, tx: Sender<R
                     return;
                 }
                 match answer.await {
-                    Ok(Performed::Done(o)) => last = o,
+                    Ok(Performed::Done(o)) => last = Some(o),
+                    Ok(Performed::NotRun(reason)) => {
+                        let v = checker::step_not_run_violation(pid, &name, tid, i + 1, &reason);
+                        let _ = tx.send(Request::ExpectFailed(v));
+                        last = None;
+                    }
                     Ok(Performed::Exited) | Ok(Performed::Waiting) | Err(_) => return,
                 }
             }
@@ -199,7 +231,7 @@ async fn client(pid: Pid, name: String, tid: Tid, steps: Vec<Step>, tx: Sender<R
 
 /// The dispatcher thread's state.
 struct Serve<'a, S: EventSink> {
-    d: Dispatcher<S>,
+    d: Dispatcher<Observed<S>>,
     scenario: &'a Scenario,
     registry: &'a Registry,
     start: Instant,
@@ -299,12 +331,14 @@ impl<S: EventSink> Serve<'_, S> {
                 );
                 match performed {
                     Performed::Waiting => {
+                        let next = matches!(step, Step::LookupNext { .. }).then_some(step);
                         self.waiting.insert(
                             (pid, tid),
                             Waiting {
                                 since: Instant::now(),
                                 sent,
                                 lookup: None,
+                                next,
                                 reply,
                             },
                         );
@@ -313,7 +347,13 @@ impl<S: EventSink> Serve<'_, S> {
                         let _ = reply.send(Performed::Exited);
                         self.process_ended(pid);
                     }
-                    done => self.answer(sent, reply, done),
+                    Performed::Done(outcome) => {
+                        script::note_required(handles, &step, &outcome);
+                        self.answer(sent, reply, Performed::Done(outcome));
+                    }
+                    not_run @ Performed::NotRun(_) => {
+                        let _ = reply.send(not_run);
+                    }
                 }
             }
         }
@@ -347,6 +387,7 @@ impl<S: EventSink> Serve<'_, S> {
                             since: Instant::now(),
                             sent,
                             lookup: Some(lookup),
+                            next: None,
                             reply,
                         },
                     );
@@ -363,11 +404,16 @@ impl<S: EventSink> Serve<'_, S> {
             };
             match (wake.outcome, w.lookup) {
                 (WakeOutcome::LookupServiceNext(r), Some(mut lookup)) => {
-                    lookup.on_next(r.map(|_| ()));
+                    lookup.on_next(&mut self.d, wake.pid, wake.tid, &r);
                     self.drive_lookup(wake.pid, wake.tid, lookup, w.sent, w.reply);
                 }
                 (WakeOutcome::LookupServiceNext(r), None) => {
-                    self.answer(w.sent, w.reply, Performed::Done(Outcome::of(&r)));
+                    let outcome = script::next_outcome(&mut self.d, wake.pid, wake.tid, &r);
+                    if let Some(step) = &w.next {
+                        let handles = self.handles.entry(wake.pid).or_default();
+                        script::note_required(handles, step, &outcome);
+                    }
+                    self.answer(w.sent, w.reply, Performed::Done(outcome));
                 }
                 (WakeOutcome::SetService(r), _) => {
                     self.answer(w.sent, w.reply, Performed::Done(Outcome::of(&r)))
@@ -394,6 +440,22 @@ impl<S: EventSink> Serve<'_, S> {
                 }
             }
             self.deliver_wakes();
+        }
+    }
+
+    /// `expect_calls`, at the end of the run (live mode injects no faults: a provider's
+    /// timeout is the provider's failure, which the counts may well be about).
+    fn check_expect_calls(&mut self, pids: &[(String, Pid)]) {
+        if self.scenario.expect_calls.is_empty() || self.report.stopped.is_some() {
+            return;
+        }
+        let counts = self.d.sink_mut().observer.calls();
+        let verdicts = checker::expect_calls_violations(self.scenario, &counts, |name| {
+            pids.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+        });
+        for v in verdicts {
+            self.report.expect_failures.push(v.detail.clone());
+            self.d.record_external(v.into_event());
         }
     }
 

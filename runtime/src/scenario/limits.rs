@@ -28,3 +28,9 @@ pub const MAX_ADDRS: usize = 64;
 pub const MAX_NEXT_COUNT: u32 = 1_000_000;
 /// Nesting of arrays and tables (only `[provider.options]` nests more than three deep).
 pub const MAX_DEPTH: usize = 32;
+/// Entries of one `expect`'s `results`.
+pub const MAX_EXPECT_RESULTS: usize = 1024;
+/// Entries of `expect_calls`.
+pub const MAX_EXPECT_CALLS: usize = 256;
+/// Errors of one `expect`'s `err` list.
+pub const MAX_EXPECT_ERRORS: usize = 32;

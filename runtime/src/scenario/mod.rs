@@ -24,6 +24,12 @@
 //! - step order within a thread: `expect` is never a thread's first step, nor right after
 //!   `expect` or `sleep` (no outcome to check); nothing follows `exit` or `crash` (it would
 //!   never run).
+//! - expectations (docs/scenario-format.md, "Expectations"): `version` only right after a
+//!   `startup`, `required` only after `lookup`, `lookup_next` or `enum_providers` and only with
+//!   WSAEFAULT, `results` only after `lookup` or `lookup_next` (at most one result after a
+//!   `lookup_next`, consistent with `err`), providers in `results` and `expect_calls` declared,
+//!   `expect_calls` processes declared; `buffer = "required"` only after an earlier
+//!   `lookup_next` of the same handle.
 //!
 //! Choices beyond docs/scenario-format.md, all documented on the model too:
 //!
@@ -53,11 +59,14 @@ mod parse;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_expect;
 
 pub use error::ScenarioError;
 pub use model::{
-    Authority, HostSpec, Level, Napi, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario,
-    StartupPolicy, Step, Target, ThreadSpec,
+    Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
+    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
+    Target, ThreadSpec,
 };
 pub use parse::JSON_FILE;
 

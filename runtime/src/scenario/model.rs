@@ -4,6 +4,7 @@
 //! with every default written out, so the `scenario` of a trace header reads like the file it
 //! came from and [`Scenario::from_json`] gives back an equal value.
 
+use crate::provider::NspFn;
 use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
 use serde_json::{Map, Value, json};
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ pub struct Scenario {
     pub hosts: Vec<HostSpec>,
     /// `[[process]]`, in file order.
     pub processes: Vec<ProcessSpec>,
+    /// `expect_calls`: provider call counts judged at the end of the run, in file order.
+    pub expect_calls: Vec<ExpectCalls>,
 }
 
 pub use crate::catalog::{Authority, Level, Napi};
@@ -94,6 +97,16 @@ pub enum NextCount {
     All,
 }
 
+/// The `buffer` of a `lookup_next`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextBuffer {
+    /// This many bytes.
+    Bytes(u32),
+    /// `"required"`: the length the last WSAEFAULT on the same handle (from any thread of the
+    /// process) wrote back.
+    Required,
+}
+
 /// One step of a thread (docs/scenario-format.md "Steps").
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
@@ -123,7 +136,7 @@ pub enum Step {
     LookupNext {
         handle: String,
         flags: Option<LupFlags>,
-        buffer: u32,
+        buffer: NextBuffer,
     },
     LookupEnd {
         handle: String,
@@ -164,11 +177,117 @@ pub enum Step {
     },
     Exit,
     Crash,
-    /// Asserts the previous step's outcome: `err: None` is success (NO_ERROR).
-    Expect {
-        err: Option<WsaError>,
-        ret: Option<i64>,
+    /// Asserts the previous step's outcome.
+    Expect(Box<Expectation>),
+}
+
+/// What an `expect` step asks of the step before it (docs/scenario-format.md, "Expectations").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    pub err: ExpectErr,
+    /// The integer return, if asked.
+    pub ret: Option<i64>,
+    /// The version a `startup` negotiated.
+    pub version: Option<(u8, u8)>,
+    /// The results of a `lookup` (every result of its loop, in order) or a `lookup_next` (one,
+    /// or none).
+    pub results: Option<Vec<ExpectedResult>>,
+    /// The length WSAEFAULT wrote back.
+    pub required: Option<u32>,
+}
+
+impl Expectation {
+    /// `err` and `ret` only (the version 1 form).
+    pub fn of(err: Option<WsaError>, ret: Option<i64>) -> Expectation {
+        Expectation {
+            err: ExpectErr::Is(err),
+            ret,
+            version: None,
+            results: None,
+            required: None,
+        }
+    }
+}
+
+/// The `err` of an `expect`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExpectErr {
+    /// Exactly this (`None`: success).
+    Is(Option<WsaError>),
+    /// One of these (`None`: success), in file order.
+    OneOf(Vec<Option<WsaError>>),
+    /// Any failure (`"any"`).
+    AnyFailure,
+}
+
+impl ExpectErr {
+    /// Whether `got` (`None`: success) is what this asks for.
+    pub fn accepts(&self, got: Option<WsaError>) -> bool {
+        match self {
+            ExpectErr::Is(e) => *e == got,
+            ExpectErr::OneOf(list) => list.contains(&got),
+            ExpectErr::AnyFailure => got.is_some(),
+        }
+    }
+}
+
+/// One entry of an `expect`'s `results`: each field that is given must match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedResult {
+    /// The result's service instance name.
+    pub name: Option<String>,
+    /// Its addresses (remote), in order.
+    pub addrs: Option<Vec<SocketAddr>>,
+    /// The provider that answered (a name in the file is resolved to its id).
+    pub provider: Option<Guid>,
+}
+
+/// One entry of `expect_calls`: how many `nsp.call` events of `func` reach `provider`
+/// (serving `process` only, if given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectCalls {
+    pub provider: Guid,
+    pub func: NspFn,
+    /// A `[[process]]` or `[[host]]` name: only calls serving it count.
+    pub process: Option<String>,
+    pub count: CallCount,
+}
+
+/// The count `expect_calls` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallCount {
+    Exactly(u64),
+    /// `min` and/or `max` (inclusive).
+    Between {
+        min: Option<u64>,
+        max: Option<u64>,
     },
+}
+
+impl CallCount {
+    pub fn accepts(self, n: u64) -> bool {
+        match self {
+            CallCount::Exactly(c) => n == c,
+            CallCount::Between { min, max } => {
+                min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CallCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallCount::Exactly(c) => write!(f, "exactly {c}"),
+            CallCount::Between {
+                min: Some(a),
+                max: Some(b),
+            } => write!(f, "{a} to {b}"),
+            CallCount::Between { min: Some(a), .. } => write!(f, "at least {a}"),
+            CallCount::Between { max: Some(b), .. } => write!(f, "at most {b}"),
+            CallCount::Between { .. } => write!(f, "any number of"),
+        }
+    }
 }
 
 impl Step {
@@ -276,7 +395,11 @@ impl Step {
                 if let Some(f) = flags {
                     m.insert("flags".into(), flags_json(*f));
                 }
-                m.insert("buffer".into(), json!(buffer));
+                let buffer = match buffer {
+                    NextBuffer::Bytes(n) => json!(n),
+                    NextBuffer::Required => json!("required"),
+                };
+                m.insert("buffer".into(), buffer);
             }
             Step::LookupEnd { handle } => {
                 m.insert("handle".into(), json!(handle));
@@ -309,17 +432,82 @@ impl Step {
             Step::Sleep { us } => {
                 m.insert("us".into(), json!(us));
             }
-            Step::Expect { err, ret } => {
-                let err = match err {
-                    None => json!("NO_ERROR"),
-                    Some(e) => match e.name() {
-                        Some(n) => json!(n),
-                        None => json!(e.code()),
-                    },
+            Step::Expect(x) => {
+                let err = match &x.err {
+                    ExpectErr::Is(e) => error_json(*e),
+                    ExpectErr::OneOf(list) => {
+                        Value::Array(list.iter().map(|e| error_json(*e)).collect())
+                    }
+                    ExpectErr::AnyFailure => json!("any"),
                 };
                 m.insert("err".into(), err);
-                if let Some(r) = ret {
+                if let Some(r) = x.ret {
                     m.insert("ret".into(), json!(r));
+                }
+                // The forms added after version 1 only when used, so a version 1 scenario's
+                // JSON is unchanged.
+                if let Some(v) = x.version {
+                    m.insert("version".into(), json!(format!("{}.{}", v.0, v.1)));
+                }
+                if let Some(results) = &x.results {
+                    let list = results.iter().map(ExpectedResult::to_json).collect();
+                    m.insert("results".into(), Value::Array(list));
+                }
+                if let Some(n) = x.required {
+                    m.insert("required".into(), json!(n));
+                }
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+/// An error as its Windows name, or its number if it has none; success is `"NO_ERROR"`.
+fn error_json(e: Option<WsaError>) -> Value {
+    match e {
+        None => json!("NO_ERROR"),
+        Some(e) => match e.name() {
+            Some(n) => json!(n),
+            None => json!(e.code()),
+        },
+    }
+}
+
+impl ExpectedResult {
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(n) = &self.name {
+            m.insert("name".into(), json!(n));
+        }
+        if let Some(a) = &self.addrs {
+            let addrs: Vec<String> = a.iter().map(|a| a.to_string()).collect();
+            m.insert("addrs".into(), json!(addrs));
+        }
+        if let Some(p) = self.provider {
+            m.insert("provider".into(), json!(p.to_string()));
+        }
+        Value::Object(m)
+    }
+}
+
+impl ExpectCalls {
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("provider".into(), json!(self.provider.to_string()));
+        m.insert("fn".into(), json!(self.func.name()));
+        if let Some(p) = &self.process {
+            m.insert("process".into(), json!(p));
+        }
+        match self.count {
+            CallCount::Exactly(c) => {
+                m.insert("count".into(), json!(c));
+            }
+            CallCount::Between { min, max } => {
+                if let Some(n) = min {
+                    m.insert("min".into(), json!(n));
+                }
+                if let Some(n) = max {
+                    m.insert("max".into(), json!(n));
                 }
             }
         }
@@ -427,6 +615,10 @@ impl Scenario {
             })
             .collect();
         m.insert("process".into(), Value::Array(processes));
+        if !self.expect_calls.is_empty() {
+            let list = self.expect_calls.iter().map(ExpectCalls::to_json).collect();
+            m.insert("expect_calls".into(), Value::Array(list));
+        }
         Value::Object(m)
     }
 
@@ -451,6 +643,18 @@ impl Scenario {
 
     pub fn provider_by_name(&self, name: &str) -> Option<&ProviderSpec> {
         self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Whether some `expect` step has `results` (so runs must gather lookup results).
+    pub fn uses_results(&self) -> bool {
+        let scripts = self.hosts.iter().map(|h| &h.steps).chain(
+            self.processes
+                .iter()
+                .flat_map(|p| std::iter::once(&p.steps).chain(p.threads.iter().map(|t| &t.steps))),
+        );
+        scripts
+            .flatten()
+            .any(|s| matches!(s, Step::Expect(x) if x.results.is_some()))
     }
 
     /// Host names that providers name but no `[[host]]` or `[[process]]` declares, in

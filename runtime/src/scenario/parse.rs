@@ -4,15 +4,17 @@
 
 use super::error::{Loc, ScenarioError, Source};
 use super::limits::{
-    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS,
-    MAX_NEXT_COUNT, MAX_PROCESSES, MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD,
-    MAX_THREADS_PER_PROCESS,
+    MAX_ADDRS, MAX_BUFFER_BYTES, MAX_EXPECT_CALLS, MAX_EXPECT_ERRORS, MAX_EXPECT_RESULTS,
+    MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES,
+    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
 };
 use super::model::{
-    Authority, HostSpec, Level, Napi, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario,
-    StartupPolicy, Step, Target, ThreadSpec,
+    Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
+    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
+    Target, ThreadSpec,
 };
 use super::node::{self, Key, Kind, Node};
+use crate::provider::NspFn;
 use crate::registry::Registry;
 use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
 use std::net::SocketAddr;
@@ -29,6 +31,7 @@ const ROOT_KEYS: &[&str] = &[
     "provider",
     "host",
     "process",
+    "expect_calls",
 ];
 const PROVIDER_KEYS: &[&str] = &[
     "id",
@@ -48,6 +51,8 @@ const NAPI_DOMAIN_KEYS: &[&str] = &["domain", "level"];
 const HOST_KEYS: &[&str] = &["name", "steps"];
 const PROCESS_KEYS: &[&str] = &["name", "steps", "thread"];
 const THREAD_KEYS: &[&str] = &["steps"];
+const RESULT_KEYS: &[&str] = &["name", "addrs", "provider"];
+const EXPECT_CALLS_KEYS: &[&str] = &["provider", "fn", "process", "count", "min", "max"];
 
 /// The keys each op takes besides `op`.
 fn op_keys(op: &str) -> Option<&'static [&'static str]> {
@@ -71,7 +76,7 @@ fn op_keys(op: &str) -> Option<&'static [&'static str]> {
             &["provider"]
         }
         "sleep" => &["us"],
-        "expect" => &["err", "ret"],
+        "expect" => &["err", "ret", "version", "results", "required"],
         _ => return None,
     })
 }
@@ -187,6 +192,8 @@ struct Handles {
     /// `process "client-a"` or `host "mailhost"`.
     owner: String,
     defined: Vec<(String, Loc)>,
+    /// Handles an earlier `lookup_next` used (so a WSAEFAULT may have written a length back).
+    nexted: Vec<String>,
 }
 
 struct Builder<'a> {
@@ -407,6 +414,7 @@ impl<'a> Builder<'a> {
             let mut handles = Handles {
                 owner: format!("host \"{name}\""),
                 defined: Vec::new(),
+                nexted: Vec::new(),
             };
             let steps = self.steps(ht, &declared, &mut handles)?;
             hosts.push(HostSpec {
@@ -418,6 +426,10 @@ impl<'a> Builder<'a> {
         for (pt, name) in &process_tables {
             processes.push(self.process(pt, name, &declared)?);
         }
+        let expect_calls = match t.get("expect_calls") {
+            None => Vec::new(),
+            Some(n) => self.expect_calls(n, &declared, &proc_names)?,
+        };
 
         Ok(Scenario {
             name,
@@ -427,6 +439,7 @@ impl<'a> Builder<'a> {
             providers,
             hosts,
             processes,
+            expect_calls,
         })
     }
 
@@ -739,6 +752,7 @@ impl<'a> Builder<'a> {
         let mut handles = Handles {
             owner: format!("process \"{name}\""),
             defined: Vec::new(),
+            nexted: Vec::new(),
         };
         let steps = self.steps(t, declared, &mut handles)?;
         let thread_nodes = match t.get("thread") {
@@ -797,7 +811,7 @@ impl<'a> Builder<'a> {
         let mut steps = Vec::with_capacity(items.len());
         let mut prev: Option<&'static str> = None;
         for item in items {
-            let (step, op_loc) = self.step(item, declared, handles)?;
+            let (step, op_loc) = self.step(item, declared, handles, prev)?;
             let op = step.op();
             if let Some(p @ ("exit" | "crash")) = prev {
                 return Err(self.err(
@@ -831,11 +845,13 @@ impl<'a> Builder<'a> {
         Ok(steps)
     }
 
+    /// One step; `prev` is the op of the step before it in its thread.
     fn step<'n>(
         &self,
         n: &'n Node,
         declared: &[Declared],
         handles: &mut Handles,
+        prev: Option<&'static str>,
     ) -> R<(Step, &'n Loc)> {
         let ops_expected = one_of(Step::OPS);
         let t = self.table(n, "a step")?;
@@ -930,11 +946,47 @@ impl<'a> Builder<'a> {
                     as_name,
                 }
             }
-            "lookup_next" => Step::LookupNext {
-                handle: self.handle(&t, handles)?,
-                flags: t.get("flags").map(|f| self.flags(f)).transpose()?,
-                buffer: buffer("buffer")?,
-            },
+            "lookup_next" => {
+                let handle = self.handle(&t, handles)?;
+                let flags = t.get("flags").map(|f| self.flags(f)).transpose()?;
+                let buffer = match t.get("buffer") {
+                    Some(b) if matches!(&b.kind, Kind::Str(s) if s == "required") => {
+                        if !handles.nexted.contains(&handle) {
+                            return Err(self.err(
+                                &b.loc,
+                                format!(
+                                    "`buffer = \"required\"` on handle \"{handle}\", but no earlier \
+                                     lookup_next of {} uses that handle (no WSAEFAULT can have \
+                                     written a length back)",
+                                    handles.owner
+                                ),
+                                Some(
+                                    "a number of bytes, or \"required\" after a lookup_next of the \
+                                     same handle"
+                                        .to_string(),
+                                ),
+                            ));
+                        }
+                        NextBuffer::Required
+                    }
+                    Some(b) if matches!(b.kind, Kind::Str(_)) => {
+                        return Err(self.type_error(
+                            b,
+                            "buffer",
+                            "a number of bytes, or \"required\"",
+                        ));
+                    }
+                    _ => NextBuffer::Bytes(buffer("buffer")?),
+                };
+                if !handles.nexted.contains(&handle) {
+                    handles.nexted.push(handle.clone());
+                }
+                Step::LookupNext {
+                    handle,
+                    flags,
+                    buffer,
+                }
+            }
             "lookup_end" => Step::LookupEnd {
                 handle: self.handle(&t, handles)?,
             },
@@ -992,28 +1044,7 @@ impl<'a> Builder<'a> {
                     us: u64::try_from(v).map_err(|_| self.type_error(us, "us", "an integer"))?,
                 }
             }
-            "expect" => {
-                let e = self.require(&t, "err", &errors_expected())?;
-                Step::Expect {
-                    err: self.wsa_error(e)?,
-                    ret: match t.get("ret") {
-                        None => None,
-                        Some(r) => {
-                            let v = self.int(
-                                r,
-                                "ret",
-                                i128::from(i64::MIN),
-                                i128::from(i64::MAX),
-                                None,
-                            )?;
-                            Some(
-                                i64::try_from(v)
-                                    .map_err(|_| self.type_error(r, "ret", "an integer"))?,
-                            )
-                        }
-                    },
-                }
-            }
+            "expect" => Step::Expect(Box::new(self.expectation(&t, declared, prev)?)),
             // op_keys() knows no other op.
             other => {
                 return Err(self.err(
@@ -1024,6 +1055,338 @@ impl<'a> Builder<'a> {
             }
         };
         Ok((step, &op_node.loc))
+    }
+
+    /// An `expect` step; `prev` is the op it checks (docs/scenario-format.md, "Expectations").
+    fn expectation(
+        &self,
+        t: &Table<'_>,
+        declared: &[Declared],
+        prev: Option<&'static str>,
+    ) -> R<Expectation> {
+        let prev_name = prev.unwrap_or("nothing");
+        let after = |key: &str, ops: &[&str], what: &str| -> R<()> {
+            if prev.is_some_and(|p| ops.contains(&p)) {
+                return Ok(());
+            }
+            let names: Vec<String> = ops.iter().map(|o| format!("`{o}`")).collect();
+            Err(self.err(
+                t.key_loc(key),
+                format!(
+                    "`{key}` checks {what}, but the step before this `expect` is `{prev_name}`"
+                ),
+                Some(format!(
+                    "`{key}` only on an `expect` right after {}",
+                    names.join(" or ")
+                )),
+            ))
+        };
+        let version = t.get("version").map(|v| self.version(v)).transpose()?;
+        if version.is_some() {
+            after("version", &["startup"], "the version a startup negotiated")?;
+        }
+        let required = t
+            .get("required")
+            .map(|n| self.u32_of(n, "required", u32::MAX, None))
+            .transpose()?;
+        if required.is_some() {
+            after(
+                "required",
+                &["lookup", "lookup_next", "enum_providers"],
+                "the length a WSAEFAULT wrote back",
+            )?;
+        }
+        let results = match t.get("results") {
+            None => None,
+            Some(n) => {
+                after(
+                    "results",
+                    &["lookup", "lookup_next"],
+                    "the results of a lookup",
+                )?;
+                let list = self.expected_results(n, declared)?;
+                if prev == Some("lookup_next")
+                    && let Kind::Array(items) = &n.kind
+                    && let Some(extra) = items.get(1)
+                {
+                    return Err(self.err(
+                        &extra.loc,
+                        format!(
+                            "`results` lists {} results, but a lookup_next returns at most one",
+                            list.len()
+                        ),
+                        Some("a list of one result, or [] for none".to_string()),
+                    ));
+                }
+                Some(list)
+            }
+        };
+        let ret = match t.get("ret") {
+            None => None,
+            Some(r) => {
+                let v = self.int(r, "ret", i128::from(i64::MIN), i128::from(i64::MAX), None)?;
+                Some(i64::try_from(v).map_err(|_| self.type_error(r, "ret", "an integer"))?)
+            }
+        };
+        let no_result_of_next =
+            prev == Some("lookup_next") && results.as_ref().is_some_and(Vec::is_empty);
+        let err = match t.get("err") {
+            Some(e) => self.expect_err(e)?,
+            None if required.is_some() => ExpectErr::Is(Some(WsaError::EFAULT)),
+            None if no_result_of_next => ExpectErr::AnyFailure,
+            None if version.is_some() || results.is_some() => ExpectErr::Is(None),
+            None => {
+                return Err(self.err(
+                    &t.node.loc,
+                    format!("{} has no `err`", t.what),
+                    Some(format!(
+                        "`err`: {}, or one of `version`, `results`, `required`",
+                        errors_expected()
+                    )),
+                ));
+            }
+        };
+        let show = |e: &ExpectErr| match e {
+            ExpectErr::Is(None) => "success".to_string(),
+            ExpectErr::Is(Some(e)) => e.to_string(),
+            ExpectErr::OneOf(_) => "one of several errors".to_string(),
+            ExpectErr::AnyFailure => "any failure".to_string(),
+        };
+        if required.is_some() && err != ExpectErr::Is(Some(WsaError::EFAULT)) {
+            return Err(self.err(
+                t.key_loc("required"),
+                format!(
+                    "`required` is the length a WSAEFAULT writes back, but `err` expects {}",
+                    show(&err)
+                ),
+                Some("`err = \"WSAEFAULT\"` (or no `err`) with `required`".to_string()),
+            ));
+        }
+        if version.is_some() && err != ExpectErr::Is(None) {
+            return Err(self.err(
+                t.key_loc("version"),
+                format!(
+                    "`version` is what a successful startup negotiated, but `err` expects {}",
+                    show(&err)
+                ),
+                Some("`err = \"NO_ERROR\"` (or no `err`) with `version`".to_string()),
+            ));
+        }
+        if prev == Some("lookup_next") && results.is_some() {
+            let contradiction = if no_result_of_next {
+                err.accepts(None)
+            } else {
+                !err.accepts(None)
+            };
+            if contradiction {
+                return Err(self.err(
+                    t.key_loc("results"),
+                    format!(
+                        "`results` of a lookup_next {} but `err` expects {}",
+                        if no_result_of_next {
+                            "says it returns no result (it fails),"
+                        } else {
+                            "lists a result (it succeeds),"
+                        },
+                        show(&err)
+                    ),
+                    Some("`results = []` with a failure, or one result with success".to_string()),
+                ));
+            }
+        }
+        Ok(Expectation {
+            err,
+            ret,
+            version,
+            results,
+            required,
+        })
+    }
+
+    /// `err` of an `expect`: an error (or success), a list of them, or `"any"`.
+    fn expect_err(&self, n: &Node) -> R<ExpectErr> {
+        match &n.kind {
+            Kind::Str(s) if s == "any" => Ok(ExpectErr::AnyFailure),
+            Kind::Array(items) => {
+                if items.is_empty() {
+                    return Err(self.err(
+                        &n.loc,
+                        "`err` is an empty list",
+                        Some("a list of at least one error".to_string()),
+                    ));
+                }
+                if let Some(extra) = items.get(MAX_EXPECT_ERRORS) {
+                    return Err(self.err(
+                        &extra.loc,
+                        format!(
+                            "{} errors, over the limit MAX_EXPECT_ERRORS = {MAX_EXPECT_ERRORS}",
+                            items.len()
+                        ),
+                        None,
+                    ));
+                }
+                let mut list = Vec::with_capacity(items.len());
+                for item in items {
+                    if matches!(&item.kind, Kind::Str(s) if s == "any") {
+                        return Err(self.err(
+                            &item.loc,
+                            "\"any\" in a list of errors",
+                            Some("`err = \"any\"` alone, or a list of errors".to_string()),
+                        ));
+                    }
+                    if matches!(item.kind, Kind::Array(_)) {
+                        return Err(self.type_error(item, "err", &errors_expected()));
+                    }
+                    list.push(self.wsa_error(item)?);
+                }
+                Ok(ExpectErr::OneOf(list))
+            }
+            _ => Ok(ExpectErr::Is(self.wsa_error(n)?)),
+        }
+    }
+
+    /// `results` of an `expect`: `[ { name, addrs, provider }, … ]`, each key optional.
+    fn expected_results(&self, n: &Node, declared: &[Declared]) -> R<Vec<ExpectedResult>> {
+        let items = self.array(
+            n,
+            "results",
+            "an array of tables like { name = \"alice@example.com\", addrs = [\"192.0.2.10:25\"], provider = \"mail\" }",
+        )?;
+        if let Some(extra) = items.get(MAX_EXPECT_RESULTS) {
+            return Err(self.err(
+                &extra.loc,
+                format!(
+                    "{} results, over the limit MAX_EXPECT_RESULTS = {MAX_EXPECT_RESULTS}",
+                    items.len()
+                ),
+                None,
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let r = self.table(item, "a result of `results`")?;
+            self.check_keys(&r, RESULT_KEYS, |k| {
+                format!("unknown key `{k}` in a result of `results`")
+            })?;
+            out.push(ExpectedResult {
+                name: r
+                    .get("name")
+                    .map(|s| self.bounded_string(s, "name"))
+                    .transpose()?,
+                addrs: r.get("addrs").map(|a| self.addrs(a)).transpose()?,
+                provider: r
+                    .get("provider")
+                    .map(|p| self.provider_ref(p, declared, false))
+                    .transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The top-level `expect_calls`.
+    fn expect_calls(
+        &self,
+        n: &Node,
+        declared: &[Declared],
+        procs: &[ProcName],
+    ) -> R<Vec<ExpectCalls>> {
+        let items = self.array(
+            n,
+            "expect_calls",
+            "an array of tables like { provider = \"mail\", fn = \"NSPv2Cleanup\", count = 1 }",
+        )?;
+        if let Some(extra) = items.get(MAX_EXPECT_CALLS) {
+            return Err(self.err(
+                &extra.loc,
+                format!(
+                    "{} entries in `expect_calls`, over the limit MAX_EXPECT_CALLS = {MAX_EXPECT_CALLS}",
+                    items.len()
+                ),
+                None,
+            ));
+        }
+        let fns = || one_of(NspFn::ALL.map(NspFn::name));
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let c = self.table(item, "an entry of `expect_calls`")?;
+            self.check_keys(&c, EXPECT_CALLS_KEYS, |k| {
+                format!("unknown key `{k}` in an entry of `expect_calls`")
+            })?;
+            let p = self.require(&c, "provider", "the name or id of a [[provider]]")?;
+            let provider = self.provider_ref(p, declared, false)?;
+            let f = self.require(&c, "fn", &fns())?;
+            let name = self
+                .string(f, "fn")
+                .map_err(|_| self.type_error(f, "fn", &fns()))?;
+            let func = NspFn::from_name(name).ok_or_else(|| {
+                self.err(
+                    &f.loc,
+                    format!("unknown provider function \"{name}\""),
+                    fns(),
+                )
+            })?;
+            let process = match c.get("process") {
+                None => None,
+                Some(pn) => {
+                    let name = self.name(pn, "process")?;
+                    if !procs.iter().any(|p| p.name == name) {
+                        let expected = if procs.is_empty() {
+                            "the name of a [[process]] or [[host]] (none are declared)".to_string()
+                        } else {
+                            one_of(procs.iter().map(|p| format!("\"{}\"", p.name)))
+                        };
+                        return Err(self.err(
+                            &pn.loc,
+                            format!("unknown process \"{name}\""),
+                            Some(expected),
+                        ));
+                    }
+                    Some(name)
+                }
+            };
+            let num = |key: &str| -> R<Option<u64>> {
+                c.get(key)
+                    .map(|v| {
+                        let v = self.int(v, key, 0, i128::from(i64::MAX), None)?;
+                        u64::try_from(v).map_err(|_| self.type_error(item, key, "an integer"))
+                    })
+                    .transpose()
+            };
+            let (count, min, max) = (num("count")?, num("min")?, num("max")?);
+            let count = match (count, min, max) {
+                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                    let key = if min.is_some() { "min" } else { "max" };
+                    return Err(self.err(
+                        c.key_loc(key),
+                        format!("an entry of `expect_calls` has both `count` and `{key}`"),
+                        Some("`count` alone, or `min` and/or `max`".to_string()),
+                    ));
+                }
+                (Some(n), None, None) => CallCount::Exactly(n),
+                (None, None, None) => {
+                    return Err(self.err(
+                        &item.loc,
+                        "an entry of `expect_calls` has none of `count`, `min`, `max`",
+                        Some("`count`, or `min` and/or `max`".to_string()),
+                    ));
+                }
+                (None, Some(a), Some(b)) if a > b => {
+                    return Err(self.err(
+                        c.key_loc("max"),
+                        format!("`max` = {b} is below `min` = {a}"),
+                        Some(format!("`max` of at least {a}")),
+                    ));
+                }
+                (None, min, max) => CallCount::Between { min, max },
+            };
+            out.push(ExpectCalls {
+                provider,
+                func,
+                process,
+                count,
+            });
+        }
+        Ok(out)
     }
 
     fn target(&self, t: &Table<'_>, declared: &[Declared]) -> R<Target> {

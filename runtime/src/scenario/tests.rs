@@ -9,7 +9,7 @@ use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
 use serde_json::{Value, json};
 
 const EXAMPLE: &str = include_str!("../../tests/scenarios/example.toml");
-const MAIL_ID: &str = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60";
+pub(super) const MAIL_ID: &str = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60";
 const OTHER_ID: &str = "11111111-2222-3333-4444-555555555555";
 
 /// Accepts any options, or rejects those with a `bad` key.
@@ -52,14 +52,14 @@ fn registry() -> Registry {
     r
 }
 
-fn ok(text: &str) -> Scenario {
+pub(super) fn ok(text: &str) -> Scenario {
     match parse("t.toml", text, &registry()) {
         Ok(s) => s,
         Err(e) => panic!("expected a valid scenario, got {e}"),
     }
 }
 
-fn err(text: &str) -> ScenarioError {
+pub(super) fn err(text: &str) -> ScenarioError {
     match parse("t.toml", text, &registry()) {
         Ok(s) => panic!("expected an error, got {s:?}"),
         Err(e) => e,
@@ -67,23 +67,23 @@ fn err(text: &str) -> ScenarioError {
 }
 
 /// The error's line, column and message (without the expectation).
-fn at(text: &str) -> (usize, usize, String) {
+pub(super) fn at(text: &str) -> (usize, usize, String) {
     let e = err(text);
     (e.line, e.column, e.message)
 }
 
-fn guid(s: &str) -> Guid {
+pub(super) fn guid(s: &str) -> Guid {
     s.parse().expect("test GUID")
 }
 
 /// A scenario with one provider "p" (NS_EMAIL) and one process running `steps`.
-fn with_steps(steps: &str) -> String {
+pub(super) fn with_steps(steps: &str) -> String {
     format!(
         "name = \"t\"\n[[provider]]\nid = \"{MAIL_ID}\"\nname = \"p\"\nnamespace = \"NS_EMAIL\"\nkind = \"email-directory\"\n[[process]]\nname = \"c\"\nsteps = [\n{steps}\n]\n"
     )
 }
 /// Line of the first step in [`with_steps`].
-const STEP_LINE: usize = 10;
+pub(super) const STEP_LINE: usize = 10;
 
 // ----- the example of docs/scenario-format.md -----
 
@@ -197,7 +197,7 @@ fn defaults_are_filled_in() {
         Step::LookupNext {
             handle: "q".into(),
             flags: None,
-            buffer: 4096,
+            buffer: NextBuffer::Bytes(4096),
         }
     );
     assert_eq!(
@@ -301,15 +301,9 @@ fn every_op_parses() {
     let p = &s.processes[0];
     let expected = vec![
         Step::Startup { version: (1, 1) },
-        Step::Expect {
-            err: Some(WsaError::VERNOTSUPPORTED),
-            ret: Some(-1),
-        },
+        Step::Expect(Expectation::of(Some(WsaError::VERNOTSUPPORTED), Some(-1)).into()),
         Step::Startup { version: (2, 0) },
-        Step::Expect {
-            err: None,
-            ret: None,
-        },
+        Step::Expect(Expectation::of(None, None).into()),
         Step::Lookup {
             target: Target::Provider(odd),
             name: Some(String::new()),
@@ -317,10 +311,7 @@ fn every_op_parses() {
             next: NextCount::Count(3),
             buffer: 0,
         },
-        Step::Expect {
-            err: Some(WsaError::E_NO_MORE),
-            ret: None,
-        },
+        Step::Expect(Expectation::of(Some(WsaError::E_NO_MORE), None).into()),
         Step::Lookup {
             target: Target::Provider(guid("99999999-0000-0000-0000-000000000000")),
             name: None,
@@ -337,7 +328,7 @@ fn every_op_parses() {
         Step::LookupNext {
             handle: "q".into(),
             flags: Some(LupFlags::EMPTY),
-            buffer: MAX_BUFFER_BYTES,
+            buffer: NextBuffer::Bytes(MAX_BUFFER_BYTES),
         },
         Step::SetService {
             action: SetServiceOp::Delete,
@@ -349,10 +340,7 @@ fn every_op_parses() {
             ],
             multiple: true,
         },
-        Step::Expect {
-            err: WsaError::from_code(12345),
-            ret: None,
-        },
+        Step::Expect(Expectation::of(WsaError::from_code(12345), None).into()),
         Step::EnumProviders { buffer: 10 },
         Step::Advertise { provider: mail },
         Step::Unadvertise { provider: mail },
@@ -362,10 +350,7 @@ fn every_op_parses() {
         Step::Disable { provider: odd },
         Step::Sleep { us: MAX_SLEEP_US },
         Step::Cleanup,
-        Step::Expect {
-            err: None,
-            ret: Some(0),
-        },
+        Step::Expect(Expectation::of(None, Some(0)).into()),
     ];
     assert_eq!(p.steps, expected);
     let ops: Vec<&str> = p.steps.iter().map(Step::op).collect();
@@ -494,7 +479,7 @@ fn error_display_and_source_line() {
     assert_eq!(
         e.to_string(),
         "t.toml:2:1: unknown key `profil` at the top level; expected one of `name`, `seed`, \
-         `profile`, `startup_policy`, `provider`, `host`, `process`"
+         `profile`, `startup_policy`, `provider`, `host`, `process`, `expect_calls`"
     );
     assert_eq!(e.source_line.as_deref(), Some("profil = \"win7\""));
 }

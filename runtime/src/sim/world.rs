@@ -22,15 +22,15 @@
 
 use super::faults::{Fault, FaultPlan, InjectedFaultKind};
 use super::strategy::{Actor, Choice, Strategy};
-use crate::checker::{self, ExpectStep};
+use crate::checker::{self, ExpectStep, Got};
 use crate::config::Config;
-use crate::dispatcher::{ApiError, Dispatcher, Wake, WakeOutcome};
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::registry::Providers;
-use crate::scenario::{Scenario, Step};
-use crate::script::{self, Handles, LookupLoop, LoopStep, Outcome, Performed};
+use crate::scenario::{Expectation, Scenario, Step};
+use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Outcome, Performed};
 pub use crate::script::{RunError, catalog_entry};
-use crate::wsa::WsaError;
+use crate::wsa::QuerySet;
+use crate::{ApiError, Dispatcher, Wake, WakeOutcome};
 
 /// Virtual time one API call takes.
 pub const STEP_US: u64 = 10;
@@ -94,6 +94,8 @@ struct ThreadRun<'a> {
     pc: usize,
     ready_at: u64,
     state: ThreadState,
+    /// The outcome of its last call step; `None` before the first, and after a step that
+    /// was not run (an `expect` after it is not judged).
     last: Option<Outcome>,
     lookup: Option<LookupLoop>,
 }
@@ -132,10 +134,13 @@ pub struct World<'a, S: EventSink> {
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
-/// replay strategy knows where it is.
+/// replay strategy knows where it is; and lets the [`Observer`] see them (for `expect`).
 struct Counting<S> {
     inner: S,
     count: std::rc::Rc<std::cell::Cell<u64>>,
+    observer: Observer,
+    /// The observer needs events even when the inner sink discards them.
+    observed: bool,
 }
 
 impl<S: EventSink> EventSink for Counting<S> {
@@ -143,10 +148,11 @@ impl<S: EventSink> EventSink for Counting<S> {
         if !matches!(event, Event::Violation { .. }) {
             self.count.set(self.count.get() + 1);
         }
+        self.observer.observe(&event);
         self.inner.record(t, event);
     }
     fn enabled(&self) -> bool {
-        self.inner.enabled()
+        self.observed || self.inner.enabled()
     }
     fn failed(&self) -> bool {
         self.inner.failed()
@@ -154,6 +160,12 @@ impl<S: EventSink> EventSink for Counting<S> {
 
     fn wants_details(&self) -> bool {
         self.inner.wants_details()
+    }
+}
+
+impl<S: EventSink> Observing for Counting<S> {
+    fn observer(&mut self) -> &mut Observer {
+        &mut self.observer
     }
 }
 
@@ -203,9 +215,12 @@ pub fn run_with<S: EventSink>(
 ) -> Result<(RunReport, S), RunError> {
     let (seed, max_steps) = (options.seed, options.max_steps);
     let count = std::rc::Rc::new(std::cell::Cell::new(0));
+    let observer = Observer::for_scenario(scenario);
     let counting = Counting {
         inner: sink,
         count: count.clone(),
+        observed: observer.keeps_results(),
+        observer,
     };
     let mut world = World {
         scenario,
@@ -273,7 +288,7 @@ pub fn run_with<S: EventSink>(
     Ok((report, d.into_sink().inner))
 }
 
-impl<'a, S: EventSink> World<'a, S> {
+impl<'a, S: Observing> World<'a, S> {
     fn setup(&mut self) -> Result<(), RunError> {
         let started = script::set_up(&mut self.d, self.scenario, self.providers)?;
         self.procs.reserve_exact(started.len());
@@ -503,7 +518,7 @@ impl<'a, S: EventSink> World<'a, S> {
             }
             self.threads[i].state = ThreadState::Ready;
             match wake.outcome {
-                WakeOutcome::LookupServiceNext(r) => self.after_next(i, r.map(|_| ())),
+                WakeOutcome::LookupServiceNext(r) => self.after_next(i, &r),
                 WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
             }
         }
@@ -557,22 +572,46 @@ impl<'a, S: EventSink> World<'a, S> {
             Performed::Done(outcome) => self.finish_step(i, outcome),
             Performed::Waiting => self.threads[i].state = ThreadState::Waiting,
             Performed::Exited => self.mark_exited(pid),
+            Performed::NotRun(reason) => {
+                if self.faults_injected == 0 {
+                    let t = &self.threads[i];
+                    let name = self.proc(pid).map_or("?", |p| p.name.as_str());
+                    let v = checker::step_not_run_violation(pid, name, tid, t.pc + 1, &reason);
+                    self.report.expect_failures.push(v.detail.clone());
+                    self.d.record_external(v.into_event());
+                }
+                let t = &mut self.threads[i];
+                t.last = None;
+                t.pc += 1;
+                t.ready_at = self.now + STEP_US;
+                self.run_eager(i);
+            }
         }
     }
 
     /// A Next of thread `i` returned: continue its `lookup` loop, or finish its step.
-    fn after_next(&mut self, i: usize, r: Result<(), ApiError>) {
+    fn after_next(&mut self, i: usize, r: &Result<QuerySet, ApiError>) {
+        let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
         match self.threads[i].lookup.as_mut() {
             Some(lp) => {
-                lp.on_next(r);
+                lp.on_next(&mut self.d, pid, tid, r);
                 self.threads[i].ready_at = self.now + STEP_US;
             }
-            None => self.finish_step(i, Outcome::of(&r)),
+            None => {
+                let outcome = script::next_outcome(&mut self.d, pid, tid, r);
+                self.finish_step(i, outcome);
+            }
         }
     }
 
     /// A step finished with `outcome`: advance, then run the `sleep`s and `expect`s after it.
     fn finish_step(&mut self, i: usize, outcome: Outcome) {
+        let pid = self.threads[i].pid;
+        if let Some(step) = self.threads[i].steps.get(self.threads[i].pc)
+            && let Some(p) = self.procs.get_mut((pid.0 as usize).wrapping_sub(1))
+        {
+            script::note_required(&mut p.handles, step, &outcome);
+        }
         let t = &mut self.threads[i];
         t.last = Some(outcome);
         t.pc += 1;
@@ -597,8 +636,8 @@ impl<'a, S: EventSink> World<'a, S> {
                     t.pc += 1;
                     trailing_sleep = trailing_sleep.saturating_add(us);
                 }
-                Some(&Step::Expect { err, ret }) => {
-                    self.check_expect(i, err, ret);
+                Some(Step::Expect(x)) => {
+                    self.check_expect(i, x);
                     self.threads[i].pc += 1;
                 }
                 Some(_) => return,
@@ -625,27 +664,60 @@ impl<'a, S: EventSink> World<'a, S> {
         }
     }
 
-    fn check_expect(&mut self, i: usize, err: Option<WsaError>, ret: Option<i64>) {
+    fn check_expect(&mut self, i: usize, expect: &Expectation) {
         if self.faults_injected > 0 {
             return;
         }
         let t = &self.threads[i];
-        let got = t.last.unwrap_or(Outcome::OK);
+        let Some(got) = &t.last else {
+            return; // the step before was not run, and said so
+        };
         let step = ExpectStep {
             pid: t.pid,
             process: self.proc(t.pid).map_or("?", |p| p.name.as_str()),
             tid: t.tid,
             step: t.pc + 1,
-            err,
-            ret,
+            expect,
+            providers: &self.scenario.providers,
         };
-        if let Some(v) = checker::expect_violation(&step, got.err, got.ret) {
+        let got = Got {
+            err: got.err,
+            ret: got.ret,
+            version: got.version,
+            required: got.required,
+            results: &got.results,
+        };
+        if let Some(v) = checker::expect_violation(&step, &got) {
+            self.report.expect_failures.push(v.detail.clone());
+            self.d.record_external(v.into_event());
+        }
+    }
+
+    /// `expect_calls`, judged at the end of a run without injected faults (like `expect`
+    /// steps) that was not stopped early.
+    fn check_expect_calls(&mut self) {
+        if self.scenario.expect_calls.is_empty()
+            || self.faults_injected > 0
+            || self.report.stopped.is_some()
+        {
+            return;
+        }
+        let counts = self.d.sink_mut().observer().calls();
+        let procs = &self.procs;
+        let verdicts = checker::expect_calls_violations(self.scenario, &counts, |name| {
+            procs
+                .iter()
+                .position(|p| p.name == name)
+                .map(|i| Pid(i as u32 + 1))
+        });
+        for v in verdicts {
             self.report.expect_failures.push(v.detail.clone());
             self.d.record_external(v.into_event());
         }
     }
 
     fn finish(&mut self) {
+        self.check_expect_calls();
         self.report.end_time = self.now;
         for t in &self.threads {
             let alive = self.proc(t.pid).is_some_and(|p| p.alive);
