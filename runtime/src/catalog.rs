@@ -47,17 +47,6 @@ impl Authority {
             _ => None,
         }
     }
-
-    /// Sort key for S5.2: primary, then secondaries, then providers without a level, then
-    /// wildcard (a provider that states no level is more specific than a catch-all).
-    pub(crate) fn rank(level: Option<Authority>) -> u8 {
-        match level {
-            Some(Authority::Primary) => 0,
-            Some(Authority::Secondary) => 1,
-            None => 2,
-            Some(Authority::Wildcard) => 3,
-        }
-    }
 }
 
 impl fmt::Display for Authority {
@@ -81,28 +70,6 @@ impl Authority {
     pub fn of(napi: &Napi) -> Option<Authority> {
         Authority::ALL.into_iter().find(|a| a.napi() == *napi)
     }
-
-    /// A one-level summary of `napi` for the dispatcher's current NS_EMAIL sort, which ranks
-    /// providers by one level ([`Authority::rank`]) instead of per domain: the shorthand itself,
-    /// else primary if any domain is claimed primary, else secondary if any is claimed
-    /// secondary, else wildcard if the flag is set. Interim: it goes once the dispatcher routes
-    /// by [`email_candidates`].
-    fn summary(napi: &Napi) -> Option<Authority> {
-        if let Some(a) = Authority::of(napi) {
-            return Some(a);
-        }
-        let levels = napi.domains().unwrap_or(&[]);
-        let claims = |level: Level| levels.iter().any(|(_, l)| *l == level);
-        if claims(Level::Primary) || napi.all_domains() == Some(Level::Primary) {
-            Some(Authority::Primary)
-        } else if claims(Level::Secondary) || napi.all_domains() == Some(Level::Secondary) {
-            Some(Authority::Secondary)
-        } else if napi.is_wildcard() {
-            Some(Authority::Wildcard)
-        } else {
-            None
-        }
-    }
 }
 
 /// What WSCInstallNameSpace(Ex) is given (S2.1).
@@ -117,9 +84,6 @@ pub struct CatalogEntry {
     pub blob: Option<Vec<u8>>,
     /// NS_EMAIL authority data (S5.2); set with [`CatalogEntry::with_napi`].
     napi: Option<Napi>,
-    /// A one-level summary of `napi` that the current dispatcher sorts by; derived, never set
-    /// on its own, so the two always agree. Interim, until routing uses [`email_candidates`].
-    pub(crate) authority: Option<Authority>,
 }
 
 impl CatalogEntry {
@@ -131,7 +95,6 @@ impl CatalogEntry {
             version: 1,
             blob: None,
             napi: None,
-            authority: None,
         }
     }
 
@@ -141,7 +104,6 @@ impl CatalogEntry {
     }
 
     pub fn with_napi(mut self, napi: Napi) -> Self {
-        self.authority = Authority::summary(&napi);
         self.napi = Some(napi);
         self
     }
@@ -490,29 +452,27 @@ mod tests {
     }
 
     #[test]
-    fn entry_accessors_and_the_interim_summary() {
+    fn entry_accessors_and_the_shorthand() {
         let e = claims(1, true, &[("x.org", Level::Secondary)]);
         assert_eq!(e.level_for("X.org"), Some(Level::Secondary));
         assert_eq!(e.level_for("y.org"), None);
         assert!(e.is_wildcard());
-        assert_eq!(e.authority, Some(Authority::Secondary));
         let plain = entry(2);
         assert_eq!((plain.napi(), plain.level_for("x.org")), (None, None));
         assert!(!plain.is_wildcard());
         for a in Authority::ALL {
             let e = entry(3).with_authority(a);
-            assert_eq!(e.authority, Some(a), "the shorthand summarises as itself");
             assert_eq!(Authority::of(e.napi().expect("napi")), Some(a));
+            assert_eq!(Authority::from_name(a.name()), Some(a));
         }
-        assert_eq!(claims(4, false, &[("x.org", Level::None)]).authority, None);
         assert_eq!(
-            claims(
-                5,
-                false,
-                &[("x.org", Level::None), ("y.org", Level::Primary)]
-            )
-            .authority,
-            Some(Authority::Primary)
+            Authority::of(
+                claims(4, false, &[("x.org", Level::Primary)])
+                    .napi()
+                    .expect("napi")
+            ),
+            None,
+            "per-domain data is no shorthand"
         );
     }
 

@@ -113,6 +113,9 @@ impl NspFn {
                 E::E_NO_MORE,
                 E::E_CANCELLED,
                 E::NO_DATA,
+                // The documented older spellings of WSA_E_NO_MORE and WSA_E_CANCELLED.
+                E::ENOMORE,
+                E::ECANCELLED,
             ],
             NspFn::LookupServiceEnd => &[E::INVALID_HANDLE, E::NOT_ENOUGH_MEMORY],
             // A void function reports nothing; there is no set to keep to.

@@ -945,14 +945,12 @@ fn s5_2_ns_email_authority_order_and_first_answer_ends_the_query() {
         .into_iter()
         .filter(|c| c.starts_with("Begin"))
         .collect();
-    assert_eq!(
-        begins,
-        ["Begin p1 pid4 s1", "Begin p2 pid4 s2", "Begin p3 pid4 s3"]
-    );
+    // S5.2: one candidate at a time; the primary answers, so nobody else is started.
+    assert_eq!(begins, ["Begin p1 pid4 s1"]);
     assert!(
         !nsp_calls(&d)
             .iter()
-            .any(|c| c.starts_with("NextEx p2") || c.starts_with("NextEx p3"))
+            .any(|c| c.contains(" p2 ") || c.contains(" p3 "))
     );
 }
 
@@ -1535,4 +1533,630 @@ fn p4_a_missed_completion_deadline_faults_the_provider_and_the_next_moves_on() {
         other => panic!("{other:?}"),
     }
     assert!(!d.time_out_wait(c, T1, 250), "nothing is waiting any more");
+}
+
+// ---------------------------------------------------------------- issue #18: fidelity
+
+use nspsim_runtime::catalog::{Level, Napi};
+
+/// The checker finds nothing in what the dispatcher wrote.
+fn checked_clean(d: &nspsim_runtime::Dispatcher<nspsim_runtime::VecSink>) {
+    let r = nspsim_runtime::checker::check(events(d), false, d.config().startup_policy);
+    assert!(r.violations.is_empty(), "{:#?}", r.violations);
+}
+
+/// An NS_EMAIL entry with per-domain NAPI claims.
+fn claims(n: u128, wildcard: bool, domains: &[(&str, Level)]) -> nspsim_runtime::CatalogEntry {
+    let napi = Napi::per_domain(wildcard, domains.iter().map(|(d, l)| (d.to_string(), *l)))
+        .expect("legal napi");
+    entry(n, Namespace::EMAIL).with_napi(napi)
+}
+
+/// The provider calls that reached provider `n`.
+fn calls_to(d: &nspsim_runtime::Dispatcher<nspsim_runtime::VecSink>, n: u128) -> Vec<String> {
+    let tag = format!(" p{n} ");
+    nsp_calls(d)
+        .into_iter()
+        .filter(|c| c.contains(&tag))
+        .collect()
+}
+
+/// Client API calls and provider calls, in order: `>WSALookupServiceNext`, `<WSALookupServiceNext`,
+/// `Startup p2`, ….
+fn timeline(d: &nspsim_runtime::Dispatcher<nspsim_runtime::VecSink>) -> Vec<String> {
+    events(d)
+        .iter()
+        .filter_map(|s| match &s.event {
+            Event::ApiCall { call, .. } => Some(format!(">{}", call.name())),
+            Event::ApiReturn { call, .. } => Some(format!("<{}", call.name())),
+            Event::NspCall { provider, func, .. } => Some(format!(
+                "{} p{}",
+                func.name()
+                    .trim_start_matches("NSPv2")
+                    .replace("LookupService", ""),
+                provider.0 & 0xff
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Next to its end: runs deferred work, oldest first, until the Next's wake comes.
+fn next_to_end(
+    d: &mut nspsim_runtime::Dispatcher<nspsim_runtime::VecSink>,
+    pid: nspsim_runtime::Pid,
+    tid: Tid,
+    h: LookupHandle,
+    flags: LupFlags,
+) -> Result<QuerySet, ApiError> {
+    if let Poll::Ready(r) = d.wsa_lookup_service_next(pid, tid, h, flags, BUF) {
+        return r;
+    }
+    loop {
+        for w in d.take_wakes() {
+            if let (true, WakeOutcome::LookupServiceNext(r)) =
+                (w.pid == pid && w.tid == tid, w.outcome)
+            {
+                return r;
+            }
+        }
+        let id = d.pending_work().first().expect("work to run").id;
+        d.run_work(id);
+    }
+}
+
+#[test]
+fn s5_2_secondary_is_not_called_when_the_primary_answers() {
+    let (mut d, c) = authority_world();
+    assert_eq!(
+        lookup_all(&mut d, c, &email("a@x"), LupFlags::RETURN_NAME),
+        Ok(vec!["a@x".into()])
+    );
+    assert_eq!(calls_to(&d, 2), Vec::<String>::new(), "the secondary");
+    assert_eq!(calls_to(&d, 3), Vec::<String>::new(), "the wildcard");
+    checked_clean(&d);
+}
+
+#[test]
+fn s5_2_second_primary_claim_is_ignored() {
+    let mut d = world(Config::default());
+    host_entry(
+        &mut d,
+        entry(1, Namespace::EMAIL).with_authority(Authority::Primary),
+        TinyProvider::new(),
+    );
+    // A second primary claim for every domain, which would answer: it is no candidate.
+    host_entry(
+        &mut d,
+        entry(2, Namespace::EMAIL).with_authority(Authority::Primary),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    host_entry(
+        &mut d,
+        entry(3, Namespace::EMAIL).with_authority(Authority::Secondary),
+        TinyProvider::new(),
+    );
+    let c = client(&mut d, "c");
+    assert_eq!(
+        lookup_all(&mut d, c, &email("a@x"), LupFlags::RETURN_NAME),
+        Ok(vec![])
+    );
+    assert_eq!(calls_to(&d, 2), Vec::<String>::new());
+    assert!(calls_to(&d, 3).iter().any(|c| c.starts_with("NextEx")));
+    checked_clean(&d);
+}
+
+#[test]
+fn s5_2_provider_with_no_claim_is_not_called() {
+    let mut d = world(Config::default());
+    // Primary for another domain; level `none` for this one: neither is a wildcard.
+    host_entry(
+        &mut d,
+        claims(1, false, &[("other.org", Level::Primary)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(2, false, &[("x", Level::None)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(3, false, &[("x", Level::Primary)]),
+        TinyProvider::new(),
+    );
+    host_entry(
+        &mut d,
+        claims(4, true, &[("other.org", Level::Secondary)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.4:25"]),
+    );
+    let c = client(&mut d, "c");
+    let flags = LupFlags::RETURN_ADDR;
+    let h = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin");
+    let got = ready(d.wsa_lookup_service_next(c, T1, h, flags, BUF)).expect("the wildcard");
+    assert_eq!(got.addresses[0].remote.to_string(), "192.0.2.4:25");
+    d.wsa_lookup_service_end(c, T1, h).expect("end");
+    assert_eq!(calls_to(&d, 1), Vec::<String>::new());
+    assert_eq!(calls_to(&d, 2), Vec::<String>::new());
+    checked_clean(&d);
+}
+
+/// Primary p1 cannot resolve; secondary p2 and wildcard p3 can.
+fn primary_cannot_resolve(
+    deferred: bool,
+) -> (
+    nspsim_runtime::Dispatcher<nspsim_runtime::VecSink>,
+    nspsim_runtime::Pid,
+) {
+    let mut d = world(Config::default());
+    let tiny = |p: TinyProvider| if deferred { p.deferred() } else { p };
+    host_entry(
+        &mut d,
+        entry(3, Namespace::EMAIL).with_authority(Authority::Wildcard),
+        tiny(TinyProvider::new().with_entry("a@x", &["192.0.2.3:25"])),
+    );
+    host_entry(
+        &mut d,
+        entry(2, Namespace::EMAIL).with_authority(Authority::Secondary),
+        tiny(TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"])),
+    );
+    host_entry(
+        &mut d,
+        entry(1, Namespace::EMAIL).with_authority(Authority::Primary),
+        tiny(TinyProvider::new()),
+    );
+    let c = client(&mut d, "c");
+    (d, c)
+}
+
+#[test]
+fn s5_2_secondary_is_started_inside_next_when_the_primary_cannot_resolve() {
+    for deferred in [false, true] {
+        let (mut d, c) = primary_cannot_resolve(deferred);
+        let flags = LupFlags::RETURN_ADDR;
+        let h = d
+            .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+            .expect("begin");
+        let got = next_to_end(&mut d, c, T1, h, flags).expect("the secondary answers");
+        assert_eq!(got.addresses[0].remote.to_string(), "192.0.2.2:25");
+        // Once it has answered, the secondary serves the lookup to its end.
+        assert_eq!(
+            next_to_end(&mut d, c, T1, h, flags).map(|_| ()),
+            Err(WsaError::E_NO_MORE.into())
+        );
+        d.wsa_lookup_service_end(c, T1, h).expect("end");
+        let t = timeline(&d);
+        let from = t
+            .iter()
+            .position(|e| e == ">WSALookupServiceBegin")
+            .expect("begin");
+        assert_eq!(
+            t[from..],
+            [
+                ">WSALookupServiceBegin",
+                "Startup p1",
+                "Begin p1",
+                "<WSALookupServiceBegin",
+                ">WSALookupServiceNext",
+                "NextEx p1",
+                "Startup p2",
+                "Begin p2",
+                "NextEx p2",
+                "<WSALookupServiceNext",
+                ">WSALookupServiceNext",
+                "NextEx p2",
+                "<WSALookupServiceNext",
+                ">WSALookupServiceEnd",
+                "End p1",
+                "End p2",
+                "<WSALookupServiceEnd",
+            ],
+            "deferred: {deferred}"
+        );
+        assert_eq!(calls_to(&d, 3), Vec::<String>::new(), "the wildcard");
+        checked_clean(&d);
+    }
+}
+
+#[test]
+fn s5_2_an_unavailable_candidate_hands_over_inside_begin() {
+    let mut d = world(Config::default());
+    host_entry(
+        &mut d,
+        entry(1, Namespace::EMAIL).with_authority(Authority::Primary),
+        TinyProvider::new().startup(StartupMode::Fail(WsaError::EINVAL)),
+    );
+    host_entry(
+        &mut d,
+        entry(2, Namespace::EMAIL).with_authority(Authority::Secondary),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    host_entry(
+        &mut d,
+        entry(3, Namespace::EMAIL).with_authority(Authority::Wildcard),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.3:25"]),
+    );
+    let c = client(&mut d, "c");
+    let h = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), LupFlags::RETURN_NAME)
+        .expect("the secondary's Begin succeeds");
+    assert_eq!(
+        timeline(&d)[timeline(&d).len() - 5..],
+        [
+            ">WSALookupServiceBegin",
+            "Startup p1",
+            "Startup p2",
+            "Begin p2",
+            "<WSALookupServiceBegin"
+        ]
+    );
+    d.wsa_lookup_service_end(c, T1, h).expect("end");
+    // No candidate's Begin succeeds: S5.3's errors.
+    assert_eq!(
+        d.wsa_lookup_service_begin(c, T1, &email("fail-begin@x"), LupFlags::EMPTY),
+        Err(WsaError::SERVICE_NOT_FOUND.into())
+    );
+    assert_eq!(
+        calls_to(&d, 3)
+            .iter()
+            .filter(|c| c.starts_with("Begin"))
+            .count(),
+        1
+    );
+    checked_clean(&d);
+}
+
+#[test]
+fn s5_2_non_authoritative_calls_every_candidate_in_order() {
+    let mut d = world(Config::default());
+    host_entry(
+        &mut d,
+        entry(1, Namespace::EMAIL).with_authority(Authority::Wildcard),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(2, false, &[("other.org", Level::Primary)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    host_entry(
+        &mut d,
+        entry(3, Namespace::EMAIL).with_authority(Authority::Secondary),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.3:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(4, false, &[("x", Level::Primary)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.4:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(5, false, &[("x", Level::Primary)]),
+        TinyProvider::new().with_entry("a@x", &["192.0.2.5:25"]),
+    );
+    let c = client(&mut d, "c");
+    let flags = LupFlags::RETURN_ADDR | LupFlags::NON_AUTHORITATIVE;
+    let h = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin");
+    // Every candidate's Begin, up front, in candidate order (as S5.3).
+    let begins: Vec<_> = nsp_calls(&d)
+        .into_iter()
+        .filter(|c| c.starts_with("Begin"))
+        .map(|c| c[..8].to_string())
+        .collect();
+    assert_eq!(begins, ["Begin p4", "Begin p3", "Begin p1"]);
+    let mut addrs = Vec::new();
+    while let Ok(qs) = ready(d.wsa_lookup_service_next(c, T1, h, flags, BUF)) {
+        addrs.push(qs.addresses[0].remote.to_string());
+    }
+    assert_eq!(addrs, ["192.0.2.4:25", "192.0.2.3:25", "192.0.2.1:25"]);
+    d.wsa_lookup_service_end(c, T1, h).expect("end");
+    assert!(calls_to(&d, 2).is_empty() && calls_to(&d, 5).is_empty());
+    checked_clean(&d);
+}
+
+#[test]
+fn s5_2_providers_without_napi_come_after_the_candidates() {
+    let mut d = world(Config::default());
+    host(
+        &mut d,
+        1,
+        TinyProvider::new().with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    host_entry(
+        &mut d,
+        claims(2, false, &[("x", Level::Primary)]),
+        TinyProvider::new(),
+    );
+    let c = client(&mut d, "c");
+    assert_eq!(
+        lookup_all(&mut d, c, &email("a@x"), LupFlags::RETURN_NAME),
+        Ok(vec!["a@x".into()])
+    );
+    let t = timeline(&d);
+    let next = t
+        .iter()
+        .position(|e| e == ">WSALookupServiceNext")
+        .expect("next");
+    assert_eq!(
+        t[next..next + 5],
+        [
+            ">WSALookupServiceNext",
+            "NextEx p2",
+            "Startup p1",
+            "Begin p1",
+            "NextEx p1"
+        ],
+        "the provider without NAPI data is asked after the candidate, one at a time"
+    );
+    // A name without a domain part routes as S5.1: both up front, in catalog order.
+    let before = nsp_calls(&d).len();
+    lookup_all(&mut d, c, &email("a"), LupFlags::RETURN_NAME).expect("lookup");
+    let begins: Vec<_> = nsp_calls(&d)[before..]
+        .iter()
+        .filter(|c| c.starts_with("Begin"))
+        .map(|c| c[..8].to_string())
+        .collect();
+    assert_eq!(begins, ["Begin p1", "Begin p2"]);
+    checked_clean(&d);
+}
+
+#[test]
+fn s7_1_registration_follows_the_candidates() {
+    let mut d = world(Config::default());
+    // In catalog order: a primary for another domain, a wildcard, the domain's primary (no
+    // SetServiceEx), its secondary.
+    host_entry(
+        &mut d,
+        claims(1, false, &[("other.org", Level::Primary)]),
+        TinyProvider::new(),
+    );
+    host_entry(
+        &mut d,
+        entry(2, Namespace::EMAIL).with_authority(Authority::Wildcard),
+        TinyProvider::new(),
+    );
+    let mut no_set = TinyProvider::new();
+    no_set.table = no_set.table.with(
+        NspFn::SetServiceEx,
+        nspsim_runtime::provider::EntryPoint::Absent,
+    );
+    host_entry(&mut d, claims(3, false, &[("x", Level::Primary)]), no_set);
+    host_entry(
+        &mut d,
+        claims(4, false, &[("x", Level::Secondary)]),
+        TinyProvider::new(),
+    );
+    let c = client(&mut d, "c");
+    assert_eq!(
+        ready(d.wsa_set_service(
+            c,
+            T1,
+            &email("b@x"),
+            SetServiceOp::Register,
+            SetServiceFlags::EMPTY
+        )),
+        Ok(())
+    );
+    let t = timeline(&d);
+    let from = t.iter().position(|e| e == ">WSASetService").expect("set");
+    assert_eq!(
+        t[from..],
+        [
+            ">WSASetService",
+            "Startup p3",
+            "Startup p4",
+            "SetServiceEx p4",
+            "<WSASetService"
+        ],
+        "the primary (WSAEOPNOTSUPP), then the secondary, whose success stops it"
+    );
+    assert!(calls_to(&d, 1).is_empty() && calls_to(&d, 2).is_empty());
+    checked_clean(&d);
+}
+
+#[test]
+fn s4_6_non_final_wsacleanup_does_not_cut_a_lookup_short() {
+    for deferred in [false, true] {
+        let mut d = world(per_wsastartup());
+        let tiny = TinyProvider::new()
+            .with_entry("a@x", &["192.0.2.1:25"])
+            .with_entry("a@x", &["192.0.2.2:25"]);
+        host(&mut d, 1, if deferred { tiny.deferred() } else { tiny });
+        let c = client(&mut d, "c");
+        d.wsa_startup(c, T1, (2, 2)).expect("nested");
+        let t2 = d.create_thread(c).expect("thread");
+        let flags = LupFlags::RETURN_ADDR;
+        let h = d
+            .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+            .expect("begin");
+        next_to_end(&mut d, c, T1, h, flags).expect("first result");
+        // A Next pending on another thread (deferred) while this thread's WSACleanup runs.
+        let pending = d.wsa_lookup_service_next(c, t2, h, flags, BUF);
+        d.wsa_cleanup(c, T1).expect("the inner WSACleanup");
+        // The session without open handles (s1) ends; the lookup's (s2) goes on.
+        assert_eq!(
+            nsp_calls(&d).last().map(String::as_str),
+            Some("Cleanup p1 pid2 s1")
+        );
+        let second = match pending {
+            Poll::Ready(r) => r,
+            Poll::Pending => {
+                while d.is_waiting(c, t2) {
+                    let id = d.pending_work().first().expect("work").id;
+                    d.run_work(id);
+                }
+                match d.take_wakes().pop().map(|w| w.outcome) {
+                    Some(WakeOutcome::LookupServiceNext(r)) => r,
+                    other => panic!("{other:?}"),
+                }
+            }
+        };
+        assert_eq!(
+            second.expect("the second result").addresses[0]
+                .remote
+                .to_string(),
+            "192.0.2.2:25",
+            "deferred: {deferred}"
+        );
+        assert_eq!(
+            next_to_end(&mut d, c, T1, h, flags).map(|_| ()),
+            Err(WsaError::E_NO_MORE.into())
+        );
+        d.wsa_lookup_service_end(c, T1, h).expect("end");
+        d.wsa_cleanup(c, T1).expect("the final WSACleanup");
+        assert_eq!(
+            nsp_calls(&d).last().map(String::as_str),
+            Some("Cleanup p1 pid2 s2")
+        );
+        checked_clean(&d);
+    }
+}
+
+#[test]
+fn s4_6_retiring_session_gets_its_cleanup_when_its_last_handle_ends() {
+    let mut d = world(per_wsastartup());
+    host(
+        &mut d,
+        1,
+        TinyProvider::new()
+            .with_entry("a@x", &["192.0.2.1:25"])
+            .with_entry("a@x", &["192.0.2.2:25"]),
+    );
+    let c = client(&mut d, "c");
+    let flags = LupFlags::RETURN_ADDR;
+    let a = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin a (s1)");
+    d.wsa_startup(c, T1, (2, 2)).expect("nested");
+    let b1 = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin b1 (s2)");
+    let b2 = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin b2 (s2)");
+    let before = nsp_calls(&d).len();
+    d.wsa_cleanup(c, T1).expect("the inner WSACleanup");
+    assert_eq!(
+        nsp_calls(&d).len(),
+        before,
+        "every session is busy: s2 retires"
+    );
+    // s2's lookups go on with it.
+    ready(d.wsa_lookup_service_next(c, T1, b1, flags, BUF)).expect("b1 goes on");
+    assert_eq!(
+        nsp_calls(&d).last().map(|c| c[..18].to_string()),
+        Some("NextEx p1 pid2 s2 ".to_string())
+    );
+    // A new call goes through s1, the newest session that is not retiring.
+    let c1 = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin c1");
+    assert_eq!(
+        nsp_calls(&d).last().map(String::as_str),
+        Some("Begin p1 pid2 s1")
+    );
+    d.wsa_lookup_service_end(c, T1, b1).expect("end b1");
+    assert!(
+        !nsp_calls(&d).iter().any(|c| c.starts_with("Cleanup")),
+        "b2 still holds s2"
+    );
+    d.wsa_lookup_service_end(c, T1, b2).expect("end b2");
+    assert_eq!(
+        nsp_calls(&d)[nsp_calls(&d).len() - 2..],
+        ["End p1 pid2 s2 h3", "Cleanup p1 pid2 s2"]
+    );
+    // Two WSAStartups outstanding again and one live session: a new call opens another.
+    d.wsa_startup(c, T1, (2, 2)).expect("nested again");
+    let d1 = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("begin d1");
+    let n = nsp_calls(&d).len();
+    assert_eq!(
+        nsp_calls(&d)[n - 2..],
+        ["Startup p1 pid2", "Begin p1 pid2 s3"]
+    );
+    for h in [a, c1, d1] {
+        d.wsa_lookup_service_end(c, T1, h).expect("end");
+    }
+    d.wsa_cleanup(c, T1).expect("inner");
+    d.wsa_cleanup(c, T1).expect("final");
+    let cleanups: Vec<_> = nsp_calls(&d)
+        .into_iter()
+        .filter(|c| c.starts_with("Cleanup"))
+        .collect();
+    assert_eq!(
+        cleanups,
+        [
+            "Cleanup p1 pid2 s2",
+            "Cleanup p1 pid2 s3",
+            "Cleanup p1 pid2 s1"
+        ]
+    );
+    checked_clean(&d);
+}
+
+#[test]
+fn s4_6_the_final_wsacleanup_ends_a_retiring_session_with_its_lookup() {
+    let mut d = world(per_wsastartup());
+    host(
+        &mut d,
+        1,
+        TinyProvider::new().with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    let c = client(&mut d, "c");
+    let flags = LupFlags::RETURN_ADDR;
+    d.wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("s1");
+    d.wsa_startup(c, T1, (2, 2)).expect("nested");
+    let b = d
+        .wsa_lookup_service_begin(c, T1, &email("a@x"), flags)
+        .expect("s2");
+    d.wsa_cleanup(c, T1).expect("inner: s2 retires");
+    d.wsa_cleanup(c, T1).expect("final");
+    let n = nsp_calls(&d).len();
+    assert_eq!(
+        nsp_calls(&d)[n - 4..],
+        [
+            "End p1 pid2 s2 h2",
+            "Cleanup p1 pid2 s2",
+            "End p1 pid2 s1 h1",
+            "Cleanup p1 pid2 s1"
+        ],
+        "the final WSACleanup ends every session, newest first, its handles first (S4.8)"
+    );
+    assert_eq!(
+        ready(d.wsa_lookup_service_next(c, T1, b, flags, BUF)).map(|_| ()),
+        Err(WsaError::NOTINITIALISED.into())
+    );
+    checked_clean(&d);
+}
+
+#[test]
+fn legacy_wsaenomore_and_wsaecancelled_from_nextex_mean_the_modern_codes() {
+    for legacy in [WsaError::ENOMORE, WsaError::ECANCELLED] {
+        let mut d = world(Config::default());
+        host(&mut d, 1, TinyProvider::new().next_error(legacy));
+        host(
+            &mut d,
+            2,
+            TinyProvider::new().with_entry("a", &["192.0.2.2:25"]),
+        );
+        let c = client(&mut d, "c");
+        // p1's answer moves the lookup on to p2 (S5.4), and the end is WSA_E_NO_MORE.
+        assert_eq!(
+            lookup_all(&mut d, c, &email("a"), LupFlags::RETURN_NAME),
+            Ok(vec!["a".into()])
+        );
+        // The trace keeps the code the provider passed.
+        assert!(events(&d).iter().any(|s| matches!(
+            &s.event,
+            Event::AsyncComplete { err, .. } if *err == legacy.code()
+        )));
+        // P2: a documented spelling.
+        checked_clean(&d);
+    }
 }

@@ -40,9 +40,11 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             ..
         } => {
             let seq = m.seq;
+            let mut closed_in = None;
             let detail = match m.handles.get_mut(h) {
                 Some(handle) if handle.closed.is_none() => {
                     handle.closed = Some(seq);
+                    closed_in = Some(handle.session);
                     None
                 }
                 Some(handle) => Some(format!(
@@ -57,6 +59,9 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             };
             if let Some(detail) = detail {
                 out.push(m.violation(Rule::L6, detail));
+            }
+            if let Some(session) = closed_in {
+                super::sessions::after_handle_closed(m, session);
             }
         }
         Event::NspCall {

@@ -244,38 +244,82 @@ fn session_end(
 }
 
 /// After a successful WSACleanup: the sessions the policy no longer covers must have ended
-/// during the call (S4.6), or end here when the provider has no Cleanup (S1.3).
+/// during the call (S4.6), or end here when the provider has no Cleanup (S1.3). The final
+/// WSACleanup ends every session. Under `per-wsastartup` a non-final one leaves at most as
+/// many non-retiring sessions per provider as WSAStartups outstanding: an excess session
+/// without open provider lookup handles must have got its Cleanup; when every one has open
+/// handles, the newest becomes retiring, as the dispatcher does.
 fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violation>) {
-    let keep = if m.per_wsastartup {
-        remaining
-    } else if remaining == 0 {
-        0
-    } else {
+    if !m.per_wsastartup && remaining > 0 {
         return;
-    };
+    }
     let mut providers: Vec<Guid> = m
         .sessions
         .iter()
         .filter(|s| s.pid == pid && s.ended.is_none())
         .map(|s| s.provider)
         .collect();
-    providers.dedup();
     providers.sort();
     providers.dedup();
     for provider in providers {
-        let live = m.live(pid, provider);
-        for &i in live.iter().skip(keep).rev() {
-            if m.reachable(provider) && m.has(provider, NspFn::Cleanup) {
-                m.sessions[i].reported = true;
-                let detail = format!(
-                    "pid {}'s WSACleanup left session {} with provider {provider} without NSPv2Cleanup",
-                    pid.0,
-                    label_text(m.sessions[i].label)
-                );
-                out.push(m.violation(Rule::L5, detail));
+        if remaining == 0 {
+            let live = m.live(pid, provider);
+            for &i in live.iter().rev() {
+                owed_cleanup(m, pid, provider, i, out);
             }
-            m.end_session(i, Ended::Silently(m.seq));
+            continue;
         }
+        loop {
+            let live: Vec<usize> = m
+                .live_iter(pid, provider)
+                .filter(|i| !m.sessions[*i].retiring)
+                .collect();
+            if live.len() <= remaining {
+                break;
+            }
+            let idle = live
+                .iter()
+                .rev()
+                .copied()
+                .find(|i| m.open_handles(*i).is_empty());
+            match idle {
+                Some(i) => owed_cleanup(m, pid, provider, i, out),
+                None => {
+                    let newest = *live.last().expect("more sessions than WSAStartups");
+                    m.sessions[newest].retiring = true;
+                }
+            }
+        }
+    }
+}
+
+/// A session that should have got its NSPv2Cleanup by now: L5 if it did not and could have;
+/// either way it has ended for the model.
+fn owed_cleanup(m: &mut Model, pid: Pid, provider: Guid, i: usize, out: &mut Vec<Violation>) {
+    if m.reachable(provider) && m.has(provider, NspFn::Cleanup) {
+        m.sessions[i].reported = true;
+        let detail = format!(
+            "pid {}'s WSACleanup left session {} with provider {provider} without NSPv2Cleanup",
+            pid.0,
+            label_text(m.sessions[i].label)
+        );
+        out.push(m.violation(Rule::L5, detail));
+    }
+    m.end_session(i, Ended::Silently(m.seq));
+}
+
+/// S4.6: a retiring session whose last handle was just closed ends; without a Cleanup slot
+/// (S1.3) it ends here, without a call.
+pub(super) fn after_handle_closed(m: &mut Model, session: usize) {
+    let Some(s) = m.sessions.get(session) else {
+        return;
+    };
+    if s.retiring
+        && s.ended.is_none()
+        && !m.has(s.provider, NspFn::Cleanup)
+        && m.open_handles(session).is_empty()
+    {
+        m.end_session(session, Ended::Silently(m.seq));
     }
 }
 

@@ -62,6 +62,10 @@ pub(super) struct Session {
     pub provider: Guid,
     pub label: Option<Label>,
     pub ended: Option<Ended>,
+    /// S4.6 (`per-wsastartup`): a non-final WSACleanup left it excess while it still had open
+    /// provider lookup handles; new calls do not go through it, and it ends with Cleanup once
+    /// its last handle is closed.
+    pub retiring: bool,
     /// Reported under L3/L5 already (so the end of the run does not report it again).
     pub reported: bool,
     /// Provider lookup handles opened in this session (closed ones included; the handle
@@ -238,9 +242,12 @@ impl Model {
         self.live_iter(pid, provider).collect()
     }
 
-    /// The newest live session of (pid, provider).
+    /// The newest live session of (pid, provider) that new calls go through: a retiring one
+    /// takes no new call (S4.6).
     pub fn newest_live(&self, pid: Pid, provider: Guid) -> Option<usize> {
-        self.live_iter(pid, provider).next_back()
+        self.live_iter(pid, provider)
+            .rev()
+            .find(|i| !self.sessions[*i].retiring)
     }
 
     /// [`Model::live`] without collecting (most callers want only the newest).
@@ -262,6 +269,7 @@ impl Model {
             provider,
             label,
             ended: None,
+            retiring: false,
             reported: false,
             handles: Vec::new(),
         });

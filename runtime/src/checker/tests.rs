@@ -728,3 +728,70 @@ fn near_misses_stay_clean() {
     t.ret(NspFn::ClientSessionRundown, C, None, 0);
     clean(&t.check());
 }
+
+/// Per-wsastartup: two WSAStartups, a session each, each with an open handle (s2's Begin came
+/// after the second WSAStartup).
+fn two_busy_sessions() -> Tr {
+    let mut t = with_session();
+    t.begin(C, s(1), h(1));
+    t.api(C, ApiFn::WSAStartup, 0, 0);
+    t.startup_session(C, s(2));
+    t.begin(C, s(2), h(2));
+    t
+}
+
+fn check_per_wsastartup(t: &Tr) -> Report {
+    check(&t.0, true, StartupPolicy::PerWsaStartup)
+}
+
+#[test]
+fn s4_6_l5_near_miss_a_busy_excess_session_retires_until_its_last_handle_ends() {
+    let mut t = two_busy_sessions();
+    // A non-final WSACleanup: every session has open handles, so none ends; s2 retires.
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    // s2's lookup goes on; new calls carry s1, the newest session that is not retiring.
+    t.call(NspFn::LookupServiceNextEx, C, s(2), Some(h(2)), Some(a(1)));
+    t.push(Event::AsyncComplete {
+        provider: P,
+        async_call: a(1),
+        err: 10110,
+        outcome: CompletionOutcome::Delivered,
+    });
+    t.begin(C, s(1), h(3));
+    // s2's last handle ends, then s2 gets its Cleanup.
+    t.call(NspFn::LookupServiceEnd, C, s(2), Some(h(2)), None);
+    t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    t.call(NspFn::Cleanup, C, s(2), None, None);
+    t.ret(NspFn::Cleanup, C, Some(0), 0);
+    for handle in [h(1), h(3)] {
+        t.call(NspFn::LookupServiceEnd, C, s(1), Some(handle), None);
+        t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    }
+    t.call(NspFn::Cleanup, C, s(1), None, None);
+    t.ret(NspFn::Cleanup, C, Some(0), 0);
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Exit,
+    });
+    clean(&check_per_wsastartup(&t));
+}
+
+#[test]
+fn s4_6_l2_a_new_call_through_a_retiring_session() {
+    let mut t = two_busy_sessions();
+    t.api(C, ApiFn::WSACleanup, 0, 0);
+    let at = t.call(NspFn::LookupServiceBegin, C, s(2), None, None);
+    only(&check_per_wsastartup(&t), "L2", at);
+}
+
+#[test]
+fn s4_6_l5_an_idle_excess_session_left_without_cleanup() {
+    let mut t = with_session();
+    t.api(C, ApiFn::WSAStartup, 0, 0);
+    t.startup_session(C, s(2));
+    t.begin(C, s(2), h(1));
+    // s1 has no open handle: the non-final WSACleanup owes it its Cleanup (s2 keeps going).
+    let at = t.api(C, ApiFn::WSACleanup, 0, 0);
+    only(&check_per_wsastartup(&t), "L5", at);
+}

@@ -1,12 +1,24 @@
 //! Client lookups: WSALookupServiceBegin / Next / End over one or more providers (S5).
 //!
-//! One client lookup handle spans every provider routed at Begin (S5.1–S5.3); each member keeps
-//! its provider's `hLookup`. Next asks the current member with a fresh async call and moves on
+//! One client lookup handle spans the providers whose Begin succeeded (its members; each keeps
+//! its provider's `hLookup`). Next asks the current member with a fresh async call and moves on
 //! after WSA_E_NO_MORE or any error but WSAEFAULT (S5.4); WSAEFAULT reports the required length
 //! and consumes nothing (S5.5); Next's flags only narrow Begin's (S5.6); End closes each
 //! provider handle once and cancels a Next pending on another thread (S5.7).
 //!
+//! How members are started is the lookup's [`Plan`]:
+//! - [`Plan::EveryProvider`] (S5.1, S5.3; and S5.2 with LUP_NON_AUTHORITATIVE): Begin calls
+//!   every routed provider, in routing order; Next walks them in that order.
+//! - [`Plan::OneCandidate`] (S5.2, authoritative NS_EMAIL): Begin starts candidates one at a
+//!   time (Startup, then Begin) until one's Begin succeeds. When the current candidate's first
+//!   Next gives no result, the next candidate is started inside that Next and asked; once a
+//!   candidate has yielded a result it serves the lookup to its end.
+//!
 //! Policy where the reference is silent:
+//! - Under S5.2, a first Next that answers WSAEFAULT counts as a result (the candidate can
+//!   resolve; the result did not fit): that candidate serves the lookup to its end.
+//! - A candidate that could not resolve keeps its provider handle until WSALookupServiceEnd
+//!   closes it with the others.
 //! - A second Next on a handle that already has one pending fails with WSAEINPROGRESS.
 //! - Once End (or the session's end) has begun on a handle, the pending Next returns
 //!   WSA_E_CANCELLED whatever the provider completes it with; that completion is `discarded`.
@@ -18,6 +30,7 @@ use super::Dispatcher;
 use super::api::{ApiError, ApiResult, LookupHandle, Wake, WakeOutcome};
 use super::async_call::{AsyncRecord, Waiter, Waiting};
 use super::nsp_call::{NspCall, NspReturn, failure_code};
+use super::routing::Route;
 use super::session::{Session, SessionEnd};
 use crate::event::{ApiFn, EventSink, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
@@ -26,20 +39,47 @@ use crate::wsa::{Guid, LupFlags, QuerySet, WsaError, flags::narrow_for_next};
 use serde_json::json;
 use std::task::Poll;
 
+/// WSAENOMORE (10102) and WSAECANCELLED (10103) are the older spellings of WSA_E_NO_MORE and
+/// WSA_E_CANCELLED (winsock2.h): a NextEx completed with them means the same, and the client
+/// sees the modern code. The trace's `async.complete` keeps the code the provider passed.
+fn modern_spelling(code: WsaError) -> WsaError {
+    match code {
+        WsaError::ENOMORE => WsaError::E_NO_MORE,
+        WsaError::ECANCELLED => WsaError::E_CANCELLED,
+        other => other,
+    }
+}
+
 /// A client lookup handle's state.
 pub(super) struct ClientLookup {
     pub pid: Pid,
     pub label: Label,
     pub flags: LupFlags,
+    /// The providers whose Begin succeeded, in the order Next asks them.
     pub members: Vec<Member>,
-    /// The member Next asks now.
+    /// The member Next asks now; `members.len()` once every one has ended.
     pub current: usize,
-    /// NS_EMAIL with authority levels and no LUP_NON_AUTHORITATIVE: the first provider that
-    /// answers ends the query (S5.2).
-    pub first_answer_only: bool,
-    /// Whether some member has returned a result.
-    pub answered: bool,
+    pub plan: Plan,
     pub pending: Option<PendingNext>,
+}
+
+/// How a client lookup goes from one provider to the next.
+pub(super) enum Plan {
+    /// S5.3, S5.4: every routed provider began at Begin; each one's end moves on to the next.
+    EveryProvider,
+    /// S5.2: one candidate at a time.
+    OneCandidate(Box<Candidates>),
+}
+
+/// S5.2's candidates of an authoritative NS_EMAIL lookup. The started ones are the lookup's
+/// members (the current candidate is the last member).
+pub(super) struct Candidates {
+    /// The candidates not started yet, in candidate order.
+    pub unstarted: std::collections::VecDeque<Guid>,
+    /// What the Begin of a later candidate is given (Begin's flags are the lookup's).
+    pub restrictions: QuerySet,
+    /// The current candidate has yielded a result: it serves the lookup to its end.
+    pub resolved: bool,
 }
 
 /// One provider's part of a client lookup.
@@ -110,20 +150,51 @@ impl<S: EventSink> Dispatcher<S> {
         if self.startup_count(pid) == 0 {
             return Err(WsaError::NOTINITIALISED.into());
         }
-        let routed = self.route(pid, restrictions.namespace, restrictions.ns_provider_id)?;
-        let first_answer_only = self.authority_routing(restrictions.namespace, &routed)
-            && !flags.contains(LupFlags::NON_AUTHORITATIVE);
-        let mut members = Vec::with_capacity(routed.len());
-        let mut errors = Vec::new();
-        for provider in routed.iter().copied() {
-            match self.begin_one(pid, provider, restrictions, flags) {
-                Ok(member) => members.push(member),
-                Err(e) => errors.push(e),
+        let route = self.route(
+            pid,
+            restrictions.namespace,
+            restrictions.ns_provider_id,
+            restrictions.service_instance_name.as_deref(),
+        )?;
+        let routed = route.providers().len();
+        let (members, errors, plan) = match route {
+            Route::Authority(order) if !flags.contains(LupFlags::NON_AUTHORITATIVE) => {
+                // S5.2: candidates one at a time, until one's Begin succeeds.
+                let mut unstarted: std::collections::VecDeque<Guid> = order.into();
+                let mut errors = Vec::new();
+                let mut member = None;
+                while let Some(provider) = unstarted.pop_front() {
+                    match self.begin_one(pid, provider, restrictions, flags) {
+                        Ok(m) => {
+                            member = Some(m);
+                            break;
+                        }
+                        Err(e) => errors.push(e),
+                    }
+                }
+                let plan = Plan::OneCandidate(Box::new(Candidates {
+                    unstarted,
+                    restrictions: restrictions.clone(),
+                    resolved: false,
+                }));
+                (member.into_iter().collect(), errors, plan)
             }
-        }
+            route => {
+                // S5.3 (and S5.2 with LUP_NON_AUTHORITATIVE): every provider, in order.
+                let mut members = Vec::with_capacity(routed);
+                let mut errors = Vec::new();
+                for provider in route.providers().iter().copied() {
+                    match self.begin_one(pid, provider, restrictions, flags) {
+                        Ok(member) => members.push(member),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                (members, errors, Plan::EveryProvider)
+            }
+        };
         if members.is_empty() {
             // S5.3: the single error when exactly one provider was routed.
-            let code = match (routed.len(), errors.as_slice()) {
+            let code = match (routed, errors.as_slice()) {
                 (1, [only]) => *only,
                 _ => WsaError::SERVICE_NOT_FOUND,
             };
@@ -135,8 +206,7 @@ impl<S: EventSink> Dispatcher<S> {
             flags,
             members,
             current: 0,
-            first_answer_only,
-            answered: false,
+            plan,
             pending: None,
         });
         if let Some(lookup) = self.lookups.get_mut(h) {
@@ -306,7 +376,7 @@ impl<S: EventSink> Dispatcher<S> {
             };
             // S3.4: a provider that went away answers WSA_E_NO_MORE without being called.
             if !member.open || !self.reachable(member.provider) {
-                self.move_to_next_member(h);
+                self.move_on(h);
                 continue;
             }
             let (provider, handle, member_label, session) =
@@ -344,9 +414,62 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
-    fn move_to_next_member(&mut self, h: Handle<ClientLookup>) {
-        if let Some(lookup) = self.lookups.get_mut(h) {
-            lookup.current += 1;
+    /// The current member gave no (more) results, or is gone (S5.4, S3.4): picks the member
+    /// Next asks now. Under S5.2 a candidate that has yielded a result ends the lookup; one
+    /// that could not resolve hands over to the next candidate, started here (its Startup and
+    /// Begin run inside this Next); a candidate whose Begin fails is passed over.
+    fn move_on(&mut self, h: Handle<ClientLookup>) {
+        let lookup = self
+            .lookups
+            .get_mut(h)
+            .expect("a Next moves on in a live client lookup");
+        let candidates = match &mut lookup.plan {
+            Plan::EveryProvider => {
+                lookup.current += 1;
+                return;
+            }
+            Plan::OneCandidate(c) => c,
+        };
+        debug_assert_eq!(
+            lookup.current + 1,
+            lookup.members.len(),
+            "S5.2: the current candidate is the last one started"
+        );
+        lookup.current = lookup.members.len();
+        if candidates.resolved {
+            // S5.2: the candidate that answered served the lookup to its end.
+            candidates.unstarted.clear();
+            return;
+        }
+        let (pid, flags) = (lookup.pid, lookup.flags);
+        loop {
+            let lookup = self
+                .lookups
+                .get_mut(h)
+                .expect("starting a candidate frees no client lookup");
+            let Plan::OneCandidate(candidates) = &mut lookup.plan else {
+                unreachable!("a lookup keeps its plan");
+            };
+            let Some(provider) = candidates.unstarted.pop_front() else {
+                return;
+            };
+            let restrictions = candidates.restrictions.clone();
+            if let Ok(member) = self.begin_one(pid, provider, &restrictions, flags) {
+                let lookup = self
+                    .lookups
+                    .get_mut(h)
+                    .expect("starting a candidate frees no client lookup");
+                lookup.members.push(member);
+                lookup.current = lookup.members.len() - 1;
+                return;
+            }
+        }
+    }
+
+    /// S5.2: the current candidate yielded a result (or one too big for the buffer).
+    fn note_resolved(lookup: &mut ClientLookup) {
+        if let Plan::OneCandidate(c) = &mut lookup.plan {
+            c.resolved = true;
         }
     }
 
@@ -369,7 +492,7 @@ impl<S: EventSink> Dispatcher<S> {
             .take_if(|p| p.call == call)
             .expect("a NextEx finishes for the Next that waits for it");
         let pid = lookup.pid;
-        let result = match (code, output) {
+        let result = match (code.map_err(modern_spelling), output) {
             (Ok(()), Some(NextExOutput::Result(qs))) => {
                 let size = qs.wire_size();
                 if size > pending.buffer_len {
@@ -386,18 +509,16 @@ impl<S: EventSink> Dispatcher<S> {
         };
         match result {
             Ok(qs) => {
-                lookup.answered = true;
+                Self::note_resolved(lookup);
                 self.finish_next(pid, pending.tid, Ok(qs));
             }
             // S5.4: WSAEFAULT stays with this provider; the result is not consumed (S5.5).
-            Err(e) if e.code == WsaError::EFAULT => self.finish_next(pid, pending.tid, Err(e)),
+            Err(e) if e.code == WsaError::EFAULT => {
+                Self::note_resolved(lookup);
+                self.finish_next(pid, pending.tid, Err(e))
+            }
             Err(_) => {
-                let stop = lookup.first_answer_only && lookup.answered;
-                lookup.current = if stop {
-                    lookup.members.len()
-                } else {
-                    lookup.current + 1
-                };
+                self.move_on(h);
                 self.advance_next(h, pending.tid, pending.flags, pending.buffer_len);
             }
         }
@@ -463,10 +584,31 @@ impl<S: EventSink> Dispatcher<S> {
             if let Some(process) = self.process_mut(lookup.pid) {
                 process.lookups.retain(|l| *l != h);
             }
+            // S4.6: a retiring session whose last handle this was ends now.
+            let mut sessions: Vec<Handle<Session>> = Vec::new();
+            for m in &lookup.members {
+                if !sessions.contains(&m.session) {
+                    sessions.push(m.session);
+                }
+            }
+            for session in sessions {
+                self.end_if_retired(lookup.pid, session);
+            }
             if let Some(p) = pending {
                 self.finish_next(lookup.pid, p.tid, Err(WsaError::E_CANCELLED.into()));
             }
         }
+    }
+
+    /// Whether a session still has open provider lookup handles (S4.6).
+    pub(super) fn session_has_open_lookups(&self, pid: Pid, session: Handle<Session>) -> bool {
+        self.process(pid).is_some_and(|p| {
+            p.lookups.iter().any(|h| {
+                self.lookups
+                    .get(*h)
+                    .is_some_and(|l| l.members.iter().any(|m| m.open && m.session == session))
+            })
+        })
     }
 
     /// Calls NSPv2LookupServiceEnd on the open members of a client lookup (all of them, or
@@ -552,7 +694,7 @@ impl<S: EventSink> Dispatcher<S> {
                 }
                 if let Some(p) = pending {
                     // S3.4: WSA_E_NO_MORE from the vanished provider; the Next moves on.
-                    self.move_to_next_member(h);
+                    self.move_on(h);
                     self.advance_next(h, p.tid, p.flags, p.buffer_len);
                 }
             } else {

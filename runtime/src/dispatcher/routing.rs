@@ -1,51 +1,71 @@
 //! Which providers a client call goes to, in order (S5.1, S5.2, S7.1): the catalog as the
 //! calling process sees it (S2.3), filtered to enabled and advertised entries (S3.3).
+//!
+//! NS_EMAIL names with a domain part, in a namespace where some routed provider carries NAPI
+//! data, follow S5.2: [`email_candidates`] gives the domain's candidates (the first primary
+//! claim, the secondaries, the wildcards; a provider with no claim, or level `none`, only as a
+//! wildcard). Policy (§13): providers without NAPI data come after the candidates
+//! ([`crate::catalog::EmailRouting::order`]) and are asked the same way, one at a time, only
+//! when every candidate before them was unavailable or could not resolve. Everything else
+//! routes as S5.1 says: every routed provider, in catalog order.
 
 use super::Dispatcher;
-use crate::catalog::Authority;
+use crate::catalog::email_candidates;
 use crate::event::{EventSink, Pid};
 use crate::wsa::{Guid, Namespace, WsaError};
 
+/// Where a client call goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Route {
+    /// S5.1/S5.3: every routed provider, in catalog order; each is called.
+    Every(Vec<Guid>),
+    /// S5.2 (and S7.1 for registration): NS_EMAIL authority routing. The candidates in
+    /// order, then the providers without NAPI data; asked one at a time unless the lookup says
+    /// LUP_NON_AUTHORITATIVE.
+    Authority(Vec<Guid>),
+}
+
+impl Route {
+    pub fn providers(&self) -> &[Guid] {
+        match self {
+            Route::Every(p) | Route::Authority(p) => p,
+        }
+    }
+}
+
 impl<S: EventSink> Dispatcher<S> {
-    /// The providers a call is routed to, in order (S5.1, S5.2, S7.1).
+    /// The providers a call about `name` is routed to, in order (S5.1, S5.2, S7.1).
     pub(super) fn route(
         &self,
         pid: Pid,
         namespace: Namespace,
         provider: Option<Guid>,
-    ) -> Result<Vec<Guid>, WsaError> {
+        name: Option<&str>,
+    ) -> Result<Route, WsaError> {
         let epoch = self.catalog_epoch(pid);
         if let Some(id) = provider {
             if !self.catalog.is_visible(id, epoch) || !self.catalog.is_enabled(id) {
                 return Err(WsaError::EINVAL);
             }
             // S3.3: an installed provider that is not advertised is skipped silently.
-            return Ok(if self.is_advertised(id) {
+            return Ok(Route::Every(if self.is_advertised(id) {
                 vec![id]
             } else {
                 vec![]
-            });
+            }));
         }
-        let mut routed: Vec<(u8, Guid)> = self
+        let routed: Vec<_> = self
             .catalog
             .visible(epoch)
             .filter(|e| e.enabled && self.is_advertised(e.entry.id))
             .filter(|e| namespace == Namespace::ALL || e.entry.namespace == namespace)
-            .map(|e| (Authority::rank(e.entry.authority), e.entry.id))
             .collect();
-        if namespace == Namespace::EMAIL {
-            // Stable: catalog order within each authority level (S5.2).
-            routed.sort_by_key(|(rank, _)| *rank);
+        if namespace == Namespace::EMAIL
+            && let Some(order) =
+                email_candidates(routed.iter().map(|e| &e.entry), name.unwrap_or("")).order()
+        {
+            return Ok(Route::Authority(order));
         }
-        Ok(routed.into_iter().map(|(_, id)| id).collect())
-    }
-
-    /// Whether a NS_EMAIL query over `routed` stops at the first provider that answers (S5.2,
-    /// S7.1): only when some routed provider carries an authority level.
-    pub(super) fn authority_routing(&self, namespace: Namespace, routed: &[Guid]) -> bool {
-        namespace == Namespace::EMAIL
-            && routed
-                .iter()
-                .any(|id| self.catalog.get(*id).is_some_and(|e| e.authority.is_some()))
+        Ok(Route::Every(routed.iter().map(|e| e.entry.id).collect()))
     }
 }

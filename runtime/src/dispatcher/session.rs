@@ -6,6 +6,14 @@
 //! - Every later call of the session carries the argument Startup produced (S4.5).
 //! - An orderly end calls Cleanup (S4.6); an abnormal one calls Rundown, after the exit (S4.7);
 //!   either way the session's provider lookup handles are closed first (S4.8).
+//! - Only the final WSACleanup changes what the client sees (S4.6). Under `per-wsastartup`, a
+//!   WSACleanup that leaves more live sessions with a provider than WSAStartups outstanding
+//!   ends one excess session with Cleanup: the newest without open provider lookup handles. If
+//!   every one still has open handles, the newest becomes [`SessionState::Retiring`]: no new
+//!   call is routed through it (new calls carry the newest live session's argument, and may
+//!   need a new Startup by S4.3's count, which counts live sessions only), its lookups go on,
+//!   and it gets its Cleanup when WSALookupServiceEnd closes its last handle — at the latest
+//!   at the final WSACleanup, which ends every session (S4.8).
 //! - When a provider's last session ends, a provider that can report its state must hold none
 //!   (P5); the dispatcher asks it and writes a `violation` line if it does.
 
@@ -17,13 +25,26 @@ use crate::handles::Handle;
 use crate::provider::{NspFn, SessionArg, SocketError};
 use crate::wsa::{Guid, WsaError};
 
-/// A live session.
+/// A session that has not ended yet.
 pub(super) struct Session {
     pub pid: Pid,
     pub provider: Guid,
     pub arg: Option<SessionArg>,
     /// The label of `arg` (`None` for a null argument).
     pub label: Option<Label>,
+    pub state: SessionState,
+}
+
+/// Where a session that has not ended stands (S4.3, S4.6). An ended session is no longer in
+/// the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SessionState {
+    /// New calls of its process to its provider may be routed through it (S4.3).
+    Live,
+    /// S4.6, `per-wsastartup`: a non-final WSACleanup made it excess while it still had open
+    /// provider lookup handles. No new call is routed through it; the lookups it serves go
+    /// on; it ends with Cleanup when its last handle is closed (or at the final WSACleanup).
+    Retiring,
 }
 
 /// How a session ends.
@@ -50,14 +71,15 @@ impl<S: EventSink> Dispatcher<S> {
             StartupPolicy::PerWsaStartup => self.startup_count(pid).max(1) as usize,
         };
         loop {
-            // Counted in place: this runs for every provider call.
+            // Counted in place: this runs for every provider call. Retiring sessions take no
+            // new call and do not count (S4.6).
             let (count, newest) = self.process(pid).map_or((0, None), |p| {
                 p.sessions
                     .iter()
                     .filter(|h| {
-                        self.sessions
-                            .get(**h)
-                            .is_some_and(|s| s.provider == provider)
+                        self.sessions.get(**h).is_some_and(|s| {
+                            s.provider == provider && s.state == SessionState::Live
+                        })
                     })
                     .fold((0, None), |(n, _), h| (n + 1, Some(*h)))
             });
@@ -83,8 +105,8 @@ impl<S: EventSink> Dispatcher<S> {
             .collect()
     }
 
-    /// The process's live sessions with one provider, oldest first.
-    pub(super) fn sessions_with(&self, pid: Pid, provider: Guid) -> Vec<Handle<Session>> {
+    /// The process's sessions with one provider in state `state`, oldest first.
+    fn sessions_with(&self, pid: Pid, provider: Guid, state: SessionState) -> Vec<Handle<Session>> {
         self.process(pid)
             .map(|p| {
                 p.sessions
@@ -93,11 +115,18 @@ impl<S: EventSink> Dispatcher<S> {
                     .filter(|h| {
                         self.sessions
                             .get(*h)
-                            .is_some_and(|s| s.provider == provider)
+                            .is_some_and(|s| s.provider == provider && s.state == state)
                     })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether a session is retiring (S4.6).
+    pub(super) fn is_retiring(&self, h: Handle<Session>) -> bool {
+        self.sessions
+            .get(h)
+            .is_some_and(|s| s.state == SessionState::Retiring)
     }
 
     /// Calls NSPv2Startup (or not, when the slot is null) and records the new session.
@@ -150,6 +179,7 @@ impl<S: EventSink> Dispatcher<S> {
             provider,
             arg,
             label,
+            state: SessionState::Live,
         });
         if let Some(process) = self.process_mut(pid) {
             process.sessions.push(h);
@@ -205,14 +235,16 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
-    /// S4.6: after a WSACleanup leaves `remaining` WSAStartups outstanding, ends the sessions
-    /// the policy no longer covers, newest first, with NSPv2Cleanup.
+    /// S4.6: after a successful WSACleanup leaves `remaining` WSAStartups outstanding, ends
+    /// the sessions the policy no longer covers with NSPv2Cleanup. The final one ends every
+    /// session, newest first (S4.8 closes their handles first); under `per-wsastartup` a
+    /// non-final one ends, per provider, one excess live session — the newest without open
+    /// provider lookup handles — or, when every one has open handles, makes the newest
+    /// retiring.
     pub(super) fn end_surplus_sessions(&mut self, pid: Pid, remaining: u32) {
-        let keep_per_provider = match self.config.startup_policy {
-            StartupPolicy::PerProcess if remaining > 0 => return,
-            StartupPolicy::PerProcess => 0,
-            StartupPolicy::PerWsaStartup => remaining as usize,
-        };
+        if self.config.startup_policy == StartupPolicy::PerProcess && remaining > 0 {
+            return;
+        }
         let live = self
             .process(pid)
             .map(|p| p.sessions.clone())
@@ -226,11 +258,51 @@ impl<S: EventSink> Dispatcher<S> {
             }
         }
         for provider in providers {
-            let mut of_provider = self.sessions_with(pid, provider);
-            let surplus = of_provider.split_off(keep_per_provider.min(of_provider.len()));
-            for newest in surplus.into_iter().rev() {
-                self.end_session(newest, SessionEnd::Cleanup);
+            if remaining == 0 {
+                // The final WSACleanup: every session, retiring ones too, newest first.
+                let all: Vec<_> = self
+                    .process(pid)
+                    .map(|p| p.sessions.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|h| {
+                        self.sessions
+                            .get(*h)
+                            .is_some_and(|s| s.provider == provider)
+                    })
+                    .collect();
+                for newest in all.into_iter().rev() {
+                    self.end_session(newest, SessionEnd::Cleanup);
+                }
+                continue;
             }
+            loop {
+                let of_provider = self.sessions_with(pid, provider, SessionState::Live);
+                if of_provider.len() <= remaining as usize {
+                    break;
+                }
+                let idle = of_provider
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|s| !self.session_has_open_lookups(pid, *s));
+                match idle {
+                    Some(session) => self.end_session(session, SessionEnd::Cleanup),
+                    None => {
+                        let newest = *of_provider.last().expect("more sessions than kept");
+                        let session = self.sessions.get_mut(newest).expect("a live session");
+                        debug_assert_eq!(session.state, SessionState::Live);
+                        session.state = SessionState::Retiring;
+                    }
+                }
+            }
+        }
+    }
+
+    /// S4.6: a retiring session whose last provider lookup handle was just closed ends now.
+    pub(super) fn end_if_retired(&mut self, pid: Pid, session: Handle<Session>) {
+        if self.is_retiring(session) && !self.session_has_open_lookups(pid, session) {
+            self.end_session(session, SessionEnd::Cleanup);
         }
     }
 

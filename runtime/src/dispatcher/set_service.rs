@@ -1,7 +1,9 @@
 //! WSASetService: routed like a lookup, one NSPv2SetServiceEx per provider in turn (S7).
 //!
 //! The call succeeds if any routed provider succeeded, else it fails with the first error
-//! (S7.1); for NS_EMAIL with authority levels, the first success ends it. A provider whose
+//! (S7.1). For an NS_EMAIL name routed by authority (S5.2), registration follows the
+//! candidates one at a time, and the first success ends it: a later candidate's session is
+//! opened only when every earlier one failed. A provider whose
 //! SetServiceEx slot is null counts as WSAEOPNOTSUPP without being called (S1.3). Providers are
 //! asked one after another, never at once, so the order of their calls is the routing order.
 
@@ -9,6 +11,7 @@ use super::Dispatcher;
 use super::api::{ApiResult, Wake, WakeOutcome};
 use super::async_call::{AsyncRecord, Waiter, Waiting};
 use super::nsp_call::{NspCall, NspReturn};
+use super::routing::Route;
 use crate::event::{ApiFn, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
 use crate::provider::{AsyncCall, NspFn};
@@ -23,6 +26,7 @@ pub(super) struct SetServiceState {
     pub flags: SetServiceFlags,
     pub routed: Vec<Guid>,
     pub next: usize,
+    /// S5.2/S7.1 authority routing: the first success ends the call.
     pub first_success_only: bool,
     pub succeeded: bool,
     pub first_error: Option<WsaError>,
@@ -48,9 +52,14 @@ impl<S: EventSink> Dispatcher<S> {
             args.insert("op".into(), json!(op.code()));
             args
         });
-        let routed = self
-            .check_started(pid, tid)
-            .and_then(|()| self.route(pid, info.namespace, info.ns_provider_id));
+        let routed = self.check_started(pid, tid).and_then(|()| {
+            self.route(
+                pid,
+                info.namespace,
+                info.ns_provider_id,
+                info.service_instance_name.as_deref(),
+            )
+        });
         let routed = match routed {
             Ok(r) => r,
             Err(e) => {
@@ -59,12 +68,14 @@ impl<S: EventSink> Dispatcher<S> {
                 return Poll::Ready(outcome);
             }
         };
-        let first_success_only = self.authority_routing(info.namespace, &routed);
+        let first_success_only = matches!(routed, Route::Authority(_));
         let state = SetServiceState {
             info: info.clone(),
             op,
             flags,
-            routed,
+            routed: match routed {
+                Route::Every(p) | Route::Authority(p) => p,
+            },
             next: 0,
             first_success_only,
             succeeded: false,

@@ -63,6 +63,8 @@ pub struct TinyProvider {
     next_token: u64,
     arg_base: u64,
     pub registered: BTreeMap<String, Vec<CsAddr>>,
+    /// Every NextEx completes with this error instead of its answer.
+    pub next_error: Option<WsaError>,
 }
 
 impl TinyProvider {
@@ -83,7 +85,14 @@ impl TinyProvider {
             next_token: 0,
             arg_base: 0x1000,
             registered: BTreeMap::new(),
+            next_error: None,
         }
+    }
+
+    /// Completes every NextEx with `e`.
+    pub fn next_error(mut self, e: WsaError) -> Self {
+        self.next_error = Some(e);
+        self
     }
 
     pub fn with_entry(mut self, name: &str, addrs: &[&str]) -> Self {
@@ -159,6 +168,10 @@ impl TinyProvider {
             ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
             return;
         };
+        if let Some(e) = self.next_error {
+            ctx.complete_async_call(call, Err(e));
+            return;
+        }
         let results = self.entries.get(name.as_str()).cloned().unwrap_or_default();
         if *held_back && flags.contains(LupFlags::FLUSHPREVIOUS) {
             // S5.5: LUP_FLUSHPREVIOUS skips the result that did not fit.
@@ -232,7 +245,7 @@ impl NspV2Provider for TinyProvider {
             .clone()
             .unwrap_or_default();
         self.note(format!("Begin {name} {:?}", session.map(|s| s.raw())));
-        if name == "fail-begin" {
+        if name.starts_with("fail-begin") {
             return Err(ctx.fail(WsaError::EINVAL));
         }
         self.next_lookup += 1;
