@@ -5,7 +5,7 @@
 //! instead of pids and GUIDs. How it is laid out (the printout's indentation and `←`, an
 //! arrow's direction) is the reader's business.
 
-use nspsim_runtime::event::{Event, Fields};
+use nspsim_runtime::event::{ApiFn, Event, Fields};
 use nspsim_runtime::trace::TraceHeader;
 use nspsim_runtime::wsa::{Guid, WsaError};
 use serde_json::Value;
@@ -256,7 +256,13 @@ pub fn describe(names: &mut Names, event: &Event) -> Option<Description> {
                 Some(r) if *err == 0 && !r.is_empty() => format!(" {}", short_fields(r)),
                 _ => String::new(),
             };
-            let verdict = ok_or(*err == 0 || call.name() == "WSAStartup" && *ret == 0, *err);
+            // WSAStartup returns its error code instead of setting the thread's last error
+            // (S4.1), so a failed one is told by `ret`, whatever `err` was left at.
+            let verdict = if *call == ApiFn::WSAStartup {
+                ok_or(*ret == 0, u32::try_from(*ret).unwrap_or(0))
+            } else {
+                ok_or(*err == 0, *err)
+            };
             Description {
                 returns: true,
                 ..d(
@@ -407,6 +413,29 @@ pub fn labels(event: &Event) -> Vec<String> {
 mod tests {
     use super::*;
     use nspsim_runtime::trace::parse_trace;
+
+    #[test]
+    fn a_failed_wsastartup_shows_the_code_it_returned_not_the_stale_last_error() {
+        // #18 item 9: WSAStartup("0.9") returns WSAVERNOTSUPPORTED and leaves the thread's last
+        // error alone (here 0, elsewhere a stale WSANOTINITIALISED).
+        let header = r#"{"nsptrace":1,"mode":"sim","seed":1,"profile":"win7","startup_policy":"per-process","scenario":{"name":"v","process":[{"name":"c","steps":[{"op":"startup","version":"0.9"}]}]}}"#;
+        let body = [
+            r#"{"seq":0,"t":0,"ev":"api.return","pid":1,"tid":1,"call":"WSAStartup","ret":10092,"err":10093}"#,
+            r#"{"seq":1,"t":0,"ev":"api.return","pid":1,"tid":1,"call":"WSAStartup","ret":0,"err":10093}"#,
+        ];
+        let text = format!("{header}\n{}\n", body.join("\n"));
+        let trace = parse_trace("v.jsonl", &text).expect("valid");
+        let mut names = Names::from_header(&trace.header);
+        let what: Vec<String> = trace
+            .events
+            .iter()
+            .filter_map(|s| describe(&mut names, &s.event))
+            .map(|d| d.what)
+            .collect();
+        assert!(what[0].contains("WSAVERNOTSUPPORTED"), "{what:?}");
+        assert!(!what[0].contains("WSANOTINITIALISED"), "{what:?}");
+        assert!(what[1].starts_with("WSAStartup ok"), "{what:?}");
+    }
 
     #[test]
     fn returns_name_their_errors_and_labels_are_found() {
