@@ -104,6 +104,7 @@ fn parse_line(line: &str) -> Result<Regression, String> {
                 r.strategy = Some(v.parse().map_err(|_| format!("unknown strategy \"{v}\""))?);
             }
             Some(("faults", "none")) => r.faults = Some(Vec::new()),
+            Some(("faults", "all")) => r.faults = Some(InjectedFaultKind::ALL.to_vec()),
             Some(("faults", v)) => {
                 r.faults = Some(
                     v.split(',')
