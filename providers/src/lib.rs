@@ -62,7 +62,7 @@ const COMPLETION: OptionDoc = OptionDoc {
 const BUG: OptionDoc = OptionDoc {
     name: "bug",
     shape: "\"free-on-first-cleanup\" | \"ignore-rundown\" | \"complete-after-end\" | \"shared-session\"",
-    default: "(required)",
+    default: "",
     help: "the ordering bug to carry",
 };
 

@@ -19,6 +19,7 @@ pub struct OptionDoc {
     pub name: &'static str,
     /// The value's shape, e.g. `"inline" | "deferred"` or `array of { name, addrs }`.
     pub shape: &'static str,
+    /// The default, as the scenario would write it; `""` for an option that must be given.
     pub default: &'static str,
     pub help: &'static str,
 }

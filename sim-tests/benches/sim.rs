@@ -205,7 +205,7 @@ fn explore_small_seeds(bencher: divan::Bencher, jobs: usize) {
     let s = scenario::load(std::path::Path::new(path), &registry).expect("small scenario");
     let opts = ExploreOptions {
         first_seed: 0,
-        end_seed: SEEDS,
+        last_seed: SEEDS - 1,
         time: None,
         portfolio: Portfolio::Both,
         jobs,

@@ -20,6 +20,71 @@ pub const CLEAN: i32 = 0;
 pub const FINDINGS: i32 = 1;
 pub const BAD_INPUT: i32 = 2;
 
+/// The most worker threads `explore --jobs` takes.
+pub const MAX_JOBS: u16 = 256;
+
+/// User-supplied text made safe to print (see [`crate::render::describe::escape_text`]).
+pub use crate::render::describe::escape_text as shown;
+
+/// How to run nspsim again, as the user started it: `cargo run [--release] -p nspsim --` under
+/// `cargo run` (the executable under a `target/` folder, `CARGO` set), else the program name as
+/// invoked when it is a path, else `nspsim`. Printed before every command nspsim suggests.
+pub fn program() -> String {
+    if std::env::var_os("CARGO").is_some()
+        && let Ok(exe) = std::env::current_exe()
+    {
+        let parts: Vec<String> = exe
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if let Some(i) = parts.iter().rposition(|c| c == "target")
+            && let Some(profile) = parts.get(i + 1)
+            && i + 3 == parts.len()
+        {
+            return match profile.as_str() {
+                "debug" => "cargo run -p nspsim --".to_string(),
+                "release" => "cargo run --release -p nspsim --".to_string(),
+                other => format!("cargo run --profile {other} -p nspsim --"),
+            };
+        }
+    }
+    match std::env::args().next() {
+        Some(argv0) if argv0.contains('/') => shown(&argv0).into_owned(),
+        _ => "nspsim".to_string(),
+    }
+}
+
+/// A path as printed in a suggested command: escaped, and quoted when it holds a space or a
+/// shell character.
+pub fn arg(path: &Path) -> String {
+    let text = shown(&path.display().to_string()).into_owned();
+    if text
+        .chars()
+        .all(|c| c.is_alphanumeric() || "-_./+,:@%".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// Refuses to write `target` when it is one of `inputs` (the same file, by canonical path):
+/// a trace written over its own scenario or regression file would destroy it.
+pub fn refuse_overwriting(target: &Path, inputs: &[PathBuf]) -> Result<(), String> {
+    let Ok(t) = std::fs::canonicalize(target) else {
+        return Ok(()); // not there yet: nothing to lose
+    };
+    for input in inputs {
+        if std::fs::canonicalize(input).is_ok_and(|i| i == t) {
+            return Err(format!(
+                "{} is an input of this run; refusing to overwrite it (choose another --trace)",
+                shown(&target.display().to_string())
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `run --strategy`: a strategy's name, each shown in `--help` with what it does.
 pub fn strategy_arg() -> impl TypedValueParser<Value = StrategyName> {
     let values = StrategyName::ALL.map(|s| PossibleValue::new(s.name()).help(s.summary()));
@@ -69,9 +134,15 @@ impl RunArgs {
     }
 }
 
-/// The default trace path: next to the scenario, `NAME.seedN.jsonl`.
-pub fn default_trace_path(scenario: &Path, seed: u64) -> PathBuf {
-    beside(scenario, &format!("seed{seed}.jsonl"))
+/// The default trace path: next to the scenario, `NAME.seedN.jsonl` under the default
+/// (random) strategy, `NAME.seedN.STRATEGY.jsonl` under another, so runs of one seed under
+/// different strategies do not overwrite each other.
+pub fn default_trace_path(scenario: &Path, seed: u64, strategy: StrategyName) -> PathBuf {
+    if strategy == StrategyName::Random {
+        beside(scenario, &format!("seed{seed}.jsonl"))
+    } else {
+        beside(scenario, &format!("seed{seed}.{}.jsonl", strategy.name()))
+    }
 }
 
 /// A file next to the scenario: `NAME.SUFFIX`, NAME being the scenario's file name without
@@ -97,7 +168,7 @@ fn load_scenario(path: &Path, registry: &Registry, err: &mut dyn Write) -> Optio
     match scenario::load(path, registry) {
         Ok(s) => Some(s),
         Err(e) => {
-            let _ = write!(err, "{}", diagnostics::scenario_error(&e));
+            let _ = write!(err, "{}", shown(&diagnostics::scenario_error(&e)));
             None
         }
     }
@@ -169,7 +240,11 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     let path = args
         .trace
         .clone()
-        .unwrap_or_else(|| default_trace_path(&args.scenario, seed));
+        .unwrap_or_else(|| default_trace_path(&args.scenario, seed, args.strategy));
+    if let Err(why) = refuse_overwriting(&path, &inputs(&args.scenario)) {
+        let _ = writeln!(err, "error: {why}");
+        return BAD_INPUT;
+    }
     let file = match TraceFile::create(&path, &header(&scenario, seed)) {
         Ok(f) => f,
         Err(e) => {
@@ -181,7 +256,7 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     let _ = writeln!(
         out,
         "nspsim: running {} (seed {seed}, {} strategy, profile {}, {})",
-        scenario.name,
+        shown(&scenario.name),
         args.strategy,
         scenario.profile.name(),
         scenario.startup_policy.name()
@@ -230,8 +305,8 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         violations.saturating_sub(report.expect_failures.len() as u64),
         report.expect_failures.len()
     );
-    let _ = writeln!(out, "trace: {}", summary.path.display());
-    let _ = writeln!(out, "replay: nspsim replay {}", summary.path.display());
+    let _ = writeln!(out, "trace: {}", shown(&summary.path.display().to_string()));
+    let _ = writeln!(out, "replay: {} replay {}", program(), arg(&summary.path));
     if args.html {
         crate::render::report_beside(&summary.path, Some(args.strategy.name()), out, err);
     }
@@ -242,7 +317,35 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     }
 }
 
-/// The scenario with each client process run `copies` times (`name`, `name#2`, …).
+/// The files a run reads, which its outputs must never replace: the scenario and its
+/// regression file.
+fn inputs(scenario: &Path) -> Vec<PathBuf> {
+    vec![
+        scenario.to_path_buf(),
+        crate::explore::regression_path(scenario),
+    ]
+}
+
+/// The most `--clients` a scenario takes: its client processes times the copies, plus the
+/// processes that host providers (one each), stay within [`MAX_PROCESSES`].
+///
+/// [`MAX_PROCESSES`]: nspsim_runtime::scenario::limits::MAX_PROCESSES
+pub fn max_clients(scenario: &Scenario) -> u64 {
+    use nspsim_runtime::scenario::limits::MAX_PROCESSES;
+    let hosting = scenario
+        .processes
+        .iter()
+        .filter(|p| scenario.providers.iter().any(|q| q.host == p.name))
+        .count() as u64;
+    let clients = scenario.processes.len() as u64 - hosting;
+    match clients {
+        0 => u64::from(u32::MAX),
+        c => (MAX_PROCESSES as u64).saturating_sub(hosting) / c,
+    }
+}
+
+/// The scenario with each client process run `copies` times (`name`, `name#2`, …). Check
+/// `copies` against [`max_clients`] first.
 pub fn multiply_clients(mut scenario: Scenario, copies: u32) -> Scenario {
     let hosting: Vec<String> = scenario.providers.iter().map(|p| p.host.clone()).collect();
     let mut out = Vec::new();
@@ -264,12 +367,37 @@ pub fn multiply_clients(mut scenario: Scenario, copies: u32) -> Scenario {
 /// `nspsim run --live`: real threads, real time; a `mode: live` trace that replays in sim.
 fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     use nspsim_runtime::live::{LiveOptions, hosted, run_live};
-    let scenario = multiply_clients(scenario, args.clients.max(1));
+    // Checked before anything is built: the copies must keep the scenario within its limits,
+    // so that the live trace replays (`replay` checks the embedded scenario the same way).
+    let most = max_clients(&scenario);
+    if args.clients == 0 || u64::from(args.clients) > most {
+        let _ = writeln!(
+            err,
+            "error: --clients {}: this scenario takes 1 to {most} (its client processes, each run that many times, plus its provider hosts must stay within {} processes)",
+            args.clients,
+            nspsim_runtime::scenario::limits::MAX_PROCESSES
+        );
+        return BAD_INPUT;
+    }
+    let scenario = multiply_clients(scenario, args.clients);
+    if let Err(e) = Scenario::from_json_with(&scenario.to_json(), &nspsim_providers::registry()) {
+        let _ = writeln!(
+            err,
+            "error: --clients {}: the scenario with its copies is not valid: {}",
+            args.clients,
+            shown(&e.message)
+        );
+        return BAD_INPUT;
+    }
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
         .trace
         .clone()
         .unwrap_or_else(|| args.scenario.with_extension("live.jsonl"));
+    if let Err(why) = refuse_overwriting(&path, &inputs(&args.scenario)) {
+        let _ = writeln!(err, "error: {why}");
+        return BAD_INPUT;
+    }
     let mut head = header(&scenario, seed);
     head.mode = Mode::Live;
     let file = match TraceFile::create(&path, &head) {
@@ -282,7 +410,7 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
     let _ = writeln!(
         out,
         "nspsim: running {} live ({} client processes, providers on host threads)",
-        scenario.name,
+        shown(&scenario.name),
         scenario.processes.len()
     );
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -326,11 +454,12 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
         violations.saturating_sub(report.expect_failures.len() as u64),
         report.expect_failures.len()
     );
-    let _ = writeln!(out, "trace: {}", summary.path.display());
+    let _ = writeln!(out, "trace: {}", shown(&summary.path.display().to_string()));
     let _ = writeln!(
         out,
-        "replay in sim: nspsim replay {}",
-        summary.path.display()
+        "replay in sim: {} replay {}",
+        program(),
+        arg(&summary.path)
     );
     if args.html {
         crate::render::report_beside(&summary.path, None, out, err);
@@ -374,7 +503,28 @@ pub fn replay_cmd(
                 "byte for byte"
             };
             let _ = writeln!(out, "identical: {events} events replayed, {how}");
-            CLEAN
+            // A failure trace replays to its failure: say what it records, and exit 1.
+            let recorded: Vec<(&str, &str)> = trace
+                .events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    nspsim_runtime::event::Event::Violation { rule, detail } => {
+                        Some((rule.as_str(), detail.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if recorded.is_empty() {
+                return CLEAN;
+            }
+            let _ = writeln!(out, "the trace records {} violation(s):", recorded.len());
+            for (rule, detail) in recorded.iter().take(20) {
+                let _ = writeln!(out, "  {}: {}", shown(rule), shown(detail));
+            }
+            if recorded.len() > 20 {
+                let _ = writeln!(out, "  … and {} more", recorded.len() - 20);
+            }
+            FINDINGS
         }
         ReplayVerdict::Differs {
             line,
@@ -382,30 +532,122 @@ pub fn replay_cmd(
             replayed,
         } => {
             let _ = writeln!(out, "differs at line {line}:");
-            let _ = writeln!(
-                out,
-                "  recorded: {}",
-                recorded
-                    .as_deref()
-                    .unwrap_or("(nothing: the recorded trace ends here)")
-            );
-            let _ = writeln!(
-                out,
-                "  replayed: {}",
-                replayed
-                    .as_deref()
-                    .unwrap_or("(nothing: the replay ends here)")
-            );
+            for l in difference(recorded.as_deref(), replayed.as_deref()) {
+                let _ = writeln!(out, "  {l}");
+            }
             FINDINGS
         }
         ReplayVerdict::Impossible { reason } => {
-            let _ = writeln!(out, "cannot replay: {reason}");
+            let _ = writeln!(out, "cannot replay: {}", shown(&reason));
             FINDINGS
         }
         ReplayVerdict::BadScenario(message) => {
             let _ = writeln!(err, "error: {}: {message}", path.display());
             BAD_INPUT
         }
+    }
+}
+
+/// Characters of context shown on each side of a difference.
+const CONTEXT: usize = 60;
+
+/// Where two versions of a trace line differ, in at most a few bounded lines: the first
+/// differing JSON key (as a path, `args.name`) when both are JSON objects, and both versions
+/// around the first differing column, cut to [`CONTEXT`] characters each side with `…`.
+pub fn difference(recorded: Option<&str>, replayed: Option<&str>) -> Vec<String> {
+    let (Some(a), Some(b)) = (recorded, replayed) else {
+        let cut = |s: &str| window(s, 0).0;
+        return vec![
+            format!(
+                "recorded: {}",
+                recorded.map_or("(nothing: the recorded trace ends here)".into(), cut)
+            ),
+            format!(
+                "replayed: {}",
+                replayed.map_or("(nothing: the replay ends here)".into(), cut)
+            ),
+        ];
+    };
+    let column = a
+        .chars()
+        .zip(b.chars())
+        .position(|(x, y)| x != y)
+        .unwrap_or_else(|| a.chars().count().min(b.chars().count()));
+    let mut out = Vec::new();
+    let key = match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => first_differing_key(&x, &y, String::new()),
+        _ => None,
+    };
+    match key {
+        Some(k) => out.push(format!("at key {}, column {}", shown(&k), column + 1)),
+        None => out.push(format!("at column {}", column + 1)),
+    }
+    let (ra, caret) = window(a, column);
+    let (rb, _) = window(b, column);
+    out.push(format!("recorded: {ra}"));
+    out.push(format!("replayed: {rb}"));
+    out.push(format!("          {}^", " ".repeat(caret)));
+    out
+}
+
+/// `s` around character `at`: at most [`CONTEXT`] characters each side, `…` where cut, made
+/// safe to print; and the column of `at` in what is returned.
+fn window(s: &str, at: usize) -> (String, usize) {
+    let chars: Vec<char> = s.chars().collect();
+    let from = at.saturating_sub(CONTEXT);
+    let to = (at + CONTEXT).min(chars.len());
+    let before: String = chars[from.min(chars.len())..at.min(chars.len())]
+        .iter()
+        .collect();
+    let after: String = chars[at.min(chars.len())..to].iter().collect();
+    let lead = if from > 0 { "…" } else { "" };
+    let tail = if to < chars.len() { "…" } else { "" };
+    let before = format!("{lead}{}", shown(&before));
+    let caret = before.chars().count();
+    (format!("{before}{}{tail}", shown(&after)), caret)
+}
+
+/// The path of the first key whose value differs (`args.name`, `addrs[1]`), in `a`'s order.
+fn first_differing_key(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    None => return Some(join(k)),
+                    Some(w) if v != w => {
+                        return first_differing_key(v, w, join(k)).or(Some(join(k)));
+                    }
+                    _ => {}
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| join(k))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            let i = x.iter().zip(y).position(|(v, w)| v != w);
+            let i = i.unwrap_or_else(|| x.len().min(y.len()));
+            let here = format!("{path}[{i}]");
+            match (x.get(i), y.get(i)) {
+                (Some(v), Some(w)) => first_differing_key(v, w, here.clone()).or(Some(here)),
+                _ => Some(here),
+            }
+        }
+        _ if a != b => (!path.is_empty()).then_some(path),
+        _ => None,
     }
 }
 
@@ -422,7 +664,13 @@ pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         .unwrap_or_default();
     let report = nspsim_runtime::checker::check(&trace.events, trace.is_complete(), policy);
     for v in &report.violations {
-        let _ = writeln!(out, "seq {}: {}: {}", v.seq, v.rule.name(), v.detail);
+        let _ = writeln!(
+            out,
+            "seq {}: {}: {}",
+            v.seq,
+            v.rule.name(),
+            shown(&v.detail)
+        );
     }
     for note in &report.undecidable {
         let _ = writeln!(out, "note: {note}");
@@ -464,10 +712,15 @@ pub fn providers_cmd(registry: &Registry, out: &mut dyn Write) -> i32 {
     for kind in registry.kinds() {
         let _ = writeln!(out, "{}\n    {}", kind.name(), kind.summary());
         for o in kind.options() {
+            // An option without a default must be given.
+            let default = match o.default {
+                "" => "required".to_string(),
+                d => format!("default {d}"),
+            };
             let _ = writeln!(
                 out,
-                "    {:<12} {}\n    {:<12} default {}; {}",
-                o.name, o.shape, "", o.default, o.help
+                "    {:<12} {}\n    {:<12} {default}; {}",
+                o.name, o.shape, "", o.help
             );
         }
         let _ = writeln!(out);
@@ -479,6 +732,7 @@ pub fn providers_cmd(registry: &Registry, out: &mut dyn Write) -> i32 {
 #[derive(Clone, Debug)]
 pub struct ExploreArgs {
     pub scenario: PathBuf,
+    /// The first and the last seed (included).
     pub seeds: (u64, u64),
     pub time: Option<std::time::Duration>,
     pub portfolio: Portfolio,
@@ -552,13 +806,29 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(total)
 }
 
-/// Parses `A..B` (B exclusive).
+/// Parses `A..B` (B exclusive) or `A..=B` (B included) into the first and the last seed.
 pub fn parse_seed_range(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = parse_pair(s, "..", "A..B, like 0..1000")?;
+    let example = "A..B or A..=B, like 0..1000";
+    if let Some((a, b)) = s.split_once("..=") {
+        let (a, b) = parse_pair(&format!("{a}..{b}"), "..", example)?;
+        if b < a {
+            return Err(format!("the range {a}..={b} is empty"));
+        }
+        return Ok((a, b));
+    }
+    let (a, b) = parse_pair(s, "..", example)?;
     if b <= a {
         return Err(format!("the range {a}..{b} is empty"));
     }
-    Ok((a, b))
+    Ok((a, b - 1))
+}
+
+/// A seed range as the command line writes it (`A..=B`), and in words for the banner.
+fn seed_range_text(first: u64, last: u64) -> String {
+    match last.checked_add(1) {
+        Some(end) => format!("{first}..{end}"),
+        None => format!("{first}..={last}"),
+    }
 }
 
 /// Parses `crash,kill,…`, `all` or `none`.
@@ -584,6 +854,66 @@ pub fn parse_faults(
     }
 }
 
+/// A progress display for one long phase: a bar on stderr when it is a terminal, else a plain
+/// line on stderr every [`PLAIN_EVERY`] (nothing for a phase shorter than that).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+    started: std::time::Instant,
+    last_line: std::sync::Mutex<std::time::Instant>,
+}
+
+/// How often a plain progress line is printed when stderr is not a terminal.
+const PLAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Progress {
+    fn new(what: &'static str, total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{bar:40}} {{pos}}/{{len}} {what}, {{elapsed}}, eta {{eta}} {{msg}}"
+                ))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let now = std::time::Instant::now();
+        Progress {
+            bar,
+            what,
+            started: now,
+            last_line: std::sync::Mutex::new(now),
+        }
+    }
+
+    fn update(&self, done: u64, total: u64, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(message.to_string());
+            return;
+        }
+        let Ok(mut last) = self.last_line.lock() else {
+            return;
+        };
+        if last.elapsed() >= PLAIN_EVERY {
+            *last = std::time::Instant::now();
+            eprintln!(
+                "nspsim: {done}/{total} {} after {:.0} s {message}",
+                self.what,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// `nspsim explore`.
 pub fn explore_cmd(
     args: &ExploreArgs,
@@ -591,49 +921,86 @@ pub fn explore_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    use crate::explore::{self, ExploreOptions};
+    use crate::explore::{self, Bounds, ExploreOptions};
     let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
         return BAD_INPUT;
     };
+    let started = std::time::Instant::now();
+    // One deadline for every phase: the seed sweep, crash points, shrinking.
+    let deadline = args.time.and_then(|t| started.checked_add(t));
+    let program = program();
+    let scenario_arg = arg(&args.scenario);
     if args.crash_points {
         let seed = scenario.seed.unwrap_or(0);
         let name = args.portfolio.for_seed(seed);
-        let (runs, found) = match explore::crash_points(
+        let _ = writeln!(
+            out,
+            "nspsim: crash points of {} under seed {seed} ({} strategy) on up to {} thread(s){}",
+            shown(&scenario.name),
+            name.name(),
+            args.jobs,
+            args.time
+                .map_or(String::new(), |t| format!(", for at most {t:?}"))
+        );
+        let progress = Progress::new("crash points", 0);
+        let report = explore::crash_points_within(
             &scenario,
             registry,
             seed,
             name,
             args.max_steps,
             args.jobs,
-        ) {
+            Bounds {
+                deadline,
+                progress: &|done, total| progress.update(done, total, ""),
+            },
+        );
+        progress.finish();
+        let report = match report {
             Ok(r) => r,
             Err(f) => {
                 let _ = writeln!(
                     out,
                     "the run of seed {seed} fails without any crash, with {}: {}",
-                    f.signature, f.detail
+                    shown(&f.signature),
+                    shown(&f.detail)
                 );
                 let _ = writeln!(
                     out,
-                    "crash points need a seed whose run passes: nspsim run {} --seed {seed} --strategy {} shows the failure",
-                    args.scenario.display(),
+                    "crash points need a seed whose run passes: {program} run {scenario_arg} --seed {seed} --strategy {} shows the failure",
                     name.name()
                 );
                 return FINDINGS;
             }
         };
-        for cp in &found {
+        let found = &report.found;
+        for cp in found {
             let _ = writeln!(
                 out,
                 "crash of {} {} (after move {}) fails with {}: {}",
-                cp.process, cp.at, cp.after_moves, cp.failure.signature, cp.failure.detail
+                shown(&cp.process),
+                cp.at,
+                cp.after_moves,
+                shown(&cp.failure.signature),
+                shown(&cp.failure.detail)
             );
         }
-        let _ = writeln!(
-            out,
-            "{runs} crash points tried under seed {seed}; {} fail",
-            found.len()
-        );
+        if report.stopped_early {
+            let _ = writeln!(
+                out,
+                "stopped at the time limit: {} of {} crash points tried under seed {seed}; {} fail",
+                report.runs.saturating_sub(1),
+                report.points,
+                found.len()
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{} crash points tried under seed {seed}; {} fail",
+                report.runs,
+                found.len()
+            );
+        }
         let Some(first) = found.first() else {
             return CLEAN;
         };
@@ -659,18 +1026,58 @@ pub fn explore_cmd(
         );
         let trace = explore::record_crash_point(&scenario, registry, first, args.max_steps)
             .unwrap_or_default();
-        if let Err(e) = write_atomically(&path, &trace) {
-            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+        if let Err(e) = write_output(&path, &trace, &args.scenario) {
+            let _ = writeln!(err, "error: {e}");
             return BAD_INPUT;
         }
-        let _ = writeln!(out, "trace of the first: {}", path.display());
-        let _ = writeln!(out, "replay: nspsim replay {}", path.display());
+        let _ = writeln!(
+            out,
+            "trace of the first: {}",
+            shown(&path.display().to_string())
+        );
+        let _ = writeln!(out, "replay: {program} replay {}", arg(&path));
         return FINDINGS;
     }
+    let (first_seed, last_seed) = args.seeds;
+    let range = match args.time {
+        Some(t) if last_seed == u64::MAX && first_seed == 0 => {
+            format!("seeds from {first_seed} for {t:?}")
+        }
+        Some(t) => format!(
+            "seeds {} for at most {t:?}",
+            seed_range_text(first_seed, last_seed)
+        ),
+        None => format!("seeds {}", seed_range_text(first_seed, last_seed)),
+    };
+    let seed_count = explore::shard_seeds(first_seed, last_seed, args.shard).map_or(0, |s| s.1);
+    let jobs = usize::try_from(seed_count)
+        .unwrap_or(usize::MAX)
+        .min(args.jobs)
+        .max(1);
+    let shard = if args.shard.1 > 1 {
+        format!(" (shard {}/{})", args.shard.0, args.shard.1)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "nspsim: exploring {} {range}{shard} on {jobs} thread(s), faults: {}",
+        shown(&scenario.name),
+        explore::fault_names(&args.faults)
+    );
     // Seeds that failed before come first.
     let regressions = explore::regression_path(&args.scenario);
     let mut first: Vec<explore::Failure> = Vec::new();
-    for r in explore::read_regressions(&regressions) {
+    let (kept, bad_lines) = explore::read_regressions_checked(&regressions);
+    for (line, why) in &bad_lines {
+        let _ = writeln!(
+            err,
+            "warning: {}:{line}: {}; line ignored",
+            shown(&regressions.display().to_string()),
+            shown(why)
+        );
+    }
+    for r in kept {
         if r.seed % args.shard.1 != args.shard.0 {
             continue; // another shard's
         }
@@ -682,49 +1089,32 @@ pub fn explore_cmd(
             let _ = writeln!(
                 out,
                 "regression seed {} still fails with {}",
-                r.seed, f.signature
+                r.seed,
+                shown(&f.signature)
             );
             first.push(f);
         }
     }
     let opts = ExploreOptions {
-        first_seed: args.seeds.0,
-        end_seed: args.seeds.1,
-        time: args.time,
+        first_seed,
+        last_seed,
+        time: deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())),
         portfolio: args.portfolio,
-        jobs: args.jobs,
+        jobs,
         faults: args.faults.clone(),
         keep_going: args.keep_going,
         max_steps: args.max_steps,
         shard: args.shard,
     };
-    let range = match args.time {
-        Some(t) if args.seeds.1 == u64::MAX => {
-            format!("seeds from {} for {:?}", args.seeds.0, t)
-        }
-        Some(t) => format!(
-            "seeds {}..{} for at most {:?}",
-            args.seeds.0, args.seeds.1, t
-        ),
-        None => format!("seeds {}..{}", args.seeds.0, args.seeds.1),
-    };
-    let _ = writeln!(
-        out,
-        "nspsim: exploring {} {range} on {} thread(s), faults: {}",
-        scenario.name,
-        args.jobs,
-        explore::fault_names(&args.faults)
-    );
     let bar = std::io::stderr().is_terminal().then(|| {
-        let total = args.seeds.1 - args.seeds.0;
         // With a time limit and no real end to the range, the time is what runs out.
         let (bar, template) = match args.time {
-            Some(t) if total > 1 << 40 => (
+            Some(t) if seed_count > 1 << 40 => (
                 indicatif::ProgressBar::new(t.as_secs().max(1)),
                 "{bar:40} {elapsed}/{len}s {msg}",
             ),
             _ => (
-                indicatif::ProgressBar::new(total),
+                indicatif::ProgressBar::new(u64::try_from(seed_count).unwrap_or(u64::MAX)),
                 "{bar:40} {pos}/{len} seeds, {per_sec}, eta {eta} {msg}",
             ),
         };
@@ -734,19 +1124,29 @@ pub fn explore_cmd(
         );
         bar
     });
-    let started = std::time::Instant::now();
+    let plain_last = std::sync::Mutex::new(std::time::Instant::now());
     let progress = |n: u64, failures: usize| {
-        if let Some(bar) = &bar {
-            let secs = started.elapsed().as_secs_f64();
-            let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
-            match args.time {
-                Some(_) if args.seeds.1 - args.seeds.0 > 1 << 40 => {
+        let secs = started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        match &bar {
+            Some(bar) => match args.time {
+                Some(_) if seed_count > 1 << 40 => {
                     bar.set_position(started.elapsed().as_secs());
                     bar.set_message(format!("{n} seeds, {rate:.0}/s, {failures} failing"));
                 }
                 _ => {
                     bar.set_position(n);
                     bar.set_message(format!("{failures} failing"));
+                }
+            },
+            None => {
+                if let Ok(mut last) = plain_last.lock()
+                    && last.elapsed() >= PLAIN_EVERY
+                {
+                    *last = std::time::Instant::now();
+                    eprintln!(
+                        "nspsim: {n} seeds after {secs:.0} s ({rate:.0}/s), {failures} failing"
+                    );
                 }
             }
         }
@@ -779,27 +1179,47 @@ pub fn explore_cmd(
         let _ = writeln!(
             out,
             "seed {} fails with {} ({}): {}",
-            f.seed, f.signature, f.plan, f.detail
+            f.seed,
+            shown(&f.signature),
+            f.plan,
+            shown(&f.detail)
         );
     }
     for f in &first {
         if let Err(e) = explore::record_regression(&regressions, f, &args.faults, args.max_steps) {
-            let _ = writeln!(err, "warning: cannot update {}: {e}", regressions.display());
+            let _ = writeln!(
+                err,
+                "warning: cannot update {}: {e}",
+                shown(&regressions.display().to_string())
+            );
             break;
         }
     }
-    let shrunk = explore::shrink(
+    let progress = Progress::new("shrink candidates", args.shrink_budget);
+    let shrunk = explore::shrink_within(
         &scenario,
         registry,
         &failure,
         args.max_steps,
         args.shrink_budget,
+        Bounds {
+            deadline,
+            progress: &|done, total| progress.update(done, total, ""),
+        },
     );
+    progress.finish();
     let path = beside(
         &args.scenario,
         &format!("fail-{}-seed{}.jsonl", failure.signature, failure.seed),
     );
     let faults: Vec<String> = shrunk.faults().iter().map(|f| f.to_string()).collect();
+    if shrunk.stopped_early {
+        let _ = writeln!(
+            out,
+            "shrinking stopped at the time limit after {} candidate runs; keeping the smallest failure so far",
+            shrunk.runs
+        );
+    }
     let _ = writeln!(
         out,
         "shrunk to {} events ({} candidate runs, {:.0} ms; {})",
@@ -815,24 +1235,24 @@ pub fn explore_cmd(
     if let Err(why) = &shrunk.replays {
         let _ = writeln!(
             err,
-            "warning: the shrunk trace does not replay identically ({why}); please report this as an nspsim bug"
+            "warning: the shrunk trace does not replay identically ({}); please report this as an nspsim bug",
+            shown(why)
         );
     }
-    if let Err(e) = write_atomically(&path, &shrunk.trace) {
-        let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+    if let Err(e) = write_output(&path, &shrunk.trace, &args.scenario) {
+        let _ = writeln!(err, "error: {e}");
         return BAD_INPUT;
     }
-    let _ = writeln!(out, "trace: {}", path.display());
+    let _ = writeln!(out, "trace: {}", shown(&path.display().to_string()));
     if let Ok(report) = crate::render::write_html_beside(&path) {
-        let _ = writeln!(out, "report: {}", report.display());
+        let _ = writeln!(out, "report: {}", shown(&report.display().to_string()));
     }
-    let _ = writeln!(out, "replay: nspsim replay {}", path.display());
+    let _ = writeln!(out, "replay: {program} replay {}", arg(&path));
     let _ = writeln!(
         out,
-        "unshrunk: nspsim explore {} --seeds {}..{} --strategy {} --faults {} --max-steps {}",
-        args.scenario.display(),
+        "unshrunk: {program} explore {scenario_arg} --seeds {}..={} --strategy {} --faults {} --max-steps {}",
         failure.seed,
-        failure.seed + 1,
+        failure.seed,
         failure.strategy.name(),
         explore::fault_names(&args.faults),
         args.max_steps
@@ -840,17 +1260,57 @@ pub fn explore_cmd(
     FINDINGS
 }
 
-/// Writes a file under a temporary name and renames it into place.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("jsonl.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+/// Writes an output file of `explore` (temporary name, renamed; never over an input).
+fn write_output(path: &Path, text: &str, scenario: &Path) -> Result<(), String> {
+    refuse_overwriting(path, &inputs(scenario))?;
+    nspsim_runtime::trace::write_atomically(path, text)
+        .map_err(|e| format!("cannot write {}: {e}", shown(&path.display().to_string())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_difference_points_at_the_first_differing_key_with_bounded_context() {
+        let pad = "x".repeat(5_000);
+        let a = format!(r#"{{"seq":1,"args":{{"name":"{pad}a","z":1}}}}"#);
+        let b = format!(r#"{{"seq":1,"args":{{"name":"{pad}b","z":1}}}}"#);
+        let lines = difference(Some(&a), Some(&b));
+        assert!(
+            lines[0].starts_with("at key args.name, column "),
+            "{lines:?}"
+        );
+        for l in &lines {
+            assert!(l.chars().count() < 2 * CONTEXT + 30, "{l}");
+        }
+        assert!(
+            lines[1].contains("…xxx") && lines[1].ends_with("a\",\"z\":1}}"),
+            "{lines:?}"
+        );
+        let caret = lines[3].find('^').expect("caret");
+        assert_eq!(lines[1].chars().nth(caret), Some('a'), "{lines:?}");
+        let gone = difference(Some(&a), None);
+        assert!(gone[1].contains("the replay ends here"), "{gone:?}");
+        assert!(gone[0].chars().count() < 2 * CONTEXT + 30);
+    }
+
+    #[test]
+    fn shards_hand_out_exact_seeds_at_the_top_of_the_range() {
+        use crate::explore::shard_seeds;
+        assert_eq!(
+            shard_seeds(u64::MAX - 1, u64::MAX, (0, 1)),
+            Some((u64::MAX - 1, 2))
+        );
+        assert_eq!(
+            shard_seeds(u64::MAX - 1, u64::MAX, (1, 2)),
+            Some((u64::MAX, 1))
+        );
+        assert_eq!(shard_seeds(u64::MAX, u64::MAX, (0, 2)), None);
+        assert_eq!(shard_seeds(0, u64::MAX, (0, 1)), Some((0, 1 << 64)));
+        assert_eq!(shard_seeds(3, 9, (1, 4)), Some((5, 2)), "5 and 9");
+    }
 
     #[test]
     fn durations_read_like_people_write_them() {
@@ -866,7 +1326,13 @@ mod tests {
 
     #[test]
     fn seed_ranges_and_shards_are_checked() {
-        assert_eq!(parse_seed_range("3..9"), Ok((3, 9)));
+        assert_eq!(parse_seed_range("3..9"), Ok((3, 8)), "B excluded");
+        assert_eq!(parse_seed_range("3..=9"), Ok((3, 9)), "B included");
+        assert_eq!(
+            parse_seed_range("18446744073709551614..=18446744073709551615"),
+            Ok((u64::MAX - 1, u64::MAX))
+        );
+        assert!(parse_seed_range("9..=8").is_err());
         assert!(parse_seed_range("9..3").is_err());
         assert!(parse_seed_range("3-9").is_err());
         assert_eq!(parse_shard("1/4"), Ok((1, 4)));

@@ -40,8 +40,9 @@ enum Command {
         /// Print only the summary, not the lifecycle.
         #[arg(long, short)]
         quiet: bool,
-        /// Stop a run that takes more scheduling steps than this (a livelock).
-        #[arg(long, default_value_t = nspsim_runtime::sim::world::DEFAULT_MAX_STEPS)]
+        /// Stop a run that takes more scheduling steps than this (a livelock); at least 1.
+        #[arg(long, default_value_t = nspsim_runtime::sim::world::DEFAULT_MAX_STEPS,
+              value_parser = clap::value_parser!(u64).range(1..))]
         max_steps: u64,
         /// Run the seed twice in memory and report the first event where the runs diverge,
         /// instead of writing a trace.
@@ -51,21 +52,30 @@ enum Command {
         /// time. The trace (mode live) replays in sim mode with `nspsim replay`.
         #[arg(long, conflicts_with = "self_check")]
         live: bool,
-        /// Live mode: run this many copies of each client process.
-        #[arg(long, default_value_t = 1, requires = "live")]
+        /// Live mode: run this many copies of each client process (at least 1; at most what
+        /// keeps the scenario within 256 processes, which the error names).
+        #[arg(long, default_value_t = 1, requires = "live",
+              value_parser = clap::value_parser!(u32).range(1..))]
         clients: u32,
-        /// Live mode: a provider call that does not return within this is a timeout fault.
-        #[arg(long, default_value_t = 2_000, requires = "live")]
+        /// Live mode: a provider call that does not return within this is a timeout fault
+        /// (milliseconds, 1 to 3,600,000).
+        #[arg(long, default_value_t = 2_000, requires = "live",
+              value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
         call_deadline_ms: u64,
         /// Live mode: a client call waiting longer than this for its completion is a timeout
-        /// fault of the provider.
-        #[arg(long, default_value_t = 2_000, requires = "live")]
+        /// fault of the provider (milliseconds, 1 to 3,600,000).
+        #[arg(long, default_value_t = 2_000, requires = "live",
+              value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
         completion_deadline_ms: u64,
         /// Also write the HTML report next to the trace (NAME.seedN.html); see `nspsim render`.
         #[arg(long, conflicts_with = "self_check")]
         html: bool,
     },
     /// Replay a trace exactly, following its recorded order; report the first difference.
+    ///
+    /// Exit 0 when the replay is identical and the trace records no violation; 1 when it
+    /// differs, cannot be replayed, or records violations (they are restated after
+    /// `identical`: a failure trace replays to its failure); 2 for a file that is not a trace.
     ///
     /// Example: nspsim replay traces/demo.seed7.jsonl
     Replay {
@@ -86,17 +96,21 @@ enum Command {
     Explore {
         /// The scenario file.
         scenario: PathBuf,
-        /// Seed range A..B (B exclusive). Default: 0..1000, or every seed from 0 with --time.
+        /// Seed range A..B (B exclusive) or A..=B (B included, up to 18446744073709551615).
+        /// Default: 0..1000, or every seed from 0 with --time.
         #[arg(long, value_parser = cli::parse_seed_range)]
         seeds: Option<(u64, u64)>,
-        /// Stop after this long, even if seeds remain: 90, 90s, 1m30s, 2h, 500ms.
+        /// Stop after this long, even if seeds remain: 90, 90s, 1m30s, 2h, 500ms. Bounds every
+        /// phase: the seed sweep, crash points and shrinking (which then keeps the smallest
+        /// failure found so far).
         #[arg(long, value_parser = cli::parse_duration)]
         time: Option<std::time::Duration>,
         /// Scheduling strategy; portfolio alternates random and PCT by seed.
         #[arg(long, default_value = "portfolio", value_parser = cli::portfolio_arg())]
         strategy: Portfolio,
-        /// Worker threads (default: all cores). The failure reported does not depend on it.
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        /// Worker threads, 1 to 256 (default: all cores); never more than there are seeds or
+        /// crash points to run. The failure reported does not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=i64::from(cli::MAX_JOBS)))]
         jobs: Option<u16>,
         /// Run only shard I of N of the seed range (seeds with seed % N == I), to split one
         /// range across machines.
@@ -110,14 +124,18 @@ enum Command {
         #[arg(long)]
         keep_going: bool,
         /// Crash each client after each move of the seed's run in turn (before and after every
-        /// API call, between the calls of a lookup, while a call waits), exhaustively.
+        /// API call, between the calls of a lookup, while a call waits), exhaustively. That is
+        /// clients × moves runs, each as long as the seed's run: the cost grows with the square
+        /// of the run's length (the demo: 155 points in well under a second; 200 processes: about
+        /// 2,400 points of 800 moves each, minutes). --time bounds it.
         #[arg(long)]
         crash_points: bool,
-        /// Step limit per run (a run past it is a livelock).
-        #[arg(long, default_value_t = 100_000)]
+        /// Step limit per run (a run past it is a livelock); at least 1.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
         max_steps: u64,
-        /// Candidate runs the shrinker may try (each is one short run; 20,000 take about a
-        /// second at most).
+        /// Candidate runs the shrinker may try. Each is one run of the (shrinking) scenario, so
+        /// the time grows with its size: on the demo 20,000 take a few seconds; on a scenario of
+        /// 200 processes each takes milliseconds. --time bounds it too.
         #[arg(long, default_value_t = 20_000)]
         shrink_budget: u64,
     },
@@ -179,13 +197,33 @@ fn main() -> ExitCode {
         .without_time()
         .init();
     // A provider's panic is contained and reported as a `fault` line (P4): do not also print
-    // Rust's panic message for it. Any other panic is an nspsim bug and is printed as usual.
+    // Rust's panic message for it, in sim mode (the dispatcher's thread) or live mode (the
+    // provider's host thread); RUST_LOG=nsp=debug shows it. Any other panic is an nspsim bug
+    // and is printed as usual.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !nspsim_runtime::dispatcher::in_provider_call() {
+        if nspsim_runtime::dispatcher::in_provider_call()
+            || nspsim_runtime::live::host::in_hosted_call()
+        {
+            tracing::debug!(target: "nsp", "contained provider panic: {info}");
+        } else {
             default_hook(info);
         }
     }));
+    // An interrupted run leaves no temporary file behind: remove them, then exit as the signal
+    // would (128 + its number).
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                nspsim_runtime::trace::remove_temp_files();
+                std::process::exit(128 + sig);
+            }
+        });
+    }
     let cli = Cli::parse();
     let registry = nspsim_providers::registry();
     let mut out = std::io::stdout().lock();
@@ -244,13 +282,15 @@ fn main() -> ExitCode {
                 seeds: seeds.unwrap_or(if time.is_some() {
                     (0, u64::MAX)
                 } else {
-                    (0, 1000)
+                    (0, 999)
                 }),
                 time,
                 portfolio: strategy,
-                jobs: jobs
-                    .map(usize::from)
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                jobs: jobs.map(usize::from).unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map_or(1, |n| n.get())
+                        .min(usize::from(cli::MAX_JOBS))
+                }),
                 faults,
                 keep_going,
                 crash_points,

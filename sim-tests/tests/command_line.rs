@@ -357,7 +357,15 @@ fn explore_finds_a_bug_and_writes_a_replayable_shrunk_trace() {
         .lines()
         .find_map(|l| l.strip_prefix("trace: "))
         .expect("a trace line");
-    assert_eq!(code(&nspsim(&["replay", shrunk])), 0);
+    // A failure trace replays identically, restates its violation, and is a finding.
+    let o = nspsim(&["replay", shrunk]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("identical"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("the trace records 1 violation(s):\n  P4: "),
+        "{}",
+        text(&o.stdout)
+    );
     assert!(
         std::fs::read_to_string(d.path("bug.toml.regressions")).is_ok_and(|r| r.contains("seed "))
     );
@@ -390,7 +398,8 @@ fn crash_points_list_the_failing_ones_and_keep_the_first_as_a_trace() {
         .find_map(|l| l.strip_prefix("trace of the first: "))
         .expect("a trace line");
     let o = nspsim(&["replay", trace]);
-    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("identical"), "{}", text(&o.stdout));
     // No crash point fails on a correct provider.
     let clean = d.write(
         "clean.toml",

@@ -184,9 +184,15 @@ fn readme_demo_output_is_what_the_demo_prints() {
     let dir = std::env::temp_dir().join(format!("nspsim-readme-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("traces")).expect("scratch dir");
     std::fs::copy(root.join("traces/demo.toml"), dir.join("traces/demo.toml")).expect("copy");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nspsim"))
+    // As `cargo run --release` runs it (the README's command): the binary under
+    // target/release, CARGO set; it prints its commands that way.
+    std::fs::create_dir_all(dir.join("target/release")).expect("scratch target");
+    let exe = dir.join("target/release/nspsim");
+    std::fs::copy(env!("CARGO_BIN_EXE_nspsim"), &exe).expect("copy the binary");
+    let out = std::process::Command::new(&exe)
         .args(["run", "traces/demo.toml"])
         .current_dir(&dir)
+        .env("CARGO", "cargo")
         .env_remove("RUST_LOG")
         .output()
         .expect("nspsim runs");

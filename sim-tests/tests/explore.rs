@@ -30,7 +30,7 @@ fn load(name: &str) -> (Scenario, Registry) {
 fn options(faults: &[InjectedFaultKind], jobs: usize) -> ExploreOptions {
     ExploreOptions {
         first_seed: 1,
-        end_seed: 2_001,
+        last_seed: 2_000,
         time: None,
         portfolio: Portfolio::Both,
         jobs,
@@ -256,7 +256,7 @@ fn correct_providers_survive_every_fault_kind() {
         let s = scenario::load(&dir.join(file), &registry).expect(file);
         let mut opts = options(&InjectedFaultKind::ALL, 2);
         opts.first_seed = 0;
-        opts.end_seed = seeds;
+        opts.last_seed = seeds - 1;
         let report = explore::explore(&s, &registry, &opts, &|_, _| {});
         assert_eq!(report.seeds_run, seeds, "{file}");
         assert!(report.failures.is_empty(), "{file}: {:?}", report.failures);
@@ -276,7 +276,7 @@ fn long_exploration_of_the_golden_scenarios_finds_nothing() {
         let s = scenario::load(&path, &registry).expect("golden scenario");
         let mut opts = options(&InjectedFaultKind::ALL, 2);
         opts.first_seed = 0;
-        opts.end_seed = 100_000;
+        opts.last_seed = 99_999;
         opts.keep_going = true;
         let report = explore::explore(&s, &registry, &opts, &|_, _| {});
         // A golden scenario's `expect`s describe one interleaving; the rules hold on all.

@@ -102,11 +102,23 @@ pub fn host(
     })
 }
 
+thread_local! {
+    static IN_HOSTED_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is a provider's host thread inside one of the provider's entry points
+/// right now: the live-mode twin of [`crate::dispatcher::in_provider_call`]. A panic hook uses
+/// both to stay quiet about provider panics, which are contained and reported as faults (P4).
+pub fn in_hosted_call() -> bool {
+    IN_HOSTED_CALL.with(|c| c.get())
+}
+
 /// The host thread: one call at a time, in arrival order.
 fn serve(mut provider: Box<dyn NspV2Provider>, rx: Receiver<Request>) {
     for Request { call, site, reply } in rx {
         let mut ctx = NspContext::new(site);
         let p = provider.as_mut();
+        IN_HOSTED_CALL.with(|c| c.set(true));
         let outcome = catch_unwind(AssertUnwindSafe(|| match call {
             HostCall::RoutineTable => Returned::Table(p.routine_table()),
             HostCall::Startup => Returned::Session(p.startup(&mut ctx)),
@@ -133,6 +145,7 @@ fn serve(mut provider: Box<dyn NspV2Provider>, rx: Receiver<Request>) {
             }
             HostCall::HeldState => Returned::Held(p.held_state()),
         }));
+        IN_HOSTED_CALL.with(|c| c.set(false));
         let returned = outcome.map_err(|payload| {
             payload
                 .downcast_ref::<&str>()

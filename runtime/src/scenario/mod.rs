@@ -33,9 +33,10 @@
 //!
 //! Choices beyond docs/scenario-format.md, all documented on the model too:
 //!
-//! - `[[provider]]` `host` defaults to `"<provider name>-host"`. A host name that no `[[host]]`
-//!   or `[[process]]` declares is an implicit host ([`Scenario::implicit_hosts`]); a provider may
-//!   also name a `[[process]]` as its host (a client may host).
+//! - `[[provider]]` `host` defaults to `"<provider name>-host"`, an implicit host
+//!   ([`Scenario::implicit_hosts`]). A `host` given must name a `[[host]]`, a `[[process]]` (a
+//!   client may host) or some provider's implicit host; any other name is an error at `host`
+//!   (a typo would otherwise quietly make a host process).
 //! - `[[provider]]` `version` (optional, default 1) is the catalog entry's version.
 //! - `lookup`, `lookup_begin`, `set_service`: `name` is optional; absent passes a NULL name.
 //! - `lookup_begin` needs `as`; its `next`/`buffer` are not accepted (Begin returns no results).

@@ -409,6 +409,29 @@ impl<'a> Builder<'a> {
             process_tables.push((pt, name));
         }
 
+        // A provider's `host` names a declared [[host]] or [[process]], or is left out (the
+        // implicit `NAME-host`): a name declared nowhere is most likely a typo, which would
+        // otherwise quietly make a host process of that name.
+        for (n, p) in provider_nodes.iter().zip(&providers) {
+            let implicit = providers
+                .iter()
+                .any(|q| p.host == format!("{}-host", q.name));
+            if implicit || proc_names.iter().any(|d| d.name == p.host) {
+                continue;
+            }
+            let t = self.table(n, "[[provider]]")?;
+            if let Some(h) = t.get("host") {
+                return Err(self.err(
+                    &h.loc,
+                    format!(
+                        "no [[host]] or [[process]] named \"{}\"; declare it, or leave `host` out for the implicit \"{}-host\"",
+                        p.host, p.name
+                    ),
+                    None,
+                ));
+            }
+        }
+
         let mut hosts = Vec::with_capacity(host_tables.len());
         for (ht, name) in &host_tables {
             let mut handles = Handles {

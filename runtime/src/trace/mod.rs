@@ -10,4 +10,6 @@ pub mod writer;
 pub use header::{Mode, TraceHeader, VERSION};
 pub use json::{DecodeError, decode_event, encode_event};
 pub use reader::{ReadError, Trace, parse_trace, read_trace};
-pub use writer::{Recorder, TraceBuffer, TraceError, TraceFile, TraceSummary};
+pub use writer::{
+    Recorder, TraceBuffer, TraceError, TraceFile, TraceSummary, remove_temp_files, write_atomically,
+};

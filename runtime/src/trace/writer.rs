@@ -13,7 +13,73 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
+
+/// Temporary files being written right now, so that a signal handler can remove them before
+/// the process exits ([`remove_temp_files`]).
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register_temp(path: &Path) {
+    if let Ok(mut list) = TEMP_FILES.lock() {
+        list.push(path.to_path_buf());
+    }
+}
+
+fn unregister_temp(path: &Path) {
+    if let Ok(mut list) = TEMP_FILES.lock() {
+        list.retain(|p| p != path);
+    }
+}
+
+/// Removes every temporary file still being written (an interrupted run: SIGINT, SIGTERM,
+/// SIGHUP). The binary's signal handler calls it, then exits.
+pub fn remove_temp_files() {
+    let list = match TEMP_FILES.lock() {
+        Ok(mut list) => std::mem::take(&mut *list),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+    };
+    for p in list {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The temporary name a file is written under before it is renamed to `path`:
+/// `.NAME.tmp-PID` beside it (`.gitignore` matches `.*.tmp-*`).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    // The pid only names the temporary file; it never reaches the content.
+    path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()))
+}
+
+/// Whether `path` names something other than a regular file that is there already (a FIFO, a
+/// device such as `/dev/null`, a socket): such a target is written to directly, never renamed
+/// over.
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Writes `text` to `path`: under a temporary name renamed into place for a file, directly for
+/// a FIFO or device. The temporary file is removed when the write or the rename fails, and by
+/// [`remove_temp_files`] when the process is interrupted.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    if is_special(path) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(text.as_bytes());
+    }
+    let tmp = temp_path(path);
+    register_temp(&tmp);
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    unregister_temp(&tmp);
+    result
+}
 
 /// Numbering, counting and encoding shared by every recorder.
 #[derive(Debug, Default)]
@@ -161,7 +227,9 @@ const CHUNK: usize = 64 * 1024;
 /// A trace written to disk by a writer thread.
 pub struct TraceFile {
     path: PathBuf,
-    tmp: PathBuf,
+    /// The temporary file, renamed to `path` when finished; `None` when the target is a FIFO
+    /// or device, written directly.
+    tmp: Option<PathBuf>,
     chunk: String,
     recorder: Recorder,
     tx: Option<Sender<String>>,
@@ -169,24 +237,37 @@ pub struct TraceFile {
 }
 
 impl TraceFile {
-    /// Starts a trace at `path` (written to a temporary file beside it until finished).
+    /// Starts a trace at `path` (written to a temporary file beside it until finished; written
+    /// directly when `path` is a FIFO or a device).
     pub fn create(path: &Path, header: &TraceHeader) -> Result<TraceFile, TraceError> {
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // The pid only names the temporary file; it never reaches the trace's content.
-        let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+        let tmp = (!is_special(path)).then(|| temp_path(path));
+        let target = tmp.clone().unwrap_or_else(|| path.to_path_buf());
         let fail = |source| TraceError {
-            path: tmp.clone(),
+            path: target.clone(),
             source,
         };
-        let file = File::create(&tmp).map_err(fail)?;
+        let file = match &tmp {
+            Some(t) => {
+                register_temp(t);
+                File::create(t).inspect_err(|_| unregister_temp(t))
+            }
+            None => std::fs::OpenOptions::new().write(true).open(path),
+        }
+        .map_err(fail)?;
         let (tx, rx) = bounded::<String>(16);
         let writer = std::thread::Builder::new()
             .name("nsptrace-writer".into())
-            .spawn(move || write_chunks(file, rx))
-            .map_err(fail)?;
+            .spawn(move || write_chunks(file, rx));
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(t) = &tmp {
+                    let _ = std::fs::remove_file(t);
+                    unregister_temp(t);
+                }
+                return Err(fail(e));
+            }
+        };
         let mut chunk = String::with_capacity(CHUNK * 2);
         chunk.push_str(&header.encode());
         Ok(TraceFile {
@@ -219,23 +300,34 @@ impl TraceFile {
         self.flush_chunk();
         self.tx = None; // closes the channel: the writer drains and returns
         let joined = self.writer.take().map(|h| h.join());
-        let fail = |source| TraceError {
-            path: self.tmp.clone(),
-            source,
+        let tmp = self.tmp.take();
+        let target = tmp.clone().unwrap_or_else(|| self.path.clone());
+        let written = match joined {
+            Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(TraceError {
+                path: target,
+                source: e,
+            }),
+            _ => Err(TraceError {
+                path: target,
+                source: std::io::Error::other("the trace writer thread panicked"),
+            }),
         };
-        match joined {
-            Some(Ok(Ok(()))) => {}
-            Some(Ok(Err(e))) => return Err(fail(e)),
-            _ => {
-                return Err(fail(std::io::Error::other(
-                    "the trace writer thread panicked",
-                )));
+        if let Some(tmp) = &tmp {
+            let renamed = written.and_then(|()| {
+                std::fs::rename(tmp, &self.path).map_err(|source| TraceError {
+                    path: self.path.clone(),
+                    source,
+                })
+            });
+            if renamed.is_err() {
+                let _ = std::fs::remove_file(tmp);
             }
+            unregister_temp(tmp);
+            renamed?;
+        } else {
+            written?;
         }
-        std::fs::rename(&self.tmp, &self.path).map_err(|source| TraceError {
-            path: self.path.clone(),
-            source,
-        })?;
         Ok(TraceSummary {
             path: self.path.clone(),
             events: self.recorder.events() - 1,
@@ -250,7 +342,10 @@ impl Drop for TraceFile {
         if let Some(writer) = self.writer.take() {
             self.tx = None;
             let _ = writer.join();
-            let _ = std::fs::remove_file(&self.tmp);
+            if let Some(tmp) = self.tmp.take() {
+                let _ = std::fs::remove_file(&tmp);
+                unregister_temp(&tmp);
+            }
         }
     }
 }
@@ -272,7 +367,11 @@ fn write_chunks(file: File, rx: Receiver<String>) -> std::io::Result<()> {
         out.write_all(chunk.as_bytes())?;
     }
     out.flush()?;
-    out.get_ref().sync_all()
+    match out.get_ref().sync_all() {
+        // A FIFO or a device cannot be synced; what it took is all there is.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +439,43 @@ mod tests {
         assert!(text.ends_with(
             "{\"seq\":10001,\"t\":10000,\"ev\":\"end\",\"events\":10001,\"violations\":1}\n"
         ));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_device_is_written_to_not_renamed_over() {
+        let null = Path::new("/dev/null");
+        if !null.exists() {
+            return;
+        }
+        let mut file = TraceFile::create(null, &header()).expect("create");
+        for (t, e) in events() {
+            file.record(t, e);
+        }
+        file.finish(10_000).expect("finish");
+        write_atomically(null, "text\n").expect("write");
+        let meta = std::fs::metadata(null).expect("still there");
+        assert!(!meta.is_file(), "/dev/null became a regular file");
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("nspsim-rename-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("target-is-a-dir")).expect("dir");
+        std::fs::write(dir.join("target-is-a-dir/x"), "x").expect("file");
+        let target = dir.join("target-is-a-dir");
+        assert!(write_atomically(&target, "text").is_err());
+        let file = TraceFile::create(&target, &header()).expect("create");
+        assert!(
+            file.finish(1).is_err(),
+            "a directory cannot be renamed over"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("target-is-a-dir")]);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 

@@ -11,6 +11,42 @@ use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::sim::faults::{Fault, FaultPlan};
 use nspsim_runtime::sim::strategy::{Actor, Move, Recording, StepAt, StrategyName};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What bounds a long phase of exploration (crash points, shrinking) and how it reports: a
+/// deadline (`--time`), and a progress callback called now and then with (done, total).
+#[derive(Clone, Copy)]
+pub struct Bounds<'a> {
+    pub deadline: Option<Instant>,
+    pub progress: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+impl Bounds<'_> {
+    /// No deadline, no progress.
+    pub fn none() -> Bounds<'static> {
+        Bounds {
+            deadline: None,
+            progress: &|_, _| {},
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// What a crash-point enumeration did.
+#[derive(Clone, Debug, Default)]
+pub struct CrashPointsReport {
+    /// Runs made: the seed's own run and each crash point tried.
+    pub runs: u64,
+    /// Crash points there are (tried or not).
+    pub points: u64,
+    /// The failing ones, in point order.
+    pub found: Vec<CrashPoint>,
+    /// The deadline struck before every point was tried.
+    pub stopped_early: bool,
+}
 
 /// A crash point: a client process crashed at one scheduling step of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,9 +88,35 @@ pub fn crash_points(
     max_steps: u64,
     jobs: usize,
 ) -> Result<(u64, Vec<CrashPoint>), Failure> {
+    let r = crash_points_within(
+        scenario,
+        registry,
+        seed,
+        name,
+        max_steps,
+        jobs,
+        Bounds::none(),
+    )?;
+    Ok((r.runs, r.found))
+}
+
+/// [`crash_points`] within `bounds`: points are tried in order until the deadline, and
+/// progress is reported as (points tried, points).
+///
+/// Cost: clients × moves runs of up to `moves` moves each, so it grows with the square of
+/// the run's length; the deadline is what bounds it on a large scenario.
+pub fn crash_points_within(
+    scenario: &Scenario,
+    registry: &Registry,
+    seed: u64,
+    name: StrategyName,
+    max_steps: u64,
+    jobs: usize,
+    bounds: Bounds,
+) -> Result<CrashPointsReport, Failure> {
     let mut recording = Recording::new(name.build(max_steps));
     let none = FaultPlan::none();
-    let mut runs = 1;
+    let runs = 1;
     let baseline = run_checked(
         scenario,
         registry,
@@ -65,7 +127,10 @@ pub fn crash_points(
         Findings::default(),
     );
     let Some((report, findings)) = baseline else {
-        return Ok((runs, Vec::new()));
+        return Ok(CrashPointsReport {
+            runs,
+            ..CrashPointsReport::default()
+        });
     };
     let events = findings.events;
     // A run that fails by itself would blame every crash after its failure.
@@ -92,10 +157,11 @@ pub fn crash_points(
             }
         }
     }
-    runs += points.len() as u64;
+    let total = points.len() as u64;
     // Points are independent runs: `jobs` threads take them in turn; the result is sorted
     // back into point order, so it does not depend on `jobs`.
     let next = AtomicU64::new(0);
+    let tried = AtomicU64::new(0);
     let try_point = |&(i, pid, after): &(usize, Pid, usize)| -> Option<CrashPoint> {
         let crash = Move::Fault(Fault::Crash(pid));
         let mut schedule = bare(&moves);
@@ -123,9 +189,10 @@ pub fn crash_points(
             schedule,
         })
     };
-    let mut found: Vec<(usize, CrashPoint)> = on_threads(jobs, || {
+    let workers = jobs.min(points.len()).max(1);
+    let mut found: Vec<(usize, CrashPoint)> = on_threads(workers, || {
         let mut mine = Vec::new();
-        loop {
+        while !bounds.expired() {
             let k = next.fetch_add(1, Ordering::Relaxed) as usize;
             let Some(point) = points.get(k) else {
                 break;
@@ -133,11 +200,21 @@ pub fn crash_points(
             if let Some(cp) = try_point(point) {
                 mine.push((k, cp));
             }
+            let n = tried.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 16 == 0 || n == total {
+                (bounds.progress)(n, total);
+            }
         }
         mine
     });
     found.sort_by_key(|(k, _)| *k);
-    Ok((runs, found.into_iter().map(|(_, cp)| cp).collect()))
+    let tried = tried.load(Ordering::Relaxed);
+    Ok(CrashPointsReport {
+        runs: runs + tried,
+        points: total,
+        found: found.into_iter().map(|(_, cp)| cp).collect(),
+        stopped_early: tried < total,
+    })
 }
 
 /// Where process `pid` stood after the first `after` moves of a run, in words.

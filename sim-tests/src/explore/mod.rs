@@ -15,12 +15,17 @@ mod regressions;
 mod seeds;
 mod shrink;
 
-pub use crash_points::{CrashPoint, crash_points, record_crash_point};
-pub use regressions::{
-    Regression, fault_names, read_regressions, record_regression, regression_path,
+pub use crash_points::{
+    Bounds, CrashPoint, CrashPointsReport, crash_points, crash_points_within, record_crash_point,
 };
-pub use seeds::{ExploreOptions, ExploreReport, explore, plan_for, record_seed, run_seed};
-pub use shrink::{Shrunk, shrink};
+pub use regressions::{
+    Regression, fault_names, read_regressions, read_regressions_checked, record_regression,
+    regression_path,
+};
+pub use seeds::{
+    ExploreOptions, ExploreReport, explore, plan_for, record_seed, run_seed, shard_seeds,
+};
+pub use shrink::{Shrunk, shrink, shrink_within};
 
 use nspsim_runtime::event::Pid;
 use nspsim_runtime::scenario::Scenario;

@@ -33,38 +33,97 @@ pub struct Regression {
 }
 
 /// The failing seeds of a regression file: `seed N [strategy=S] [faults=K,…|none]
-/// [max-steps=M]` lines, `#` comments; lines it cannot read are skipped.
+/// [max-steps=M]` lines, `#` comments; lines it cannot read are skipped (see
+/// [`read_regressions_checked`] for which and why).
 pub fn read_regressions(path: &std::path::Path) -> Vec<Regression> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let line = l.split('#').next()?.trim();
-            let mut words = line.strip_prefix("seed ")?.split_whitespace();
-            let mut r = Regression {
-                seed: words.next()?.parse().ok()?,
-                strategy: None,
-                faults: None,
-                max_steps: None,
-            };
-            for w in words {
-                match w.split_once('=')? {
-                    ("strategy", v) => r.strategy = Some(v.parse().ok()?),
-                    ("faults", "none") => r.faults = Some(Vec::new()),
-                    ("faults", v) => {
-                        r.faults = Some(
-                            v.split(',')
-                                .map(InjectedFaultKind::from_name)
-                                .collect::<Option<Vec<_>>>()?,
-                        );
-                    }
-                    ("max-steps", v) => r.max_steps = Some(v.parse().ok()?),
-                    _ => return None,
-                }
+    read_regressions_checked(path).0
+}
+
+/// The most bytes of a regression file read; the rest is ignored (and said so).
+const MAX_REGRESSION_BYTES: u64 = 1024 * 1024;
+
+/// [`read_regressions`], with the lines it skipped: (1-based line number, why). A line that
+/// does not parse, names an unknown setting, or holds one that makes no sense (`max-steps=0`)
+/// is never acted on.
+pub fn read_regressions_checked(path: &std::path::Path) -> (Vec<Regression>, Vec<(usize, String)>) {
+    use std::io::Read;
+    let mut text = String::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut bad = Vec::new();
+    let mut bytes = Vec::new();
+    if file
+        .take(MAX_REGRESSION_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        bad.push((0, "cannot be read".to_string()));
+        return (Vec::new(), bad);
+    }
+    if bytes.len() as u64 > MAX_REGRESSION_BYTES {
+        bytes.truncate(MAX_REGRESSION_BYTES as usize);
+        bad.push((
+            0,
+            format!("longer than {MAX_REGRESSION_BYTES} bytes; the rest is ignored"),
+        ));
+    }
+    text.push_str(&String::from_utf8_lossy(&bytes));
+    let mut kept = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let line = l.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(r) => kept.push(r),
+            Err(why) => bad.push((i + 1, why)),
+        }
+    }
+    (kept, bad)
+}
+
+/// One `seed N key=value…` line.
+fn parse_line(line: &str) -> Result<Regression, String> {
+    let rest = line
+        .strip_prefix("seed ")
+        .ok_or_else(|| format!("\"{line}\" is not of the form `seed N [key=value…]`"))?;
+    let mut words = rest.split_whitespace();
+    let seed = words.next().unwrap_or("");
+    let mut r = Regression {
+        seed: seed
+            .parse()
+            .map_err(|_| format!("\"{seed}\" is not a seed (a whole number)"))?,
+        strategy: None,
+        faults: None,
+        max_steps: None,
+    };
+    for w in words {
+        match w.split_once('=') {
+            Some(("strategy", v)) => {
+                r.strategy = Some(v.parse().map_err(|_| format!("unknown strategy \"{v}\""))?);
             }
-            Some(r)
-        })
-        .collect()
+            Some(("faults", "none")) => r.faults = Some(Vec::new()),
+            Some(("faults", "all")) => r.faults = Some(InjectedFaultKind::ALL.to_vec()),
+            Some(("faults", v)) => {
+                r.faults = Some(
+                    v.split(',')
+                        .map(|k| {
+                            InjectedFaultKind::from_name(k)
+                                .ok_or_else(|| format!("unknown fault kind \"{k}\""))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            Some(("max-steps", v)) => match v.parse::<u64>() {
+                Ok(0) => return Err("max-steps=0 allows no step at all".to_string()),
+                Ok(n) => r.max_steps = Some(n),
+                Err(_) => return Err(format!("max-steps=\"{v}\" is not a whole number")),
+            },
+            _ => return Err(format!("unknown setting \"{w}\"")),
+        }
+    }
+    Ok(r)
 }
 
 /// Appends a failing seed to the regression file (once per seed), with the settings that
@@ -133,9 +192,14 @@ mod tests {
         record_regression(&path, &failure, &[], 9).expect("a seed is kept once");
         std::fs::write(
             &path,
-            std::fs::read_to_string(&path).expect("read") + "seed 9\nseed x\nseed 4 color=red\n",
+            std::fs::read_to_string(&path).expect("read")
+                + "seed 9\nseed x\nseed 4 color=red\nseed 5 max-steps=0\n",
         )
         .expect("append");
+        let (_, bad) = read_regressions_checked(&path);
+        let lines: Vec<usize> = bad.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![4, 5, 6], "{bad:?}");
+        assert!(bad[2].1.contains("max-steps=0"), "{bad:?}");
         assert_eq!(
             read_regressions(&path),
             vec![

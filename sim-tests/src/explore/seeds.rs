@@ -188,8 +188,9 @@ pub(super) fn run_checked<S: EventSink>(
 #[derive(Clone, Debug)]
 pub struct ExploreOptions {
     pub first_seed: u64,
-    /// Exclusive end; with `time`, exploration also stops at the deadline.
-    pub end_seed: u64,
+    /// The last seed, included (so a range may end at `u64::MAX`); with `time`, exploration
+    /// also stops at the deadline.
+    pub last_seed: u64,
     pub time: Option<Duration>,
     pub portfolio: Portfolio,
     pub jobs: usize,
@@ -219,8 +220,16 @@ pub fn plan_for(seed: u64, allowed: &[InjectedFaultKind]) -> FaultPlan {
     }
 }
 
-/// Runs the seed range on `jobs` threads. `progress` is called now and then with
-/// (seeds run, failures so far).
+/// The seeds of `first..=last` in shard `i` of `n` (`seed % n == i`): the first of them and
+/// how many there are (none: `None`). Exact up to `u64::MAX`, with no arithmetic that wraps.
+pub fn shard_seeds(first: u64, last: u64, (i, n): (u64, u64)) -> Option<(u64, u128)> {
+    let n = n.max(1);
+    let start = first.checked_add((i % n + n - first % n) % n)?;
+    (start <= last).then(|| (start, u128::from((last - start) / n) + 1))
+}
+
+/// Runs the seed range on `jobs` threads (never more than there are seeds). `progress` is
+/// called now and then with (seeds run, failures so far).
 pub fn explore(
     scenario: &Scenario,
     registry: &Registry,
@@ -230,7 +239,21 @@ pub fn explore(
     let start = Instant::now();
     // A time too far off to represent is no deadline at all.
     let deadline = opts.time.and_then(|t| start.checked_add(t));
-    let next = AtomicU64::new(opts.first_seed);
+    let Some((base, count)) = shard_seeds(opts.first_seed, opts.last_seed, opts.shard) else {
+        return ExploreReport::default();
+    };
+    let step = opts.shard.1.max(1);
+    // The index of the next seed of the shard to hand out; seed = base + index × step, which
+    // stays within the range by construction (it never wraps past u64::MAX).
+    let next = AtomicU64::new(0);
+    let take = || {
+        next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |k| {
+            (u128::from(k) < count).then(|| k.saturating_add(1))
+        })
+        .ok()
+        .filter(|k| u128::from(*k) < count)
+        .map(|k| base + k * step)
+    };
     let smallest_failure = AtomicU64::new(u64::MAX);
     let run_count = AtomicU64::new(0);
     let failing = AtomicUsize::new(0);
@@ -241,20 +264,16 @@ pub fn explore(
         Some(p) => p,
         None => registry,
     };
-    let mut failures: Vec<Failure> = on_threads(opts.jobs, || {
+    let jobs = usize::try_from(count).unwrap_or(usize::MAX).min(opts.jobs);
+    let mut failures: Vec<Failure> = on_threads(jobs, || {
         let mut found = Vec::new();
-        loop {
-            // Seeds are handed out in order; a seed above a known failure is not
-            // needed unless every failure is wanted.
-            let seed = next.fetch_add(1, Ordering::Relaxed);
-            if seed >= opts.end_seed
-                || (!opts.keep_going && seed > smallest_failure.load(Ordering::Relaxed))
+        // Seeds are handed out in order; a seed above a known failure is not needed unless
+        // every failure is wanted.
+        while let Some(seed) = take() {
+            if (!opts.keep_going && seed > smallest_failure.load(Ordering::Relaxed))
                 || deadline.is_some_and(|d| Instant::now() >= d)
             {
                 break;
-            }
-            if seed % opts.shard.1.max(1) != opts.shard.0 {
-                continue;
             }
             let plan = plan_for(seed, &opts.faults);
             let name = opts.portfolio.for_seed(seed);

@@ -12,6 +12,7 @@
 //! [`Recording`]: nspsim_runtime::sim::strategy::Recording
 //! [`Schedule`]: nspsim_runtime::sim::strategy::Schedule
 
+use super::crash_points::Bounds;
 use super::seeds::{Guide, Guided, bare, record_moves, run_guided};
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::{Pid, Tid};
@@ -39,6 +40,9 @@ pub struct Shrunk {
     /// Candidates tried.
     pub runs: u64,
     pub elapsed: Duration,
+    /// The deadline struck before shrinking was done: the result is the smallest failure
+    /// found so far.
+    pub stopped_early: bool,
 }
 
 impl Shrunk {
@@ -139,7 +143,29 @@ pub fn shrink(
     max_steps: u64,
     budget: u64,
 ) -> Shrunk {
+    shrink_within(
+        scenario,
+        registry,
+        failure,
+        max_steps,
+        budget,
+        Bounds::none(),
+    )
+}
+
+/// [`shrink`] within `bounds`: it stops at the deadline with the smallest failure found so
+/// far ([`Shrunk::stopped_early`]), and reports progress as (candidates tried, budget).
+pub fn shrink_within(
+    scenario: &Scenario,
+    registry: &Registry,
+    failure: &Failure,
+    max_steps: u64,
+    budget: u64,
+    bounds: Bounds,
+) -> Shrunk {
     let start = Instant::now();
+    // Out of candidates or out of time.
+    let done = |search: &Search| search.runs >= budget || bounds.expired();
     let seed = failure.seed;
     // The failing run itself, its moves recorded.
     let original = Guide::Fresh {
@@ -169,6 +195,9 @@ pub fn shrink(
     // is smaller by the measure of the pass; the run with the fewest events is kept apart.
     let try_candidate = |s: Scenario, guide: Guide, search: &mut Search| {
         search.runs += 1;
+        if search.runs % 64 == 0 {
+            (bounds.progress)(search.runs, budget);
+        }
         let Some(Guided {
             verdict: Some((signature, _)),
             events,
@@ -213,7 +242,7 @@ pub fn shrink(
             loop {
                 let mut at = search.best.moves.len().saturating_sub(chunk);
                 loop {
-                    if search.runs >= budget {
+                    if done(&search) {
                         break 'passes;
                     }
                     let mut moves = search.best.moves.clone();
@@ -240,7 +269,7 @@ pub fn shrink(
             // A move made earlier: what leads to the failure may come before what does not.
             'hoist: for i in (1..search.best.moves.len()).rev() {
                 for j in 0..i {
-                    if search.runs >= budget {
+                    if done(&search) {
                         break 'passes;
                     }
                     if i >= search.best.moves.len() {
@@ -259,15 +288,19 @@ pub fn shrink(
                     }
                 }
             }
-            // Smaller scenarios, under the same moves (renumbered).
-            let mut variants = candidates(&search.best.scenario);
+            // Smaller scenarios, under the same moves (renumbered). Each is built only when it
+            // is tried: a large scenario has thousands, and building them all at once took
+            // memory in proportion to their number times the scenario's size.
+            let base = search.best.scenario.clone();
+            let mut variants = candidates(&base);
             if events_first {
-                variants.extend(later_starts(&search.best.scenario));
+                variants.extend(later_starts(&base));
             }
-            for (c, change) in variants {
-                if search.runs >= budget {
+            for (make, change) in variants {
+                if done(&search) {
                     break 'passes;
                 }
+                let c = make();
                 let moves = remap(&search.best.moves, &search.best.scenario, &c, change);
                 // A script with steps taken out finishes sooner; the others may have to start
                 // sooner too for the race to stay a race.
@@ -279,12 +312,12 @@ pub fn shrink(
                     _ => None,
                 };
                 for c in std::iter::once(c).chain(sooner) {
-                    if search.runs >= budget {
+                    if done(&search) {
                         break 'passes;
                     }
                     if try_candidate(c.clone(), Guide::Moves(bare(&moves)), &mut search)
                         || (0..RESEEDS).any(|k| {
-                            search.runs < budget && try_candidate(c.clone(), fresh(k), &mut search)
+                            !done(&search) && try_candidate(c.clone(), fresh(k), &mut search)
                         })
                     {
                         improved = true;
@@ -297,7 +330,7 @@ pub fn shrink(
             }
             // Other schedules of the same scenario, which may fail sooner.
             for k in 0..RESEEDS {
-                if search.runs >= budget {
+                if done(&search) {
                     break 'passes;
                 }
                 improved |= try_candidate(search.best.scenario.clone(), fresh(k), &mut search);
@@ -307,6 +340,7 @@ pub fn shrink(
             }
         }
     }
+    let stopped_early = bounds.expired();
     canonical_handles(&mut search.smallest.scenario);
     let trace = record_moves(
         &search.smallest.scenario,
@@ -330,6 +364,7 @@ pub fn shrink(
         replays,
         runs: search.runs,
         elapsed: start.elapsed(),
+        stopped_early,
     }
 }
 
@@ -507,22 +542,32 @@ enum Change {
     Edit,
 }
 
-/// Smaller variants of a scenario, most aggressive first.
-fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
-    let mut out = Vec::new();
+/// A candidate scenario, built when it is tried, and how it differs from the one it came from.
+type Variant<'a> = (Box<dyn Fn() -> Scenario + 'a>, Change);
+
+/// Smaller variants of a scenario, most aggressive first (each built on demand).
+fn candidates(s: &Scenario) -> Vec<Variant<'_>> {
+    let mut out: Vec<Variant<'_>> = Vec::new();
     // Drop a whole client process, last first.
     for i in (0..s.processes.len()).rev() {
-        let mut c = s.clone();
-        c.processes.remove(i);
-        out.push((c, Change::Process));
+        out.push((
+            Box::new(move || {
+                let mut c = s.clone();
+                c.processes.remove(i);
+                c
+            }),
+            Change::Process,
+        ));
     }
     // Drop an extra thread.
     for (p, proc_) in s.processes.iter().enumerate() {
         for t in (0..proc_.threads.len()).rev() {
-            let mut c = s.clone();
-            c.processes[p].threads.remove(t);
             out.push((
-                c,
+                Box::new(move || {
+                    let mut c = s.clone();
+                    c.processes[p].threads.remove(t);
+                    c
+                }),
                 Change::Thread {
                     process: p,
                     thread: t,
@@ -537,16 +582,21 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
         // Cut the end off: half, then one step.
         for cut in [len / 2, 1] {
             if cut > 0 && cut <= len {
-                let mut c = s.clone();
-                if let Some(v) = script_mut(&mut c, k) {
-                    v.truncate(len - cut);
-                }
                 let change = Change::Steps {
                     script: k,
                     from: len - cut,
                     to: len,
                 };
-                out.push((c, change));
+                out.push((
+                    Box::new(move || {
+                        let mut c = s.clone();
+                        if let Some(v) = script_mut(&mut c, k) {
+                            v.truncate(len - cut);
+                        }
+                        c
+                    }),
+                    change,
+                ));
             }
         }
         for i in (0..len).rev() {
@@ -557,16 +607,21 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
                     .iter()
                     .take_while(|x| matches!(x, Step::Expect { .. }))
                     .count();
-                let mut c = s.clone();
-                if let Some(v) = script_mut(&mut c, k) {
-                    v.drain(i..=i + checks);
-                }
                 let change = Change::Steps {
                     script: k,
                     from: i,
                     to: i + checks + 1,
                 };
-                out.push((c, change));
+                out.push((
+                    Box::new(move || {
+                        let mut c = s.clone();
+                        if let Some(v) = script_mut(&mut c, k) {
+                            v.drain(i..=i + checks);
+                        }
+                        c
+                    }),
+                    change,
+                ));
             }
             match &steps[i] {
                 // A `lookup` cut down to its Begin and End, or its Begin alone (the handle
@@ -578,25 +633,25 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
                     next,
                     ..
                 } => {
-                    let handle = format!("shrunk-{k}-{i}");
                     for end in [false, true] {
-                        let mut calls = vec![Step::LookupBegin {
-                            target: *target,
-                            name: name.clone(),
-                            flags: *flags,
-                            as_name: handle.clone(),
-                        }];
-                        if end {
-                            calls.push(Step::LookupEnd {
-                                handle: handle.clone(),
-                            });
-                        }
-                        let mut c = s.clone();
-                        if let Some(v) = script_mut(&mut c, k) {
-                            v.splice(i..=i, calls);
-                        }
                         out.push((
-                            c,
+                            Box::new(move || {
+                                let handle = format!("shrunk-{k}-{i}");
+                                let mut calls = vec![Step::LookupBegin {
+                                    target: *target,
+                                    name: name.clone(),
+                                    flags: *flags,
+                                    as_name: handle.clone(),
+                                }];
+                                if end {
+                                    calls.push(Step::LookupEnd { handle });
+                                }
+                                let mut c = s.clone();
+                                if let Some(v) = script_mut(&mut c, k) {
+                                    v.splice(i..=i, calls);
+                                }
+                                c
+                            }),
                             Change::Unloop {
                                 script: k,
                                 at: i,
@@ -607,13 +662,18 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
                     // Fewer results.
                     for fewer in [NextCount::Count(0), NextCount::Count(1)] {
                         if *next != fewer && !matches!(next, NextCount::Count(0)) {
-                            let mut c = s.clone();
-                            if let Some(Step::Lookup { next, .. }) =
-                                script_mut(&mut c, k).and_then(|v| v.get_mut(i))
-                            {
-                                *next = fewer;
-                            }
-                            out.push((c, Change::Edit));
+                            out.push((
+                                Box::new(move || {
+                                    let mut c = s.clone();
+                                    if let Some(Step::Lookup { next, .. }) =
+                                        script_mut(&mut c, k).and_then(|v| v.get_mut(i))
+                                    {
+                                        *next = fewer;
+                                    }
+                                    c
+                                }),
+                                Change::Edit,
+                            ));
                         }
                     }
                 }
@@ -625,13 +685,18 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
                         shorter.push(us - world::STEP_US);
                     }
                     for less in shorter {
-                        let mut c = s.clone();
-                        if let Some(Step::Sleep { us: u }) =
-                            script_mut(&mut c, k).and_then(|v| v.get_mut(i))
-                        {
-                            *u = less;
-                        }
-                        out.push((c, Change::Edit));
+                        out.push((
+                            Box::new(move || {
+                                let mut c = s.clone();
+                                if let Some(Step::Sleep { us: u }) =
+                                    script_mut(&mut c, k).and_then(|v| v.get_mut(i))
+                                {
+                                    *u = less;
+                                }
+                                c
+                            }),
+                            Change::Edit,
+                        ));
                     }
                 }
                 _ => {}
@@ -644,16 +709,23 @@ fn candidates(s: &Scenario) -> Vec<(Scenario, Change)> {
 /// `s` with one script starting one call's time later (a longer leading `sleep`, or a new
 /// one), for each script: with fewer events as the only aim, a thread that starts later may
 /// reach the failure in fewer steps.
-fn later_starts(s: &Scenario) -> Vec<(Scenario, Change)> {
+fn later_starts(s: &Scenario) -> Vec<Variant<'_>> {
     (0..script_count(s))
-        .filter_map(|k| {
-            let mut c = s.clone();
-            let v = script_mut(&mut c, k)?;
-            match v.first_mut() {
-                Some(Step::Sleep { us }) => *us = us.saturating_add(world::STEP_US),
-                _ => v.insert(0, Step::Sleep { us: world::STEP_US }),
-            }
-            Some((c, Change::Edit))
+        .filter(|k| script(s, *k).is_some())
+        .map(|k| -> Variant<'_> {
+            (
+                Box::new(move || {
+                    let mut c = s.clone();
+                    if let Some(v) = script_mut(&mut c, k) {
+                        match v.first_mut() {
+                            Some(Step::Sleep { us }) => *us = us.saturating_add(world::STEP_US),
+                            _ => v.insert(0, Step::Sleep { us: world::STEP_US }),
+                        }
+                    }
+                    c
+                }),
+                Change::Edit,
+            )
         })
         .collect()
 }

@@ -57,6 +57,31 @@ impl Names {
     }
 }
 
+/// Whether a character must not reach a terminal as it is: C0 and C1 controls, DEL, and the
+/// bidirectional marks, embeddings, overrides and isolates (which reorder what follows).
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// User-supplied text (names from a scenario or a trace, details, paths) made safe to print:
+/// control characters (C0, DEL, C1) and bidirectional-override characters become `\u{…}`
+/// escapes; everything else is kept. Every place that prints such text goes through this.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// An error code's Windows name (`WSA_E_NO_MORE (10110)`), or `ok` for 0.
 pub fn err_text(err: u32) -> String {
     WsaError::from_code(err).map_or_else(|| "ok".to_string(), |e| e.to_string())
@@ -124,8 +149,20 @@ pub struct Description {
 
 /// Describes an event. Only `end` has no description. Learns process names from
 /// `process.start` and provider names from `catalog.install`, so call it on every event in
-/// order.
+/// order. The text is safe to print ([`escape_text`]).
 pub fn describe(names: &mut Names, event: &Event) -> Option<Description> {
+    describe_raw(names, event).map(|mut d| {
+        if let std::borrow::Cow::Owned(who) = escape_text(&d.who) {
+            d.who = who;
+        }
+        if let std::borrow::Cow::Owned(what) = escape_text(&d.what) {
+            d.what = what;
+        }
+        d
+    })
+}
+
+fn describe_raw(names: &mut Names, event: &Event) -> Option<Description> {
     let d = |actor, who: String, what: String| Description {
         actor,
         who,
@@ -435,6 +472,23 @@ mod tests {
         assert!(what[0].contains("WSAVERNOTSUPPORTED"), "{what:?}");
         assert!(!what[0].contains("WSANOTINITIALISED"), "{what:?}");
         assert!(what[1].starts_with("WSAStartup ok"), "{what:?}");
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(escape_text("plain → µs"), "plain → µs");
+        assert_eq!(
+            escape_text("p\u{0}\u{1b}[31mRED\u{7f}\u{85}\u{202e}x\u{2066}\u{200f}"),
+            "p\\u{0}\\u{1b}[31mRED\\u{7f}\\u{85}\\u{202e}x\\u{2066}\\u{200f}"
+        );
+        let mut names = Names::default();
+        let start = Event::ProcessStart {
+            pid: nspsim_runtime::event::Pid(1),
+            name: "p\u{0}\u{1b}[31mRED".into(),
+            role: nspsim_runtime::event::Role::Client,
+        };
+        let d = describe(&mut names, &start).expect("described");
+        assert!(!d.who.chars().any(unsafe_char), "{:?}", d.who);
     }
 
     #[test]

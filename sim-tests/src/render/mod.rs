@@ -642,14 +642,7 @@ pub fn report_beside(
     }
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
-}
+use nspsim_runtime::trace::write_atomically;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -1,0 +1,428 @@
+//! What a bad-input sweep and a first-time user found (issue #17): every flag bounded and
+//! named in its error, exact seed ranges, outputs that never replace inputs, text from a
+//! scenario escaped before it reaches a terminal, commands printed as they run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn nspsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run nspsim")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("nspsim-bad-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        Dir(d)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn write(&self, name: &str, body: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, body).expect("write");
+        p.display().to_string()
+    }
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn demo() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml"))
+        .expect("demo")
+}
+
+/// A provider that panics in every NextEx, and one client that looks up: every seed fails
+/// with P4.
+fn panicking(process_name: &str) -> String {
+    format!(
+        "name = \"p\"\n[[provider]]\nid = \"6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60\"\nname = \"mail\"\nnamespace = \"NS_EMAIL\"\nkind = \"faulty\"\n[provider.options]\nfaults = [ {{ fault = \"panic\" }} ]\nentries = [ {{ name = \"a@x\", addrs = [\"192.0.2.1:25\"] }} ]\n[[process]]\nname = \"{process_name}\"\nsteps = [ {{ op = \"startup\" }}, {{ op = \"lookup\", namespace = \"NS_EMAIL\", name = \"a@x\" }}, {{ op = \"cleanup\" }} ]\n"
+    )
+}
+
+#[test]
+fn explore_jobs_are_bounded_and_never_more_than_the_seeds() {
+    let d = Dir::new("jobs");
+    let s = d.write("demo.toml", &demo());
+    let o = nspsim(&["explore", &s, "--jobs", "33000", "--seeds", "0..1"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let o = nspsim(&["explore", &s, "--jobs", "257", "--seeds", "0..1"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("1..=256"), "{}", text(&o.stderr));
+    let help = text(&nspsim(&["explore", "--help"]).stdout);
+    assert!(help.contains("1 to 256"), "{help}");
+    let o = nspsim(&["explore", &s, "--jobs", "256", "--seeds", "0..3"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("on 3 thread(s)"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn seed_ranges_are_exact_at_the_top_of_u64() {
+    let d = Dir::new("top");
+    let s = d.write("p.toml", &panicking("c"));
+    let max = u64::MAX;
+    let failing_seeds = |o: &Output| -> Vec<u64> {
+        text(&o.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("seed ")?.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let inclusive = format!("{}..={max}", max - 1);
+    let args = [
+        "explore", &s, "--seeds", &inclusive, "--jobs", "2", "--faults", "none",
+    ];
+    let o = nspsim(&[&args[..], &["--keep-going", "--shrink-budget", "10"]].concat());
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("\n2 seeds in "),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(failing_seeds(&o), vec![max - 1, max], "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains(&format!("--seeds {max}..={max}")) || {
+            // the unshrunk command names the first failure
+            text(&o.stdout).contains(&format!("--seeds {}..={}", max - 1, max - 1))
+        },
+        "{}",
+        text(&o.stdout)
+    );
+    std::fs::remove_file(d.path("p.toml.regressions")).expect("regressions written");
+    // B excluded: one seed; a shard of the top: one seed.
+    let exclusive = format!("{}..{max}", max - 1);
+    let o = nspsim(&[
+        "explore",
+        &s,
+        "--seeds",
+        &exclusive,
+        "--jobs",
+        "2",
+        "--faults",
+        "none",
+        "--shrink-budget",
+        "10",
+    ]);
+    assert_eq!(failing_seeds(&o), vec![max - 1], "{}", text(&o.stdout));
+    std::fs::remove_file(d.path("p.toml.regressions")).expect("regressions written");
+    let o = nspsim(&[
+        "explore",
+        &s,
+        "--seeds",
+        &inclusive,
+        "--shard",
+        "1/2",
+        "--faults",
+        "none",
+        "--shrink-budget",
+        "10",
+        "--keep-going",
+    ]);
+    assert!(
+        text(&o.stdout).contains("\n1 seeds in "),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(failing_seeds(&o), vec![max], "{}", text(&o.stdout));
+}
+
+#[test]
+fn live_clients_are_checked_before_anything_runs() {
+    let d = Dir::new("clients");
+    let s = d.write("demo.toml", &demo());
+    for bad in ["0", "4294967295", "100"] {
+        let o = nspsim(&["run", &s, "--live", "--clients", bad]);
+        assert_eq!(code(&o), 2, "--clients {bad}: {}", text(&o.stderr));
+        assert_eq!(
+            d.names(),
+            vec!["demo.toml"],
+            "nothing written for --clients {bad}"
+        );
+    }
+    let o = nspsim(&["run", &s, "--live", "--clients", "100"]);
+    assert!(
+        text(&o.stderr).contains("this scenario takes 1 to 85"),
+        "{}",
+        text(&o.stderr)
+    );
+    // The most it takes gives a trace that replays.
+    let o = nspsim(&["run", &s, "--live", "--clients", "85", "--quiet"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let trace = d.path("demo.live.jsonl").display().to_string();
+    let o = nspsim(&["replay", &trace]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+#[test]
+fn deadlines_and_step_limits_of_zero_are_refused_by_name() {
+    let d = Dir::new("zero");
+    let s = d.write("demo.toml", &demo());
+    for (flag, args) in [
+        (
+            "--call-deadline-ms",
+            vec!["run", &s, "--live", "--call-deadline-ms", "0"],
+        ),
+        (
+            "--completion-deadline-ms",
+            vec!["run", &s, "--live", "--completion-deadline-ms", "0"],
+        ),
+        ("--max-steps", vec!["run", &s, "--max-steps", "0"]),
+        ("--max-steps", vec!["explore", &s, "--max-steps", "0"]),
+    ] {
+        let o = nspsim(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(
+            text(&o.stderr).contains(flag),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
+    assert_eq!(d.names(), vec!["demo.toml"]);
+}
+
+#[test]
+fn nonsensical_regression_lines_are_reported_not_acted_on() {
+    let d = Dir::new("regressions");
+    let s = d.write("demo.toml", &demo());
+    d.write(
+        "demo.toml.regressions",
+        "# kept by explore\nseed 0 strategy=random faults=all max-steps=0\nseed x\nseed 1 color=red\n",
+    );
+    let o = nspsim(&["explore", &s, "--seeds", "0..2"]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        !text(&o.stdout).contains("still fails"),
+        "{}",
+        text(&o.stdout)
+    );
+    let err = text(&o.stderr);
+    for line in [":2: max-steps=0", ":3: ", ":4: unknown setting"] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    // The banner comes before the regression seeds.
+    let p = d.write("p.toml", &panicking("c"));
+    d.write("p.toml.regressions", "seed 5 faults=none\n");
+    let o = nspsim(&[
+        "explore",
+        &p,
+        "--seeds",
+        "0..1",
+        "--faults",
+        "none",
+        "--shrink-budget",
+        "10",
+    ]);
+    let out = text(&o.stdout);
+    let banner = out.find("nspsim: exploring").expect("banner");
+    let regression = out
+        .find("regression seed 5 still fails")
+        .expect("regression");
+    assert!(banner < regression, "{out}");
+}
+
+#[test]
+fn a_trace_never_replaces_an_input_or_a_device() {
+    let d = Dir::new("outputs");
+    let s = d.write("demo.toml", &demo());
+    let o = nspsim(&["run", &s, "--trace", &s]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&s).expect("scenario"), demo());
+    let regressions = d.write("demo.toml.regressions", "seed 1\n");
+    let o = nspsim(&["run", &s, "--trace", &regressions]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&regressions).expect("kept"),
+        "seed 1\n"
+    );
+    // Through another name of the same file.
+    let o = nspsim(&[
+        "run",
+        &s,
+        "--trace",
+        &format!("{}/./demo.toml", d.0.display()),
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    if Path::new("/dev/null").exists() {
+        let o = nspsim(&["run", &s, "--trace", "/dev/null", "--quiet"]);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        let meta = std::fs::metadata("/dev/null").expect("/dev/null");
+        assert!(!meta.is_file(), "/dev/null was replaced by a regular file");
+    }
+    assert_eq!(d.names(), vec!["demo.toml", "demo.toml.regressions"]);
+}
+
+#[test]
+fn an_interrupted_run_leaves_no_temporary_file() {
+    let d = Dir::new("signal");
+    let s = d.write(
+        "slow.toml",
+        "name = \"slow\"\n[[provider]]\nid = \"6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60\"\nname = \"mail\"\nnamespace = \"NS_EMAIL\"\nkind = \"email-directory\"\n[[process]]\nname = \"c\"\nsteps = [ { op = \"startup\" }, { op = \"sleep\", us = 60000000 } ]\n",
+    );
+    for (signal, number) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+            .args(["run", &s, "--live", "--quiet"])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Wait until the temporary trace is there (the run is under way).
+        while !d.names().iter().any(|n| n.contains(".tmp-")) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(128 + number), "SIG{signal}");
+        assert_eq!(d.names(), vec!["slow.toml"], "SIG{signal}");
+    }
+}
+
+#[test]
+fn names_from_a_scenario_reach_the_terminal_escaped() {
+    let d = Dir::new("escape");
+    let s = d.write("e.toml", &panicking("p\\u0000\\u001b[31mRED\\u202e"));
+    let o = nspsim(&["run", &s]);
+    let out = text(&o.stdout);
+    assert!(out.contains("p\\u{0}\\u{1b}[31mRED\\u{202e}"), "{out}");
+    for raw in ['\u{0}', '\u{1b}', '\u{202e}'] {
+        assert!(
+            !out.contains(raw) && !text(&o.stderr).contains(raw),
+            "{out}"
+        );
+    }
+    let o = nspsim(&[
+        "explore",
+        &s,
+        "--seeds",
+        "0..1",
+        "--faults",
+        "none",
+        "--crash-points",
+    ]);
+    assert!(!text(&o.stdout).contains('\u{1b}'), "{}", text(&o.stdout));
+}
+
+#[test]
+fn a_contained_provider_panic_prints_no_raw_panic_message_in_live_mode() {
+    let d = Dir::new("live-panic");
+    let s = d.write("p.toml", &panicking("c"));
+    let o = nspsim(&["run", &s, "--live", "--clients", "4", "--quiet"]);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("panicked at"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = nspsim(&["run", &s, "--quiet"]);
+    assert!(
+        !text(&o.stderr).contains("panicked at"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn printed_commands_run_as_the_user_started_nspsim() {
+    let d = Dir::new("commands");
+    let s = d.write("demo.toml", &demo());
+    let trace = d.path("demo.seed4.jsonl").display().to_string();
+    // Run by path: the path.
+    let o = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        .args(["run", &s, "--quiet"])
+        .env_remove("CARGO")
+        .output()
+        .expect("run");
+    let expected = format!("replay: {} replay {trace}\n", env!("CARGO_BIN_EXE_nspsim"));
+    assert!(text(&o.stdout).contains(&expected), "{}", text(&o.stdout));
+    // Under cargo (CARGO set, the binary in target/debug): cargo run.
+    let o = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        .args(["run", &s, "--quiet"])
+        .env("CARGO", "cargo")
+        .output()
+        .expect("run");
+    let expected = format!("replay: cargo run -p nspsim -- replay {trace}\n");
+    assert!(text(&o.stdout).contains(&expected), "{}", text(&o.stdout));
+}
+
+#[test]
+fn a_strategy_other_than_the_default_names_its_trace() {
+    let d = Dir::new("strategy");
+    let s = d.write("demo.toml", &demo());
+    assert_eq!(code(&nspsim(&["run", &s, "--seed", "7", "--quiet"])), 0);
+    assert_eq!(
+        code(&nspsim(&[
+            "run",
+            &s,
+            "--seed",
+            "7",
+            "--strategy",
+            "pct",
+            "--quiet"
+        ])),
+        0
+    );
+    assert_eq!(
+        d.names(),
+        vec!["demo.seed7.jsonl", "demo.seed7.pct.jsonl", "demo.toml"]
+    );
+}
+
+#[test]
+fn an_undeclared_host_is_an_error_at_its_position() {
+    let d = Dir::new("host");
+    let body = demo().replacen(
+        "namespace = \"NS_EMAIL\"\n",
+        "namespace = \"NS_EMAIL\"\nhost = \"typo\"\n",
+        1,
+    );
+    let s = d.write("demo.toml", &body);
+    let o = nspsim(&["run", &s]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stdout));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("no [[host]] or [[process]] named \"typo\""),
+        "{err}"
+    );
+    assert!(err.contains("demo.toml:17:8"), "{err}");
+}
+
+#[test]
+fn providers_show_a_required_option_as_required() {
+    let out = text(&nspsim(&["providers"]).stdout);
+    assert!(!out.contains("(required)"), "{out}");
+    assert!(out.contains("required; the ordering bug to carry"), "{out}");
+}
