@@ -14,7 +14,8 @@ use std::fmt::{self, Write};
 pub const NOT_A_TRACE: &str = "this is not an nsptrace file (the first line is not JSON)";
 
 /// The most JSON values (numbers, strings, booleans, nulls, arrays, objects) a header may hold.
-/// A 1 MiB scenario file has fewer than 600,000 values once every default is written out.
+/// A 1 MiB scenario file has fewer than about 600,000 values once every default and flag name
+/// is written out (measured on the worst cases known, see `MAX_HEADER_LINE_BYTES`).
 pub const MAX_HEADER_VALUES: usize = 2 * 1024 * 1024;
 
 /// At most this many characters of an input value are quoted back in an error message.
