@@ -57,7 +57,10 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
         }
     }
     assert!(broken.is_empty(), "links that do not resolve: {broken:#?}");
-    assert!(checked >= 5, "expected the README to link its docs, found {checked} links");
+    assert!(
+        checked >= 5,
+        "expected the README to link its docs, found {checked} links"
+    );
 }
 
 #[test]
@@ -82,7 +85,11 @@ fn the_contracts_are_in_the_repository_and_linked_from_the_readme() {
 fn no_source_file_cites_a_contract_by_its_old_name() {
     // The contracts once lived outside the repository under these names; a reader who follows
     // a citation must find the file.
-    let old = ["NSPV2_SEMANTICS.md", "TRACE_FORMAT.md", "SCENARIO_FORMAT.md"];
+    let old = [
+        "NSPV2_SEMANTICS.md",
+        "TRACE_FORMAT.md",
+        "SCENARIO_FORMAT.md",
+    ];
     let root = repo_root();
     let mut hits = Vec::new();
     let mut stack = vec![
@@ -94,7 +101,10 @@ fn no_source_file_cites_a_contract_by_its_old_name() {
     stack.push(root.join("README.md"));
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "target" || n == "node_modules") {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "node_modules")
+            {
                 continue;
             }
             for entry in std::fs::read_dir(&path).expect("readable folder").flatten() {
