@@ -11,7 +11,7 @@ use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use nspsim_runtime::sim::world::{self, DEFAULT_MAX_STEPS};
-use nspsim_runtime::trace::{Mode, TraceFile, parse_trace, read_trace};
+use nspsim_runtime::trace::{Mode, ReadError, Trace, TraceFile, read_trace, read_trace_and_text};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +25,15 @@ pub const MAX_JOBS: u16 = 256;
 
 /// User-supplied text made safe to print (see [`crate::render::describe::escape_text`]).
 pub use crate::render::describe::escape_text as shown;
+
+/// [`shown`] for text of several lines (a scenario error with its quoted line and caret): each
+/// line is escaped, the line breaks are kept.
+fn shown_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|l| shown(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// How to run nspsim again, as the user started it: `cargo run [--release] -p nspsim --` under
 /// `cargo run` (the executable under a `target/` folder, `CARGO` set), else the program name as
@@ -163,14 +172,68 @@ pub fn names(scenario: &Scenario) -> Names {
     names
 }
 
-/// Loads a scenario, rendering any error (with its line and caret) to `err`.
+/// Loads a scenario, rendering any error (with its line and caret) to `err`. A trace given
+/// where a scenario belongs is named as such, without quoting it back.
 fn load_scenario(path: &Path, registry: &Registry, err: &mut dyn Write) -> Option<Scenario> {
     match scenario::load(path, registry) {
         Ok(s) => Some(s),
-        Err(e) => {
-            let _ = write!(err, "{}", shown(&diagnostics::scenario_error(&e)));
+        Err(_) if looks_like_a_trace(path) => {
+            let _ = writeln!(
+                err,
+                "error: {0} looks like a trace, not a scenario; did you mean `nspsim replay {0}`?",
+                path.display()
+            );
             None
         }
+        Err(e) => {
+            let _ = write!(err, "{}", shown_lines(&diagnostics::scenario_error(&e)));
+            None
+        }
+    }
+}
+
+/// Whether the file starts like an nsptrace header.
+fn looks_like_a_trace(path: &Path) -> bool {
+    use std::io::Read;
+    let mut start = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|f| f.take(16).read(&mut start))
+        .unwrap_or(0);
+    start[..n].starts_with(b"{\"nsptrace\"")
+}
+
+/// A trace file that cannot be read, said for a person: a scenario given where a trace
+/// belongs gets a hint.
+fn trace_read_error(path: &Path, e: &ReadError, err: &mut dyn Write) {
+    let hint = if e.not_a_trace() && path.extension().is_some_and(|x| x == "toml") {
+        format!("; did you mean `nspsim run {}`?", path.display())
+    } else {
+        String::new()
+    };
+    let _ = writeln!(err, "error: {e}{hint}");
+}
+
+/// The embedded scenario of a trace, checked exactly as `run` and `replay` check a scenario;
+/// an error is written to `err`, naming the trace file and line 1.
+fn embedded_scenario(
+    path: &Path,
+    trace: &Trace,
+    registry: &Registry,
+    err: &mut dyn Write,
+) -> Option<Scenario> {
+    match trace.header.scenario(registry) {
+        Ok(s) => Some(s),
+        Err(message) => {
+            let _ = writeln!(err, "error: {}:1: {message}", path.display());
+            None
+        }
+    }
+}
+
+/// Warnings of a trace that was read although it bends the format.
+fn trace_warnings(path: &Path, trace: &Trace, err: &mut dyn Write) {
+    for w in &trace.warnings {
+        let _ = writeln!(err, "warning: {}: {w}", path.display());
     }
 }
 
@@ -478,20 +541,17 @@ pub fn replay_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let text = match std::fs::read_to_string(path) {
+    let (trace, text) = match read_trace_and_text(path) {
         Ok(t) => t,
         Err(e) => {
-            let _ = writeln!(err, "error: {}: cannot read the trace: {e}", path.display());
+            trace_read_error(path, &e, err);
             return BAD_INPUT;
         }
     };
-    let trace = match parse_trace(&path.display().to_string(), &text) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return BAD_INPUT;
-        }
-    };
+    trace_warnings(path, &trace, err);
+    if embedded_scenario(path, &trace, registry, err).is_none() {
+        return BAD_INPUT;
+    }
     if let Some(note) = trace.cut_short_note() {
         let _ = writeln!(out, "note: {note}; replaying what it holds");
     }
@@ -651,15 +711,25 @@ fn first_differing_key(
     }
 }
 
-/// `nspsim check`.
-pub fn check_cmd(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// `nspsim check`. The embedded scenario is validated as `replay` would (a trace whose
+/// scenario cannot run is bad input, not a clean trace).
+pub fn check_cmd(
+    path: &Path,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let trace = match read_trace(path) {
         Ok(t) => t,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            trace_read_error(path, &e, err);
             return BAD_INPUT;
         }
     };
+    trace_warnings(path, &trace, err);
+    if embedded_scenario(path, &trace, registry, err).is_none() {
+        return BAD_INPUT;
+    }
     let policy = nspsim_runtime::config::StartupPolicy::from_name(&trace.header.startup_policy)
         .unwrap_or_default();
     let report = nspsim_runtime::checker::check(&trace.events, trace.is_complete(), policy);

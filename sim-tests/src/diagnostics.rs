@@ -10,18 +10,26 @@
 
 use nspsim_runtime::scenario::ScenarioError;
 
-/// A scenario error with its source line and a caret under the column.
+/// At most this many characters of a source line are quoted, around the column.
+pub const MAX_QUOTED_LINE: usize = 80;
+
+/// A scenario error with its source line and a caret under the column. A file that could not
+/// be read (line 0) has no position to show. Long lines are quoted in part, around the column.
 pub fn scenario_error(e: &ScenarioError) -> String {
     let mut out = format!("error: {}", e.message);
     if let Some(expected) = &e.expected {
         out.push_str(&format!("; expected {expected}"));
     }
     out.push('\n');
+    if e.line == 0 {
+        return out;
+    }
     out.push_str(&format!("  --> {}:{}:{}\n", e.file, e.line, e.column));
     if let Some(src) = &e.source_line {
         let gutter = e.line.to_string().len();
         let pad = " ".repeat(gutter);
-        let col = e.column.saturating_sub(1);
+        let (src, col) = window(src, e.column.saturating_sub(1));
+        let src = src.as_str();
         let width = underline_width(src, col);
         out.push_str(&format!(
             "{pad} |\n{} | {src}\n{pad} | {}{}\n",
@@ -31,6 +39,30 @@ pub fn scenario_error(e: &ScenarioError) -> String {
         ));
     }
     out
+}
+
+/// At most [`MAX_QUOTED_LINE`] characters of `src` around character `col`, with `…` where
+/// cut, and the column within them.
+fn window(src: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = src.chars().collect();
+    if chars.len() <= MAX_QUOTED_LINE {
+        return (src.to_string(), col);
+    }
+    let start = col
+        .saturating_sub(MAX_QUOTED_LINE / 4)
+        .min(chars.len() - MAX_QUOTED_LINE);
+    let end = start + MAX_QUOTED_LINE;
+    let mut out = String::new();
+    let mut col = col - start.min(col);
+    if start > 0 {
+        out.push('…');
+        col += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, col)
 }
 
 /// The width of the token starting at `col`: a quoted string, or a run of word characters.

@@ -3,6 +3,7 @@
 //! - [`cli`]: the `run`, `replay`, `check`, `explore` and `providers` subcommands and their
 //!   exit codes.
 //! - [`explore`]: many seeds with faults, crash points, shrinking.
+//! - [`fuzzing`]: the bodies of the fuzz targets in `sim-tests/fuzz/`.
 //! - [`lifecycle`]: the lifecycle printout.
 //! - [`render`]: pictures of a trace (HTML report, Mermaid, Perfetto) and the words for an
 //!   event that the printout shares.
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod diagnostics;
 pub mod explore;
+pub mod fuzzing;
 pub mod lifecycle;
 pub mod render;
 pub mod runs;

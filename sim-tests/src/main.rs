@@ -263,7 +263,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Replay { trace } => cli::replay_cmd(&trace, &registry, &mut out, &mut err),
-        Command::Check { trace } => cli::check_cmd(&trace, &mut out, &mut err),
+        Command::Check { trace } => cli::check_cmd(&trace, &registry, &mut out, &mut err),
         Command::Explore {
             scenario,
             seeds,

@@ -224,6 +224,10 @@ fn scenario_errors_show_line_and_column() {
             "{what}: quoted line and caret\n{err}"
         );
         assert!(
+            err.lines().count() >= 4 && !err.contains("\\u{a}"),
+            "{what}: the error keeps its line breaks (escaping is per line)\n{err}"
+        );
+        assert!(
             !d.path("bad.seed0.jsonl").exists(),
             "{what}: nothing runs, nothing is written"
         );
@@ -241,7 +245,7 @@ fn scenario_errors_show_line_and_column() {
     let o = nspsim(&["run", &d.path("missing.toml").display().to_string()]);
     assert_eq!(code(&o), 2);
     assert!(
-        text(&o.stderr).contains("cannot open the scenario"),
+        text(&o.stderr).contains("cannot read ") && !text(&o.stderr).contains(":1:1"),
         "{}",
         text(&o.stderr)
     );

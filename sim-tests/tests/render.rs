@@ -396,7 +396,7 @@ fn the_command_line_draws_and_refuses_bad_input() {
         ),
         (
             vec![dir.join("missing.jsonl").display().to_string()],
-            "cannot read the trace",
+            "cannot read",
         ),
     ];
     for (args, needle) in cases {

@@ -4,13 +4,14 @@
 use std::fmt;
 use std::ops::Range;
 
-/// A scenario that cannot be loaded. Display: `file:line:column: message[; expected …]`.
+/// A scenario that cannot be loaded. Display: `file:line:column: message[; expected …]`, or
+/// only the message when the file could not be read at all (line 0).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}{}", Expected(.expected))]
+#[error("{}{message}{}", Position(self), Expected(.expected))]
 pub struct ScenarioError {
     /// The file name given to [`super::parse`] (or `<scenario json>` for a trace header).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the file could not be read (no position; `message` names the file).
     pub line: usize,
     /// 1-based column, counted in characters (not bytes) from the start of the line.
     pub column: usize,
@@ -20,6 +21,17 @@ pub struct ScenarioError {
     pub expected: Option<String>,
     /// The text of the offending line (no line terminator), for a caret under `column`.
     pub source_line: Option<String>,
+}
+
+struct Position<'a>(&'a ScenarioError);
+
+impl fmt::Display for Position<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.line {
+            0 => Ok(()),
+            line => write!(f, "{}:{line}:{}: ", self.0.file, self.0.column),
+        }
+    }
 }
 
 struct Expected<'a>(&'a Option<String>);

@@ -81,7 +81,8 @@ pub fn parse(file_name: &str, text: &str, registry: &Registry) -> Result<Scenari
 }
 
 /// Reads a scenario file (at most [`limits::MAX_FILE_BYTES`], UTF-8) and [`parse`]s it. A file
-/// that cannot be read is a `ScenarioError` at line 1, column 1.
+/// that cannot be read is a `ScenarioError` without a position (line and column 0); one over
+/// the size limit is one at line 1, column 1.
 pub fn load(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
     let file_name = path.display().to_string();
     let at_start = |message: String, expected: Option<String>| ScenarioError {
@@ -92,15 +93,20 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError>
         expected,
         source_line: None,
     };
-    let file = std::fs::File::open(path)
-        .map_err(|e| at_start(format!("cannot open the scenario: {e}"), None))?;
+    let unreadable = |e: std::io::Error| ScenarioError {
+        file: file_name.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read {file_name}: {e}"),
+        expected: None,
+        source_line: None,
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
     let mut bytes = Vec::new();
     let cap = u64::try_from(limits::MAX_FILE_BYTES)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
-    file.take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|e| at_start(format!("cannot read the scenario: {e}"), None))?;
+    file.take(cap).read_to_end(&mut bytes).map_err(unreadable)?;
     if bytes.len() > limits::MAX_FILE_BYTES {
         return Err(at_start(
             format!(

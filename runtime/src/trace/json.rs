@@ -6,6 +6,7 @@
 //! parses with serde_json and checks every key, so `encode(decode(line)) == line` for every
 //! valid line.
 
+use super::header::clip;
 use crate::event::{
     ApiFn, CompletionOutcome, Event, ExitHow, FaultKind, Fields, Label, Pid, Role, Stamped, Tid,
 };
@@ -480,7 +481,8 @@ fn guid_of(v: &Option<Cow<'_, str>>, k: &str) -> Result<Guid, DecodeError> {
 fn label_of(s: &str, k: &str) -> Result<Label, DecodeError> {
     Label::parse(s).ok_or_else(|| {
         DecodeError(format!(
-            "`{k}`: \"{s}\" is not a label like s1, h2, q3 or a4"
+            "`{k}`: \"{}\" is not a label like s1, h2, q3 or a4",
+            clip(s)
         ))
     })
 }
@@ -500,12 +502,14 @@ fn label_or_null(v: &Option<Value>, k: &str) -> Result<Option<Label>, DecodeErro
 
 fn func_of(v: &Option<Cow<'_, str>>) -> Result<NspFn, DecodeError> {
     let s = str_of(v, "fn")?;
-    NspFn::from_name(s).ok_or_else(|| DecodeError(format!("`fn`: unknown entry point \"{s}\"")))
+    NspFn::from_name(s)
+        .ok_or_else(|| DecodeError(format!("`fn`: unknown entry point \"{}\"", clip(s))))
 }
 
 fn call_of(v: &Option<Cow<'_, str>>) -> Result<ApiFn, DecodeError> {
     let s = str_of(v, "call")?;
-    ApiFn::from_name(s).ok_or_else(|| DecodeError(format!("`call`: unknown API function \"{s}\"")))
+    ApiFn::from_name(s)
+        .ok_or_else(|| DecodeError(format!("`call`: unknown API function \"{}\"", clip(s))))
 }
 
 /// Parses one event line (without its `\n`).
@@ -651,7 +655,12 @@ pub fn decode_event(line: &str) -> Result<Stamped, DecodeError> {
             events: u64_of(&r.events, "events")?,
             violations: u64_of(&r.violations, "violations")?,
         },
-        other => return Err(DecodeError(format!("unknown event kind `ev`: \"{other}\""))),
+        other => {
+            return Err(DecodeError(format!(
+                "unknown event kind `ev`: \"{}\"",
+                clip(other)
+            )));
+        }
     };
     Ok(Stamped { seq, t, event })
 }

@@ -9,7 +9,10 @@ pub mod writer;
 
 pub use header::{Mode, TraceHeader, VERSION};
 pub use json::{DecodeError, decode_event, encode_event};
-pub use reader::{ReadError, Trace, parse_trace, read_trace};
+pub use reader::{
+    MAX_EVENT_LINE_BYTES, MAX_HEADER_LINE_BYTES, ReadError, Trace, parse_trace, read_from,
+    read_trace, read_trace_and_text,
+};
 pub use writer::{
     Recorder, TraceBuffer, TraceError, TraceFile, TraceSummary, remove_temp_files, write_atomically,
 };
