@@ -4,9 +4,6 @@
 //! Windows provider could have packed it there. The layout is x64's; see [`wire`].
 
 use super::{Guid, LupFlags, Namespace};
-use serde_json::{Value, json};
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// The x64 sizes of the structures a packed WSAQUERYSET2W buffer holds, and the packing rule.
@@ -207,45 +204,6 @@ impl QuerySet {
             blob: self.blob.clone().filter(|_| keep(LupFlags::RETURN_BLOB)),
         }
     }
-
-    /// The JSON object a trace prints for this query set: only present fields, sorted keys.
-    pub fn to_fields(&self) -> BTreeMap<Cow<'static, str>, Value> {
-        let mut f = BTreeMap::new();
-        if !self.addresses.is_empty() {
-            let addrs: Vec<String> = self
-                .addresses
-                .iter()
-                .map(|a| a.remote.to_string())
-                .collect();
-            f.insert("addrs".into(), json!(addrs));
-        }
-        if let Some(blob) = &self.blob {
-            f.insert("blob_len".into(), json!(blob.len()));
-        }
-        if let Some(c) = &self.comment {
-            f.insert("comment".into(), json!(c));
-        }
-        if let Some(c) = &self.context {
-            f.insert("context".into(), json!(c));
-        }
-        if let Some(n) = &self.service_instance_name {
-            f.insert("name".into(), json!(n));
-        }
-        f.insert("namespace".into(), json!(self.namespace.code()));
-        if self.output_flags != 0 {
-            f.insert("output_flags".into(), json!(self.output_flags));
-        }
-        if let Some(p) = self.ns_provider_id {
-            f.insert("provider".into(), json!(p.to_string()));
-        }
-        if let Some(q) = &self.query_string {
-            f.insert("query_string".into(), json!(q));
-        }
-        if let Some(v) = self.version {
-            f.insert("version".into(), json!(v.version));
-        }
-        f
-    }
 }
 
 #[cfg(test)]
@@ -303,18 +261,5 @@ mod tests {
                     .wire_size()
         );
         assert!(full.project(LupFlags::EMPTY).wire_size() == 112);
-    }
-
-    #[test]
-    fn trace_fields_are_sorted_and_only_present_ones() {
-        let qs = QuerySet {
-            addresses: vec![CsAddr::tcp("[::1]:25".parse().expect("v6"))],
-            ..QuerySet::restrictions(Namespace::EMAIL, "a@b")
-        };
-        let text = serde_json::to_string(&qs.to_fields()).expect("json");
-        assert_eq!(
-            text,
-            r#"{"addrs":["[::1]:25"],"name":"a@b","namespace":37}"#
-        );
     }
 }

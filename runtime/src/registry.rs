@@ -1,0 +1,72 @@
+//! The registry of provider kinds a scenario can name (`kind = "…"`): the kind types live in
+//! `nspsim-core` (re-exported here, at their old paths), and this module adds where a run gets
+//! its provider instances.
+//!
+//! A run gets them through [`Providers`]: straight from the registry (options parsed at every
+//! build), or from a [`Prepared`] set whose options were parsed once, which is what exploration
+//! uses, since it builds the same providers for every seed.
+
+pub use nspsim_core::registry::*;
+
+use crate::provider::NspV2Provider;
+use crate::scenario::ProviderSpec;
+
+/// Where a run gets its provider instances.
+pub trait Providers: Sync {
+    /// Builds an instance of a scenario's provider; `Err` says why it cannot be built.
+    fn build(&self, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, String>;
+}
+
+impl Providers for Registry {
+    fn build(&self, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, String> {
+        let kind = self
+            .get(&p.kind)
+            .ok_or_else(|| "no such kind in the registry".to_string())?;
+        kind.build(&p.options)
+    }
+}
+
+/// Factories for a list of provider specs (a scenario's), options parsed once. A spec it was
+/// not prepared for is built from the registry, so it serves any scenario, only faster for
+/// its own.
+pub struct Prepared<'a> {
+    registry: &'a Registry,
+    factories: Vec<(&'a ProviderSpec, Factory<'a>)>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Prepares every spec; `Err` names the first that cannot be built.
+    pub fn new(registry: &'a Registry, specs: &'a [ProviderSpec]) -> Result<Self, String> {
+        let mut factories = Vec::with_capacity(specs.len());
+        for p in specs {
+            let kind = registry
+                .get(&p.kind)
+                .ok_or_else(|| format!("{}: no such kind in the registry", p.name))?;
+            let factory = kind
+                .prepare(&p.options)
+                .map_err(|e| format!("{}: {e}", p.name))?;
+            factories.push((p, factory));
+        }
+        Ok(Prepared {
+            registry,
+            factories,
+        })
+    }
+}
+
+impl Providers for Prepared<'_> {
+    fn build(&self, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, String> {
+        // The whole spec must match, options included; comparing JSON options costs about as
+        // much as a short run's dispatcher work, so specs from the very scenario prepared
+        // (the common case) are recognised by address first.
+        let found = self
+            .factories
+            .iter()
+            .find(|(spec, _)| std::ptr::eq(*spec, p))
+            .or_else(|| self.factories.iter().find(|(spec, _)| *spec == p));
+        match found {
+            Some((_, factory)) => factory(),
+            None => self.registry.build(p),
+        }
+    }
+}
