@@ -14,18 +14,23 @@ use serde_json::Value;
 /// One documented option of a provider kind (for `nspsim providers` and error messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OptionDoc {
+    /// The key in `[provider.options]`.
     pub name: &'static str,
     /// The value's shape, e.g. `"inline" | "deferred"` or `array of { name, addrs }`.
     pub shape: &'static str,
+    /// The value used when the option is absent, as text.
     pub default: &'static str,
+    /// One line: what the option does.
     pub help: &'static str,
 }
 
 /// A provider kind: a name, its documentation, and a factory.
 pub trait ProviderKind: Send + Sync {
+    /// The kind's name: what a scenario writes in `kind = "…"`.
     fn name(&self) -> &'static str;
     /// One line: what this kind is for.
     fn summary(&self) -> &'static str;
+    /// The options the kind takes, documented (`nspsim providers` prints them).
     fn options(&self) -> &'static [OptionDoc];
     /// Checks options without building anything. `Err` says what is wrong, naming the option.
     fn validate(&self, options: &Value) -> Result<(), String>;
@@ -54,6 +59,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
@@ -64,6 +70,7 @@ impl Registry {
         self.kinds.push(kind);
     }
 
+    /// The kind registered under `name`.
     pub fn get(&self, name: &str) -> Option<&dyn ProviderKind> {
         self.kinds
             .iter()
@@ -71,6 +78,7 @@ impl Registry {
             .map(|k| k.as_ref())
     }
 
+    /// Every kind, in registration order.
     pub fn kinds(&self) -> impl Iterator<Item = &dyn ProviderKind> {
         self.kinds.iter().map(|k| k.as_ref())
     }
@@ -80,6 +88,7 @@ impl Registry {
         self.kinds
     }
 
+    /// The kinds' names, in registration order.
     pub fn names(&self) -> Vec<&'static str> {
         self.kinds.iter().map(|k| k.name()).collect()
     }

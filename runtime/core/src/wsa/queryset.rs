@@ -16,22 +16,34 @@ use std::net::SocketAddr;
 pub mod wire {
     /// `sizeof(WSAQUERYSET2W)` on x64.
     pub const QUERYSET2W_SIZE: u32 = 112;
+    /// `sizeof(WSAVERSION)`.
     pub const WSAVERSION_SIZE: u32 = 8;
+    /// `sizeof(GUID)`.
     pub const GUID_SIZE: u32 = 16;
+    /// `sizeof(AFPROTOCOLS)`.
     pub const AFPROTOCOLS_SIZE: u32 = 8;
     /// Two `SOCKET_ADDRESS` (pointer + length, 16 each) and two `INT`s.
     pub const CSADDR_INFO_SIZE: u32 = 40;
+    /// `sizeof(SOCKADDR_IN)`.
     pub const SOCKADDR_IN_SIZE: u32 = 16;
+    /// `sizeof(SOCKADDR_IN6)`.
     pub const SOCKADDR_IN6_SIZE: u32 = 28;
     /// `BLOB`: a ULONG length, padding, a pointer.
     pub const BLOB_SIZE: u32 = 16;
+    /// Each part of the packed buffer starts at a multiple of this.
     pub const ALIGN: u32 = 8;
 
+    /// `AF_INET`.
     pub const AF_INET: i32 = 2;
+    /// `AF_INET6` (Windows' number).
     pub const AF_INET6: i32 = 23;
+    /// `SOCK_STREAM`.
     pub const SOCK_STREAM: i32 = 1;
+    /// `SOCK_DGRAM`.
     pub const SOCK_DGRAM: i32 = 2;
+    /// `IPPROTO_TCP`.
     pub const IPPROTO_TCP: i32 = 6;
+    /// `IPPROTO_UDP`.
     pub const IPPROTO_UDP: i32 = 17;
 
     pub(crate) fn align(n: u64) -> u64 {
@@ -55,6 +67,7 @@ pub mod wire {
 /// WSAVERSION.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WsaVersion {
+    /// The version number.
     pub version: u32,
     /// WSAECOMPARATOR: 0 equal, 1 not less than.
     pub how: u32,
@@ -63,16 +76,22 @@ pub struct WsaVersion {
 /// AFPROTOCOLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AfProtocols {
+    /// `iAddressFamily`.
     pub address_family: i32,
+    /// `iProtocol`.
     pub protocol: i32,
 }
 
 /// CSADDR_INFO.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsAddr {
+    /// `RemoteAddr`.
     pub remote: SocketAddr,
+    /// `LocalAddr`, if any.
     pub local: Option<SocketAddr>,
+    /// `iSocketType`.
     pub socket_type: i32,
+    /// `iProtocol`.
     pub protocol: i32,
 }
 
@@ -91,16 +110,27 @@ impl CsAddr {
 /// WSAQUERYSET2W: restrictions for a lookup, a lookup's result, or a registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuerySet {
+    /// `lpszServiceInstanceName`: the name looked up or returned.
     pub service_instance_name: Option<String>,
+    /// `lpVersion`.
     pub version: Option<WsaVersion>,
+    /// `lpszComment`.
     pub comment: Option<String>,
+    /// `dwNameSpace`.
     pub namespace: Namespace,
+    /// `lpNSProviderId`: restrict a query to one provider.
     pub ns_provider_id: Option<Guid>,
+    /// `lpszContext`.
     pub context: Option<String>,
+    /// `lpafpProtocols`.
     pub protocols: Vec<AfProtocols>,
+    /// `lpszQueryString`.
     pub query_string: Option<String>,
+    /// `lpcsaBuffer`: the addresses.
     pub addresses: Vec<CsAddr>,
+    /// `dwOutputFlags`.
     pub output_flags: u32,
+    /// `lpBlob`: provider-specific bytes.
     pub blob: Option<Vec<u8>>,
 }
 
