@@ -163,7 +163,7 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         return BAD_INPUT;
     };
     if args.live {
-        return run_live(args, scenario, out, err);
+        return run_live(args, scenario, registry, out, err);
     }
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
@@ -262,7 +262,13 @@ pub fn multiply_clients(mut scenario: Scenario, copies: u32) -> Scenario {
 }
 
 /// `nspsim run --live`: real threads, real time; a `mode: live` trace that replays in sim.
-fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+fn run_live(
+    args: &RunArgs,
+    scenario: Scenario,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     use nspsim_runtime::live::{LiveOptions, hosted, run_live};
     let scenario = multiply_clients(scenario, args.clients.max(1));
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
@@ -293,7 +299,7 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
         completion_deadline: args.completion_deadline,
         ..LiveOptions::default()
     };
-    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
+    let registry = hosted(registry.clone(), options.call_deadline);
     let (report, mut sink) = match run_live(&scenario, &registry, sink, &options) {
         Ok(r) => r,
         Err(e) => {

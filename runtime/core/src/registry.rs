@@ -10,6 +10,7 @@
 
 use crate::provider::NspV2Provider;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// One documented option of a provider kind (for `nspsim providers` and error messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,10 +53,10 @@ pub trait ProviderKind: Send + Sync {
 /// Builds provider instances from options parsed once ([`ProviderKind::prepare`]).
 pub type Factory<'a> = Box<dyn Fn() -> Result<Box<dyn NspV2Provider>, String> + Send + Sync + 'a>;
 
-/// The kinds available to scenarios, in registration order.
-#[derive(Default)]
+/// The kinds available to scenarios, in registration order. Cloning shares the kinds.
+#[derive(Clone, Default)]
 pub struct Registry {
-    kinds: Vec<Box<dyn ProviderKind>>,
+    kinds: Vec<Arc<dyn ProviderKind>>,
 }
 
 impl Registry {
@@ -67,7 +68,7 @@ impl Registry {
     /// Adds a kind; a later kind with the same name replaces the earlier one.
     pub fn register(&mut self, kind: Box<dyn ProviderKind>) {
         self.kinds.retain(|k| k.name() != kind.name());
-        self.kinds.push(kind);
+        self.kinds.push(Arc::from(kind));
     }
 
     /// The kind registered under `name`.
@@ -84,7 +85,7 @@ impl Registry {
     }
 
     /// The kinds, moved out (to wrap them, as live mode does).
-    pub fn into_kinds(self) -> Vec<Box<dyn ProviderKind>> {
+    pub fn into_kinds(self) -> Vec<Arc<dyn ProviderKind>> {
         self.kinds
     }
 
