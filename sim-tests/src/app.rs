@@ -1,7 +1,9 @@
-//! `nspsim`: run NSPv2 lifecycle scenarios deterministically, replay and check their traces.
+//! The `nspsim` command line as a function of the provider kinds it knows: the stock binary
+//! calls [`main_with`] with the built-in kinds, and a team's own binary with theirs added.
 
+use crate::cli::{self, RunArgs};
 use clap::{Parser, Subcommand};
-use nspsim::cli::{self, RunArgs};
+use nspsim_runtime::registry::Registry;
 use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -148,7 +150,7 @@ enum Command {
         trace: PathBuf,
         /// What to draw.
         #[arg(long, value_enum, default_value = "html")]
-        format: nspsim::render::Format,
+        format: crate::render::Format,
         /// Where to write (default: next to the trace: NAME.html, NAME.mmd, NAME.perfetto.json).
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -168,8 +170,33 @@ enum Command {
     Providers,
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+/// Runs the `nspsim` command line (arguments from the process) with the provider kinds of
+/// `registry`: what `nspsim providers` lists and what scenarios, `replay` and live mode can
+/// build. Sets up logging (`RUST_LOG`) and the panic hook that keeps a provider's contained
+/// panic quiet, so call it once, from `main`.
+///
+/// A team's own binary, with the built-in kinds and theirs:
+///
+/// ```no_run
+/// # use nspsim_core::registry::{OptionDoc, ProviderKind};
+/// # struct MyProviderKind;
+/// # impl ProviderKind for MyProviderKind {
+/// #     fn name(&self) -> &'static str { "mine" }
+/// #     fn summary(&self) -> &'static str { "" }
+/// #     fn options(&self) -> &'static [OptionDoc] { &[] }
+/// #     fn validate(&self, _: &serde_json::Value) -> Result<(), String> { Ok(()) }
+/// #     fn build(&self, _: &serde_json::Value)
+/// #         -> Result<Box<dyn nspsim_core::NspV2Provider>, String> { Err("".into()) }
+/// # }
+/// fn main() -> std::process::ExitCode {
+///     let mut kinds = nspsim::builtin_kinds();
+///     kinds.register(Box::new(MyProviderKind));
+///     nspsim::cli::main_with(kinds)
+/// }
+/// ```
+pub fn main_with(registry: Registry) -> ExitCode {
+    // A second call (a test calling it twice) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -177,7 +204,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
-        .init();
+        .try_init();
     // A provider's panic is contained and reported as a `fault` line (P4): do not also print
     // Rust's panic message for it. Any other panic is an nspsim bug and is printed as usual.
     let default_hook = std::panic::take_hook();
@@ -187,7 +214,6 @@ fn main() -> ExitCode {
         }
     }));
     let cli = Cli::parse();
-    let registry = nspsim_providers::registry();
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let code = match cli.command {
@@ -268,14 +294,14 @@ fn main() -> ExitCode {
             to,
             process,
         } => {
-            let args = nspsim::render::RenderArgs {
+            let args = crate::render::RenderArgs {
                 trace,
                 format,
                 output,
-                window: nspsim::render::Window { from, to, process },
+                window: crate::render::Window { from, to, process },
                 strategy: None,
             };
-            nspsim::render::render_cmd(&args, &mut out, &mut err)
+            crate::render::render_cmd(&args, &mut out, &mut err)
         }
         Command::Providers => cli::providers_cmd(&registry, &mut out),
     };

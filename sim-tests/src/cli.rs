@@ -2,6 +2,7 @@
 //! a file, and returns an exit code: 0 clean, 1 a finding (violations, failed `expect`s, a
 //! replay that differs), 2 bad input.
 
+pub use crate::app::main_with;
 use crate::diagnostics;
 use crate::lifecycle::{Names, Printer};
 use crate::runs::{header, record};
