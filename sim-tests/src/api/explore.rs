@@ -196,6 +196,7 @@ impl Explore<'_> {
     /// Runs the exploration: regression seeds first, then the range; the first failure is
     /// shrunk, its trace written, and the regression file updated.
     pub fn run(&self) -> Result<ExploreOutcome, Error> {
+        super::quiet_provider_panics();
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
         let allowed = self.faults.kinds();
@@ -241,6 +242,12 @@ impl Explore<'_> {
             return Ok(outcome);
         };
         if let Some(path) = &self.regressions {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|error| Error::Io {
+                    path: dir.to_path_buf(),
+                    error,
+                })?;
+            }
             for f in &outcome.failures {
                 machinery::record_regression(path, f, allowed, self.max_steps).map_err(
                     |error| Error::Io {

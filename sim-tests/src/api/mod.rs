@@ -156,3 +156,18 @@ fn replay_command(path: &Path, registry: &Registry) -> String {
     }
     text
 }
+
+/// A provider's panic is contained and reported (P4, a `fault` line): keep Rust's panic
+/// message for it off stderr, as the command line does, once per process. Every other panic
+/// goes to the hook that was installed before.
+fn quiet_provider_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !nspsim_runtime::dispatcher::in_provider_call() {
+                previous(info);
+            }
+        }));
+    });
+}

@@ -112,6 +112,7 @@ impl Run<'_> {
 
     /// Runs it.
     pub fn run(&self) -> Result<RunOutcome, Error> {
+        super::quiet_provider_panics();
         let model = self.scenario.load()?;
         let seed = self.seed.or(model.seed).unwrap_or(0);
         let (trace, report) = crate::runs::record(
@@ -216,6 +217,7 @@ impl Live<'_> {
 
     /// Runs it.
     pub fn run(&self) -> Result<LiveOutcome, Error> {
+        super::quiet_provider_panics();
         use nspsim_runtime::checker::Checked;
         use nspsim_runtime::live::{hosted, run_live};
         use nspsim_runtime::trace::TraceBuffer;
@@ -310,6 +312,7 @@ impl CrashPoints<'_> {
 
     /// Tries every crash point.
     pub fn run(&self) -> Result<CrashPointsOutcome, Error> {
+        super::quiet_provider_panics();
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
         let seed = self.seed.or(model.seed).unwrap_or(0);
