@@ -152,3 +152,18 @@ fn survives_crashes_and_nested_startup() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn live_mode_runs_the_same_scenario_on_real_threads() {
+    let scenario = Scenario::from_file("tests/lifecycle.toml")
+        .expect("readable")
+        .with_kind(MailboxKind::fixed());
+    let outcome = nspsim::live(&scenario).clients(4).run().expect("runs");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    assert!(
+        outcome.report.stopped.is_none(),
+        "{:?}",
+        outcome.report.stopped
+    );
+    assert!(outcome.report.calls > 0);
+}
