@@ -36,11 +36,11 @@
 //! A [`Bug`] turns the provider into one with a real-world ordering bug (the `buggy` kind).
 
 use crate::options::{CompletionMode, EntryOption, domain_of};
-use nspsim_runtime::provider::{
+use nspsim_core::provider::{
     AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg, WorkToken,
 };
-use nspsim_runtime::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
+use nspsim_core::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -182,7 +182,7 @@ impl EmailDirectory {
 
     /// An instance over options parsed once for many instances ([`ProviderKind::prepare`]).
     ///
-    /// [`ProviderKind::prepare`]: nspsim_runtime::registry::ProviderKind::prepare
+    /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
     pub fn shared(options: Arc<EmailOptions>) -> Self {
         EmailDirectory {
             options,

@@ -18,11 +18,11 @@
 //! the fault to that call of the entry point; without it, every call is faulty.
 
 use crate::email_directory::{EmailDirectory, EmailOptions};
-use nspsim_runtime::provider::{
+use nspsim_core::provider::{
     AsyncCall, HeldState, NspContext, NspFn, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg, SocketError, WorkToken,
 };
-use nspsim_runtime::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
+use nspsim_core::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 

@@ -19,8 +19,8 @@ pub mod options;
 use email_directory::{Bug, EmailDirectory, EmailOptions};
 use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
-use nspsim_runtime::provider::NspV2Provider;
-use nspsim_runtime::registry::{Factory, OptionDoc, ProviderKind, Registry};
+use nspsim_core::provider::NspV2Provider;
+use nspsim_core::registry::{Factory, OptionDoc, ProviderKind, Registry};
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -9,11 +9,11 @@
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`).
 
 use crate::options::EntryOption;
-use nspsim_runtime::provider::{
+use nspsim_core::provider::{
     AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg,
 };
-use nspsim_runtime::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
+use nspsim_core::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,7 +63,7 @@ impl Minimal {
     /// An instance over entries converted once for many instances
     /// ([`ProviderKind::prepare`]).
     ///
-    /// [`ProviderKind::prepare`]: nspsim_runtime::registry::ProviderKind::prepare
+    /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
     pub fn shared(entries: Arc<[QuerySet]>, stubs: bool) -> Self {
         Minimal {
             stubs,

@@ -3,7 +3,7 @@
 //! Options arrive as JSON (the scenario's `[provider.options]` table). Unknown keys are errors,
 //! like everywhere else in a scenario.
 
-use nspsim_runtime::wsa::{CsAddr, Namespace, QuerySet};
+use nspsim_core::wsa::{CsAddr, Namespace, QuerySet};
 use serde::Deserialize;
 use std::net::SocketAddr;
 

@@ -11,6 +11,8 @@
 //!   [`handles`] (generation-checked handle tables).
 //! - What leaves the dispatcher: [`event`].
 
+pub use nspsim_core::{provider, wsa};
+
 pub mod catalog;
 pub mod checker;
 pub mod config;
@@ -18,13 +20,11 @@ pub mod dispatcher;
 pub mod event;
 pub mod handles;
 pub mod live;
-pub mod provider;
 pub mod registry;
 pub mod scenario;
 pub mod script;
 pub mod sim;
 pub mod trace;
-pub mod wsa;
 
 pub use catalog::{Authority, Catalog, CatalogEntry, EmailRouting, email_candidates};
 pub use config::{Config, Profile, StartupPolicy};

@@ -2,6 +2,7 @@
 //! a file, and returns an exit code: 0 clean, 1 a finding (violations, failed `expect`s, a
 //! replay that differs), 2 bad input.
 
+pub use crate::app::main_with;
 use crate::diagnostics;
 use crate::lifecycle::{Names, Printer};
 use crate::runs::{header, record};
@@ -297,7 +298,7 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         return BAD_INPUT;
     };
     if args.live {
-        return run_live(args, scenario, out, err);
+        return run_live(args, scenario, registry, out, err);
     }
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
@@ -428,7 +429,13 @@ pub fn multiply_clients(mut scenario: Scenario, copies: u32) -> Scenario {
 }
 
 /// `nspsim run --live`: real threads, real time; a `mode: live` trace that replays in sim.
-fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+fn run_live(
+    args: &RunArgs,
+    scenario: Scenario,
+    registry: &Registry,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     use nspsim_runtime::live::{LiveOptions, hosted, run_live};
     // Checked before anything is built: the copies must keep the scenario within its limits,
     // so that the live trace replays (`replay` checks the embedded scenario the same way).
@@ -484,7 +491,7 @@ fn run_live(args: &RunArgs, scenario: Scenario, out: &mut dyn Write, err: &mut d
         completion_deadline: args.completion_deadline,
         ..LiveOptions::default()
     };
-    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
+    let registry = hosted(registry.clone(), options.call_deadline);
     let (report, mut sink) = match run_live(&scenario, &registry, sink, &options) {
         Ok(r) => r,
         Err(e) => {

@@ -35,6 +35,7 @@ use super::session::{Session, SessionEnd};
 use crate::event::{ApiFn, EventSink, Fields, Label, LabelKind, Pid, Tid};
 use crate::handles::Handle;
 use crate::provider::{AsyncCall, NextExOutput, NspFn, ProviderLookup};
+use crate::trace::QuerySetFields;
 use crate::wsa::{Guid, LupFlags, QuerySet, WsaError, flags::narrow_for_next};
 use serde_json::json;
 use std::task::Poll;

@@ -15,6 +15,7 @@ use super::routing::Route;
 use crate::event::{ApiFn, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
 use crate::provider::{AsyncCall, NspFn};
+use crate::trace::QuerySetFields;
 use crate::wsa::{Guid, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde_json::json;
 use std::task::Poll;

@@ -323,7 +323,7 @@ impl NspV2Provider for RemoteProvider {
 
 /// A provider kind whose instances run on host threads.
 struct HostedKind {
-    inner: Box<dyn ProviderKind>,
+    inner: std::sync::Arc<dyn ProviderKind>,
     deadline: Duration,
 }
 

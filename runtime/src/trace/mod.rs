@@ -2,11 +2,13 @@
 //! key order, the `end` line; writing (in memory or through a writer thread to a file renamed
 //! into place when complete) and reading with line-numbered errors.
 
+pub mod fields;
 pub mod header;
 pub mod json;
 pub mod reader;
 pub mod writer;
 
+pub use fields::QuerySetFields;
 pub use header::{Mode, TraceHeader, VERSION};
 pub use json::{DecodeError, decode_event, encode_event};
 pub use reader::{

@@ -10,11 +10,17 @@ pub const INFOEXW_SIZE: u32 = 56;
 /// One catalog entry as a client sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NsProviderInfo {
+    /// The provider's id (`NSProviderId`).
     pub provider: Guid,
+    /// `dwNameSpace`.
     pub namespace: Namespace,
+    /// `fActive`: whether the provider is enabled.
     pub active: bool,
+    /// The catalog entry's version (`dwVersion`).
     pub version: u32,
+    /// The display name (`lpszIdentifier`).
     pub name: String,
+    /// `ProviderSpecific`: the NS_EMAIL installation blob, if any.
     pub blob: Option<Vec<u8>>,
 }
 

@@ -19,22 +19,32 @@ const NAMES: &[(Namespace, &str)] = &[
 ];
 
 impl Namespace {
+    /// `NS_ALL` (0).
     pub const ALL: Namespace = Namespace(0);
+    /// `NS_DNS` (12).
     pub const DNS: Namespace = Namespace(12);
+    /// `NS_NLA` (15).
     pub const NLA: Namespace = Namespace(15);
+    /// `NS_BTH` (16).
     pub const BTH: Namespace = Namespace(16);
+    /// `NS_EMAIL` (37).
     pub const EMAIL: Namespace = Namespace(37);
+    /// `NS_PNRPNAME` (38).
     pub const PNRPNAME: Namespace = Namespace(38);
+    /// `NS_PNRPCLOUD` (39).
     pub const PNRPCLOUD: Namespace = Namespace(39);
 
+    /// The `NS_*` number.
     pub const fn code(self) -> u32 {
         self.0
     }
 
+    /// The `NS_*` name of a namespace nspsim knows.
     pub fn name(self) -> Option<&'static str> {
         NAMES.iter().find(|(n, _)| *n == self).map(|(_, s)| *s)
     }
 
+    /// The namespace with this `NS_*` name.
     pub fn from_name(name: &str) -> Option<Namespace> {
         NAMES.iter().find(|(_, s)| *s == name).map(|(n, _)| *n)
     }
@@ -44,6 +54,7 @@ impl Namespace {
         Namespace::from_name(s).or_else(|| s.parse().ok().map(Namespace))
     }
 
+    /// Every `NS_*` name nspsim knows.
     pub fn known_names() -> impl Iterator<Item = &'static str> {
         NAMES.iter().map(|(_, s)| *s)
     }

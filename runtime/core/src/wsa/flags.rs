@@ -62,42 +62,76 @@ const ALIASES: &[(LupFlags, &str)] = &[
 ];
 
 impl LupFlags {
+    /// No flags.
     pub const EMPTY: LupFlags = LupFlags(0);
+    /// `LUP_DEEP` (0x1).
     pub const DEEP: LupFlags = LupFlags(0x1);
+    /// `LUP_CONTAINERS` (0x2).
     pub const CONTAINERS: LupFlags = LupFlags(0x2);
+    /// `LUP_NOCONTAINERS` (0x4).
     pub const NOCONTAINERS: LupFlags = LupFlags(0x4);
+    /// `LUP_NEAREST` (0x8).
     pub const NEAREST: LupFlags = LupFlags(0x8);
+    /// `LUP_RETURN_NAME` (0x10).
     pub const RETURN_NAME: LupFlags = LupFlags(0x10);
+    /// `LUP_RETURN_TYPE` (0x20).
     pub const RETURN_TYPE: LupFlags = LupFlags(0x20);
+    /// `LUP_RETURN_VERSION` (0x40).
     pub const RETURN_VERSION: LupFlags = LupFlags(0x40);
+    /// `LUP_RETURN_COMMENT` (0x80).
     pub const RETURN_COMMENT: LupFlags = LupFlags(0x80);
+    /// `LUP_RETURN_ADDR` (0x100).
     pub const RETURN_ADDR: LupFlags = LupFlags(0x100);
+    /// `LUP_RETURN_BLOB` (0x200).
     pub const RETURN_BLOB: LupFlags = LupFlags(0x200);
+    /// `LUP_RETURN_ALIASES` (0x400).
     pub const RETURN_ALIASES: LupFlags = LupFlags(0x400);
+    /// `LUP_RETURN_QUERY_STRING` (0x800).
     pub const RETURN_QUERY_STRING: LupFlags = LupFlags(0x800);
+    /// `LUP_RETURN_ALL`: every `LUP_RETURN_*` bit of 0xFF0.
     pub const RETURN_ALL: LupFlags = LupFlags(0xFF0);
+    /// `LUP_FLUSHCACHE` (0x1000).
     pub const FLUSHCACHE: LupFlags = LupFlags(0x1000);
+    /// `LUP_FLUSHPREVIOUS` (0x2000).
     pub const FLUSHPREVIOUS: LupFlags = LupFlags(0x2000);
+    /// `LUP_NON_AUTHORITATIVE` (0x4000).
     pub const NON_AUTHORITATIVE: LupFlags = LupFlags(0x4000);
+    /// `LUP_RES_SERVICE` (0x8000).
     pub const RES_SERVICE: LupFlags = LupFlags(0x8000);
+    /// `LUP_RETURN_PREFERRED_NAMES` (0x10000).
     pub const RETURN_PREFERRED_NAMES: LupFlags = LupFlags(0x10000);
     /// The header gives LUP_SECURE the value of LUP_RES_SERVICE.
     pub const SECURE: LupFlags = LupFlags(0x8000);
+    /// `LUP_DNS_ONLY` (0x2_0000).
     pub const DNS_ONLY: LupFlags = LupFlags(0x2_0000);
+    /// `LUP_RETURN_RESPONSE_FLAGS` (0x4_0000).
     pub const RETURN_RESPONSE_FLAGS: LupFlags = LupFlags(0x4_0000);
+    /// `LUP_ADDRCONFIG` (0x10_0000).
     pub const ADDRCONFIG: LupFlags = LupFlags(0x10_0000);
+    /// `LUP_DUAL_ADDR` (0x20_0000).
     pub const DUAL_ADDR: LupFlags = LupFlags(0x20_0000);
+    /// `LUP_FILESERVER` (0x40_0000).
     pub const FILESERVER: LupFlags = LupFlags(0x40_0000);
+    /// `LUP_DISABLE_IDN_ENCODING` (0x80_0000).
     pub const DISABLE_IDN_ENCODING: LupFlags = LupFlags(0x80_0000);
+    /// `LUP_API_ANSI` (0x100_0000).
     pub const API_ANSI: LupFlags = LupFlags(0x100_0000);
+    /// `LUP_EXTENDED_QUERYSET` (0x200_0000).
     pub const EXTENDED_QUERYSET: LupFlags = LupFlags(0x200_0000);
+    /// `LUP_SECURE_WITH_FALLBACK` (0x400_0000).
     pub const SECURE_WITH_FALLBACK: LupFlags = LupFlags(0x400_0000);
+    /// `LUP_EXCLUSIVE_CUSTOM_SERVERS` (0x800_0000).
     pub const EXCLUSIVE_CUSTOM_SERVERS: LupFlags = LupFlags(0x800_0000);
+    /// `LUP_REQUIRE_SECURE` (0x1000_0000).
     pub const REQUIRE_SECURE: LupFlags = LupFlags(0x1000_0000);
+    /// `LUP_RETURN_TTL` (0x2000_0000).
     pub const RETURN_TTL: LupFlags = LupFlags(0x2000_0000);
+    /// `LUP_FORCE_CLEAR_TEXT` (0x4000_0000).
     pub const FORCE_CLEAR_TEXT: LupFlags = LupFlags(0x4000_0000);
+    /// `LUP_RESOLUTION_HANDLE` (0x8000_0000).
     pub const RESOLUTION_HANDLE: LupFlags = LupFlags(0x8000_0000);
 
+    /// The raw `DWORD`.
     pub const fn bits(self) -> u32 {
         self.0
     }
@@ -107,6 +141,7 @@ impl LupFlags {
         self.0 & other.0 == other.0
     }
 
+    /// Whether any bit of `other` is set.
     pub const fn intersects(self, other: LupFlags) -> bool {
         self.0 & other.0 != 0
     }

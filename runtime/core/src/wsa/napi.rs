@@ -50,6 +50,7 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level.
     pub const ALL: [Level; 3] = [Level::Primary, Level::Secondary, Level::None];
 
     /// The scenario name: `"primary"`, `"secondary"` or `"none"`.
@@ -61,6 +62,7 @@ impl Level {
         }
     }
 
+    /// The level written `"primary"`, `"secondary"` or `"none"`.
     pub fn from_name(s: &str) -> Option<Level> {
         Level::ALL.into_iter().find(|l| l.name() == s)
     }
@@ -74,6 +76,7 @@ impl Level {
         }
     }
 
+    /// The level with this `NAPI_PROVIDER_LEVEL` number.
     pub const fn from_code(code: u32) -> Option<Level> {
         match code {
             0 => Some(Level::None),
@@ -106,7 +109,12 @@ pub enum NapiError {
     /// A domain name is empty (its index in the list).
     EmptyDomain(usize),
     /// Two entries name the same domain, ignoring case (the indexes of both).
-    DuplicateDomain { first: usize, second: usize },
+    DuplicateDomain {
+        /// The first entry naming the domain.
+        first: usize,
+        /// The later entry naming it again.
+        second: usize,
+    },
     /// A domain name holds a NUL character, which its wire form cannot carry (its index).
     NulInDomain(usize),
 }
@@ -284,8 +292,11 @@ impl Napi {
 /// A NAPI_PROVIDER_INSTALLATION_BLOB read back ([`decode_blob`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedBlob {
+    /// `dwVersion`.
     pub version: u32,
+    /// `dwProviderType`.
     pub provider_type: u32,
+    /// `fSupportsWildCard`.
     pub wildcard: bool,
     /// Each domain with its raw `AuthLevel` (a [`Level`] code, or anything a writer put there).
     pub domains: Vec<(String, u32)>,

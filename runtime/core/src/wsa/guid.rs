@@ -15,8 +15,10 @@ pub struct Guid(pub u128);
 pub struct GuidParseError(pub String);
 
 impl Guid {
+    /// The all-zero GUID (GUID_NULL).
     pub const NIL: Guid = Guid(0);
 
+    /// A GUID from its 128 bits, written most significant first (`{xxxxxxxx-…}` order).
     pub const fn from_u128(v: u128) -> Guid {
         Guid(v)
     }

@@ -33,12 +33,19 @@ pub const NSPV2_ROUTINE_SIZE_32: u32 = 40;
 /// The seven NSPv2 entry points, in routine-table order (S1.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum NspFn {
+    /// NSPv2Startup: open a client session.
     Startup,
+    /// NSPv2Cleanup: the orderly end of a session.
     Cleanup,
+    /// NSPv2LookupServiceBegin: start a query.
     LookupServiceBegin,
+    /// NSPv2LookupServiceNextEx: the next result of a query (completes asynchronously).
     LookupServiceNextEx,
+    /// NSPv2LookupServiceEnd: end a query.
     LookupServiceEnd,
+    /// NSPv2SetServiceEx: register, deregister or delete a service (completes asynchronously).
     SetServiceEx,
+    /// NSPv2ClientSessionRundown: the abnormal end of a session (its client died).
     ClientSessionRundown,
 }
 
@@ -67,6 +74,7 @@ impl NspFn {
         }
     }
 
+    /// The entry point with this Windows name (`NSPv2Startup`, …).
     pub fn from_name(name: &str) -> Option<NspFn> {
         NspFn::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -147,6 +155,7 @@ pub struct RoutineTable {
     pub cb_size: u32,
     /// Recorded, not checked (S1.5).
     pub major_version: u32,
+    /// Recorded, not checked (S1.5).
     pub minor_version: u32,
     /// One entry per [`NspFn`], in table order.
     pub entries: [EntryPoint; 7],
@@ -179,6 +188,7 @@ impl RoutineTable {
         self
     }
 
+    /// Whether the slot of `f` is filled.
     pub const fn has(&self, f: NspFn) -> bool {
         matches!(self.entries[f as usize], EntryPoint::Present)
     }
@@ -214,9 +224,11 @@ pub type NspResult<T> = Result<T, SocketError>;
 pub struct SessionArg(pub NonZeroU64);
 
 impl SessionArg {
+    /// A session argument from its raw value; `None` for 0 (null).
     pub fn new(raw: u64) -> Option<SessionArg> {
         NonZeroU64::new(raw).map(SessionArg)
     }
+    /// The raw pointer-sized value.
     pub fn raw(self) -> u64 {
         self.0.get()
     }
@@ -244,13 +256,18 @@ pub enum NextExOutput {
     Result(QuerySet),
     /// The buffer was too small: the required length goes to `*lpdwBufferLength`, and the
     /// provider completes the call with WSAEFAULT.
-    BufferTooSmall { required: u32 },
+    /// The buffer was too small: the provider completes with WSAEFAULT and reports `required` bytes.
+    BufferTooSmall {
+        /// The length the result needs, in bytes.
+        required: u32,
+    },
 }
 
 /// Which client a provider call serves. Real providers see this through RPC impersonation; mocks
 /// may use it for diagnostics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallSite {
+    /// The provider called.
     pub provider: Guid,
     /// The client process served (0 for deferred work, which serves no one in particular).
     pub pid: u32,
@@ -260,8 +277,11 @@ pub struct CallSite {
 #[allow(clippy::large_enum_variant)] // see NextExOutput
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContextOp {
+    /// [`NspContext::write_next_ex`].
     WriteNextEx(AsyncCall, NextExOutput),
+    /// [`NspContext::complete_async_call`].
     Complete(AsyncCall, Result<(), WsaError>),
+    /// [`NspContext::defer`].
     Defer(WorkToken),
 }
 
@@ -279,6 +299,7 @@ pub struct NspContext {
 }
 
 impl NspContext {
+    /// A fresh context for one call at `site`.
     pub fn new(site: CallSite) -> Self {
         Self::with_buffer(site, Vec::new())
     }
@@ -295,6 +316,7 @@ impl NspContext {
         }
     }
 
+    /// Which provider and client this call serves.
     pub fn site(&self) -> CallSite {
         self.site
     }
@@ -326,6 +348,7 @@ impl NspContext {
         self.ops.push(ContextOp::Defer(token));
     }
 
+    /// The last error the provider set in this call, if any.
     pub fn last_error(&self) -> Option<WsaError> {
         self.last_error
     }
@@ -339,7 +362,9 @@ impl NspContext {
 /// What a provider can report about the state it holds (for P5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldState {
+    /// Client sessions open (Startup without Cleanup or Rundown yet).
     pub sessions: usize,
+    /// Lookups open (Begin without End yet).
     pub lookups: usize,
 }
 

@@ -53,32 +53,56 @@ const NAMES: &[(WsaError, &str)] = &[
 ];
 
 impl WsaError {
+    /// `WSA_INVALID_HANDLE` (6).
     pub const INVALID_HANDLE: WsaError = code(6);
+    /// `WSA_NOT_ENOUGH_MEMORY` (8).
     pub const NOT_ENOUGH_MEMORY: WsaError = code(8);
+    /// `WSA_INVALID_PARAMETER` (87).
     pub const INVALID_PARAMETER: WsaError = code(87);
+    /// `WSAEACCES` (10013).
     pub const EACCES: WsaError = code(10013);
+    /// `WSAEFAULT` (10014).
     pub const EFAULT: WsaError = code(10014);
+    /// `WSAEINVAL` (10022).
     pub const EINVAL: WsaError = code(10022);
     /// A blocking call is in progress on this thread.
     pub const EINPROGRESS: WsaError = code(10036);
+    /// `WSAEOPNOTSUPP` (10045).
     pub const EOPNOTSUPP: WsaError = code(10045);
+    /// `WSASYSNOTREADY` (10091).
     pub const SYSNOTREADY: WsaError = code(10091);
+    /// `WSAVERNOTSUPPORTED` (10092).
     pub const VERNOTSUPPORTED: WsaError = code(10092);
+    /// `WSANOTINITIALISED` (10093).
     pub const NOTINITIALISED: WsaError = code(10093);
+    /// `WSAENOMORE` (10102).
     pub const ENOMORE: WsaError = code(10102);
+    /// `WSAECANCELLED` (10103).
     pub const ECANCELLED: WsaError = code(10103);
+    /// `WSAEINVALIDPROCTABLE` (10104).
     pub const EINVALIDPROCTABLE: WsaError = code(10104);
+    /// `WSAEINVALIDPROVIDER` (10105).
     pub const EINVALIDPROVIDER: WsaError = code(10105);
+    /// `WSAEPROVIDERFAILEDINIT` (10106).
     pub const EPROVIDERFAILEDINIT: WsaError = code(10106);
+    /// `WSASYSCALLFAILURE` (10107).
     pub const SYSCALLFAILURE: WsaError = code(10107);
+    /// `WSASERVICE_NOT_FOUND` (10108).
     pub const SERVICE_NOT_FOUND: WsaError = code(10108);
+    /// `WSATYPE_NOT_FOUND` (10109).
     pub const TYPE_NOT_FOUND: WsaError = code(10109);
+    /// `WSA_E_NO_MORE` (10110).
     pub const E_NO_MORE: WsaError = code(10110);
+    /// `WSA_E_CANCELLED` (10111).
     pub const E_CANCELLED: WsaError = code(10111);
+    /// `WSAHOST_NOT_FOUND` (11001).
     pub const HOST_NOT_FOUND: WsaError = code(11001);
+    /// `WSANO_RECOVERY` (11003).
     pub const NO_RECOVERY: WsaError = code(11003);
+    /// `WSANO_DATA` (11004).
     pub const NO_DATA: WsaError = code(11004);
 
+    /// The Winsock number.
     pub const fn code(self) -> u32 {
         self.0.get()
     }

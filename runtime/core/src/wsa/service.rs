@@ -15,16 +15,19 @@ pub enum SetServiceOp {
 }
 
 impl SetServiceOp {
+    /// Every operation, in `RNRSERVICE_*` order.
     pub const ALL: [SetServiceOp; 3] = [
         SetServiceOp::Register,
         SetServiceOp::Deregister,
         SetServiceOp::Delete,
     ];
 
+    /// The `RNRSERVICE_*` number.
     pub const fn code(self) -> u32 {
         self as u32
     }
 
+    /// The operation with this `RNRSERVICE_*` number.
     pub fn from_code(code: u32) -> Option<SetServiceOp> {
         SetServiceOp::ALL.into_iter().find(|op| op.code() == code)
     }
@@ -64,9 +67,12 @@ impl SetServiceOp {
 pub struct SetServiceFlags(pub u32);
 
 impl SetServiceFlags {
+    /// No flags.
     pub const EMPTY: SetServiceFlags = SetServiceFlags(0);
+    /// `SERVICE_MULTIPLE`: the addresses given are a subset to add or remove.
     pub const SERVICE_MULTIPLE: SetServiceFlags = SetServiceFlags(0x1);
 
+    /// Whether SERVICE_MULTIPLE is set.
     pub const fn multiple(self) -> bool {
         self.0 & SetServiceFlags::SERVICE_MULTIPLE.0 != 0
     }

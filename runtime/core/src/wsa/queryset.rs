@@ -4,9 +4,6 @@
 //! Windows provider could have packed it there. The layout is x64's; see [`wire`].
 
 use super::{Guid, LupFlags, Namespace};
-use serde_json::{Value, json};
-use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// The x64 sizes of the structures a packed WSAQUERYSET2W buffer holds, and the packing rule.
@@ -19,22 +16,34 @@ use std::net::SocketAddr;
 pub mod wire {
     /// `sizeof(WSAQUERYSET2W)` on x64.
     pub const QUERYSET2W_SIZE: u32 = 112;
+    /// `sizeof(WSAVERSION)`.
     pub const WSAVERSION_SIZE: u32 = 8;
+    /// `sizeof(GUID)`.
     pub const GUID_SIZE: u32 = 16;
+    /// `sizeof(AFPROTOCOLS)`.
     pub const AFPROTOCOLS_SIZE: u32 = 8;
     /// Two `SOCKET_ADDRESS` (pointer + length, 16 each) and two `INT`s.
     pub const CSADDR_INFO_SIZE: u32 = 40;
+    /// `sizeof(SOCKADDR_IN)`.
     pub const SOCKADDR_IN_SIZE: u32 = 16;
+    /// `sizeof(SOCKADDR_IN6)`.
     pub const SOCKADDR_IN6_SIZE: u32 = 28;
     /// `BLOB`: a ULONG length, padding, a pointer.
     pub const BLOB_SIZE: u32 = 16;
+    /// Each part of the packed buffer starts at a multiple of this.
     pub const ALIGN: u32 = 8;
 
+    /// `AF_INET`.
     pub const AF_INET: i32 = 2;
+    /// `AF_INET6` (Windows' number).
     pub const AF_INET6: i32 = 23;
+    /// `SOCK_STREAM`.
     pub const SOCK_STREAM: i32 = 1;
+    /// `SOCK_DGRAM`.
     pub const SOCK_DGRAM: i32 = 2;
+    /// `IPPROTO_TCP`.
     pub const IPPROTO_TCP: i32 = 6;
+    /// `IPPROTO_UDP`.
     pub const IPPROTO_UDP: i32 = 17;
 
     pub(crate) fn align(n: u64) -> u64 {
@@ -58,6 +67,7 @@ pub mod wire {
 /// WSAVERSION.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WsaVersion {
+    /// The version number.
     pub version: u32,
     /// WSAECOMPARATOR: 0 equal, 1 not less than.
     pub how: u32,
@@ -66,16 +76,22 @@ pub struct WsaVersion {
 /// AFPROTOCOLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AfProtocols {
+    /// `iAddressFamily`.
     pub address_family: i32,
+    /// `iProtocol`.
     pub protocol: i32,
 }
 
 /// CSADDR_INFO.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsAddr {
+    /// `RemoteAddr`.
     pub remote: SocketAddr,
+    /// `LocalAddr`, if any.
     pub local: Option<SocketAddr>,
+    /// `iSocketType`.
     pub socket_type: i32,
+    /// `iProtocol`.
     pub protocol: i32,
 }
 
@@ -94,16 +110,27 @@ impl CsAddr {
 /// WSAQUERYSET2W: restrictions for a lookup, a lookup's result, or a registration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuerySet {
+    /// `lpszServiceInstanceName`: the name looked up or returned.
     pub service_instance_name: Option<String>,
+    /// `lpVersion`.
     pub version: Option<WsaVersion>,
+    /// `lpszComment`.
     pub comment: Option<String>,
+    /// `dwNameSpace`.
     pub namespace: Namespace,
+    /// `lpNSProviderId`: restrict a query to one provider.
     pub ns_provider_id: Option<Guid>,
+    /// `lpszContext`.
     pub context: Option<String>,
+    /// `lpafpProtocols`.
     pub protocols: Vec<AfProtocols>,
+    /// `lpszQueryString`.
     pub query_string: Option<String>,
+    /// `lpcsaBuffer`: the addresses.
     pub addresses: Vec<CsAddr>,
+    /// `dwOutputFlags`.
     pub output_flags: u32,
+    /// `lpBlob`: provider-specific bytes.
     pub blob: Option<Vec<u8>>,
 }
 
@@ -207,45 +234,6 @@ impl QuerySet {
             blob: self.blob.clone().filter(|_| keep(LupFlags::RETURN_BLOB)),
         }
     }
-
-    /// The JSON object a trace prints for this query set: only present fields, sorted keys.
-    pub fn to_fields(&self) -> BTreeMap<Cow<'static, str>, Value> {
-        let mut f = BTreeMap::new();
-        if !self.addresses.is_empty() {
-            let addrs: Vec<String> = self
-                .addresses
-                .iter()
-                .map(|a| a.remote.to_string())
-                .collect();
-            f.insert("addrs".into(), json!(addrs));
-        }
-        if let Some(blob) = &self.blob {
-            f.insert("blob_len".into(), json!(blob.len()));
-        }
-        if let Some(c) = &self.comment {
-            f.insert("comment".into(), json!(c));
-        }
-        if let Some(c) = &self.context {
-            f.insert("context".into(), json!(c));
-        }
-        if let Some(n) = &self.service_instance_name {
-            f.insert("name".into(), json!(n));
-        }
-        f.insert("namespace".into(), json!(self.namespace.code()));
-        if self.output_flags != 0 {
-            f.insert("output_flags".into(), json!(self.output_flags));
-        }
-        if let Some(p) = self.ns_provider_id {
-            f.insert("provider".into(), json!(p.to_string()));
-        }
-        if let Some(q) = &self.query_string {
-            f.insert("query_string".into(), json!(q));
-        }
-        if let Some(v) = self.version {
-            f.insert("version".into(), json!(v.version));
-        }
-        f
-    }
 }
 
 #[cfg(test)]
@@ -303,18 +291,5 @@ mod tests {
                     .wire_size()
         );
         assert!(full.project(LupFlags::EMPTY).wire_size() == 112);
-    }
-
-    #[test]
-    fn trace_fields_are_sorted_and_only_present_ones() {
-        let qs = QuerySet {
-            addresses: vec![CsAddr::tcp("[::1]:25".parse().expect("v6"))],
-            ..QuerySet::restrictions(Namespace::EMAIL, "a@b")
-        };
-        let text = serde_json::to_string(&qs.to_fields()).expect("json");
-        assert_eq!(
-            text,
-            r#"{"addrs":["[::1]:25"],"name":"a@b","namespace":37}"#
-        );
     }
 }

@@ -1,0 +1,97 @@
+//! The registry of provider kinds a scenario can name (`kind = "…"`).
+//!
+//! The runtime knows no concrete provider: the `providers` crate fills a [`Registry`] with its
+//! kinds, and the scenario parser and the scheduler look kinds up here. Options arrive as JSON
+//! (converted from the scenario's `[provider.options]` table) and are validated when the
+//! scenario is loaded, so a bad option stops the run before anything starts.
+//!
+//! A run gets its provider instances through the runtime's `Providers` (nspsim-runtime's
+//! `registry` module): straight from the registry, or from a set prepared once per scenario.
+
+use crate::provider::NspV2Provider;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// One documented option of a provider kind (for `nspsim providers` and error messages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionDoc {
+    /// The key in `[provider.options]`.
+    pub name: &'static str,
+    /// The value's shape, e.g. `"inline" | "deferred"` or `array of { name, addrs }`.
+    pub shape: &'static str,
+    /// The value used when the option is absent, as the scenario would write it; `""` for an
+    /// option that must be given (listed as required).
+    pub default: &'static str,
+    /// One line: what the option does.
+    pub help: &'static str,
+}
+
+/// A provider kind: a name, its documentation, and a factory.
+pub trait ProviderKind: Send + Sync {
+    /// The kind's name: what a scenario writes in `kind = "…"`.
+    fn name(&self) -> &'static str;
+    /// One line: what this kind is for.
+    fn summary(&self) -> &'static str;
+    /// The options the kind takes, documented (`nspsim providers` prints them).
+    fn options(&self) -> &'static [OptionDoc];
+    /// Checks options without building anything. `Err` says what is wrong, naming the option.
+    fn validate(&self, options: &Value) -> Result<(), String>;
+    /// Builds a provider instance from validated options.
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String>;
+
+    /// A factory of instances with these options, for building many: a kind whose options are
+    /// costly to parse parses them here, once. Every instance must be what [`build`] would
+    /// return. The default keeps the options and calls [`build`] each time.
+    ///
+    /// [`build`]: ProviderKind::build
+    fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
+        self.validate(options)?;
+        let options = options.clone();
+        Ok(Box::new(move || self.build(&options)))
+    }
+}
+
+/// Builds provider instances from options parsed once ([`ProviderKind::prepare`]).
+pub type Factory<'a> = Box<dyn Fn() -> Result<Box<dyn NspV2Provider>, String> + Send + Sync + 'a>;
+
+/// The kinds available to scenarios, in registration order. Cloning shares the kinds.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: Vec<Arc<dyn ProviderKind>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind; a later kind with the same name replaces the earlier one.
+    pub fn register(&mut self, kind: Box<dyn ProviderKind>) {
+        self.kinds.retain(|k| k.name() != kind.name());
+        self.kinds.push(Arc::from(kind));
+    }
+
+    /// The kind registered under `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn ProviderKind> {
+        self.kinds
+            .iter()
+            .find(|k| k.name() == name)
+            .map(|k| k.as_ref())
+    }
+
+    /// Every kind, in registration order.
+    pub fn kinds(&self) -> impl Iterator<Item = &dyn ProviderKind> {
+        self.kinds.iter().map(|k| k.as_ref())
+    }
+
+    /// The kinds, moved out (to wrap them, as live mode does).
+    pub fn into_kinds(self) -> Vec<Arc<dyn ProviderKind>> {
+        self.kinds
+    }
+
+    /// The kinds' names, in registration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.name()).collect()
+    }
+}
