@@ -80,3 +80,9 @@ fn seed(name: &str) {
 fn l9_set_service_after_cleanup() {
     seed("seed-L9-set-service-after-cleanup");
 }
+
+/// P5: a disabled-then-enabled instance that had sessions dropped without a call is not audited.
+#[test]
+fn p5_disable_enable_leaks_sessions() {
+    seed("seed-P5-disable-enable-leaks-sessions");
+}

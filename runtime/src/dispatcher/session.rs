@@ -239,6 +239,10 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(process) = self.process_mut(pid) {
             process.sessions.retain(|s| *s != h);
         }
+        if how == SessionEnd::Silent {
+            // The instance stays loaded after a disable (§13); its P5 audit is off from now.
+            self.note_sessions_dropped(provider);
+        }
         let last = self.count_session(provider, false);
         if last && how != SessionEnd::Silent {
             self.audit_held_state(provider);
