@@ -65,3 +65,24 @@ fn findings() {
     replay("findings/trace_reader", nspsim::fuzzing::trace_reader, 0);
     replay("findings/api_sequence", nspsim::fuzzing::api_sequence, 0);
 }
+
+/// Replays one named regression seed (a former finding) on its own, so a failure names it.
+fn seed(name: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus/api_sequence")
+        .join(name);
+    let data = std::fs::read(&path).expect("read a seed");
+    nspsim::fuzzing::api_sequence(&data);
+}
+
+/// L9: a WSASetService that outlives the final WSACleanup opens no session at the next provider.
+#[test]
+fn l9_set_service_after_cleanup() {
+    seed("seed-L9-set-service-after-cleanup");
+}
+
+/// P5: a disabled-then-enabled instance that had sessions dropped without a call is not audited.
+#[test]
+fn p5_disable_enable_leaks_sessions() {
+    seed("seed-P5-disable-enable-leaks-sessions");
+}

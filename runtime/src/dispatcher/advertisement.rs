@@ -28,6 +28,10 @@ pub(super) struct Advertised {
     faulted: bool,
     /// Sessions of this provider still live, across all processes (for P5).
     live_sessions: u32,
+    /// Set when a session of this instance ended without any call (a disable or uninstall
+    /// that leaves the code loaded, §13): the provider was never told, so what it reports
+    /// holding no longer says anything about a leak and P5 no longer audits this instance.
+    sessions_dropped: bool,
 }
 
 impl<S: EventSink> Dispatcher<S> {
@@ -105,9 +109,21 @@ impl<S: EventSink> Dispatcher<S> {
         advert.live_sessions == 0
     }
 
-    /// What a provider reports of the state it holds, if it reports any (P5).
+    /// What a provider reports of the state it holds, if it reports any and it can be judged
+    /// (P5): not for an instance that had sessions ended without being told (§13).
     pub(super) fn held_state(&self, provider: Guid) -> Option<crate::provider::HeldState> {
-        self.adverts.get(&provider)?.code.held_state()
+        let advert = self.adverts.get(&provider)?;
+        if advert.sessions_dropped {
+            return None;
+        }
+        advert.code.held_state()
+    }
+
+    /// Records that a session of `provider`'s loaded instance ended without a call (P5, §13).
+    pub(super) fn note_sessions_dropped(&mut self, provider: Guid) {
+        if let Some(advert) = self.adverts.get_mut(&provider) {
+            advert.sessions_dropped = true;
+        }
     }
 
     /// WSAAdvertiseProvider (S3.1, S3.2, S1.5, S8).
@@ -143,6 +159,7 @@ impl<S: EventSink> Dispatcher<S> {
                     code,
                     faulted: false,
                     live_sessions: 0,
+                    sessions_dropped: false,
                 },
             );
         }

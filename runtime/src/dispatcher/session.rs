@@ -131,6 +131,16 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Calls NSPv2Startup (or not, when the slot is null) and records the new session.
     fn open_session(&mut self, pid: Pid, provider: Guid) -> Result<Handle<Session>, WsaError> {
+        // L9 / S4.1: a session opens only for a process with a WSAStartup outstanding. A call
+        // the client made while started can outlive its final WSACleanup (a WSASetService
+        // waiting on a deferred SetServiceEx, then moving on to the next provider; a lookup's
+        // candidate hand-over inside Next); it must not start a new session then, or the
+        // provider gets an NSPv2Startup nobody will clean up (and a Rundown at a normal exit,
+        // L5). That provider's part fails with WSANOTINITIALISED, the code S4.1 gives any call
+        // outside a started process; the call's outcome keeps the first error it collected.
+        if self.startup_count(pid) == 0 {
+            return Err(WsaError::NOTINITIALISED);
+        }
         if !self.reachable(provider) {
             return Err(WsaError::SERVICE_NOT_FOUND);
         }
@@ -228,6 +238,10 @@ impl<S: EventSink> Dispatcher<S> {
         }
         if let Some(process) = self.process_mut(pid) {
             process.sessions.retain(|s| *s != h);
+        }
+        if how == SessionEnd::Silent {
+            // The instance stays loaded after a disable (§13); its P5 audit is off from now.
+            self.note_sessions_dropped(provider);
         }
         let last = self.count_session(provider, false);
         if last && how != SessionEnd::Silent {
