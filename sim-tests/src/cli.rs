@@ -620,7 +620,7 @@ const CONTEXT: usize = 60;
 
 /// Where two versions of a trace line differ, in at most a few bounded lines: the first
 /// differing JSON key (as a path, `args.name`) when both are JSON objects, and both versions
-/// around the first differing column, cut to [`CONTEXT`] characters each side with `…`.
+/// around the first differing column, cut to `CONTEXT` (60) characters each side with `…`.
 pub fn difference(recorded: Option<&str>, replayed: Option<&str>) -> Vec<String> {
     let (Some(a), Some(b)) = (recorded, replayed) else {
         let cut = |s: &str| window(s, 0).0;

@@ -87,7 +87,7 @@
 //!
 //! - [`cli`]: the `run`, `replay`, `check`, `explore` and `providers` subcommands and their
 //!   exit codes.
-//! - [`explore`]: many seeds with faults, crash points, shrinking.
+//! - [`mod@explore`]: many seeds with faults, crash points, shrinking.
 //! - [`fuzzing`]: the bodies of the fuzz targets in `sim-tests/fuzz/`.
 //! - [`lifecycle`]: the lifecycle printout.
 //! - [`render`]: pictures of a trace (HTML report, Mermaid, Perfetto) and the words for an
