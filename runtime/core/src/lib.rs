@@ -128,7 +128,8 @@ pub mod wsa;
 
 pub use provider::{
     AsyncCall, EntryPoint, NextExOutput, NspContext, NspFn, NspResult, NspV2Provider,
-    ProviderLookup, RoutineTable, SessionArg, SocketError, WorkToken,
+    ProviderCrash, ProviderLookup, ProviderTimeout, RoutineTable, SessionArg, SocketError,
+    WorkToken,
 };
 pub use registry::{Factory, OptionDoc, ProviderKind, Registry};
 pub use wsa::{Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, SetServiceOp, WsaError};

@@ -359,6 +359,44 @@ impl NspContext {
     }
 }
 
+/// The panic payload a provider proxy raises when a call misses its deadline (a live host, or
+/// a C provider's host process that does not answer): the dispatcher contains it like a panic
+/// (P4) and reports it as a `timeout` fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderTimeout {
+    /// The entry point that did not return.
+    pub func: NspFn,
+    /// The deadline it missed, in milliseconds.
+    pub after_ms: u64,
+}
+
+impl fmt::Display for ProviderTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} did not return within {} ms",
+            self.func, self.after_ms
+        )
+    }
+}
+
+/// The panic payload a provider proxy raises when the process its code runs in died during a
+/// call (a C provider's host: a signal, `exit`, a sanitizer report). The dispatcher contains it
+/// (P4) and reports a `crash` fault whose detail is this text: it names the signal or exit
+/// status and the entry point that was running, and must not depend on addresses or timing,
+/// because it is written to the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderCrash {
+    /// What happened, e.g. `host killed by SIGSEGV during NSPv2LookupServiceNextEx`.
+    pub detail: String,
+}
+
+impl fmt::Display for ProviderCrash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// What a provider can report about the state it holds (for P5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldState {

@@ -90,23 +90,7 @@ pub struct WorkItem {
     pub serves: Option<Label>,
 }
 
-/// The panic payload a provider proxy raises when a call misses its deadline (live mode): the
-/// dispatcher contains it like a panic, but reports it as a `timeout` fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProviderTimeout {
-    pub func: NspFn,
-    pub after_ms: u64,
-}
-
-impl fmt::Display for ProviderTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} did not return within {} ms",
-            self.func, self.after_ms
-        )
-    }
-}
+pub use crate::provider::{ProviderCrash, ProviderTimeout};
 
 thread_local! {
     static IN_PROVIDER_CALL: Cell<bool> = const { Cell::new(false) };

@@ -45,7 +45,7 @@ mod session;
 mod set_service;
 
 pub use api::{
-    ApiError, ApiResult, LookupHandle, ProviderTimeout, Wake, WakeOutcome, WorkItem,
+    ApiError, ApiResult, LookupHandle, ProviderCrash, ProviderTimeout, Wake, WakeOutcome, WorkItem,
     in_provider_call,
 };
 pub use process::{negotiate_version, version_text};

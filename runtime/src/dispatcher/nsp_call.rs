@@ -18,7 +18,7 @@
 //! Callers decide routing and reachability (L8) before they come here; the seam only asserts
 //! that the provider is still advertised.
 
-use super::api::{ProviderTimeout, WorkItem, set_in_provider_call};
+use super::api::{ProviderCrash, ProviderTimeout, WorkItem, set_in_provider_call};
 use super::{Detach, Dispatcher, Work, emit};
 use crate::event::{Event, EventSink, FaultKind, Fields, Label, Pid};
 use crate::provider::{CallSite, ContextOp, NspContext, NspFn, NspV2Provider, RoutineTable};
@@ -269,9 +269,12 @@ impl<S: EventSink> Dispatcher<S> {
                 Some((value, last_error))
             }
             Err(payload) => {
-                let (kind, detail) = match payload.downcast_ref::<ProviderTimeout>() {
-                    Some(t) => (FaultKind::Timeout, t.to_string()),
-                    None => (FaultKind::Panic, panic_message(payload.as_ref())),
+                let (kind, detail) = if let Some(t) = payload.downcast_ref::<ProviderTimeout>() {
+                    (FaultKind::Timeout, t.to_string())
+                } else if let Some(c) = payload.downcast_ref::<ProviderCrash>() {
+                    (FaultKind::Crash, c.to_string())
+                } else {
+                    (FaultKind::Panic, panic_message(payload.as_ref()))
                 };
                 self.contain_fault(provider, func, kind, detail);
                 None
