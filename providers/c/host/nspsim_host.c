@@ -1,0 +1,874 @@
+/*
+ * nspsim_host.c - the host process of a C NSPv2 provider under nspsim: a fork server, and in
+ * each forked child the provider's host process for one run. PROTOCOL.md describes the wire.
+ *
+ *   nspsim_host SOCKET LIBRARY entry|routines SYMBOL ID|- NAME [ARG...]
+ *
+ * The server dlopens LIBRARY once (its undefined Winsock/kernel32 symbols resolve against this
+ * executable, linked with -rdynamic), resolves SYMBOL, and answers on its stdout. Then it serves
+ * commands read from stdin: FORK connects to nspsim's Unix socket SOCKET and forks; the child
+ * keeps the connection, runs the provider's host main (`entry`) or advertises the table
+ * `routines` itself, reports what was advertised, and serves NSPv2 calls one at a time until
+ * nspsim closes the socket. Every run thus starts from the state the library had right after
+ * loading: fresh provider state, at the cost of a fork.
+ *
+ * Provider code never writes into the protocol: the server moves its stdout to a private
+ * descriptor and points fd 1 at stderr before loading the library, and a child has neither
+ * the control pipe nor stdin.
+ *
+ * Every read of memory a provider wrote (the NextEx buffer, *lpdwBufferLength) is bounded by
+ * the sizes the host itself allocated; what the bytes mean is judged by nspsim, in Rust.
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE
+#elif defined(__APPLE__)
+#define _DARWIN_C_SOURCE
+#endif
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include "nspsim_host.h"
+
+/* ---- Limits (a bound on everything a peer can ask for) ---- */
+#define NH_MAX_FRAME (64u << 20)  /* a request or reply body */
+#define NH_MAX_WORK 65536u        /* pending work items in one run */
+#define NH_MAX_PENDING 65536u     /* NextEx/SetServiceEx calls not yet completed */
+#define NH_MAX_CHILDREN 4096u     /* live children of the fork server */
+
+/* Exit statuses of a child that gave up on its own (nspsim reports them as they are). */
+#define NH_EXIT_PROTOCOL 97 /* a malformed request: a bug in nspsim */
+#define NH_EXIT_NOMEM 98    /* the host itself ran out of memory */
+
+/* Request and reply tags; PROTOCOL.md. */
+enum {
+    REQ_STARTUP = 1,
+    REQ_CLEANUP = 2,
+    REQ_BEGIN = 3,
+    REQ_NEXT_EX = 4,
+    REQ_END = 5,
+    REQ_SET_SERVICE = 6,
+    REQ_RUNDOWN = 7,
+    REQ_RUN_WORK = 8,
+};
+enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U' };
+
+unsigned char nh_provider_id[16];
+int nh_have_id;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Byte buffers and frames                                                                      */
+
+typedef struct {
+    unsigned char *data;
+    size_t len, cap;
+} buf_t;
+
+static void die_nomem(void)
+{
+    static const char msg[] = "nspsim host: out of memory\n";
+    (void)!write(2, msg, sizeof(msg) - 1);
+    _exit(NH_EXIT_NOMEM);
+}
+
+static void buf_reserve(buf_t *b, size_t more)
+{
+    size_t want;
+    unsigned char *p;
+    if (more > NH_MAX_FRAME || b->len + more <= b->cap) {
+        if (more > NH_MAX_FRAME) {
+            die_nomem();
+        }
+        return;
+    }
+    want = b->cap ? b->cap : 256;
+    while (want < b->len + more) {
+        want *= 2;
+    }
+    p = realloc(b->data, want);
+    if (p == NULL) {
+        die_nomem();
+    }
+    b->data = p;
+    b->cap = want;
+}
+
+static void put(buf_t *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+}
+/* Little-endian on the wire; the host is little-endian (x86-64, arm64), asserted here. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire is little-endian, like the host");
+static void put_u8(buf_t *b, uint8_t v) { put(b, &v, 1); }
+static void put_u32(buf_t *b, uint32_t v) { put(b, &v, 4); }
+static void put_i32(buf_t *b, int32_t v) { put(b, &v, 4); }
+static void put_u64(buf_t *b, uint64_t v) { put(b, &v, 8); }
+
+/* A bounds-checked reader of one request. */
+typedef struct {
+    const unsigned char *p;
+    size_t left;
+    int bad;
+} rd_t;
+
+static void get(rd_t *r, void *out, size_t n)
+{
+    if (r->bad || n > r->left) {
+        r->bad = 1;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->left -= n;
+}
+static uint8_t get_u8(rd_t *r) { uint8_t v; get(r, &v, 1); return v; }
+static uint32_t get_u32(rd_t *r) { uint32_t v; get(r, &v, 4); return v; }
+static uint64_t get_u64(rd_t *r) { uint64_t v; get(r, &v, 8); return v; }
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        c += (size_t)w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* 1: read all n bytes; 0: end of file before the first byte; -1: error or a short read. */
+static int read_all(int fd, void *p, size_t n)
+{
+    unsigned char *c = p;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, c + got, n - got);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (r == 0) {
+            return got == 0 ? 0 : -1;
+        }
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+/* Sends `body` as one frame: a u32 length, then the bytes. */
+static int send_frame(int fd, const buf_t *body)
+{
+    uint32_t n = (uint32_t)body->len;
+    if (write_all(fd, &n, 4) != 0) {
+        return -1;
+    }
+    return write_all(fd, body->data, body->len);
+}
+
+/* Reads one frame into `in`. 1: a frame; 0: end of file; -1: an error or an oversized frame. */
+static int recv_frame(int fd, buf_t *in)
+{
+    uint32_t n;
+    int r = read_all(fd, &n, 4);
+    if (r <= 0) {
+        return r;
+    }
+    if (n > NH_MAX_FRAME) {
+        return -1;
+    }
+    in->len = 0;
+    buf_reserve(in, n);
+    in->len = n;
+    return read_all(fd, in->data, n) == 1 ? 1 : -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The child: one run's host process                                                            */
+
+static buf_t g_ops;          /* the operations of the current call, as sent */
+static uint32_t g_nops;
+static uint64_t g_next_token = 1;
+static uint64_t g_running_work; /* token of the work item running, 0 on the call thread */
+
+typedef struct {
+    uint64_t token;
+    nh_work_fn fn;
+    void *ctx;
+} work_t;
+static work_t *g_work;
+static size_t g_nwork, g_capwork;
+
+/* A NextEx or SetServiceEx call the provider has not completed: the memory it was given stays
+ * allocated until it is (a completion from a work item after the lookup ended still writes to
+ * memory the host owns). Each entry is its own heap block, so the `*lpdwBufferLength` handed to
+ * the provider never moves while the table changes. */
+typedef struct {
+    uint64_t h;
+    int is_next;
+    uint32_t len;       /* *lpdwBufferLength (NextEx) */
+    uint32_t cap;       /* the buffer's size as given */
+    unsigned char *mem; /* the NextEx buffer, or the SetServiceEx query set */
+} pending_t;
+static pending_t **g_pending;
+static size_t g_npending, g_cappending;
+
+uint64_t nh_current_work(void)
+{
+    return g_running_work;
+}
+
+void nh_note_unadvertise(void)
+{
+    put_u8(&g_ops, OP_UNADVERTISE);
+    g_nops++;
+}
+
+uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
+{
+    uint64_t token;
+    if (g_nwork >= NH_MAX_WORK) {
+        return 0;
+    }
+    if (g_nwork == g_capwork) {
+        size_t cap = g_capwork ? g_capwork * 2 : 16;
+        work_t *w = realloc(g_work, cap * sizeof(*w));
+        if (w == NULL) {
+            return 0;
+        }
+        g_work = w;
+        g_capwork = cap;
+    }
+    token = g_next_token++;
+    g_work[g_nwork].token = token;
+    g_work[g_nwork].fn = fn;
+    g_work[g_nwork].ctx = ctx;
+    g_nwork++;
+    put_u8(&g_ops, OP_DEFER);
+    put_u64(&g_ops, token);
+    put_u8(&g_ops, (uint8_t)(is_thread ? 1 : 0));
+    g_nops++;
+    return token;
+}
+
+/* Registers a pending call owning `mem`; on failure frees `mem` and dies (out of memory). */
+static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem)
+{
+    pending_t *p;
+    if (g_npending >= NH_MAX_PENDING) {
+        free(mem);
+        die_nomem();
+    }
+    if (g_npending == g_cappending) {
+        size_t cap = g_cappending ? g_cappending * 2 : 16;
+        pending_t **t = realloc(g_pending, cap * sizeof(*t));
+        if (t == NULL) {
+            free(mem);
+            die_nomem();
+        }
+        g_pending = t;
+        g_cappending = cap;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        free(mem);
+        die_nomem();
+    }
+    p->h = h;
+    p->is_next = is_next;
+    p->mem = mem;
+    g_pending[g_npending++] = p;
+    return p;
+}
+
+static void pending_remove(size_t i)
+{
+    free(g_pending[i]->mem);
+    free(g_pending[i]);
+    g_pending[i] = g_pending[--g_npending];
+}
+
+void nh_complete(uint64_t h, int32_t code)
+{
+    size_t i;
+    put_u8(&g_ops, OP_COMPLETE);
+    put_u64(&g_ops, h);
+    put_i32(&g_ops, code);
+    for (i = 0; i < g_npending; i++) {
+        if (g_pending[i]->h == h) {
+            break;
+        }
+    }
+    if (i < g_npending && g_pending[i]->is_next) {
+        /* The NextEx output as it is now: the buffer's address (the result's pointers are
+         * relative to it), *lpdwBufferLength, and the buffer's bytes up to the last non-zero
+         * one (it was zero-filled, so nspsim restores the rest). Reads stay within `cap`. */
+        const pending_t *p = g_pending[i];
+        uint32_t n = p->cap;
+        while (n > 0 && p->mem[n - 1] == 0) {
+            n--;
+        }
+        put_u8(&g_ops, 1);
+        put_u64(&g_ops, (uint64_t)(uintptr_t)p->mem);
+        put_u32(&g_ops, p->len);
+        put_u32(&g_ops, p->cap);
+        put_u32(&g_ops, n);
+        put(&g_ops, p->mem, n);
+    } else {
+        put_u8(&g_ops, 0);
+    }
+    g_nops++;
+    if (i < g_npending) {
+        pending_remove(i);
+    }
+}
+
+/* A query set image (PROTOCOL.md): copied into fresh 8-aligned memory at B, B added to the
+ * pointer field at each relocation. Every relocation and the offset it holds must lie inside
+ * the image. NULL with r->bad set on a malformed image. */
+static unsigned char *read_image(rd_t *r)
+{
+    uint32_t n = get_u32(r);
+    uint32_t nrel;
+    uint32_t i;
+    unsigned char *mem;
+    if (r->bad || n > r->left) {
+        r->bad = 1;
+        return NULL;
+    }
+    /* calloc: at least the 112-byte WSAQUERYSET2W, zero beyond the image; malloc's alignment
+     * (16) covers the 8 every part needs. */
+    mem = calloc(1, n < 112 ? 112 : n);
+    if (mem == NULL) {
+        die_nomem();
+    }
+    get(r, mem, n);
+    nrel = get_u32(r);
+    for (i = 0; i < nrel && !r->bad; i++) {
+        uint32_t at = get_u32(r);
+        uint64_t v;
+        if (at > n || n - at < 8) {
+            r->bad = 1;
+            break;
+        }
+        memcpy(&v, mem + at, 8);
+        if (v >= n) {
+            r->bad = 1;
+            break;
+        }
+        v += (uint64_t)(uintptr_t)mem;
+        memcpy(mem + at, &v, 8);
+    }
+    if (r->bad) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+static void protocol_error(const char *what)
+{
+    fprintf(stderr, "nspsim host: malformed request from nspsim (%s)\n", what);
+    _exit(NH_EXIT_PROTOCOL);
+}
+
+/* Runs one request and builds its reply in `out`. */
+static void serve(rd_t *r, buf_t *out)
+{
+    uint8_t tag = get_u8(r);
+    int32_t ret = 0;
+    uint64_t value = 0;
+    uint32_t err = 0;
+    int err_set;
+
+    nh_last_error_reset();
+    switch (tag) {
+    case REQ_STARTUP:
+        ret = nh_call_startup(&value);
+        break;
+    case REQ_CLEANUP: {
+        uint64_t session = get_u64(r);
+        if (r->bad) {
+            protocol_error("Cleanup");
+        }
+        ret = nh_call_cleanup(session);
+        break;
+    }
+    case REQ_BEGIN: {
+        uint32_t flags = get_u32(r);
+        uint64_t session = get_u64(r);
+        unsigned char *qs = read_image(r);
+        if (r->bad) {
+            protocol_error("Begin");
+        }
+        ret = nh_call_begin(qs, flags, session, &value);
+        free(qs); /* the restrictions are the caller's, valid for the call only */
+        break;
+    }
+    case REQ_NEXT_EX: {
+        uint64_t h = get_u64(r);
+        uint64_t lookup = get_u64(r);
+        uint32_t flags = get_u32(r);
+        uint32_t cap = get_u32(r);
+        pending_t *p;
+        unsigned char *mem;
+        if (r->bad) {
+            protocol_error("NextEx");
+        }
+        /* Zero-filled, so a provider that reads what it did not write reads the same bytes in
+         * every run; at least 8 bytes so a zero-length buffer is still a valid pointer. */
+        mem = calloc(1, cap < 8 ? 8 : cap);
+        if (mem == NULL) {
+            die_nomem();
+        }
+        p = pending_add(h, 1, mem);
+        p->cap = cap;
+        p->len = cap;
+        nh_call_next_ex(h, lookup, flags, &p->len, mem);
+        break;
+    }
+    case REQ_END: {
+        uint64_t lookup = get_u64(r);
+        if (r->bad) {
+            protocol_error("End");
+        }
+        ret = nh_call_end(lookup);
+        break;
+    }
+    case REQ_SET_SERVICE: {
+        uint64_t h = get_u64(r);
+        uint64_t session = get_u64(r);
+        uint32_t op = get_u32(r);
+        uint32_t flags = get_u32(r);
+        unsigned char *qs = read_image(r);
+        if (r->bad) {
+            protocol_error("SetServiceEx");
+        }
+        /* The registration stays valid until the call completes: the client waits for it. */
+        (void)pending_add(h, 0, qs);
+        nh_call_set_service(h, qs, op, flags, session);
+        break;
+    }
+    case REQ_RUNDOWN: {
+        uint64_t session = get_u64(r);
+        if (r->bad) {
+            protocol_error("Rundown");
+        }
+        nh_call_rundown(session);
+        break;
+    }
+    case REQ_RUN_WORK: {
+        uint64_t token = get_u64(r);
+        size_t i;
+        work_t w;
+        if (r->bad) {
+            protocol_error("RunWork");
+        }
+        for (i = 0; i < g_nwork && g_work[i].token != token; i++) {
+        }
+        if (i == g_nwork) {
+            ret = -1; /* no such work item: nspsim asked twice */
+            break;
+        }
+        w = g_work[i];
+        g_work[i] = g_work[--g_nwork];
+        g_running_work = token;
+        nh_call_work(w.fn, w.ctx, token);
+        g_running_work = 0;
+        break;
+    }
+    default:
+        protocol_error("unknown request");
+    }
+    err_set = nh_last_error_get(&err);
+    out->len = 0;
+    put_u8(out, 'R');
+    put_i32(out, ret);
+    put_u8(out, (uint8_t)err_set);
+    put_u32(out, err);
+    put_u64(out, value);
+    put_u32(out, g_nops);
+    put(out, g_ops.data, g_ops.len);
+    g_ops.len = 0;
+    g_nops = 0;
+}
+
+/* The child's life: run the host main, say what it advertised, serve calls until nspsim
+ * closes the socket. Never returns. */
+static void child_main(int sock, void *sym, int is_entry, int argc, char **argv)
+{
+    buf_t in = { 0 }, out = { 0 };
+    struct nh_advert ad;
+    int32_t ret;
+
+    ret = is_entry ? nh_run_entry(sym, argc, argv) : nh_advertise_symbol(sym);
+    nh_advert_get(&ad);
+    put_u8(&out, 'H');
+    put_i32(&out, ret);
+    put_u8(&out, (uint8_t)ad.advertised);
+    put(&out, ad.guid, 16);
+    put_u32(&out, ad.cb_size);
+    put_u32(&out, ad.major);
+    put_u32(&out, ad.minor);
+    put_u8(&out, ad.slots);
+    put_u32(&out, ad.rejected_error);
+    put(&out, ad.rejected_guid, 16);
+    /* Operations done by the host main (work it queued) stay in g_ops and travel with the
+     * first call's reply, when nspsim has a call to hand them to. */
+    if (send_frame(sock, &out) != 0) {
+        _exit(0);
+    }
+    for (;;) {
+        int got = recv_frame(sock, &in);
+        rd_t r;
+        if (got == 0) {
+            _exit(0); /* nspsim is done with this run */
+        }
+        if (got < 0) {
+            protocol_error("frame");
+        }
+        r.p = in.data;
+        r.left = in.len;
+        r.bad = 0;
+        serve(&r, &out);
+        if (send_frame(sock, &out) != 0) {
+            _exit(0);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The fork server                                                                              */
+
+typedef struct {
+    pid_t pid;
+    int done;     /* reaped; `status` is valid */
+    int released; /* nspsim no longer asks about it */
+    int status;
+} child_t;
+static child_t g_children[NH_MAX_CHILDREN];
+static size_t g_nchildren;
+
+static child_t *child_find(pid_t pid)
+{
+    size_t i;
+    for (i = 0; i < g_nchildren; i++) {
+        if (g_children[i].pid == pid) {
+            return &g_children[i];
+        }
+    }
+    return NULL;
+}
+
+/* Reaps every child that has exited, and forgets those nspsim released. */
+static void sweep(void)
+{
+    size_t i;
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        child_t *c;
+        if (pid <= 0) {
+            break;
+        }
+        c = child_find(pid);
+        if (c != NULL) {
+            c->done = 1;
+            c->status = status;
+        }
+    }
+    for (i = 0; i < g_nchildren;) {
+        if (g_children[i].done && g_children[i].released) {
+            g_children[i] = g_children[--g_nchildren];
+        } else {
+            i++;
+        }
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Waits up to `wait_ms` for a child to end, then kills it. Fills the status reply:
+ * u8 how (0 exited, 1 killed by a signal, 2 killed by the host after the wait, 3 unknown
+ * child), i32 the exit status or the signal number. */
+static void child_status(pid_t pid, uint32_t wait_ms, int kill_now, buf_t *out)
+{
+    child_t *c = child_find(pid);
+    uint32_t waited = 0;
+    int killed = 0;
+    if (c == NULL) {
+        put_u8(out, 3);
+        put_i32(out, 0);
+        return;
+    }
+    if (kill_now && !c->done) {
+        kill(pid, SIGKILL);
+        killed = 1;
+    }
+    while (!c->done) {
+        int status;
+        pid_t got = waitpid(pid, &status, killed ? 0 : WNOHANG);
+        if (got == pid) {
+            c->done = 1;
+            c->status = status;
+            break;
+        }
+        if (got < 0 && errno != EINTR) {
+            put_u8(out, 3);
+            put_i32(out, 0);
+            return;
+        }
+        if (!killed) {
+            if (waited >= wait_ms) {
+                kill(pid, SIGKILL);
+                killed = 1;
+            } else {
+                sleep_ms(1);
+                waited++;
+            }
+        }
+    }
+    c->released = 1; /* asked once: nspsim is done with it */
+    if (killed) {
+        put_u8(out, 2);
+        put_i32(out, SIGKILL);
+    } else if (WIFSIGNALED(c->status)) {
+        put_u8(out, 1);
+        put_i32(out, WTERMSIG(c->status));
+    } else {
+        put_u8(out, 0);
+        put_i32(out, WEXITSTATUS(c->status));
+    }
+}
+
+static int connect_to(const char *path)
+{
+    struct sockaddr_un addr;
+    int fd;
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static void reply_error(int ctl, buf_t *out, const char *text)
+{
+    out->len = 0;
+    put_u8(out, 1);
+    put(out, text, strlen(text));
+    (void)send_frame(ctl, out);
+}
+
+static int parse_id(const char *hex, unsigned char id[16])
+{
+    int i;
+    for (i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        id[i] = (unsigned char)v;
+    }
+    return hex[32] == '\0' ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *sock_path, *lib_path, *mode, *symbol, *id;
+    int ctl_in = 0, ctl_out;
+    int is_entry;
+    void *lib, *sym;
+    buf_t in = { 0 }, out = { 0 };
+    char msg[1024];
+
+    /* Keep the protocol's stdout to ourselves; anything else written to fd 1 (a provider's
+     * printf, the library's constructors) goes to stderr. */
+    ctl_out = dup(1);
+    if (ctl_out < 0 || dup2(2, 1) < 0) {
+        return 2;
+    }
+    fcntl(ctl_out, F_SETFD, FD_CLOEXEC);
+    signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, not a death */
+
+    if (argc < 7) {
+        reply_error(ctl_out, &out, "usage: nspsim_host SOCKET LIBRARY entry|routines SYMBOL ID|- NAME [ARG...]");
+        return 2;
+    }
+    sock_path = argv[1];
+    lib_path = argv[2];
+    mode = argv[3];
+    symbol = argv[4];
+    id = argv[5];
+    is_entry = strcmp(mode, "entry") == 0;
+    if (strcmp(id, "-") != 0) {
+        if (parse_id(id, nh_provider_id) != 0) {
+            reply_error(ctl_out, &out, "the provider id is not 32 hex digits");
+            return 2;
+        }
+        nh_have_id = 1;
+    }
+
+    lib = dlopen(lib_path, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        const char *e = dlerror();
+        reply_error(ctl_out, &out, e != NULL ? e : "dlopen failed");
+        return 3;
+    }
+    dlerror();
+    sym = dlsym(lib, symbol);
+    if (sym == NULL) {
+        snprintf(msg, sizeof(msg), "the library has no exported symbol `%s`", symbol);
+        reply_error(ctl_out, &out, msg);
+        return 3;
+    }
+    out.len = 0;
+    put_u8(&out, 0);
+    if (send_frame(ctl_out, &out) != 0) {
+        return 0;
+    }
+
+    for (;;) {
+        rd_t r;
+        uint8_t cmd;
+        int got = recv_frame(ctl_in, &in);
+        if (got <= 0) {
+            break; /* nspsim closed the pipe: it is done (or gone) */
+        }
+        sweep();
+        r.p = in.data;
+        r.left = in.len;
+        r.bad = 0;
+        cmd = get_u8(&r);
+        out.len = 0;
+        if (cmd == 'F') {
+            int sock;
+            pid_t pid;
+            if (g_nchildren == NH_MAX_CHILDREN) {
+                reply_error(ctl_out, &out, "too many provider host processes at once");
+                continue;
+            }
+            /* Connect before forking: nspsim accepts right after this reply, and the
+             * connection is already queued, so its accept never waits for a child. */
+            sock = connect_to(sock_path);
+            if (sock < 0) {
+                snprintf(msg, sizeof(msg), "cannot connect to nspsim's socket: %s", strerror(errno));
+                reply_error(ctl_out, &out, msg);
+                continue;
+            }
+            fflush(NULL);
+            pid = fork();
+            if (pid < 0) {
+                snprintf(msg, sizeof(msg), "fork failed: %s", strerror(errno));
+                close(sock);
+                reply_error(ctl_out, &out, msg);
+                continue;
+            }
+            if (pid == 0) {
+                int null_fd = open("/dev/null", O_RDONLY);
+#if defined(__linux__)
+                /* Die with the fork server, which dies when nspsim does (its stdin closes). */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() == 1) {
+                    _exit(0);
+                }
+#endif
+                close(ctl_out);
+                if (null_fd >= 0) {
+                    dup2(null_fd, 0);
+                    close(null_fd);
+                }
+                signal(SIGPIPE, SIG_DFL);
+                /* argv[6..] is NAME ARG... (NULL-terminated): entry's argv. */
+                child_main(sock, sym, is_entry, argc - 6, argv + 6);
+            }
+            close(sock);
+            g_children[g_nchildren].pid = pid;
+            g_children[g_nchildren].done = 0;
+            g_children[g_nchildren].released = 0;
+            g_children[g_nchildren].status = 0;
+            g_nchildren++;
+            put_u8(&out, 0);
+            put_u32(&out, (uint32_t)pid);
+            (void)send_frame(ctl_out, &out);
+        } else if (cmd == 'S' || cmd == 'K') {
+            pid_t pid = (pid_t)get_u32(&r);
+            uint32_t wait_ms = get_u32(&r);
+            put_u8(&out, 0);
+            child_status(pid, wait_ms, cmd == 'K', &out);
+            (void)send_frame(ctl_out, &out);
+        } else if (cmd == 'R') {
+            child_t *c = child_find((pid_t)get_u32(&r));
+            if (c != NULL) {
+                c->released = 1;
+            }
+            sweep();
+        } else {
+            reply_error(ctl_out, &out, "unknown command");
+        }
+    }
+    /* Done: no child outlives its fork server. */
+    {
+        size_t i;
+        for (i = 0; i < g_nchildren; i++) {
+            if (!g_children[i].done) {
+                kill(g_children[i].pid, SIGKILL);
+            }
+        }
+        for (i = 0; i < g_nchildren; i++) {
+            if (!g_children[i].done) {
+                int status;
+                while (waitpid(g_children[i].pid, &status, 0) < 0 && errno == EINTR) {
+                }
+            }
+        }
+    }
+    return 0;
+}
