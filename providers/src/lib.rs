@@ -7,10 +7,12 @@
 //! | `minimal-stubs` | the same, with WSAEOPNOTSUPP stubs in the optional slots |
 //! | `faulty` | an `email-directory` that injects faults by option ([`faulty`]) |
 //! | `buggy` | an `email-directory` with one real-world ordering bug (`bug = …`) |
+//! | `c-library` | your own provider in C, loaded into a host process forked per run ([`c_library`]) |
 //!
 //! [`registry`] returns a [`Registry`] with every kind, which the scenario loader and the
 //! scheduler use; `runtime` itself never names a concrete provider.
 
+pub mod c_library;
 pub mod email_directory;
 pub mod faulty;
 pub mod minimal;
@@ -32,6 +34,7 @@ pub fn registry() -> Registry {
     r.register(Box::new(MinimalKind { stubs: true }));
     r.register(Box::new(FaultyKind));
     r.register(Box::new(BuggyKind));
+    r.register(Box::new(c_library::CLibraryKind));
     r
 }
 

@@ -1,0 +1,384 @@
+//! A C provider as an [`NspV2Provider`]: each method is one request to the run's host process,
+//! and what the provider did there comes back as context operations, in order.
+//!
+//! - Completions become [`NspContext::complete_async_call`]; a NextEx completion carries the
+//!   output buffer, which is validated by [`marshal`](super::marshal) before anything of it is
+//!   believed: code 0 → [`NextExOutput::Result`] (S5.4), WSAEFAULT → [`NextExOutput::BufferTooSmall`]
+//!   with `*lpdwBufferLength` (S5.5).
+//! - `QueueUserWorkItem`/`CreateThread` become [`NspContext::defer`]; the scheduler later calls
+//!   [`NspV2Provider::run_deferred`], which runs the callback in the host (S6.3).
+//! - P4: a host that dies during a call becomes a [`ProviderCrash`] panic naming how it ended
+//!   and the entry point; one that misses the deadline is killed and becomes a
+//!   [`ProviderTimeout`] panic; a malformed NextEx result becomes a panic whose text starts
+//!   `malformed result:` and names the field. The dispatcher contains all three. After any of
+//!   them the instance is dead: later calls fail at once (with the same crash), never hang.
+
+use super::host::{CallFailure, Connection};
+use super::marshal::{self, QuerySetImage};
+use super::protocol::{self, HostOp, Reply, Request};
+use nspsim_core::provider::{EntryPoint, HeldState};
+use nspsim_core::{
+    AsyncCall, Guid, LupFlags, NextExOutput, NspContext, NspFn, NspResult, NspV2Provider,
+    ProviderCrash, ProviderLookup, ProviderTimeout, QuerySet, RoutineTable, SessionArg,
+    SetServiceFlags, SetServiceOp, SocketError, WorkToken, WsaError,
+};
+use std::collections::BTreeMap;
+use std::panic::panic_any;
+
+/// One instance: one forked host process, fresh from the loaded library.
+pub struct CProvider {
+    conn: Option<Connection>,
+    table: RoutineTable,
+    /// The id the code advertised.
+    advertised: Guid,
+    /// Whether the scenario's id was checked by the host (else it is checked at each call).
+    id_checked: bool,
+    deadline_ms: u64,
+    /// Which entry point queued each pending work item, to name it if the item crashes.
+    origins: BTreeMap<u64, NspFn>,
+    /// Why the instance is dead, once it is.
+    dead: Option<Dead>,
+}
+
+#[derive(Clone)]
+enum Dead {
+    Crash(String),
+    Timeout(NspFn, u64),
+    Panic(String),
+}
+
+impl Dead {
+    fn raise(&self) -> ! {
+        match self {
+            Dead::Crash(detail) => panic_any(ProviderCrash {
+                detail: detail.clone(),
+            }),
+            Dead::Timeout(func, after_ms) => panic_any(ProviderTimeout {
+                func: *func,
+                after_ms: *after_ms,
+            }),
+            Dead::Panic(text) => panic_any(text.clone()),
+        }
+    }
+}
+
+/// How the host main is named in messages: `` `ContosoHostMain` `` or `the host's own main`.
+pub struct Launch<'a> {
+    /// `entry` or `routines` symbol.
+    pub symbol: &'a str,
+    pub is_entry: bool,
+    /// The scenario's provider id, when the runtime passed it.
+    pub id: Option<Guid>,
+    pub deadline_ms: u64,
+}
+
+fn wsa_text(code: u32) -> String {
+    match WsaError::from_code(code) {
+        Some(e) => e.to_string(),
+        None => "0".to_string(),
+    }
+}
+
+impl CProvider {
+    /// Reads the host main's report from a freshly forked child and checks it: `entry`
+    /// returned 0 and advertised the scenario's id. `Err` is a message for the user.
+    pub fn start(mut conn: Connection, launch: &Launch<'_>) -> Result<CProvider, String> {
+        let what = if launch.is_entry {
+            format!("`{}` (entry)", launch.symbol)
+        } else {
+            format!("advertising `{}` (routines)", launch.symbol)
+        };
+        let body = match conn.receive() {
+            Ok(b) => b,
+            Err(CallFailure::Died(how)) => return Err(format!("{how} while running {what}")),
+            Err(CallFailure::Timeout) => {
+                return Err(format!(
+                    "{what} did not return within {} ms (call_deadline_ms); the host was killed",
+                    launch.deadline_ms
+                ));
+            }
+            Err(CallFailure::Garbled(e)) => return Err(format!("the host sent {e}")),
+        };
+        let hello = protocol::decode_hello(body).map_err(|e| {
+            conn.kill();
+            format!("the host's greeting is malformed: {e}")
+        })?;
+        if hello.entry_ret != 0 {
+            let ret = hello.entry_ret;
+            let code = u32::try_from(ret).ok().and_then(WsaError::from_code);
+            return Err(match (launch.is_entry, code) {
+                (true, Some(e)) if e.name().is_some() => {
+                    format!("{what} returned {ret} ({e}): the provider's host main failed")
+                }
+                (true, _) => format!("{what} returned {ret}: the provider's host main failed"),
+                (false, _) => format!(
+                    "{what} failed: WSAAdvertiseProvider returned {}",
+                    wsa_text(ret as u32)
+                ),
+            });
+        }
+        if !hello.advertised {
+            return Err(if hello.rejected_error != 0 {
+                format!(
+                    "{what} advertised provider {}, but the scenario's provider id is {}: \
+                     WSAAdvertiseProvider failed with {} (S3.1); use the same GUID in the \
+                     C code and in the scenario's `id`",
+                    hello.rejected_guid,
+                    launch.id.map_or_else(|| "another".to_string(), |g| g.to_string()),
+                    wsa_text(hello.rejected_error)
+                )
+            } else {
+                format!(
+                    "{what} returned 0 without advertising a provider (no successful \
+                     WSAAdvertiseProvider{})",
+                    launch
+                        .id
+                        .map_or_else(String::new, |g| format!(" of {g}"))
+                )
+            });
+        }
+        let mut entries = [EntryPoint::Absent; 7];
+        for (i, e) in entries.iter_mut().enumerate() {
+            if hello.slots & (1 << i) != 0 {
+                *e = EntryPoint::Present;
+            }
+        }
+        Ok(CProvider {
+            conn: Some(conn),
+            table: RoutineTable {
+                cb_size: hello.cb_size,
+                major_version: hello.major,
+                minor_version: hello.minor,
+                entries,
+            },
+            advertised: hello.guid,
+            id_checked: launch.id.is_some(),
+            deadline_ms: launch.deadline_ms,
+            origins: BTreeMap::new(),
+            dead: None,
+        })
+    }
+
+    /// The pid of the run's host process (tests look for leaks with it; never traced).
+    pub fn host_pid(&self) -> Option<u32> {
+        self.conn.as_ref().map(Connection::pid)
+    }
+
+    fn die(&mut self, why: Dead) -> ! {
+        self.dead = Some(why.clone());
+        // Dropping the connection closes the socket and releases the child.
+        self.conn = None;
+        why.raise()
+    }
+
+    /// Makes one call and applies what the provider did to `ctx`. `func` names the entry point
+    /// (for a work item: the one that queued it), `what` the place in a crash's text.
+    fn call(&mut self, ctx: &mut NspContext, func: NspFn, what: &str, req: Request<'_>) -> Reply {
+        if let Some(dead) = &self.dead {
+            dead.raise();
+        }
+        if !self.id_checked && ctx.site().provider != self.advertised {
+            // Without the scenario's id the host took whatever the code advertised; the first
+            // call tells which id the dispatcher knows this provider by.
+            let text = format!(
+                "the provider's code advertised {}, but the scenario's provider id is {} (S3.1)",
+                self.advertised,
+                ctx.site().provider
+            );
+            self.die(Dead::Panic(text));
+        }
+        let deadline_ms = self.deadline_ms;
+        let Some(conn) = self.conn.as_mut() else {
+            self.die(Dead::Crash(format!("host is gone during {what}")));
+        };
+        let reply = match conn.call(&req) {
+            Ok(body) => protocol::decode_reply(body).map_err(|e| {
+                conn.kill();
+                Dead::Crash(format!("host sent a malformed reply during {what}: {e}"))
+            }),
+            Err(CallFailure::Died(how)) => Err(Dead::Crash(format!("{how} during {what}"))),
+            Err(CallFailure::Timeout) => Err(Dead::Timeout(func, deadline_ms)),
+            Err(CallFailure::Garbled(e)) => Err(Dead::Crash(format!("host sent {e} during {what}"))),
+        };
+        let reply = match reply {
+            Ok(r) => r,
+            Err(dead) => self.die(dead),
+        };
+        if let Some(code) = reply.last_error.and_then(WsaError::from_code) {
+            ctx.set_last_error(code);
+        }
+        for op in &reply.ops {
+            self.apply(ctx, func, op);
+        }
+        reply
+    }
+
+    fn apply(&mut self, ctx: &mut NspContext, func: NspFn, op: &HostOp) {
+        match op {
+            HostOp::Complete { call, code, output } => {
+                let call = AsyncCall(*call);
+                // Any INT the provider passes is its code; the dispatcher judges it (P2).
+                let code = WsaError::from_code(*code as u32);
+                if let Some(out) = output {
+                    match code {
+                        None => {
+                            let mut bytes = out.bytes.clone();
+                            bytes.resize(out.capacity as usize, 0);
+                            match marshal::read_next_ex_result(&bytes, out.base) {
+                                Ok(qs) => ctx.write_next_ex(call, NextExOutput::Result(qs)),
+                                Err(e) => self.die(Dead::Panic(format!(
+                                    "malformed result: NSPv2LookupServiceNextEx completed with \
+                                     NO_ERROR but its result is malformed: {e}"
+                                ))),
+                            }
+                        }
+                        Some(WsaError::EFAULT) => ctx.write_next_ex(
+                            call,
+                            NextExOutput::BufferTooSmall {
+                                required: out.length,
+                            },
+                        ),
+                        Some(_) => {}
+                    }
+                }
+                ctx.complete_async_call(call, code.map_or(Ok(()), Err));
+            }
+            HostOp::Defer { token, .. } => {
+                self.origins.insert(*token, func);
+                ctx.defer(WorkToken(*token));
+            }
+            // The scenario's steps decide when the provider stops being reachable.
+            HostOp::Unadvertise => {}
+        }
+    }
+
+    fn status(reply: &Reply) -> NspResult<()> {
+        // NO_ERROR is the only success; SOCKET_ERROR (or any other value) is a failure whose
+        // code is the last error (S1.4).
+        if reply.ret == 0 { Ok(()) } else { Err(SocketError) }
+    }
+}
+
+const STARTUP: &str = "NSPv2Startup";
+const CLEANUP: &str = "NSPv2Cleanup";
+const BEGIN: &str = "NSPv2LookupServiceBegin";
+const NEXT_EX: &str = "NSPv2LookupServiceNextEx";
+const END: &str = "NSPv2LookupServiceEnd";
+const SET_SERVICE: &str = "NSPv2SetServiceEx";
+const RUNDOWN: &str = "NSPv2ClientSessionRundown";
+
+fn raw(session: Option<SessionArg>) -> u64 {
+    session.map_or(0, SessionArg::raw)
+}
+
+impl NspV2Provider for CProvider {
+    fn routine_table(&self) -> RoutineTable {
+        self.table
+    }
+
+    fn startup(&mut self, ctx: &mut NspContext) -> NspResult<Option<SessionArg>> {
+        let reply = self.call(ctx, NspFn::Startup, STARTUP, Request::Startup);
+        Self::status(&reply).map(|()| SessionArg::new(reply.value))
+    }
+
+    fn cleanup(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) -> NspResult<()> {
+        let session = raw(session);
+        let reply = self.call(ctx, NspFn::Cleanup, CLEANUP, Request::Cleanup { session });
+        Self::status(&reply)
+    }
+
+    fn lookup_service_begin(
+        &mut self,
+        ctx: &mut NspContext,
+        restrictions: &QuerySet,
+        flags: LupFlags,
+        session: Option<SessionArg>,
+    ) -> NspResult<ProviderLookup> {
+        let image: QuerySetImage = marshal::query_set_image(restrictions);
+        let req = Request::Begin {
+            flags: flags.bits(),
+            session: raw(session),
+            image: &image,
+        };
+        let reply = self.call(ctx, NspFn::LookupServiceBegin, BEGIN, req);
+        Self::status(&reply).map(|()| ProviderLookup(reply.value))
+    }
+
+    fn lookup_service_next_ex(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        lookup: ProviderLookup,
+        flags: LupFlags,
+        buffer_len: u32,
+    ) {
+        let req = Request::NextEx {
+            call: call.0,
+            lookup: lookup.0,
+            flags: flags.bits(),
+            buffer_len,
+        };
+        self.call(ctx, NspFn::LookupServiceNextEx, NEXT_EX, req);
+    }
+
+    fn lookup_service_end(
+        &mut self,
+        ctx: &mut NspContext,
+        lookup: ProviderLookup,
+    ) -> NspResult<()> {
+        let req = Request::End { lookup: lookup.0 };
+        let reply = self.call(ctx, NspFn::LookupServiceEnd, END, req);
+        Self::status(&reply)
+    }
+
+    fn set_service_ex(
+        &mut self,
+        ctx: &mut NspContext,
+        call: AsyncCall,
+        info: &QuerySet,
+        op: SetServiceOp,
+        flags: SetServiceFlags,
+        session: Option<SessionArg>,
+    ) {
+        let image = marshal::query_set_image(info);
+        let req = Request::SetService {
+            call: call.0,
+            session: raw(session),
+            op: op.code(),
+            flags: flags.0,
+            image: &image,
+        };
+        self.call(ctx, NspFn::SetServiceEx, SET_SERVICE, req);
+    }
+
+    fn client_session_rundown(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) {
+        let session = raw(session);
+        self.call(
+            ctx,
+            NspFn::ClientSessionRundown,
+            RUNDOWN,
+            Request::Rundown { session },
+        );
+    }
+
+    fn run_deferred(&mut self, ctx: &mut NspContext, token: WorkToken) {
+        let origin = self
+            .origins
+            .remove(&token.0)
+            .unwrap_or(NspFn::LookupServiceNextEx);
+        let what = format!("a work item queued by {origin}");
+        let reply = self.call(ctx, origin, &what, Request::RunWork { token: token.0 });
+        if reply.ret != 0 {
+            // The host has no such item: the driver ran one token twice.
+            self.die(Dead::Panic(format!(
+                "work item {} was run twice or never queued",
+                token.0
+            )));
+        }
+    }
+
+    fn held_state(&self) -> Option<HeldState> {
+        // A C provider's state is its own business; P5 is judged for providers that report it.
+        None
+    }
+}
