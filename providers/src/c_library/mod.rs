@@ -34,12 +34,10 @@ pub mod protocol;
 pub mod provider;
 pub mod toolchain;
 
-use crate::options;
 use host::{Connection, ForkServer, HostSpec};
 use nspsim_core::registry::{Factory, OptionDoc, ProviderKind};
 use nspsim_core::{Guid, NspV2Provider};
 use provider::{CProvider, Launch};
-use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -84,20 +82,80 @@ pub const DEFAULT_DEADLINE_MS: u64 = 5_000;
 /// The longest call deadline accepted (an hour).
 pub const MAX_DEADLINE_MS: u64 = 3_600_000;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The options as written, each checked for its type (naming the option when it is wrong).
 struct RawOptions {
     path: String,
     entry: Option<String>,
     routines: Option<String>,
-    #[serde(default)]
     args: Vec<String>,
     call_deadline_ms: Option<u64>,
     sanitizer: Option<String>,
-    #[serde(rename = "$id")]
     id: Option<String>,
-    #[serde(rename = "$name")]
     name: Option<String>,
+}
+
+const KEYS: [&str; 8] = [
+    "path",
+    "entry",
+    "routines",
+    "args",
+    "call_deadline_ms",
+    "sanitizer",
+    ID_KEY,
+    NAME_KEY,
+];
+
+impl RawOptions {
+    fn read(options: &Value) -> Result<RawOptions, String> {
+        let empty = serde_json::Map::new();
+        let o = match options {
+            Value::Null => &empty,
+            Value::Object(o) => o,
+            _ => return Err(format!("{KIND} options: expected a table")),
+        };
+        if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(format!(
+                "{KIND} options: unknown option `{k}`; expected one of path, entry, routines, args, call_deadline_ms, sanitizer"
+            ));
+        }
+        let string = |k: &str| -> Result<Option<String>, String> {
+            match o.get(k) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(v) => Err(format!("{KIND} options: `{k}` must be a string, not {v}")),
+            }
+        };
+        let args = match o.get("args") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| format!("{KIND} options: `args` must be an array of strings"))?,
+            Some(v) => {
+                return Err(format!(
+                    "{KIND} options: `args` must be an array of strings, not {v}"
+                ));
+            }
+        };
+        let call_deadline_ms = match o.get("call_deadline_ms") {
+            None => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                format!("{KIND} options: `call_deadline_ms` must be a whole number of milliseconds, not {v}")
+            })?),
+        };
+        Ok(RawOptions {
+            path: string("path")?
+                .ok_or_else(|| format!("{KIND} options: `path` (the provider's shared library) is required"))?,
+            entry: string("entry")?,
+            routines: string("routines")?,
+            args,
+            call_deadline_ms,
+            sanitizer: string("sanitizer")?,
+            id: string(ID_KEY)?,
+            name: string(NAME_KEY)?,
+        })
+    }
 }
 
 /// Validated options.
@@ -128,7 +186,7 @@ fn no_nul(what: &str, s: &str) -> Result<(), String> {
 impl CLibraryOptions {
     /// Checks the options' shape (not the file: that is checked when the host loads it).
     pub fn parse(options: &Value) -> Result<CLibraryOptions, String> {
-        let raw: RawOptions = options::parse(KIND, options)?;
+        let raw = RawOptions::read(options)?;
         let (is_entry, symbol) = match (raw.entry, raw.routines) {
             (Some(e), None) => (true, e),
             (None, Some(r)) => (false, r),

@@ -103,6 +103,20 @@ impl CProvider {
             conn.kill();
             format!("the host's greeting is malformed: {e}")
         })?;
+        // A refused id is the root cause whatever the host main returned after it (a host
+        // main usually returns WSAGetLastError() then).
+        if !hello.advertised && hello.rejected_error != 0 {
+            return Err(format!(
+                "{what} advertised provider {}, but the scenario's provider id is {}: \
+                 WSAAdvertiseProvider failed with {} (S3.1); use the same GUID in the C code \
+                 and in the scenario's `id`",
+                hello.rejected_guid,
+                launch
+                    .id
+                    .map_or_else(|| "another".to_string(), |g| g.to_string()),
+                wsa_text(hello.rejected_error)
+            ));
+        }
         if hello.entry_ret != 0 {
             let ret = hello.entry_ret;
             let code = u32::try_from(ret).ok().and_then(WsaError::from_code);
@@ -118,24 +132,13 @@ impl CProvider {
             });
         }
         if !hello.advertised {
-            return Err(if hello.rejected_error != 0 {
-                format!(
-                    "{what} advertised provider {}, but the scenario's provider id is {}: \
-                     WSAAdvertiseProvider failed with {} (S3.1); use the same GUID in the \
-                     C code and in the scenario's `id`",
-                    hello.rejected_guid,
-                    launch.id.map_or_else(|| "another".to_string(), |g| g.to_string()),
-                    wsa_text(hello.rejected_error)
-                )
-            } else {
-                format!(
-                    "{what} returned 0 without advertising a provider (no successful \
-                     WSAAdvertiseProvider{})",
-                    launch
-                        .id
-                        .map_or_else(String::new, |g| format!(" of {g}"))
-                )
-            });
+            return Err(format!(
+                "{what} returned 0 without advertising a provider (no successful \
+                 WSAAdvertiseProvider{})",
+                launch
+                    .id
+                    .map_or_else(String::new, |g| format!(" of {g}"))
+            ));
         }
         let mut entries = [EntryPoint::Absent; 7];
         for (i, e) in entries.iter_mut().enumerate() {
