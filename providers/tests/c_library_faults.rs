@@ -1,0 +1,293 @@
+//! P4 with real processes: a C provider that crashes, exits or hangs takes down its host, never
+//! nspsim; the instance reports a crash or a timeout naming the entry point, stays dead, and no
+//! host process outlives its instance.
+
+mod c_library_support;
+
+use c_library_support::*;
+use nspsim_core::provider::ContextOp;
+use nspsim_core::{
+    AsyncCall, LupFlags, Namespace, NspFn, NspV2Provider, ProviderCrash, ProviderLookup,
+    ProviderTimeout, QuerySet, SessionArg, SetServiceFlags, SetServiceOp,
+};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn q() -> QuerySet {
+    QuerySet::restrictions(Namespace::EMAIL, "alice@example.com")
+}
+
+/// Calls `f` on a fresh provider after the calls it needs first; returns the panic payload.
+fn fault_in(f: NspFn, how: &str) -> Box<dyn std::any::Any + Send> {
+    let fname = match f {
+        NspFn::Startup => "startup",
+        NspFn::Cleanup => "cleanup",
+        NspFn::LookupServiceBegin => "begin",
+        NspFn::LookupServiceNextEx => "next",
+        NspFn::LookupServiceEnd => "end",
+        NspFn::SetServiceEx => "set",
+        NspFn::ClientSessionRundown => "rundown",
+    };
+    let crash = format!("crash={fname}:{how}");
+    let mut p = build(probe(&[&crash])).expect("builds");
+    let mut c = ctx();
+    let session = SessionArg::new(0x1001);
+    let lookup = if matches!(f, NspFn::LookupServiceNextEx | NspFn::LookupServiceEnd) {
+        p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, session)
+            .expect("Begin")
+    } else {
+        ProviderLookup(0)
+    };
+    panic_of(move || match f {
+        NspFn::Startup => drop(p.startup(&mut c)),
+        NspFn::Cleanup => drop(p.cleanup(&mut c, session)),
+        NspFn::LookupServiceBegin => {
+            let _ = p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, session);
+        }
+        NspFn::LookupServiceNextEx => {
+            p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+        }
+        NspFn::LookupServiceEnd => drop(p.lookup_service_end(&mut c, lookup)),
+        NspFn::SetServiceEx => p.set_service_ex(
+            &mut c,
+            AsyncCall(1),
+            &q(),
+            SetServiceOp::Register,
+            SetServiceFlags(0),
+            session,
+        ),
+        NspFn::ClientSessionRundown => p.client_session_rundown(&mut c, session),
+    })
+}
+
+fn crash_detail(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<ProviderCrash>() {
+        Ok(c) => c.detail,
+        Err(p) => panic!(
+            "expected a ProviderCrash, got {:?}",
+            p.downcast_ref::<String>()
+        ),
+    }
+}
+
+#[test]
+fn a_crash_in_each_entry_point_is_a_provider_crash_naming_it() {
+    for f in NspFn::ALL {
+        for (how, says) in [
+            ("segv", "host killed by SIGSEGV"),
+            ("abort", "host aborted (SIGABRT)"),
+            ("exit3", "host exited with status 3"),
+        ] {
+            let detail = crash_detail(fault_in(f, how));
+            assert_eq!(detail, format!("{says} during {}", f.name()));
+        }
+    }
+}
+
+#[test]
+fn a_crash_in_a_work_item_names_the_entry_point_that_queued_it() {
+    let mut p = build(probe(&["complete=work", "crash=work:segv"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512);
+    let [ContextOp::Defer(t)] = c.take_ops()[..] else {
+        panic!("one work item")
+    };
+    let detail = crash_detail(panic_of(|| p.run_deferred(&mut c, t)));
+    assert_eq!(
+        detail,
+        "host killed by SIGSEGV during a work item queued by NSPv2LookupServiceNextEx"
+    );
+}
+
+#[test]
+fn a_crash_in_the_host_main_fails_the_build() {
+    let e = build(probe(&["crash=entry:segv"])).err().expect("a build error");
+    assert!(e.contains("host killed by SIGSEGV while running `ProbeMain` (entry)"), "{e}");
+    let e = build(probe(&["crash=entry:exit3"])).err().expect("a build error");
+    assert!(e.contains("host exited with status 3"), "{e}");
+}
+
+#[test]
+fn a_hang_is_a_timeout_and_the_host_is_killed() {
+    let mut options = probe(&["crash=next:hang"]);
+    options["call_deadline_ms"] = json!(200);
+    let mut p = build_concrete(options).expect("builds");
+    let pid = p.host_pid().expect("a host");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    let start = Instant::now();
+    let payload = panic_of(|| {
+        p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+    });
+    let t = payload.downcast::<ProviderTimeout>().expect("a timeout");
+    assert_eq!(
+        *t,
+        ProviderTimeout {
+            func: NspFn::LookupServiceNextEx,
+            after_ms: 200
+        }
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(!alive(pid), "the hung host was killed");
+
+    // Dead now: every later call fails at once with the same fault, and nothing hangs.
+    let again = panic_of(|| p.lookup_service_end(&mut c, lookup));
+    assert!(again.downcast_ref::<ProviderTimeout>().is_some());
+    assert_eq!(p.held_state(), None);
+    assert_eq!(p.routine_table().cb_size, 72);
+}
+
+#[test]
+fn a_hang_in_the_host_main_fails_the_build_within_the_deadline() {
+    let mut options = probe(&["crash=entry:hang"]);
+    options["call_deadline_ms"] = json!(100);
+    let e = build(options).err().expect("a build error");
+    assert!(e.contains("did not return within 100 ms"), "{e}");
+}
+
+#[test]
+fn after_a_crash_the_instance_stays_dead_without_hanging() {
+    let mut p = build(probe(&["crash=cleanup:segv"])).expect("builds");
+    let mut c = ctx();
+    let _ = panic_of(|| p.cleanup(&mut c, None));
+    for _ in 0..3 {
+        let detail = crash_detail(panic_of(|| p.startup(&mut c)));
+        assert_eq!(detail, "host killed by SIGSEGV during NSPv2Cleanup");
+    }
+}
+
+#[test]
+fn a_malformed_result_is_a_panic_naming_the_field() {
+    let mut p = build(probe(&["bad-result"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    let payload = panic_of(|| {
+        p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+    });
+    let text = payload.downcast_ref::<String>().expect("a message");
+    assert!(text.starts_with("malformed result:"), "{text}");
+    assert!(text.contains("lpszServiceInstanceName"), "{text}");
+}
+
+fn pids_of(pidfile: &std::path::Path) -> (u32, u32) {
+    let text = std::fs::read_to_string(pidfile).expect("the host main wrote its pids");
+    let mut it = text.split_whitespace().map(|s| s.parse::<u32>().expect("a pid"));
+    (it.next().expect("pid"), it.next().expect("ppid"))
+}
+
+fn wait_gone(pid: u32) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+#[test]
+fn no_host_process_outlives_its_instance() {
+    let pidfile = scratch().join(format!("pids-{}", std::process::id()));
+    let arg = format!("pidfile={}", pidfile.display());
+    // build: the instance owns its fork server.
+    let p = build(probe(&[&arg])).expect("builds");
+    let (child, server) = pids_of(&pidfile);
+    assert!(alive(child) && alive(server));
+    drop(p);
+    assert!(wait_gone(child), "the run's host exited");
+    assert!(wait_gone(server), "the fork server exited");
+
+    // prepare: the factory owns the fork server; each instance its child.
+    use nspsim_core::ProviderKind;
+    let kind = nspsim_providers::c_library::CLibraryKind;
+    let options = bound(probe(&[&arg]));
+    let factory = kind.prepare(&options).expect("prepares");
+    let a = factory().expect("an instance");
+    let (child_a, server) = pids_of(&pidfile);
+    let b = factory().expect("another");
+    let (child_b, server_b) = pids_of(&pidfile);
+    assert_eq!(server, server_b, "one fork server");
+    assert_ne!(child_a, child_b, "a child per instance");
+    drop(a);
+    assert!(wait_gone(child_a));
+    assert!(alive(child_b) && alive(server));
+    drop(factory);
+    assert!(alive(server), "instances keep their fork server");
+    drop(b);
+    assert!(wait_gone(child_b));
+    assert!(wait_gone(server));
+
+    // A crashed instance leaves nothing either.
+    let mut p = build(probe(&[&arg, "crash=startup:abort"])).expect("builds");
+    let (child, server) = pids_of(&pidfile);
+    let _ = panic_of(|| p.startup(&mut ctx()));
+    assert!(!alive(child));
+    drop(p);
+    assert!(wait_gone(server));
+}
+
+#[test]
+fn concurrent_instances_each_get_their_own_host() {
+    use nspsim_core::ProviderKind;
+    let kind = nspsim_providers::c_library::CLibraryKind;
+    let options = bound(probe(&[]));
+    let factory = kind.prepare(&options).expect("prepares");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    let mut p = factory().expect("an instance");
+                    let session = p.startup(&mut ctx()).expect("Startup");
+                    assert_eq!(session.map(|s| s.raw()), Some(0x1001));
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn an_address_sanitizer_report_is_a_crash() {
+    let source = scratch().join("overflow.c");
+    std::fs::write(
+        &source,
+        r#"#include <winsock2.h>
+#include <ws2spi.h>
+#include <windows.h>
+static const GUID ID = { 0x3c1d2e4f, 0x5a6b, 0x4c7d, { 0x8e, 0x9f, 0xa0, 0xb1, 0xc2, 0xd3, 0xe4, 0xf5 } };
+static volatile int g_index = 16;
+static INT WSAAPI Begin(LPGUID id, LPWSAQUERYSET2W qs, DWORD f, LPVOID s, LPHANDLE h)
+{
+    char *p = (char *)HeapAlloc(GetProcessHeap(), 0, 16);
+    (void)id; (void)qs; (void)f; (void)s;
+    p[g_index] = 1; /* one past the end: AddressSanitizer reports it */
+    *h = p;
+    return 0;
+}
+static VOID WSAAPI Next(HANDLE c, HANDLE h, DWORD f, LPDWORD l, LPWSAQUERYSET2W q) { (void)h; (void)f; (void)l; (void)q; WSAProviderCompleteAsyncCall(c, WSA_E_NO_MORE); }
+static INT WSAAPI End(HANDLE h) { (void)h; return 0; }
+static NSPV2_ROUTINE T = { sizeof(NSPV2_ROUTINE), 2, 0, NULL, NULL, Begin, Next, End, NULL, NULL };
+int AsanMain(int argc, char **argv) { WSADATA d; (void)argc; (void)argv; WSAStartup(MAKEWORD(2, 2), &d); return WSAAdvertiseProvider(&ID, &T); }
+"#,
+    )
+    .expect("write");
+    let lib = library_with(
+        source.to_str().expect("utf-8"),
+        &["-fsanitize=address", "-fno-omit-frame-pointer"],
+    );
+    let options = json!({ "path": lib, "entry": "AsanMain", "sanitizer": "address" });
+    let mut p = build(options).unwrap_or_else(|e| panic!("{e}"));
+    let mut c = ctx();
+    let detail = crash_detail(panic_of(|| {
+        p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+    }));
+    // ASan reports and exits with status 1 (its default exitcode).
+    assert_eq!(detail, "host exited with status 1 during NSPv2LookupServiceBegin");
+}
