@@ -186,6 +186,16 @@ enum Command {
     ///
     /// Example: nspsim providers
     Providers,
+    /// Print the C compiler flags that build your own NSPv2 provider as a shared library.
+    ///
+    /// One line, ready for the shell: the include directory of nspsim's Windows headers
+    /// (<windows.h>, <winsock2.h>, <ws2spi.h>, <ws2tcpip.h>; written to nspsim's cache on first
+    /// use), the language flags (-std=c11 -fshort-wchar) and this platform's shared-library
+    /// flags. Name the library in a scenario with kind = "c-library".
+    ///
+    /// Example: cc $(nspsim cc-flags) -o libcontoso.so contoso.c
+    #[command(name = "cc-flags")]
+    CcFlags,
 }
 
 /// Runs the `nspsim` command line (arguments from the process) with the provider kinds of
@@ -344,6 +354,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
             crate::render::render_cmd(&args, &mut out, &mut err)
         }
         Command::Providers => cli::providers_cmd(&registry, &mut out),
+        Command::CcFlags => cli::cc_flags_cmd(&mut out, &mut err),
     };
     ExitCode::from(code as u8)
 }

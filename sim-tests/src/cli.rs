@@ -805,6 +805,20 @@ pub fn providers_cmd(registry: &Registry, out: &mut dyn Write) -> i32 {
     CLEAN
 }
 
+/// `nspsim cc-flags`: the flags that compile and link a C provider library, on one line.
+pub fn cc_flags_cmd(out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    match nspsim_providers::c_library::toolchain::cc_flags() {
+        Ok(flags) => {
+            let _ = writeln!(out, "{}", flags.join(" "));
+            CLEAN
+        }
+        Err(e) => {
+            let _ = writeln!(err, "nspsim: {e}");
+            BAD_INPUT
+        }
+    }
+}
+
 /// Options of `nspsim explore`.
 #[derive(Clone, Debug)]
 pub struct ExploreArgs {
