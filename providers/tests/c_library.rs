@@ -6,8 +6,8 @@ mod c_library_support;
 use c_library_support::*;
 use nspsim_core::provider::{ContextOp, EntryPoint};
 use nspsim_core::{
-    AsyncCall, LupFlags, Namespace, NextExOutput, NspFn, NspV2Provider, ProviderKind, ProviderLookup, QuerySet,
-    SetServiceFlags, SetServiceOp, WorkToken, WsaError,
+    AsyncCall, LupFlags, Namespace, NextExOutput, NspFn, NspV2Provider, ProviderKind,
+    ProviderLookup, QuerySet, SetServiceFlags, SetServiceOp, WorkToken, WsaError,
 };
 use nspsim_providers::c_library::{self, CLibraryKind};
 use serde_json::json;
@@ -32,10 +32,16 @@ fn contoso_serves_a_whole_lookup_inline() {
     let mut p = contoso(&[]);
     let t = p.routine_table();
     assert_eq!((t.cb_size, t.major_version, t.minor_version), (72, 1, 0));
-    assert!(NspFn::ALL.iter().all(|f| t.has(*f)), "contoso fills every slot");
+    assert!(
+        NspFn::ALL.iter().all(|f| t.has(*f)),
+        "contoso fills every slot"
+    );
 
     let mut c = ctx_for(CONTOSO_ID);
-    let session = p.startup(&mut c).expect("Startup").expect("a session argument");
+    let session = p
+        .startup(&mut c)
+        .expect("Startup")
+        .expect("a session argument");
     let query = QuerySet::restrictions(Namespace::EMAIL, "bob@contoso.com");
     let flags = LupFlags::RETURN_NAME | LupFlags::RETURN_ADDR;
     let lookup = p
@@ -135,7 +141,10 @@ fn every_exported_function_behaves_as_on_windows() {
     let t = p.routine_table();
     assert_eq!((t.major_version, t.minor_version), (2, 1));
     assert_eq!(t.entries[NspFn::Startup as usize], EntryPoint::Absent);
-    assert_eq!(t.entries[NspFn::ClientSessionRundown as usize], EntryPoint::Absent);
+    assert_eq!(
+        t.entries[NspFn::ClientSessionRundown as usize],
+        EntryPoint::Absent
+    );
     assert_eq!(t.missing_required(), None);
 
     // The last error is per call: unset at the start, reported when set even on success.
@@ -148,7 +157,11 @@ fn every_exported_function_behaves_as_on_windows() {
     assert_eq!(c.last_error(), WsaError::from_code(8));
     let mut c = ctx();
     p.lookup_service_end(&mut c, lookup).expect("End");
-    assert_eq!(c.last_error(), None, "a call that sets nothing reports nothing");
+    assert_eq!(
+        c.last_error(),
+        None,
+        "a call that sets nothing reports nothing"
+    );
 }
 
 #[test]
@@ -156,14 +169,25 @@ fn the_probe_reports_last_errors_per_call() {
     let mut p = build(probe(&[])).expect("builds");
     let mut c = ctx();
     assert!(p.cleanup(&mut c, None).is_err());
-    assert_eq!(c.last_error(), Some(WsaError::EINVAL), "SetLastError is WSASetLastError");
+    assert_eq!(
+        c.last_error(),
+        Some(WsaError::EINVAL),
+        "SetLastError is WSASetLastError"
+    );
     let mut c = ctx();
     let q = QuerySet::restrictions(Namespace::EMAIL, "missing@example.com");
-    assert!(p.lookup_service_begin(&mut c, &q, LupFlags::RETURN_NAME, None).is_err());
+    assert!(
+        p.lookup_service_begin(&mut c, &q, LupFlags::RETURN_NAME, None)
+            .is_err()
+    );
     assert_eq!(c.last_error(), Some(WsaError::SERVICE_NOT_FOUND));
     let mut c = ctx();
     p.client_session_rundown(&mut c, None);
-    assert_eq!(c.last_error(), Some(WsaError::EACCES), "a void function's last error too");
+    assert_eq!(
+        c.last_error(),
+        Some(WsaError::EACCES),
+        "a void function's last error too"
+    );
 }
 
 fn begin(p: &mut dyn nspsim_core::NspV2Provider, name: &str) -> ProviderLookup {
@@ -190,7 +214,11 @@ fn queue_user_work_item_and_create_thread_become_deferred_work() {
         // The scheduler picks the order: the second first.
         p.run_deferred(&mut c, t2);
         let o = ops(&mut c);
-        assert_eq!(name_of(&o[0]).as_deref(), Some("alice@example.com"), "{mode}");
+        assert_eq!(
+            name_of(&o[0]).as_deref(),
+            Some("alice@example.com"),
+            "{mode}"
+        );
         assert_eq!(o[1], ContextOp::Complete(AsyncCall(2), Ok(())));
         p.run_deferred(&mut c, t1);
         assert_eq!(ops(&mut c)[1], ContextOp::Complete(AsyncCall(1), Ok(())));
@@ -206,7 +234,8 @@ fn a_completion_after_end_writes_memory_the_host_still_owns() {
     let [ContextOp::Defer(t)] = ops(&mut c)[..] else {
         panic!("one work item")
     };
-    p.lookup_service_end(&mut c, lookup).expect("End frees the lookup");
+    p.lookup_service_end(&mut c, lookup)
+        .expect("End frees the lookup");
     p.run_deferred(&mut c, t);
     let o = ops(&mut c);
     assert_eq!(name_of(&o[0]).as_deref(), Some("late@example.com"));
@@ -218,11 +247,25 @@ fn set_service_ex_completes_inline_or_from_work() {
     let reg = QuerySet::restrictions(Namespace::EMAIL, "new@example.com");
     let mut p = build(probe(&[])).expect("builds");
     let mut c = ctx();
-    p.set_service_ex(&mut c, AsyncCall(9), &reg, SetServiceOp::Register, SetServiceFlags(0), None);
+    p.set_service_ex(
+        &mut c,
+        AsyncCall(9),
+        &reg,
+        SetServiceOp::Register,
+        SetServiceFlags(0),
+        None,
+    );
     assert_eq!(ops(&mut c), [ContextOp::Complete(AsyncCall(9), Ok(()))]);
 
     let mut p = build(probe(&["complete=work"])).expect("builds");
-    p.set_service_ex(&mut c, AsyncCall(9), &reg, SetServiceOp::Delete, SetServiceFlags(1), None);
+    p.set_service_ex(
+        &mut c,
+        AsyncCall(9),
+        &reg,
+        SetServiceOp::Delete,
+        SetServiceFlags(1),
+        None,
+    );
     let [ContextOp::Defer(t)] = ops(&mut c)[..] else {
         panic!("one work item")
     };
@@ -244,7 +287,10 @@ fn routines_advertises_an_exported_table_under_the_scenario_id() {
 fn null_slots_are_absent_and_a_null_required_slot_is_left_to_the_dispatcher() {
     let mut p = build(probe(&["null=startup,rundown"])).expect("builds");
     let t = p.routine_table();
-    assert_eq!(t.absent_optional(), [NspFn::Startup, NspFn::ClientSessionRundown]);
+    assert_eq!(
+        t.absent_optional(),
+        [NspFn::Startup, NspFn::ClientSessionRundown]
+    );
     assert_eq!(t.missing_required(), None);
     // Present slots still work.
     let _ = begin(p.as_mut(), "a@example.com");
@@ -252,12 +298,18 @@ fn null_slots_are_absent_and_a_null_required_slot_is_left_to_the_dispatcher() {
     // A NULL required slot is reported as it is: the dispatcher refuses the advertisement
     // with WSAEINVAL (S3.1), where the trace shows it.
     let p = build(probe(&["null=end"])).expect("builds");
-    assert_eq!(p.routine_table().missing_required(), Some(NspFn::LookupServiceEnd));
+    assert_eq!(
+        p.routine_table().missing_required(),
+        Some(NspFn::LookupServiceEnd)
+    );
     let p = build(probe(&["cbsize=40"])).expect("builds");
     let t = p.routine_table();
     assert_eq!(t.cb_size, 40, "a short table is recorded as it is (S1.5)");
     assert!(t.has(NspFn::Cleanup), "the first slots lie inside 40 bytes");
-    assert!(!t.has(NspFn::LookupServiceNextEx), "slots past cbSize are not read");
+    assert!(
+        !t.has(NspFn::LookupServiceNextEx),
+        "slots past cbSize are not read"
+    );
 }
 
 #[test]
@@ -268,7 +320,11 @@ fn every_instance_starts_from_fresh_state() {
         let mut p = opts.instance(&server).expect("an instance");
         let first = p.startup(&mut ctx()).expect("Startup").map(|s| s.raw());
         let second = p.startup(&mut ctx()).expect("Startup").map(|s| s.raw());
-        assert_eq!((first, second), (Some(0x1001), Some(0x1002)), "the counter restarts");
+        assert_eq!(
+            (first, second),
+            (Some(0x1001), Some(0x1002)),
+            "the counter restarts"
+        );
     }
 }
 
@@ -280,7 +336,9 @@ fn a_provider_printing_to_stdout_does_not_disturb_the_protocol() {
 
 #[test]
 fn a_guid_mismatch_fails_the_build_naming_both_ids() {
-    let e = build(probe(&["advertise=other"])).err().expect("a build error");
+    let e = build(probe(&["advertise=other"]))
+        .err()
+        .expect("a build error");
     assert!(e.contains("11111111-2222-3333-4444-555555555555"), "{e}");
     assert!(e.contains("3c1d2e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"), "{e}");
     assert!(e.contains("WSAEINVALIDPROVIDER"), "{e}");
@@ -292,7 +350,9 @@ fn entry_failing_or_not_advertising_fails_the_build() {
     assert!(e.contains("`ProbeMain` (entry) returned 7"), "{e}");
     let e = build(probe(&["ret=10022"])).err().expect("a build error");
     assert!(e.contains("returned 10022 (WSAEINVAL (10022))"), "{e}");
-    let e = build(probe(&["advertise=none"])).err().expect("a build error");
+    let e = build(probe(&["advertise=none"]))
+        .err()
+        .expect("a build error");
     assert!(e.contains("without advertising"), "{e}");
     // Advertising twice: the second is refused (S3.2), the host main reports it worked.
     assert!(build(probe(&["advertise=twice"])).is_ok());
@@ -303,11 +363,17 @@ fn load_errors_name_the_option() {
     let e = build(json!({ "path": "/nonexistent/libx.so", "entry": "X" }))
         .err()
         .expect("missing file");
-    assert!(e.contains("option `path`") && e.contains("/nonexistent/libx.so"), "{e}");
+    assert!(
+        e.contains("option `path`") && e.contains("/nonexistent/libx.so"),
+        "{e}"
+    );
     let e = build(json!({ "path": library("probe.c"), "entry": "NoSuchMain" }))
         .err()
         .expect("missing symbol");
-    assert!(e.contains("option `entry`") && e.contains("`NoSuchMain`"), "{e}");
+    assert!(
+        e.contains("option `entry`") && e.contains("`NoSuchMain`"),
+        "{e}"
+    );
     let e = build(json!({ "path": library("probe.c"), "routines": "NoSuchTable" }))
         .err()
         .expect("missing symbol");
@@ -318,25 +384,48 @@ fn load_errors_name_the_option() {
     assert!(e.contains("NspsimNoSuchFunction"), "dlerror's text: {e}");
     let not_a_library = scratch().join("not-a-library.so");
     std::fs::write(&not_a_library, "hello").expect("write");
-    let e = build(json!({ "path": not_a_library, "entry": "X" })).err().expect("not ELF");
+    let e = build(json!({ "path": not_a_library, "entry": "X" }))
+        .err()
+        .expect("not ELF");
     assert!(e.contains("cannot load"), "{e}");
 }
 
 #[test]
 fn validate_checks_the_shape_only() {
     let k = CLibraryKind;
-    assert!(k.validate(&json!({ "path": "libx.so", "entry": "Main" })).is_ok());
-    assert!(k.validate(&json!({ "path": "libx.so", "routines": "T", "args": [] })).is_ok());
+    assert!(
+        k.validate(&json!({ "path": "libx.so", "entry": "Main" }))
+            .is_ok()
+    );
+    assert!(
+        k.validate(&json!({ "path": "libx.so", "routines": "T", "args": [] }))
+            .is_ok()
+    );
     for (bad, says) in [
-        (json!({ "path": "x", "entry": "M", "routines": "T" }), "not both"),
+        (
+            json!({ "path": "x", "entry": "M", "routines": "T" }),
+            "not both",
+        ),
         (json!({ "path": "x" }), "is required"),
         (json!({ "entry": "M" }), "path"),
         (json!({ "path": "x", "entry": "M", "args": [1] }), "args"),
-        (json!({ "path": "x", "entry": "M", "call_deadline_ms": 0 }), "call_deadline_ms"),
-        (json!({ "path": "x", "entry": "M", "sanitizer": "thread" }), "sanitizer"),
-        (json!({ "path": "x", "entry": "M", "color": "red" }), "color"),
+        (
+            json!({ "path": "x", "entry": "M", "call_deadline_ms": 0 }),
+            "call_deadline_ms",
+        ),
+        (
+            json!({ "path": "x", "entry": "M", "sanitizer": "thread" }),
+            "sanitizer",
+        ),
+        (
+            json!({ "path": "x", "entry": "M", "color": "red" }),
+            "color",
+        ),
     ] {
-        let e = k.validate(&bad).err().unwrap_or_else(|| panic!("{bad} is refused"));
+        let e = k
+            .validate(&bad)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} is refused"));
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
@@ -348,17 +437,24 @@ fn relative_paths_resolve_against_the_scenario_directory() {
         std::path::Path::new("/work/scenarios"),
     );
     assert_eq!(o["path"], "/work/scenarios/libx.so");
-    let o = c_library::resolve_paths(&json!({ "path": "/abs/libx.so" }), std::path::Path::new("/w"));
+    let o = c_library::resolve_paths(
+        &json!({ "path": "/abs/libx.so" }),
+        std::path::Path::new("/w"),
+    );
     assert_eq!(o["path"], "/abs/libx.so");
 }
 
 #[test]
 fn without_the_scenario_id_the_first_call_checks_it() {
-    let options = json!({ "path": library("probe.c"), "entry": "ProbeMain", "args": ["advertise=other"] });
+    let options =
+        json!({ "path": library("probe.c"), "entry": "ProbeMain", "args": ["advertise=other"] });
     let mut p = CLibraryKind.build(&options).expect("no id to refuse it by");
     let payload = panic_of(|| p.startup(&mut ctx()));
     let text = payload.downcast_ref::<String>().expect("a message");
-    assert!(text.contains("11111111-2222-3333-4444-555555555555"), "{text}");
+    assert!(
+        text.contains("11111111-2222-3333-4444-555555555555"),
+        "{text}"
+    );
 }
 
 #[test]

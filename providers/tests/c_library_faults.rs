@@ -104,9 +104,16 @@ fn a_crash_in_a_work_item_names_the_entry_point_that_queued_it() {
 
 #[test]
 fn a_crash_in_the_host_main_fails_the_build() {
-    let e = build(probe(&["crash=entry:segv"])).err().expect("a build error");
-    assert!(e.contains("host killed by SIGSEGV while running `ProbeMain` (entry)"), "{e}");
-    let e = build(probe(&["crash=entry:exit3"])).err().expect("a build error");
+    let e = build(probe(&["crash=entry:segv"]))
+        .err()
+        .expect("a build error");
+    assert!(
+        e.contains("host killed by SIGSEGV while running `ProbeMain` (entry)"),
+        "{e}"
+    );
+    let e = build(probe(&["crash=entry:exit3"]))
+        .err()
+        .expect("a build error");
     assert!(e.contains("host exited with status 3"), "{e}");
 }
 
@@ -178,7 +185,9 @@ fn a_malformed_result_is_a_panic_naming_the_field() {
 
 fn pids_of(pidfile: &std::path::Path) -> (u32, u32) {
     let text = std::fs::read_to_string(pidfile).expect("the host main wrote its pids");
-    let mut it = text.split_whitespace().map(|s| s.parse::<u32>().expect("a pid"));
+    let mut it = text
+        .split_whitespace()
+        .map(|s| s.parse::<u32>().expect("a pid"));
     (it.next().expect("pid"), it.next().expect("ppid"))
 }
 
@@ -289,5 +298,8 @@ int AsanMain(int argc, char **argv) { WSADATA d; (void)argc; (void)argv; WSAStar
         p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
     }));
     // ASan reports and exits with status 1 (its default exitcode).
-    assert_eq!(detail, "host exited with status 1 during NSPv2LookupServiceBegin");
+    assert_eq!(
+        detail,
+        "host exited with status 1 during NSPv2LookupServiceBegin"
+    );
 }

@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -162,13 +163,70 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* Sends `body` as one frame: a u32 length, then the bytes, in one system call when the
+ * socket takes it all (a call's round trip is a handful of system calls; each one counts). */
+static int send_frame(int fd, const buf_t *body)
+{
+    uint32_t n = (uint32_t)body->len;
+    struct iovec iov[2];
+    ssize_t w;
+    iov[0].iov_base = &n;
+    iov[0].iov_len = 4;
+    iov[1].iov_base = body->data;
+    iov[1].iov_len = body->len;
+    do {
+        w = writev(fd, iov, body->len > 0 ? 2 : 1);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        return -1;
+    }
+    if ((size_t)w == 4 + body->len) {
+        return 0;
+    }
+    /* A partial write (a large frame): finish it the slow way. */
+    if ((size_t)w < 4) {
+        if (write_all(fd, (unsigned char *)&n + w, 4 - (size_t)w) != 0) {
+            return -1;
+        }
+        w = 4;
+    }
+    return write_all(fd, body->data + ((size_t)w - 4), body->len - ((size_t)w - 4));
+}
+
+/* A reader that takes what the peer has sent in one read() and hands out frames from it:
+ * usually a whole request arrives in one system call. */
+typedef struct {
+    int fd;
+    unsigned char data[65536];
+    size_t start, end;
+} reader_t;
+
 /* 1: read all n bytes; 0: end of file before the first byte; -1: error or a short read. */
-static int read_all(int fd, void *p, size_t n)
+static int reader_fill(reader_t *rd, void *p, size_t n)
 {
     unsigned char *c = p;
     size_t got = 0;
     while (got < n) {
-        ssize_t r = read(fd, c + got, n - got);
+        size_t have = rd->end - rd->start;
+        ssize_t r;
+        if (have > 0) {
+            size_t take = have < n - got ? have : n - got;
+            memcpy(c + got, rd->data + rd->start, take);
+            rd->start += take;
+            got += take;
+            continue;
+        }
+        if (n - got >= sizeof(rd->data)) {
+            /* A large body goes straight to its destination. */
+            r = read(rd->fd, c + got, n - got);
+        } else {
+            rd->start = rd->end = 0;
+            r = read(rd->fd, rd->data, sizeof(rd->data));
+            if (r > 0) {
+                rd->end = (size_t)r;
+                continue;
+            }
+        }
         if (r < 0) {
             if (errno == EINTR) {
                 continue;
@@ -183,21 +241,11 @@ static int read_all(int fd, void *p, size_t n)
     return 1;
 }
 
-/* Sends `body` as one frame: a u32 length, then the bytes. */
-static int send_frame(int fd, const buf_t *body)
-{
-    uint32_t n = (uint32_t)body->len;
-    if (write_all(fd, &n, 4) != 0) {
-        return -1;
-    }
-    return write_all(fd, body->data, body->len);
-}
-
 /* Reads one frame into `in`. 1: a frame; 0: end of file; -1: an error or an oversized frame. */
-static int recv_frame(int fd, buf_t *in)
+static int recv_frame(reader_t *rd, buf_t *in)
 {
     uint32_t n;
-    int r = read_all(fd, &n, 4);
+    int r = reader_fill(rd, &n, 4);
     if (r <= 0) {
         return r;
     }
@@ -207,7 +255,7 @@ static int recv_frame(int fd, buf_t *in)
     in->len = 0;
     buf_reserve(in, n);
     in->len = n;
-    return read_all(fd, in->data, n) == 1 ? 1 : -1;
+    return n == 0 || reader_fill(rd, in->data, n) == 1 ? 1 : -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -525,8 +573,11 @@ static void serve(rd_t *r, buf_t *out)
 static void child_main(int sock, void *sym, int is_entry, int argc, char **argv)
 {
     buf_t in = { 0 }, out = { 0 };
+    static reader_t rd; /* 64 KiB: not on the stack */
     struct nh_advert ad;
     int32_t ret;
+
+    rd.fd = sock;
 
     ret = is_entry ? nh_run_entry(sym, argc, argv) : nh_advertise_symbol(sym);
     nh_advert_get(&ad);
@@ -546,7 +597,7 @@ static void child_main(int sock, void *sym, int is_entry, int argc, char **argv)
         _exit(0);
     }
     for (;;) {
-        int got = recv_frame(sock, &in);
+        int got = recv_frame(&rd, &in);
         rd_t r;
         if (got == 0) {
             _exit(0); /* nspsim is done with this run */
@@ -727,6 +778,7 @@ int main(int argc, char **argv)
     int is_entry;
     void *lib, *sym;
     buf_t in = { 0 }, out = { 0 };
+    static reader_t control; /* the control pipe, read the same way */
     char msg[1024];
 
     /* Keep the protocol's stdout to ourselves; anything else written to fd 1 (a provider's
@@ -775,10 +827,11 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    control.fd = ctl_in;
     for (;;) {
         rd_t r;
         uint8_t cmd;
-        int got = recv_frame(ctl_in, &in);
+        int got = recv_frame(&control, &in);
         if (got <= 0) {
             break; /* nspsim closed the pipe: it is done (or gone) */
         }

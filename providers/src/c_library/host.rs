@@ -186,7 +186,10 @@ impl ForkServer {
             .arg(&spec.library)
             .arg(if spec.is_entry { "entry" } else { "routines" })
             .arg(&spec.symbol)
-            .arg(spec.id.map_or_else(|| "-".to_string(), |id| protocol::hex(&id)))
+            .arg(
+                spec.id
+                    .map_or_else(|| "-".to_string(), |id| protocol::hex(&id)),
+            )
             .arg(&spec.name)
             .args(&spec.args)
             .stdin(Stdio::piped())
@@ -310,10 +313,7 @@ impl ForkServer {
 
 impl Drop for ForkServer {
     fn drop(&mut self) {
-        let c = self
-            .control
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner());
+        let c = self.control.get_mut().unwrap_or_else(|e| e.into_inner());
         // End-of-file on its stdin: the server kills the children left, reaps them, exits.
         c.stdin = None;
         let _ = c.child.wait();
@@ -332,6 +332,9 @@ pub enum CallFailure {
     /// likely by the provider); it was killed.
     Garbled(String),
 }
+
+/// How much a read asks for at least (a reply of a NextEx with a large buffer asks for more).
+const READ_CHUNK: usize = 16 * 1024;
 
 /// nspsim's end of one run's host process.
 pub struct Connection {
@@ -371,38 +374,31 @@ impl Connection {
         self.receive()
     }
 
-    /// Reads the next frame (the greeting, or a reply) within the deadline.
+    /// Reads the next frame (the greeting, or a reply) within the deadline. It reads as much
+    /// as the socket holds at once, so a reply usually costs one system call.
     pub fn receive(&mut self) -> Result<&[u8], CallFailure> {
         let start = Instant::now();
-        let mut len = [0u8; 4];
-        self.read_exact_by(start, 0, 4, &mut len)?;
-        let n = u32::from_le_bytes(len);
-        if n > MAX_FRAME {
-            self.server.kill(self.pid);
-            return Err(CallFailure::Garbled(format!(
-                "a reply frame of {n} bytes"
-            )));
-        }
-        let mut body = std::mem::take(&mut self.body);
-        body.resize(n as usize, 0);
-        let got = self.read_exact_by(start, 0, n as usize, &mut body);
-        self.body = body;
-        got?;
-        Ok(&self.body)
-    }
-
-    /// Fills `buf[from..to]`, failing when the deadline (counted from `start`) passes.
-    fn read_exact_by(
-        &mut self,
-        start: Instant,
-        mut from: usize,
-        to: usize,
-        buf: &mut [u8],
-    ) -> Result<(), CallFailure> {
-        while from < to {
-            match self.stream.read(&mut buf[from..to]) {
+        let mut filled = 0;
+        let mut want = 4;
+        loop {
+            if filled >= 4 {
+                let n =
+                    u32::from_le_bytes([self.body[0], self.body[1], self.body[2], self.body[3]]);
+                if n > MAX_FRAME {
+                    self.server.kill(self.pid);
+                    return Err(CallFailure::Garbled(format!("a reply frame of {n} bytes")));
+                }
+                want = 4 + n as usize;
+                if filled >= want {
+                    break;
+                }
+            }
+            if self.body.len() < want.max(READ_CHUNK) {
+                self.body.resize(want.max(READ_CHUNK), 0);
+            }
+            match self.stream.read(&mut self.body[filled..]) {
                 Ok(0) => return Err(CallFailure::Died(self.server.status(self.pid).describe())),
-                Ok(n) => from += n,
+                Ok(n) => filled += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     self.server.kill(self.pid);
@@ -411,12 +407,20 @@ impl Connection {
                 Err(_) => return Err(CallFailure::Died(self.server.status(self.pid).describe())),
             }
             // A reply that trickles in does not get a fresh deadline for every piece.
-            if from < to && start.elapsed() >= self.deadline {
+            if filled < want && start.elapsed() >= self.deadline {
                 self.server.kill(self.pid);
                 return Err(CallFailure::Timeout);
             }
         }
-        Ok(())
+        if filled > want {
+            // Requests are answered one at a time: bytes beyond the reply are not a reply.
+            self.server.kill(self.pid);
+            return Err(CallFailure::Garbled(format!(
+                "{} bytes after a reply",
+                filled - want
+            )));
+        }
+        Ok(&self.body[4..want])
     }
 
     /// Kills the child now (a garbled reply).

@@ -145,8 +145,9 @@ impl RawOptions {
             })?),
         };
         Ok(RawOptions {
-            path: string("path")?
-                .ok_or_else(|| format!("{KIND} options: `path` (the provider's shared library) is required"))?,
+            path: string("path")?.ok_or_else(|| {
+                format!("{KIND} options: `path` (the provider's shared library) is required")
+            })?,
             entry: string("entry")?,
             routines: string("routines")?,
             args,
@@ -314,8 +315,7 @@ impl CLibraryOptions {
             id: self.id,
             deadline_ms: self.call_deadline_ms,
         };
-        CProvider::start(conn, &launch)
-            .map_err(|e| format!("{KIND} {}: {e}", self.path.display()))
+        CProvider::start(conn, &launch).map_err(|e| format!("{KIND} {}: {e}", self.path.display()))
     }
 }
 

@@ -135,9 +135,7 @@ impl CProvider {
             return Err(format!(
                 "{what} returned 0 without advertising a provider (no successful \
                  WSAAdvertiseProvider{})",
-                launch
-                    .id
-                    .map_or_else(String::new, |g| format!(" of {g}"))
+                launch.id.map_or_else(String::new, |g| format!(" of {g}"))
             ));
         }
         let mut entries = [EntryPoint::Absent; 7];
@@ -201,7 +199,9 @@ impl CProvider {
             }),
             Err(CallFailure::Died(how)) => Err(Dead::Crash(format!("{how} during {what}"))),
             Err(CallFailure::Timeout) => Err(Dead::Timeout(func, deadline_ms)),
-            Err(CallFailure::Garbled(e)) => Err(Dead::Crash(format!("host sent {e} during {what}"))),
+            Err(CallFailure::Garbled(e)) => {
+                Err(Dead::Crash(format!("host sent {e} during {what}")))
+            }
         };
         let reply = match reply {
             Ok(r) => r,
@@ -258,7 +258,11 @@ impl CProvider {
     fn status(reply: &Reply) -> NspResult<()> {
         // NO_ERROR is the only success; SOCKET_ERROR (or any other value) is a failure whose
         // code is the last error (S1.4).
-        if reply.ret == 0 { Ok(()) } else { Err(SocketError) }
+        if reply.ret == 0 {
+            Ok(())
+        } else {
+            Err(SocketError)
+        }
     }
 }
 

@@ -15,27 +15,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The host's sources (PROTOCOL.md is embedded too: it is part of what a host version is).
 const HOST_SOURCES: [(&str, &str); 4] = [
-    (
-        "nspsim_host.c",
-        include_str!("../../c/host/nspsim_host.c"),
-    ),
+    ("nspsim_host.c", include_str!("../../c/host/nspsim_host.c")),
     (
         "nspsim_winapi.c",
         include_str!("../../c/host/nspsim_winapi.c"),
     ),
-    (
-        "nspsim_host.h",
-        include_str!("../../c/host/nspsim_host.h"),
-    ),
+    ("nspsim_host.h", include_str!("../../c/host/nspsim_host.h")),
     ("PROTOCOL.md", include_str!("../../c/host/PROTOCOL.md")),
 ];
 
 /// The headers a provider compiles against (`providers/c/include`).
 const HEADERS: [(&str, &str); 5] = [
-    (
-        "nspsim_win.h",
-        include_str!("../../c/include/nspsim_win.h"),
-    ),
+    ("nspsim_win.h", include_str!("../../c/include/nspsim_win.h")),
     ("windows.h", include_str!("../../c/include/windows.h")),
     ("winsock2.h", include_str!("../../c/include/winsock2.h")),
     ("ws2spi.h", include_str!("../../c/include/ws2spi.h")),
@@ -238,7 +229,10 @@ pub fn host_binary(variant: Variant) -> Result<PathBuf, String> {
         .map(|s| s.to_string())
         .collect();
     if variant == Variant::Address {
-        args.extend(["-fsanitize=address".into(), "-fno-omit-frame-pointer".into()]);
+        args.extend([
+            "-fsanitize=address".into(),
+            "-fno-omit-frame-pointer".into(),
+        ]);
     }
     args.push(format!("-I{}", include.display()));
     args.push(format!("-I{}", src.display()));
@@ -250,7 +244,8 @@ pub fn host_binary(variant: Variant) -> Result<PathBuf, String> {
     if cfg!(target_os = "linux") {
         args.push("-ldl".into());
     }
-    let built = run_compiler(&args).map_err(|e| format!("cannot build nspsim's C provider host: {e}"));
+    let built =
+        run_compiler(&args).map_err(|e| format!("cannot build nspsim's C provider host: {e}"));
     if let Err(e) = built {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

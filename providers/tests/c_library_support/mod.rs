@@ -39,7 +39,11 @@ pub fn library_with(source: &str, extra: &[&str]) -> PathBuf {
             .join("tests/c_library_fixtures")
             .join(source)
     };
-    let stem = src.file_stem().expect("a file").to_string_lossy().into_owned();
+    let stem = src
+        .file_stem()
+        .expect("a file")
+        .to_string_lossy()
+        .into_owned();
     let tag = extra.join("").replace(['-', '='], "");
     let out = scratch().join(toolchain::library_file_name(&format!("{stem}{tag}")));
     if out.is_file() {
@@ -51,7 +55,8 @@ pub fn library_with(source: &str, extra: &[&str]) -> PathBuf {
     args.push("-o".into());
     // Threads of one test process may build the same fixture at once: each writes its own
     // file and renames it into place.
-    let thread = format!("{:?}", std::thread::current().id()).replace(|c: char| !c.is_ascii_alphanumeric(), "");
+    let thread = format!("{:?}", std::thread::current().id())
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
     let tmp = PathBuf::from(format!("{}.{thread}.tmp", out.display()));
     args.push(tmp.display().to_string());
     args.push(src.display().to_string());
@@ -102,7 +107,9 @@ pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the command name's closing parenthesis.
-            let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next());
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next());
             !matches!(state, Some(Some('Z')) | Some(None) | None)
         }
         Err(_) => false,
