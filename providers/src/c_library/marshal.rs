@@ -849,3 +849,1067 @@ const _: () = {
     assert!(wire::AF_INET == AF_INET as i32);
     assert!(wire::AF_INET6 == AF_INET6 as i32);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    /// A host address: 8-aligned, high enough to look like a heap pointer.
+    const BASE: u64 = 0x7f3a_1c20_4000;
+
+    /// What the host does: the image copied to `base`, its relocations applied.
+    fn image_relocated_to(qs: &QuerySet, base: u64) -> Vec<u8> {
+        query_set_image(qs).relocated(base)
+    }
+
+    fn v4(s: &str) -> SocketAddr {
+        s.parse().expect("an IPv4 socket address")
+    }
+
+    /// A mock provider's result for one directory entry, built as `options.rs` builds it.
+    fn mock_entry() -> QuerySet {
+        crate::options::EntryOption {
+            name: "bob@contoso.com".into(),
+            addrs: vec![v4("192.0.2.11:25"), v4("192.0.2.12:587")],
+            comment: Some("Bob Baker".into()),
+            blob: Some("mx-policy".into()),
+        }
+        .to_query_set()
+    }
+
+    /// Every field set, both families, a local address, non-BMP text, odd lengths.
+    fn full() -> QuerySet {
+        QuerySet {
+            service_instance_name: Some("ærøskøbing@例え.jp 𝄞".into()),
+            version: Some(WsaVersion {
+                version: 0x0002_0001,
+                how: 1,
+            }),
+            comment: Some("".into()),
+            namespace: Namespace::EMAIL,
+            ns_provider_id: Some(
+                "6c3f4a52-1d2e-4b7a-9c1e-5a0b8d7e2f31"
+                    .parse()
+                    .expect("a GUID"),
+            ),
+            context: Some("ctx".into()),
+            protocols: vec![
+                AfProtocols {
+                    address_family: 2,
+                    protocol: 6,
+                },
+                AfProtocols {
+                    address_family: 23,
+                    protocol: 17,
+                },
+            ],
+            query_string: Some("?q=1".into()),
+            addresses: vec![
+                CsAddr::tcp(v4("192.0.2.10:25")),
+                CsAddr {
+                    remote: SocketAddr::V6(SocketAddrV6::new(
+                        "2001:db8::1".parse().expect("v6"),
+                        587,
+                        0x000a_bcde,
+                        7,
+                    )),
+                    local: Some(v4("0.0.0.0:0")),
+                    socket_type: 2,
+                    protocol: 17,
+                },
+            ],
+            output_flags: 0x10,
+            blob: Some(vec![1, 2, 3]),
+        }
+    }
+
+    fn representative() -> Vec<QuerySet> {
+        vec![
+            QuerySet::default(),
+            QuerySet::restrictions(Namespace::EMAIL, "alice@contoso.com"),
+            mock_entry(),
+            mock_entry().project(nspsim_core::LupFlags::RETURN_NAME),
+            full(),
+            QuerySet {
+                blob: Some(Vec::new()),
+                ..QuerySet::default()
+            },
+        ]
+    }
+
+    // ---- round trips -------------------------------------------------------------------------
+
+    #[test]
+    fn representative_query_sets_round_trip_at_several_bases() {
+        for qs in representative() {
+            for base in [8, 0x1000, BASE, u64::MAX - 0x10_0000] {
+                let bytes = image_relocated_to(&qs, base);
+                assert_eq!(
+                    read_next_ex_result(&bytes, base),
+                    Ok(qs.clone()),
+                    "base {base:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_image_is_packed_as_wire_size_counts_and_its_relocs_are_the_pointers() {
+        for qs in representative() {
+            let img = query_set_image(&qs);
+            assert_eq!(img.bytes.len() as u32, qs.wire_size(), "{qs:?}");
+            assert!(img.relocs.windows(2).all(|w| w[0] < w[1]), "increasing");
+            for &at in &img.relocs {
+                let target = le_u64(&img.bytes, at as usize);
+                assert!(
+                    target as usize >= WSAQUERYSET2W_SIZE && target as usize <= img.bytes.len(),
+                    "reloc at {at} points to {target}"
+                );
+                assert_eq!(target % ALIGN as u64, 0, "objects are 8-aligned");
+            }
+            // Exactly the non-NULL pointer fields of the struct are relocated.
+            for field in [
+                QS_SERVICE_INSTANCE_NAME,
+                QS_VERSION,
+                QS_COMMENT,
+                QS_NS_PROVIDER_ID,
+                QS_CONTEXT,
+                QS_AFP_PROTOCOLS,
+                QS_QUERY_STRING,
+                QS_CSA_BUFFER,
+                QS_BLOB,
+            ] {
+                let non_null = le_u64(&img.bytes, field) != 0;
+                assert_eq!(img.relocs.contains(&(field as u32)), non_null);
+            }
+        }
+        // The full one: 9 struct pointers, 2 remote + 1 local lpSockaddr, 1 pBlobData.
+        assert_eq!(query_set_image(&full()).relocs.len(), 13);
+    }
+
+    #[test]
+    fn a_string_is_cut_at_an_embedded_nul_and_an_empty_blob_has_no_data_pointer() {
+        let qs = QuerySet {
+            service_instance_name: Some("abc\0def".into()),
+            blob: Some(Vec::new()),
+            ..QuerySet::default()
+        };
+        let got = read_next_ex_result(&image_relocated_to(&qs, BASE), BASE).expect("valid");
+        assert_eq!(got.service_instance_name.as_deref(), Some("abc"));
+        assert_eq!(got.blob, Some(Vec::new()));
+        let img = query_set_image(&qs);
+        let blob = le_u64(&img.bytes, QS_BLOB) as usize;
+        assert_eq!(le_u64(&img.bytes, blob + BLOB_DATA), 0);
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(any::<char>().prop_filter("no NUL", |c| *c != '\0'), 0..12)
+            .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    fn socket_addr() -> impl Strategy<Value = SocketAddr> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>())
+                .prop_map(|(ip, port)| SocketAddr::V4(SocketAddrV4::new(ip.into(), port))),
+            (any::<[u8; 16]>(), any::<u16>(), any::<u32>(), any::<u32>()).prop_map(
+                |(ip, port, flow, scope)| SocketAddr::V6(SocketAddrV6::new(
+                    ip.into(),
+                    port,
+                    flow,
+                    scope
+                ))
+            ),
+        ]
+    }
+
+    fn query_set() -> impl Strategy<Value = QuerySet> {
+        let strings = (
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+        );
+        let scalars = (
+            proptest::option::of(any::<(u32, u32)>()),
+            any::<u32>(),
+            proptest::option::of(any::<u128>()),
+            any::<u32>(),
+        );
+        let arrays = (
+            proptest::collection::vec(any::<(i32, i32)>(), 0..4),
+            proptest::collection::vec(
+                (
+                    socket_addr(),
+                    proptest::option::of(socket_addr()),
+                    any::<i32>(),
+                    any::<i32>(),
+                ),
+                0..4,
+            ),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        );
+        (strings, scalars, arrays).prop_map(
+            |(
+                (name, comment, context, query),
+                (version, ns, id, out),
+                (protocols, addresses, blob),
+            )| QuerySet {
+                service_instance_name: name,
+                version: version.map(|(version, how)| WsaVersion { version, how }),
+                comment,
+                namespace: Namespace(ns),
+                ns_provider_id: id.map(Guid),
+                context,
+                protocols: protocols
+                    .into_iter()
+                    .map(|(address_family, protocol)| AfProtocols {
+                        address_family,
+                        protocol,
+                    })
+                    .collect(),
+                query_string: query,
+                addresses: addresses
+                    .into_iter()
+                    .map(|(remote, local, socket_type, protocol)| CsAddr {
+                        remote,
+                        local,
+                        socket_type,
+                        protocol,
+                    })
+                    .collect(),
+                output_flags: out,
+                blob,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn generated_query_sets_round_trip(qs in query_set(), base in (1u64..(1 << 47)).prop_map(|b| b * 8)) {
+            let bytes = image_relocated_to(&qs, base);
+            prop_assert_eq!(bytes.len() as u32, qs.wire_size());
+            prop_assert_eq!(read_next_ex_result(&bytes, base), Ok(qs));
+        }
+
+        #[test]
+        fn a_result_in_a_larger_client_buffer_reads_the_same(qs in query_set(), slack in 0usize..64) {
+            let mut bytes = image_relocated_to(&qs, BASE);
+            bytes.resize(bytes.len() + slack, 0xa5);
+            prop_assert_eq!(read_next_ex_result(&bytes, BASE), Ok(qs));
+        }
+    }
+
+    // ---- layout ------------------------------------------------------------------------------
+
+    /// `layout.def`'s `LAYOUT_SIZE` and `LAYOUT_FIELD` entries, as `"size T"` and
+    /// `"offset T.field"`, and its constants as `"const NAME"`.
+    fn layout_def() -> BTreeMap<String, i64> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/layout/layout.def");
+        let text = std::fs::read_to_string(&path).expect("read providers/c/layout/layout.def");
+        let mut m = BTreeMap::new();
+        for line in text.lines().map(str::trim) {
+            let Some((kind, rest)) = line.split_once('(') else {
+                continue;
+            };
+            let Some(args) = rest.strip_suffix(')') else {
+                continue;
+            };
+            let args: Vec<&str> = args.split(',').map(str::trim).collect();
+            let number = |s: &str| match s.strip_prefix("0x") {
+                Some(hex) => i64::from_str_radix(hex, 16).expect("a hex number"),
+                None => s.parse().expect("a number"),
+            };
+            match (kind, args.as_slice()) {
+                ("LAYOUT_SIZE", [t, n]) => m.insert(format!("size {t}"), number(n)),
+                ("LAYOUT_FIELD", [t, f, n]) => m.insert(format!("offset {t}.{f}"), number(n)),
+                ("LAYOUT_CONST" | "LAYOUT_CONST_NOT_IN_MINGW", [c, n]) => {
+                    m.insert(format!("const {c}"), number(n))
+                }
+                _ => None,
+            };
+        }
+        m
+    }
+
+    #[test]
+    fn the_module_constants_are_layout_def_entries() {
+        let def = layout_def();
+        let ours: &[(&str, usize)] = &[
+            ("size WSAQUERYSET2W", WSAQUERYSET2W_SIZE),
+            ("offset WSAQUERYSET2W.dwSize", QS_DW_SIZE),
+            (
+                "offset WSAQUERYSET2W.lpszServiceInstanceName",
+                QS_SERVICE_INSTANCE_NAME,
+            ),
+            ("offset WSAQUERYSET2W.lpVersion", QS_VERSION),
+            ("offset WSAQUERYSET2W.lpszComment", QS_COMMENT),
+            ("offset WSAQUERYSET2W.dwNameSpace", QS_NAME_SPACE),
+            ("offset WSAQUERYSET2W.lpNSProviderId", QS_NS_PROVIDER_ID),
+            ("offset WSAQUERYSET2W.lpszContext", QS_CONTEXT),
+            (
+                "offset WSAQUERYSET2W.dwNumberOfProtocols",
+                QS_NUMBER_OF_PROTOCOLS,
+            ),
+            ("offset WSAQUERYSET2W.lpafpProtocols", QS_AFP_PROTOCOLS),
+            ("offset WSAQUERYSET2W.lpszQueryString", QS_QUERY_STRING),
+            (
+                "offset WSAQUERYSET2W.dwNumberOfCsAddrs",
+                QS_NUMBER_OF_CS_ADDRS,
+            ),
+            ("offset WSAQUERYSET2W.lpcsaBuffer", QS_CSA_BUFFER),
+            ("offset WSAQUERYSET2W.dwOutputFlags", QS_OUTPUT_FLAGS),
+            ("offset WSAQUERYSET2W.lpBlob", QS_BLOB),
+            ("size WSAVERSION", WSAVERSION_SIZE),
+            ("offset WSAVERSION.dwVersion", VERSION_DW_VERSION),
+            ("offset WSAVERSION.ecHow", VERSION_EC_HOW),
+            ("size GUID", GUID_SIZE),
+            ("offset GUID.Data1", GUID_DATA1),
+            ("offset GUID.Data2", GUID_DATA2),
+            ("offset GUID.Data3", GUID_DATA3),
+            ("offset GUID.Data4", GUID_DATA4),
+            ("size AFPROTOCOLS", AFPROTOCOLS_SIZE),
+            ("offset AFPROTOCOLS.iAddressFamily", AFP_ADDRESS_FAMILY),
+            ("offset AFPROTOCOLS.iProtocol", AFP_PROTOCOL),
+            ("size CSADDR_INFO", CSADDR_INFO_SIZE),
+            ("offset CSADDR_INFO.LocalAddr", CSADDR_LOCAL_ADDR),
+            ("offset CSADDR_INFO.RemoteAddr", CSADDR_REMOTE_ADDR),
+            ("offset CSADDR_INFO.iSocketType", CSADDR_SOCKET_TYPE),
+            ("offset CSADDR_INFO.iProtocol", CSADDR_PROTOCOL),
+            ("size SOCKET_ADDRESS", SOCKET_ADDRESS_SIZE),
+            ("offset SOCKET_ADDRESS.lpSockaddr", SA_LP_SOCKADDR),
+            ("offset SOCKET_ADDRESS.iSockaddrLength", SA_SOCKADDR_LENGTH),
+            ("offset SOCKADDR.sa_family", SOCKADDR_FAMILY),
+            ("size SOCKADDR_IN", SOCKADDR_IN_SIZE),
+            ("offset SOCKADDR_IN.sin_family", SOCKADDR_FAMILY),
+            ("offset SOCKADDR_IN.sin_port", SIN_PORT),
+            ("offset SOCKADDR_IN.sin_addr", SIN_ADDR),
+            ("size SOCKADDR_IN6", SOCKADDR_IN6_SIZE),
+            ("offset SOCKADDR_IN6.sin6_family", SOCKADDR_FAMILY),
+            ("offset SOCKADDR_IN6.sin6_port", SIN6_PORT),
+            ("offset SOCKADDR_IN6.sin6_flowinfo", SIN6_FLOWINFO),
+            ("offset SOCKADDR_IN6.sin6_addr", SIN6_ADDR),
+            ("offset SOCKADDR_IN6.sin6_scope_id", SIN6_SCOPE_ID),
+            ("size BLOB", BLOB_SIZE),
+            ("offset BLOB.cbSize", BLOB_CB_SIZE),
+            ("offset BLOB.pBlobData", BLOB_DATA),
+            ("const AF_INET", AF_INET.into()),
+            ("const AF_INET6", AF_INET6.into()),
+        ];
+        for (key, value) in ours {
+            assert_eq!(
+                def.get(*key).copied(),
+                Some(*value as i64),
+                "{key}: layout.def says {:?}, the module uses {value}",
+                def.get(*key)
+            );
+        }
+    }
+
+    /// Reads the image at layout.def's offsets, not the module's constants: every object lands
+    /// where Win64 puts it, with Windows' values.
+    #[test]
+    fn the_image_has_each_field_at_its_layout_def_offset() {
+        let def = layout_def();
+        let off = |key: &str| -> usize {
+            usize::try_from(
+                *def.get(key)
+                    .unwrap_or_else(|| panic!("{key} in layout.def")),
+            )
+            .expect("an offset")
+        };
+        let qs = full();
+        let b = query_set_image(&qs).bytes;
+        let q = |f: &str| off(&format!("offset WSAQUERYSET2W.{f}"));
+        let ptr = |at: usize| le_u64(&b, at) as usize;
+        let wstr = |at: usize| {
+            let units: Vec<u16> = b[at..]
+                .chunks_exact(2)
+                .map(|u| u16::from_le_bytes([u[0], u[1]]))
+                .take_while(|&u| u != 0)
+                .collect();
+            String::from_utf16(&units).expect("UTF-16")
+        };
+        assert_eq!(le_u32(&b, q("dwSize")) as i64, def["size WSAQUERYSET2W"]);
+        assert_eq!(le_u32(&b, q("dwNameSpace")), 37);
+        assert_eq!(le_u32(&b, q("dwOutputFlags")), 0x10);
+        assert_eq!(
+            Some(wstr(ptr(q("lpszServiceInstanceName")))),
+            qs.service_instance_name
+        );
+        assert_eq!(wstr(ptr(q("lpszComment"))), "");
+        assert_eq!(wstr(ptr(q("lpszContext"))), "ctx");
+        assert_eq!(wstr(ptr(q("lpszQueryString"))), "?q=1");
+        let version = ptr(q("lpVersion"));
+        assert_eq!(
+            le_u32(&b, version + off("offset WSAVERSION.dwVersion")),
+            0x0002_0001
+        );
+        assert_eq!(le_u32(&b, version + off("offset WSAVERSION.ecHow")), 1);
+        let guid = ptr(q("lpNSProviderId"));
+        assert_eq!(le_u32(&b, guid + off("offset GUID.Data1")), 0x6c3f_4a52);
+        assert_eq!(le_u16(&b, guid + off("offset GUID.Data2")), 0x1d2e);
+        assert_eq!(le_u16(&b, guid + off("offset GUID.Data3")), 0x4b7a);
+        let d4 = guid + off("offset GUID.Data4");
+        assert_eq!(
+            b[d4..d4 + 8],
+            [0x9c, 0x1e, 0x5a, 0x0b, 0x8d, 0x7e, 0x2f, 0x31]
+        );
+        assert_eq!(le_u32(&b, q("dwNumberOfProtocols")), 2);
+        let afp = ptr(q("lpafpProtocols")) + def["size AFPROTOCOLS"] as usize;
+        assert_eq!(
+            le_i32(&b, afp + off("offset AFPROTOCOLS.iAddressFamily")),
+            23
+        );
+        assert_eq!(le_i32(&b, afp + off("offset AFPROTOCOLS.iProtocol")), 17);
+
+        assert_eq!(le_u32(&b, q("dwNumberOfCsAddrs")), 2);
+        let csa = ptr(q("lpcsaBuffer"));
+        let second = csa + def["size CSADDR_INFO"] as usize;
+        let remote = second + off("offset CSADDR_INFO.RemoteAddr");
+        let local = second + off("offset CSADDR_INFO.LocalAddr");
+        assert_eq!(
+            le_i32(&b, second + off("offset CSADDR_INFO.iSocketType")),
+            2
+        );
+        assert_eq!(le_i32(&b, second + off("offset CSADDR_INFO.iProtocol")), 17);
+        let sa_len = off("offset SOCKET_ADDRESS.iSockaddrLength");
+        let sa_ptr = off("offset SOCKET_ADDRESS.lpSockaddr");
+        assert_eq!(le_i32(&b, remote + sa_len) as i64, def["size SOCKADDR_IN6"]);
+        assert_eq!(le_i32(&b, local + sa_len) as i64, def["size SOCKADDR_IN"]);
+        let six = ptr(remote + sa_ptr);
+        assert_eq!(
+            le_u16(&b, six + off("offset SOCKADDR_IN6.sin6_family")) as i64,
+            def["const AF_INET6"]
+        );
+        let port = six + off("offset SOCKADDR_IN6.sin6_port");
+        assert_eq!(b[port..port + 2], 587u16.to_be_bytes());
+        assert_eq!(
+            le_u32(&b, six + off("offset SOCKADDR_IN6.sin6_flowinfo")),
+            0x000a_bcde
+        );
+        let addr = six + off("offset SOCKADDR_IN6.sin6_addr");
+        assert_eq!(b[addr..addr + 2], [0x20, 0x01]);
+        assert_eq!(
+            le_u32(&b, six + off("offset SOCKADDR_IN6.sin6_scope_id")),
+            7
+        );
+        let first_remote = ptr(csa + off("offset CSADDR_INFO.RemoteAddr") + sa_ptr);
+        assert_eq!(
+            le_u16(&b, first_remote + off("offset SOCKADDR_IN.sin_family")) as i64,
+            def["const AF_INET"]
+        );
+        let port = first_remote + off("offset SOCKADDR_IN.sin_port");
+        assert_eq!(b[port..port + 2], 25u16.to_be_bytes());
+        let addr = first_remote + off("offset SOCKADDR_IN.sin_addr");
+        assert_eq!(b[addr..addr + 4], [192, 0, 2, 10]);
+        // The first entry has no LocalAddr: NULL and 0.
+        let first_local = csa + off("offset CSADDR_INFO.LocalAddr");
+        assert_eq!(le_u64(&b, first_local + sa_ptr), 0);
+        assert_eq!(le_i32(&b, first_local + sa_len), 0);
+
+        let blob = ptr(q("lpBlob"));
+        assert_eq!(le_u32(&b, blob + off("offset BLOB.cbSize")), 3);
+        let data = ptr(blob + off("offset BLOB.pBlobData"));
+        assert_eq!(b[data..data + 3], [1, 2, 3]);
+    }
+
+    // ---- malformed results -------------------------------------------------------------------
+
+    /// `full()` relocated to `BASE`, with room after it for planted objects.
+    fn valid() -> Vec<u8> {
+        let mut b = image_relocated_to(&full(), BASE);
+        b.resize(b.len() + 64, 0);
+        b
+    }
+
+    fn set_u64(b: &mut [u8], at: usize, v: u64) {
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    fn set_u32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// The buffer offset a pointer field at `at` points to.
+    fn target(b: &[u8], at: usize) -> usize {
+        (le_u64(b, at) - BASE) as usize
+    }
+
+    /// The `SOCKET_ADDRESS` of entry `i` of `lpcsaBuffer`, `remote` or local.
+    fn socket_address_at(b: &[u8], i: usize, remote: bool) -> usize {
+        target(b, QS_CSA_BUFFER)
+            + i * CSADDR_INFO_SIZE
+            + if remote {
+                CSADDR_REMOTE_ADDR
+            } else {
+                CSADDR_LOCAL_ADDR
+            }
+    }
+
+    #[track_caller]
+    fn rejects(b: &[u8], field: &str, problem_has: &str) -> ResultError {
+        let e = read_next_ex_result(b, BASE).expect_err("a malformed result");
+        assert_eq!(e.field, field, "{e}");
+        assert!(e.problem.contains(problem_has), "{e}");
+        assert!(
+            e.to_string().contains(field),
+            "Display names the field: {e}"
+        );
+        e
+    }
+
+    #[test]
+    fn a_buffer_shorter_than_the_struct_is_rejected() {
+        assert_eq!(
+            read_next_ex_result(&[0; 111], BASE)
+                .expect_err("too small")
+                .field,
+            "lpqsResults"
+        );
+        assert_eq!(
+            read_next_ex_result(&[], 0).expect_err("empty").field,
+            "lpqsResults"
+        );
+    }
+
+    #[test]
+    fn a_buffer_that_would_wrap_the_address_space_is_rejected() {
+        let b = image_relocated_to(&QuerySet::default(), 0);
+        let e = read_next_ex_result(&b, u64::MAX - 50).expect_err("wraps");
+        assert_eq!(e.field, "lpqsResults");
+    }
+
+    #[test]
+    fn dw_size_must_be_112() {
+        let mut b = valid();
+        set_u32(&mut b, QS_DW_SIZE, 120);
+        rejects(&b, "dwSize", "is 120");
+    }
+
+    #[test]
+    fn pointers_outside_the_buffer_name_their_field() {
+        let len = valid().len() as u64;
+        let cases: &[(usize, u64, &str)] = &[
+            (
+                QS_SERVICE_INSTANCE_NAME,
+                BASE - 2,
+                "lpszServiceInstanceName",
+            ),
+            (QS_VERSION, BASE + len, "lpVersion"),
+            (QS_COMMENT, 0x10, "lpszComment"),
+            (QS_NS_PROVIDER_ID, u64::MAX, "lpNSProviderId"),
+            (QS_CONTEXT, BASE + len + 100, "lpszContext"),
+            (QS_AFP_PROTOCOLS, BASE - 8, "lpafpProtocols"),
+            (QS_QUERY_STRING, BASE - 1, "lpszQueryString"),
+            (QS_CSA_BUFFER, BASE + len, "lpcsaBuffer"),
+            (QS_BLOB, 1, "lpBlob"),
+        ];
+        for &(at, value, field) in cases {
+            let mut b = valid();
+            set_u64(&mut b, at, value);
+            rejects(&b, field, "outside the");
+        }
+    }
+
+    #[test]
+    fn a_sockaddr_pointer_outside_names_the_element() {
+        let mut b = valid();
+        let sa = socket_address_at(&b, 1, true);
+        set_u64(&mut b, sa + SA_LP_SOCKADDR, 0x1234);
+        let e = rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.lpSockaddr",
+            "(i = 1) points to 0x1234",
+        );
+        assert!(e.to_string().starts_with(
+            "malformed NSPv2LookupServiceNextEx result: lpcsaBuffer[i].RemoteAddr.lpSockaddr (i = 1)"
+        ));
+        let mut b = valid();
+        let sa = socket_address_at(&b, 1, false);
+        let end = BASE + b.len() as u64;
+        set_u64(&mut b, sa + SA_LP_SOCKADDR, end);
+        rejects(&b, "lpcsaBuffer[i].LocalAddr.lpSockaddr", "(i = 1)");
+        let mut b = valid();
+        let blob = target(&b, QS_BLOB);
+        set_u64(&mut b, blob + BLOB_DATA, BASE - 100);
+        rejects(&b, "lpBlob->pBlobData", "outside the");
+    }
+
+    #[test]
+    fn an_object_that_starts_inside_but_ends_outside_is_rejected() {
+        for (at, size, field) in [
+            (QS_VERSION, WSAVERSION_SIZE, "lpVersion"),
+            (QS_NS_PROVIDER_ID, GUID_SIZE, "lpNSProviderId"),
+            (QS_BLOB, BLOB_SIZE, "lpBlob"),
+        ] {
+            let mut b = valid();
+            let len = b.len() as u64;
+            set_u64(&mut b, at, BASE + len - size as u64 + 3);
+            rejects(&b, field, "runs 3 bytes past its end");
+        }
+    }
+
+    #[test]
+    fn lengths_and_counts_past_the_end_name_the_length() {
+        let mut b = valid();
+        let blob = target(&b, QS_BLOB);
+        set_u32(&mut b, blob + BLOB_CB_SIZE, 1000);
+        rejects(&b, "lpBlob->cbSize", "past its end");
+
+        let mut b = valid();
+        let sa = socket_address_at(&b, 0, true);
+        set_u32(&mut b, sa + SA_SOCKADDR_LENGTH, 10_000);
+        rejects(&b, "lpcsaBuffer[i].RemoteAddr.iSockaddrLength", "(i = 0)");
+
+        let mut b = valid();
+        set_u32(&mut b, QS_NUMBER_OF_CS_ADDRS, 1000);
+        rejects(&b, "dwNumberOfCsAddrs", "1000 CSADDR_INFO (40000 bytes)");
+
+        let mut b = valid();
+        set_u32(&mut b, QS_NUMBER_OF_PROTOCOLS, 100);
+        rejects(&b, "dwNumberOfProtocols", "past its end");
+    }
+
+    #[test]
+    fn a_count_of_four_billion_fails_fast_without_allocating_for_it() {
+        for (count, ptr, field) in [
+            (QS_NUMBER_OF_CS_ADDRS, QS_CSA_BUFFER, "dwNumberOfCsAddrs"),
+            (
+                QS_NUMBER_OF_PROTOCOLS,
+                QS_AFP_PROTOCOLS,
+                "dwNumberOfProtocols",
+            ),
+        ] {
+            let mut b = valid();
+            set_u32(&mut b, count, u32::MAX);
+            rejects(&b, field, "4294967295");
+            // Also with the array at the very last byte and at the top of the address space.
+            let last = BASE + b.len() as u64 - 1;
+            set_u64(&mut b, ptr, last);
+            rejects(&b, field, "4294967295");
+            let top = u64::MAX - b.len() as u64;
+            let mut relocated = image_relocated_to(&full(), top);
+            set_u32(&mut relocated, count, u32::MAX);
+            let e = read_next_ex_result(&relocated, top).expect_err("too many");
+            assert_eq!(e.field, field);
+        }
+        let mut b = valid();
+        let blob = target(&b, QS_BLOB);
+        set_u32(&mut b, blob + BLOB_CB_SIZE, u32::MAX);
+        rejects(&b, "lpBlob->cbSize", "4294967295 bytes");
+        let mut b = valid();
+        let sa = socket_address_at(&b, 1, true);
+        set_u32(&mut b, sa + SA_SOCKADDR_LENGTH, i32::MAX as u32);
+        rejects(&b, "lpcsaBuffer[i].RemoteAddr.iSockaddrLength", "(i = 1)");
+    }
+
+    #[test]
+    fn a_string_without_its_terminator_in_the_buffer_is_rejected() {
+        let mut b = valid();
+        let len = b.len();
+        b[len - 7..].fill(b'A'); // three and a half 'A' units, no NUL
+        set_u64(&mut b, QS_COMMENT, BASE + len as u64 - 7);
+        rejects(&b, "lpszComment", "no NUL terminator");
+        set_u64(&mut b, QS_COMMENT, BASE + len as u64 - 1); // one byte: not even one unit
+        rejects(&b, "lpszComment", "no NUL terminator");
+    }
+
+    #[test]
+    fn an_array_count_with_a_null_pointer_is_rejected() {
+        let mut b = valid();
+        set_u64(&mut b, QS_AFP_PROTOCOLS, 0);
+        rejects(&b, "lpafpProtocols", "is NULL but dwNumberOfProtocols is 2");
+        let mut b = valid();
+        set_u64(&mut b, QS_CSA_BUFFER, 0);
+        rejects(&b, "lpcsaBuffer", "is NULL but dwNumberOfCsAddrs is 2");
+        let mut b = valid();
+        let blob = target(&b, QS_BLOB);
+        set_u64(&mut b, blob + BLOB_DATA, 0);
+        rejects(&b, "lpBlob->pBlobData", "is NULL but lpBlob->cbSize is 3");
+    }
+
+    #[test]
+    fn an_empty_array_may_have_a_pointer_but_not_a_stray_one() {
+        let mut b = valid();
+        set_u32(&mut b, QS_NUMBER_OF_CS_ADDRS, 0);
+        set_u32(&mut b, QS_NUMBER_OF_PROTOCOLS, 0);
+        let end = BASE + b.len() as u64;
+        set_u64(&mut b, QS_AFP_PROTOCOLS, end); // just past the end: 0 bytes
+        let got = read_next_ex_result(&b, BASE).expect("empty arrays");
+        assert!(got.addresses.is_empty() && got.protocols.is_empty());
+        set_u64(&mut b, QS_CSA_BUFFER, 0xdead_beef);
+        rejects(&b, "lpcsaBuffer", "outside the");
+    }
+
+    #[test]
+    fn sockaddr_families_and_lengths_are_checked() {
+        let family_at = |b: &[u8], i: usize| target(b, socket_address_at(b, i, true));
+        let mut b = valid();
+        let sa = family_at(&b, 0);
+        b[sa..sa + 2].copy_from_slice(&10u16.to_le_bytes()); // Linux's AF_INET6
+        rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.lpSockaddr->sa_family",
+            "is 10, neither AF_INET (2) nor AF_INET6 (23)",
+        );
+
+        // AF_INET6 with an AF_INET-sized length.
+        let mut b = valid();
+        let len_at = socket_address_at(&b, 1, true) + SA_SOCKADDR_LENGTH;
+        set_u32(&mut b, len_at, 16);
+        rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.iSockaddrLength",
+            "(i = 1) is 16, shorter than sizeof(SOCKADDR_IN6) = 28",
+        );
+        set_u32(&mut b, len_at, 1);
+        rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.iSockaddrLength",
+            "too short to hold sa_family",
+        );
+        set_u32(&mut b, len_at, -5i32 as u32);
+        rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.iSockaddrLength",
+            "is negative (-5)",
+        );
+
+        // A longer length (a SOCKADDR_STORAGE's 128, say) is fine while it fits.
+        let mut b = valid();
+        let len_at = socket_address_at(&b, 0, true) + SA_SOCKADDR_LENGTH;
+        set_u32(&mut b, len_at, 20);
+        assert_eq!(read_next_ex_result(&b, BASE), Ok(full()));
+    }
+
+    #[test]
+    fn a_csaddr_needs_a_remote_address_and_a_null_local_one_has_length_0() {
+        let mut b = valid();
+        let sa = socket_address_at(&b, 0, true);
+        set_u64(&mut b, sa + SA_LP_SOCKADDR, 0);
+        set_u32(&mut b, sa + SA_SOCKADDR_LENGTH, 0);
+        rejects(
+            &b,
+            "lpcsaBuffer[i].RemoteAddr.lpSockaddr",
+            "(i = 0) is NULL",
+        );
+
+        let mut b = valid();
+        let sa = socket_address_at(&b, 0, false);
+        set_u32(&mut b, sa + SA_SOCKADDR_LENGTH, 16);
+        rejects(
+            &b,
+            "lpcsaBuffer[i].LocalAddr.iSockaddrLength",
+            "is 16 but lpSockaddr is NULL",
+        );
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_is_rejected_naming_the_string() {
+        for unit in [0xd800u16, 0xdc00] {
+            let mut b = valid();
+            let name = target(&b, QS_CONTEXT); // "ctx"
+            b[name + 2..name + 4].copy_from_slice(&unit.to_le_bytes());
+            rejects(&b, "lpszContext", "unpaired UTF-16 surrogate");
+        }
+        // A high surrogate right before the terminator.
+        let mut b = valid();
+        let q = target(&b, QS_QUERY_STRING); // "?q=1"
+        b[q + 6..q + 8].copy_from_slice(&0xdbffu16.to_le_bytes());
+        rejects(&b, "lpszQueryString", "0xdbff");
+    }
+
+    /// The image with one byte inserted after the struct: every object, and so every pointer
+    /// the reader follows, is misaligned (as a packing provider such as contoso.c may leave
+    /// them). x64 allows it, so the reader must too.
+    fn misaligned(qs: &QuerySet, base: u64) -> Vec<u8> {
+        let img = query_set_image(qs);
+        let mut bytes = img.bytes.clone();
+        bytes.insert(WSAQUERYSET2W_SIZE, 0xee);
+        for &at in &img.relocs {
+            let at = at as usize;
+            let at = if at >= WSAQUERYSET2W_SIZE { at + 1 } else { at };
+            let value = le_u64(&bytes, at) + 1 + base;
+            set_u64(&mut bytes, at, value);
+        }
+        bytes
+    }
+
+    #[test]
+    fn misaligned_objects_are_read_byte_wise() {
+        for qs in representative() {
+            assert_eq!(read_next_ex_result(&misaligned(&qs, BASE), BASE), Ok(qs));
+        }
+    }
+
+    /// SplitMix64: a fixed, dependency-free stream of test inputs.
+    struct SplitMix(u64);
+
+    impl SplitMix {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Random bytes at random bases, and valid results with random bytes and fields changed:
+    /// the reader never panics, and whatever it accepts is a query set that round-trips.
+    #[test]
+    fn random_and_mutated_buffers_never_panic() {
+        let mut rng = SplitMix(0x6e73_7073_696d);
+        let seeds = [full(), mock_entry(), QuerySet::default()];
+        let mut accepted = 0;
+        for round in 0..4000 {
+            let base = match rng.below(4) {
+                0 => rng.next(),
+                1 => u64::MAX - rng.below(4096),
+                2 => rng.below(4096),
+                _ => BASE,
+            };
+            let bytes = if round % 2 == 0 {
+                let len = rng.below(400) as usize;
+                let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                if b.len() >= WSAQUERYSET2W_SIZE && rng.below(2) == 0 {
+                    set_u32(&mut b, QS_DW_SIZE, WSAQUERYSET2W_SIZE as u32);
+                }
+                b
+            } else {
+                let qs = &seeds[rng.below(seeds.len() as u64) as usize];
+                let mut b = image_relocated_to(qs, base);
+                let len = b.len() as u64;
+                for _ in 0..=rng.below(4) {
+                    let at = rng.below(len) as usize;
+                    match rng.below(3) {
+                        0 => b[at] = rng.next() as u8,
+                        1 if at + 4 <= b.len() => set_u32(&mut b, at, rng.below(64) as u32),
+                        _ if at + 8 <= b.len() => {
+                            let near = base.wrapping_add(rng.below(len + 16)).wrapping_sub(8);
+                            set_u64(&mut b, at, near);
+                        }
+                        _ => {}
+                    }
+                }
+                b.truncate(rng.below(len + 1).max(len - 16) as usize);
+                b
+            };
+            if let Ok(qs) = read_next_ex_result(&bytes, base) {
+                accepted += 1;
+                let again = image_relocated_to(&qs, BASE);
+                assert_eq!(read_next_ex_result(&again, BASE), Ok(qs));
+            }
+        }
+        assert!(accepted > 0, "some mutations leave a valid result");
+    }
+
+    // ---- a real C provider's output ----------------------------------------------------------
+
+    /// A one-thread stand-in for the provider host: `contoso.c` itself (included unchanged), the
+    /// Winsock and kernel32 functions it calls, and a `main` that relocates a query set image
+    /// read from stdin as the host will, passes it to contoso's Begin, and prints what contoso's
+    /// NextEx wrote into a 1024-byte client buffer, with the buffer's address.
+    const HOST_C: &str = r#"/* A one-thread stand-in for the provider host: contoso.c itself (included, unchanged), the
+ * Winsock and kernel32 functions it calls, and a main that passes it a query set image read
+ * from stdin, as the host will, and prints what its NextEx wrote. */
+#include "contoso.c"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int g_LastError;
+static const NSPV2_ROUTINE *g_Table;
+static INT g_Completed = -1;
+
+int WSAAPI WSAStartup(WORD v, LPWSADATA d) { ZeroMemory(d, sizeof(*d)); d->wVersion = v; d->wHighVersion = v; return 0; }
+int WSAAPI WSACleanup(void) { return 0; }
+int WSAAPI WSAGetLastError(void) { return g_LastError; }
+void WSAAPI WSASetLastError(int e) { g_LastError = e; }
+VOID WINAPI InitializeCriticalSection(LPCRITICAL_SECTION c) { (void)c; }
+VOID WINAPI EnterCriticalSection(LPCRITICAL_SECTION c) { (void)c; }
+VOID WINAPI LeaveCriticalSection(LPCRITICAL_SECTION c) { (void)c; }
+VOID WINAPI DeleteCriticalSection(LPCRITICAL_SECTION c) { (void)c; }
+HANDLE WINAPI GetProcessHeap(void) { return (HANDLE)1; }
+LPVOID WINAPI HeapAlloc(HANDLE h, DWORD f, SIZE_T n) { (void)h; (void)f; return calloc(1, n); }
+BOOL WINAPI HeapFree(HANDLE h, DWORD f, LPVOID p) { (void)h; (void)f; free(p); return TRUE; }
+int WINAPI lstrlenW(LPCWSTR s) { int n = 0; while (s[n]) n++; return n; }
+static WCHAR Lower(WCHAR c) { return (WCHAR)((c >= 'A' && c <= 'Z') ? c + 32 : c); }
+int WINAPI lstrcmpW(LPCWSTR a, LPCWSTR b) { while (*a && *a == *b) { a++; b++; } return (int)*a - (int)*b; }
+int WINAPI lstrcmpiW(LPCWSTR a, LPCWSTR b) { while (*a && Lower(*a) == Lower(*b)) { a++; b++; } return (int)Lower(*a) - (int)Lower(*b); }
+LPWSTR WINAPI lstrcpynW(LPWSTR d, LPCWSTR s, int n) { int i = 0; for (; i < n - 1 && s[i]; i++) d[i] = s[i]; d[i] = 0; return d; }
+BOOL WINAPI QueueUserWorkItem(LPTHREAD_START_ROUTINE f, PVOID c, ULONG fl) { (void)f; (void)c; (void)fl; return FALSE; }
+INT WSAAPI WSAAdvertiseProvider(const GUID *id, const LPCNSPV2_ROUTINE r) { (void)id; g_Table = r; return 0; }
+INT WSAAPI WSAUnadvertiseProvider(const GUID *id) { (void)id; return 0; }
+INT WSAAPI WSAProviderCompleteAsyncCall(HANDLE h, INT code) { (void)h; g_Completed = code; return 0; }
+
+int main(void)
+{
+    static uint64_t out[128]; /* the client's 1024-byte NextEx buffer, 8-aligned */
+    char *argv[] = { "contoso", NULL };
+    unsigned n, m, i, byte, reloc;
+    uint64_t *store;
+    unsigned char *image;
+    GUID id = CONTOSO_PROVIDER_ID;
+    LPVOID session = NULL;
+    HANDLE lookup = NULL;
+    DWORD len;
+
+    /* The image and its relocations, as the dispatcher sends them: "N b0 b1 ... M r0 r1 ..." */
+    if (scanf("%u", &n) != 1) return 2;
+    store = calloc(n / 8 + 1, 8);
+    image = (unsigned char *)store;
+    for (i = 0; i < n; i++) {
+        if (scanf("%x", &byte) != 1) return 2;
+        image[i] = (unsigned char)byte;
+    }
+    if (scanf("%u", &m) != 1) return 2;
+    for (i = 0; i < m; i++) {
+        uint64_t v;
+        if (scanf("%u", &reloc) != 1 || reloc + 8 > n) return 2;
+        memcpy(&v, image + reloc, 8);
+        v += (uint64_t)(uintptr_t)image;
+        memcpy(image + reloc, &v, 8);
+    }
+
+    if (ContosoHostMain(1, argv) != 0 || g_Table == NULL) return 3;
+    if (g_Table->NSPv2Startup(&id, &session) != NO_ERROR) return 4;
+    if (g_Table->NSPv2LookupServiceBegin(&id, (LPWSAQUERYSET2W)image,
+                                         LUP_RETURN_NAME | LUP_RETURN_COMMENT | LUP_RETURN_ADDR, session,
+                                         &lookup) != NO_ERROR) {
+        printf("begin %d\n", WSAGetLastError());
+        return 0;
+    }
+    len = 120;
+    g_Table->NSPv2LookupServiceNextEx((HANDLE)1, lookup, 0, &len, (LPWSAQUERYSET2W)out);
+    printf("small %d %u\n", g_Completed, (unsigned)len);
+    len = sizeof(out);
+    g_Table->NSPv2LookupServiceNextEx((HANDLE)2, lookup, 0, &len, (LPWSAQUERYSET2W)out);
+    printf("next %d\nbase %llx\nbytes", g_Completed, (unsigned long long)(uintptr_t)out);
+    for (i = 0; i < sizeof(out); i++) printf(" %02x", ((unsigned char *)out)[i]);
+    printf("\n");
+    len = sizeof(out);
+    g_Table->NSPv2LookupServiceNextEx((HANDLE)3, lookup, 0, &len, (LPWSAQUERYSET2W)out);
+    printf("last %d\n", g_Completed);
+    g_Table->NSPv2LookupServiceEnd(lookup);
+    g_Table->NSPv2Cleanup(&id, session);
+    return 0;
+}
+"#;
+
+    #[test]
+    fn contoso_c_reads_our_image_and_its_result_parses_to_the_mock_s_result() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+
+        if Command::new("cc").arg("--version").output().is_err() {
+            println!("skipped: no `cc` on this machine to build the contoso.c round trip");
+            return;
+        }
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("nspsim-marshal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let src = dir.join("host.c");
+        let exe = dir.join("host");
+        std::fs::write(&src, HOST_C).expect("write host.c");
+        let cc = Command::new("cc")
+            .args([
+                "-std=c11",
+                "-fshort-wchar",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-I",
+            ])
+            .arg(manifest.join("c/include"))
+            .arg("-I")
+            .arg(manifest.join("c/examples"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .output()
+            .expect("run cc");
+        assert!(
+            cc.status.success(),
+            "cc failed:\n{}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
+
+        // Begin gets our image of the client's restrictions (contoso matches names
+        // case-insensitively, as the mock does).
+        let img = query_set_image(&QuerySet::restrictions(Namespace::EMAIL, "BOB@contoso.com"));
+        let mut input = format!("{}", img.bytes.len());
+        for b in &img.bytes {
+            input += &format!(" {b:02x}");
+        }
+        input += &format!(" {}", img.relocs.len());
+        for r in &img.relocs {
+            input += &format!(" {r}");
+        }
+        let mut child = Command::new(&exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run the host program");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("feed the image");
+        let out = child.wait_with_output().expect("host output");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.status.success(), "host exited with {}", out.status);
+        let stdout = String::from_utf8(out.stdout).expect("text");
+        let line = |key: &str| -> &str {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no `{key}` line in:\n{stdout}"))
+                .trim()
+        };
+
+        // S5.5: too small a buffer gives WSAEFAULT and contoso's required size (its own packing).
+        assert_eq!(line("small "), "10014 276");
+        assert_eq!(line("next "), "0");
+        assert_eq!(line("last "), "10110", "WSA_E_NO_MORE after the one entry");
+        let base = u64::from_str_radix(line("base "), 16).expect("a hex address");
+        let bytes: Vec<u8> = line("bytes")
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).expect("a hex byte"))
+            .collect();
+        assert_eq!(bytes.len(), 1024);
+
+        let flags = nspsim_core::LupFlags::RETURN_NAME
+            | nspsim_core::LupFlags::RETURN_COMMENT
+            | nspsim_core::LupFlags::RETURN_ADDR;
+        let mock = crate::options::EntryOption {
+            name: "bob@contoso.com".into(),
+            addrs: vec![v4("192.0.2.11:25"), v4("192.0.2.12:587")],
+            comment: Some("Bob Baker".into()),
+            blob: None,
+        }
+        .to_query_set()
+        .project(flags);
+        assert_eq!(read_next_ex_result(&bytes, base), Ok(mock));
+        // Contoso packs without padding, so what the same result needs is its own business;
+        // nspsim's packing is never larger than a provider's sum of sizes plus padding.
+        assert_eq!(read_next_ex_result(&bytes[..276], base).map(|_| ()), Ok(()));
+        assert_eq!(
+            read_next_ex_result(&bytes[..275], base)
+                .expect_err("one byte short")
+                .field,
+            "lpszComment"
+        );
+    }
+}
