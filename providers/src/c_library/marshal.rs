@@ -17,8 +17,11 @@
 //!   report), never a panic, an out-of-bounds read or an allocation sized by an unchecked count.
 //!
 //! WSAEFAULT sizing (S5.5) is not parsed here: a provider that answers WSAEFAULT writes only
-//! `*lpdwBufferLength`, which the caller reads as a plain `DWORD`; nothing in the buffer is
-//! meaningful then, so this module must not be called on it.
+//! `*lpdwBufferLength` (the required length, which goes back to the client as it is), which the
+//! caller reads as a plain `DWORD`; nothing in the buffer is meaningful then, so this module
+//! must not be called on it. Conversely a result the provider did fit in the client's buffer
+//! fits, even when nspsim's own packing ([`QuerySet::wire_size`], 8-aligned parts) of the same
+//! query set would be a few bytes longer than the provider's tighter one.
 //!
 //! Layout: every size and offset below is the Win64 one listed in
 //! `providers/c/layout/layout.def` (the tests parse that file and compare).
@@ -179,8 +182,10 @@ impl QuerySetImage {
 /// Builds the Win64 `WSAQUERYSET2W` image of `qs` (see [`QuerySetImage`]).
 ///
 /// What the struct cannot carry exactly, and what the image does then:
-/// - a string holding U+0000: an `LPWSTR` ends at its first NUL, so the string is cut there (a
-///   Windows client's string could not hold one either);
+/// - a string holding U+0000: an `LPWSTR` ends at its first NUL, so the provider (and
+///   [`read_next_ex_result`]) sees only the text before it; the rest is still in the image, so
+///   `bytes.len() == qs.wire_size()` holds for every query set (a Windows client's string could
+///   not hold a NUL at all);
 /// - `Some` empty blob: a `BLOB` with `cbSize` 0 and a NULL `pBlobData` (read back as `Some`
 ///   empty); an empty `protocols` or `addresses`: a NULL pointer and a count of 0;
 /// - `SocketAddrV6::flowinfo` and `scope_id` go into `sin6_flowinfo` / `sin6_scope_id` as the
@@ -316,9 +321,9 @@ fn count_u32(n: usize) -> u32 {
     u32::try_from(n).expect("a WSAQUERYSET2W count must fit a DWORD")
 }
 
-/// NUL-terminated UTF-16LE, cut at the first U+0000 (an `LPWSTR` ends there).
+/// UTF-16LE with a NUL terminator. A U+0000 inside is encoded too (so the image stays the size
+/// `wire_size` counts), and ends the string for any reader, C's or this module's.
 fn wide(s: &str) -> Vec<u8> {
-    let s = s.split('\0').next().unwrap_or_default();
     let mut b = Vec::with_capacity(s.len() * 2 + 2);
     for unit in s.encode_utf16() {
         b.extend_from_slice(&unit.to_le_bytes());
@@ -718,18 +723,23 @@ impl<'a> Reader<'a> {
                 self.buf.len()
             )));
         };
-        char::decode_utf16(units.take(len))
-            .enumerate()
-            .map(|(i, c)| {
-                c.map_err(|e| {
-                    loc.fail(format!(
-                        "holds an unpaired UTF-16 surrogate {:#06x} (at or near unit {i}); nspsim rejects it rather than change the text",
+        let mut text = String::with_capacity(len);
+        let mut unit = 0; // index of the unit the next char starts at
+        for c in char::decode_utf16(units.take(len)) {
+            match c {
+                Ok(c) => {
+                    text.push(c);
+                    unit += c.len_utf16();
+                }
+                Err(e) => {
+                    return Err(loc.fail(format!(
+                        "holds an unpaired UTF-16 surrogate {:#06x} at unit {unit}, which nspsim rejects rather than alter the text",
                         e.unpaired_surrogate()
-                    ))
-                })
-            })
-            .collect::<Result<String, _>>()
-            .map(Some)
+                    )));
+                }
+            }
+        }
+        Ok(Some(text))
     }
 
     /// One `CSADDR_INFO` (the 40 bytes of element `i`).
@@ -991,12 +1001,13 @@ mod tests {
     }
 
     #[test]
-    fn a_string_is_cut_at_an_embedded_nul_and_an_empty_blob_has_no_data_pointer() {
+    fn a_string_ends_at_an_embedded_nul_and_an_empty_blob_has_no_data_pointer() {
         let qs = QuerySet {
             service_instance_name: Some("abc\0def".into()),
             blob: Some(Vec::new()),
             ..QuerySet::default()
         };
+        assert_eq!(query_set_image(&qs).bytes.len() as u32, qs.wire_size());
         let got = read_next_ex_result(&image_relocated_to(&qs, BASE), BASE).expect("valid");
         assert_eq!(got.service_instance_name.as_deref(), Some("abc"));
         assert_eq!(got.blob, Some(Vec::new()));
@@ -1621,7 +1632,15 @@ mod tests {
         let mut b = valid();
         let q = target(&b, QS_QUERY_STRING); // "?q=1"
         b[q + 6..q + 8].copy_from_slice(&0xdbffu16.to_le_bytes());
-        rejects(&b, "lpszQueryString", "0xdbff");
+        rejects(&b, "lpszQueryString", "0xdbff at unit 3");
+        // A pair is fine; its low half alone is not (unit 2 of "ctx" → "c", 0xd83d, 0xde00).
+        let mut b = valid();
+        let ctx = target(&b, QS_CONTEXT);
+        b[ctx + 2..ctx + 6].copy_from_slice(&[0x3d, 0xd8, 0x00, 0xde]);
+        let got = read_next_ex_result(&b, BASE).expect("a surrogate pair");
+        assert_eq!(got.context.as_deref(), Some("c\u{1f600}"));
+        b[ctx + 2..ctx + 4].copy_from_slice(&[0x41, 0x00]);
+        rejects(&b, "lpszContext", "0xde00 at unit 2");
     }
 
     /// The image with one byte inserted after the struct: every object, and so every pointer
@@ -1902,9 +1921,11 @@ int main(void)
         .to_query_set()
         .project(flags);
         assert_eq!(read_next_ex_result(&bytes, base), Ok(mock));
-        // Contoso packs without padding, so what the same result needs is its own business;
-        // nspsim's packing is never larger than a provider's sum of sizes plus padding.
-        assert_eq!(read_next_ex_result(&bytes[..276], base).map(|_| ()), Ok(()));
+        // Contoso packs without padding: the result fits 276 bytes, while nspsim's packing of
+        // the same query set (`wire_size`, 8-aligned parts) needs 280. A result a provider
+        // delivered in a buffer must not be judged again by `wire_size`.
+        let tight = read_next_ex_result(&bytes[..276], base).expect("fits 276 bytes");
+        assert_eq!(tight.wire_size(), 280);
         assert_eq!(
             read_next_ex_result(&bytes[..275], base)
                 .expect_err("one byte short")
