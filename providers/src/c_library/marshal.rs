@@ -1728,6 +1728,7 @@ mod tests {
                 assert_eq!(read_next_ex_result(&again, BASE), Ok(qs));
             }
         }
+        println!("{accepted} of 4000 inputs were accepted and round-tripped");
         assert!(accepted > 0, "some mutations leave a valid result");
     }
 
