@@ -183,6 +183,26 @@ fn a_malformed_result_is_a_panic_naming_the_field() {
     assert!(text.contains("lpszServiceInstanceName"), "{text}");
 }
 
+#[test]
+fn a_malformed_result_reads_the_same_in_every_host_process() {
+    // Two fork servers are two executions of the host, with different addresses (ASLR): the
+    // fault's text goes into the trace, so it must not show them.
+    let detail = || {
+        let mut p = build(probe(&["bad-result"])).expect("builds");
+        let mut c = ctx();
+        let lookup = p
+            .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+            .expect("Begin");
+        let payload = panic_of(|| {
+            p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+        });
+        payload.downcast_ref::<String>().expect("a message").clone()
+    };
+    let first = detail();
+    assert_eq!(first, detail());
+    assert!(!first.contains("0x"), "{first}");
+}
+
 fn pids_of(pidfile: &std::path::Path) -> (u32, u32) {
     let text = std::fs::read_to_string(pidfile).expect("the host main wrote its pids");
     let mut it = text
