@@ -488,3 +488,33 @@ fn work_tokens_are_what_the_host_gave() {
     p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512);
     assert_eq!(ops(&mut c), [ContextOp::Defer(WorkToken(1))]);
 }
+
+#[test]
+fn work_queued_by_the_host_main_reaches_the_scheduler_with_the_first_call() {
+    let mut p = build(probe(&["queue-in-entry"])).expect("builds");
+    let mut c = ctx();
+    let first = p.startup(&mut c).expect("Startup").map(|s| s.raw());
+    assert_eq!(first, Some(0x1001), "the work has not run yet");
+    let [ContextOp::Defer(t)] = ops(&mut c)[..] else {
+        panic!("the host main's work item, handed over with the first call")
+    };
+    p.run_deferred(&mut c, t);
+    let next = p.startup(&mut c).expect("Startup").map(|s| s.raw());
+    assert_eq!(next, Some(0x1011), "it ran when the scheduler said");
+}
+
+#[test]
+fn a_library_constructor_that_hangs_or_crashes_fails_the_load() {
+    let hang = library_with("ctor.c", &["-DCTOR_HANG"]);
+    let start = std::time::Instant::now();
+    let e = build(json!({ "path": hang, "entry": "CtorMain", "call_deadline_ms": 300 }))
+        .err()
+        .expect("a load error");
+    assert!(e.contains("did not finish within 300 ms"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let crash = library_with("ctor.c", &["-DCTOR_CRASH"]);
+    let e = build(json!({ "path": crash, "entry": "CtorMain" }))
+        .err()
+        .expect("a load error");
+    assert!(e.contains("cannot load") && e.contains("SIGSEGV"), "{e}");
+}

@@ -32,6 +32,8 @@ pub struct HostSpec {
     /// `argv[0]` of `entry`.
     pub name: String,
     pub args: Vec<String>,
+    /// How long loading the library (its constructors) may take.
+    pub load_deadline: Duration,
 }
 
 /// How a child ended.
@@ -87,6 +89,44 @@ fn signal_name(s: i32) -> Option<&'static str> {
         .chain(PLATFORM.iter())
         .find(|(n, _)| *n == s)
         .map(|(_, name)| *name)
+}
+
+/// Reads the host's first frame (did the library load?) within `deadline`, on a helper
+/// thread, since a pipe has no read timeout: loading runs the library's constructors, which
+/// are provider code and may hang. `Ok((stdout, None))`: the host closed its pipe (it died).
+fn greeting(
+    child: &mut Child,
+    mut stdout: ChildStdout,
+    deadline: Duration,
+) -> Result<(ChildStdout, Option<Vec<u8>>), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut frame = || -> std::io::Result<Vec<u8>> {
+            let mut len = [0u8; 4];
+            stdout.read_exact(&mut len)?;
+            let n = u32::from_le_bytes(len).min(MAX_FRAME);
+            let mut body = vec![0; n as usize];
+            stdout.read_exact(&mut body)?;
+            Ok(body)
+        };
+        let got = frame().ok();
+        let _ = tx.send(());
+        (stdout, got)
+    });
+    let timed_out = rx.recv_timeout(deadline).is_err();
+    if timed_out {
+        // Killing the host ends the reader's read with end-of-file.
+        let _ = child.kill();
+    }
+    let joined = reader.join();
+    if timed_out {
+        let _ = child.wait();
+        return Err(format!(
+            "loading the library did not finish within {} ms (call_deadline_ms): a constructor that does not return?",
+            deadline.as_millis()
+        ));
+    }
+    joined.map_err(|_| "the host's reader thread failed".to_string())
 }
 
 /// How long the fork server waits for a child whose socket closed to finish exiting before it
@@ -212,6 +252,13 @@ impl ForkServer {
             let _ = std::fs::remove_dir_all(&dir);
             return Err("the provider host has no pipes".into());
         };
+        let (stdout, greeting) = match greeting(&mut child, stdout, spec.load_deadline) {
+            Ok(g) => g,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
         let server = ForkServer {
             control: Mutex::new(Control {
                 child,
@@ -224,19 +271,16 @@ impl ForkServer {
             dir,
             socket,
         };
-        {
-            let mut c = server.lock();
-            let ready = match c.recv() {
-                Ok(body) => match body.split_first() {
-                    Some((0, _)) => Ok(()),
-                    Some((_, text)) => Err(String::from_utf8_lossy(text).into_owned()),
-                    None => Err("the host sent an empty greeting".into()),
-                },
-                Err(_) => Err(c.server_exit()),
-            };
-            ready?;
-        }
-        Ok(Arc::new(server))
+        let ready = match greeting {
+            Some(body) => match body.split_first() {
+                Some((0, _)) => Ok(()),
+                Some((_, text)) => Err(String::from_utf8_lossy(text).into_owned()),
+                None => Err("the host sent an empty greeting".into()),
+            },
+            None => Err(server.lock().server_exit()),
+        };
+        // On an error, dropping `server` closes the pipe and reaps the host.
+        ready.map(|()| Arc::new(server))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

@@ -286,6 +286,7 @@ impl CLibraryOptions {
             id: self.id.map(protocol::guid_to_c),
             name,
             args: self.args.clone(),
+            load_deadline: Duration::from_millis(self.call_deadline_ms),
         };
         ForkServer::spawn(&spec).map_err(|e| {
             if e.starts_with("the library has no exported symbol") {

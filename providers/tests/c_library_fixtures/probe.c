@@ -9,6 +9,7 @@
  *   cbsize=N                           the table's cbSize
  *   pidfile=PATH                       write "PID PPID\n" there (leak tests)
  *   bad-result                         NextEx writes a result with a pointer outside the buffer
+ *   queue-in-entry                     the host main queues a work item that counts sessions up
  * Sessions count from 1 in every process: a fresh state shows as session 0x1001.
  */
 #include <winsock2.h>
@@ -32,6 +33,14 @@ static char g_complete[16] = "inline";
 static int g_bad_result;
 static LONG volatile g_sessions;
 static NSPV2_ROUTINE g_table;
+
+/* Queued by the host main: makes the next session number start at 0x1011. */
+static DWORD WINAPI ProbeEntryWork(LPVOID p)
+{
+    UNREFERENCED_PARAMETER(p);
+    InterlockedExchange(&g_sessions, 16);
+    return 0;
+}
 static CRITICAL_SECTION g_lock;
 
 static void maybe_crash(const char *fn)
@@ -276,6 +285,10 @@ int ProbeMain(int argc, char **argv)
             }
             fprintf(f, "%u %d\n", (unsigned)GetCurrentProcessId(), (int)getppid());
             fclose(f);
+        } else if (strcmp(argv[i], "queue-in-entry") == 0) {
+            if (!QueueUserWorkItem(ProbeEntryWork, NULL, WT_EXECUTEDEFAULT)) {
+                return 107;
+            }
         } else if (strcmp(argv[i], "bad-result") == 0) {
             g_bad_result = 1;
         } else if (strcmp(argv[i], "print") == 0) {
