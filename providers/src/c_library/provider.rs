@@ -36,6 +36,9 @@ pub struct CProvider {
     deadline_ms: u64,
     /// Which entry point queued each pending work item, to name it if the item crashes.
     origins: BTreeMap<u64, NspFn>,
+    /// The buffer length of each NextEx not completed yet: a completion's buffer must have it
+    /// (the host's word is not taken for how much to allocate here).
+    next_ex_lens: BTreeMap<u64, u32>,
     /// Why the instance is dead, once it is.
     dead: Option<Dead>,
 }
@@ -156,6 +159,7 @@ impl CProvider {
             id_checked: launch.id.is_some(),
             deadline_ms: launch.deadline_ms,
             origins: BTreeMap::new(),
+            next_ex_lens: BTreeMap::new(),
             dead: None,
         })
     }
@@ -222,7 +226,15 @@ impl CProvider {
                 let call = AsyncCall(*call);
                 // Any INT the provider passes is its code; the dispatcher judges it (P2).
                 let code = WsaError::from_code(*code as u32);
+                let asked = self.next_ex_lens.remove(&call.0);
                 if let Some(out) = output {
+                    if asked != Some(out.capacity) {
+                        self.die(Dead::Crash(format!(
+                            "host sent a NextEx buffer of {} bytes for a call that gave {}",
+                            out.capacity,
+                            asked.map_or_else(|| "none".to_string(), |n| n.to_string())
+                        )));
+                    }
                     match code {
                         None => {
                             let mut bytes = out.bytes.clone();
@@ -343,6 +355,7 @@ impl NspV2Provider for CProvider {
         flags: LupFlags,
         buffer_len: u32,
     ) {
+        self.next_ex_lens.insert(call.0, buffer_len);
         let req = Request::NextEx {
             call: call.0,
             lookup: lookup.0,
