@@ -203,12 +203,24 @@ fn a_malformed_result_reads_the_same_in_every_host_process() {
     assert!(!first.contains("0x"), "{first}");
 }
 
-fn pids_of(pidfile: &std::path::Path) -> (u32, u32) {
-    let text = std::fs::read_to_string(pidfile).expect("the host main wrote its pids");
-    let mut it = text
-        .split_whitespace()
-        .map(|s| s.parse::<u32>().expect("a pid"));
-    (it.next().expect("pid"), it.next().expect("ppid"))
+/// Every (pid, parent pid) the host mains wrote, including pre-forked spares'.
+fn pids_in(pidfile: &std::path::Path) -> Vec<(u32, u32)> {
+    let text = std::fs::read_to_string(pidfile).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace().map(|s| s.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .collect()
+}
+
+/// The fork server of the host process `child`.
+fn server_of(pidfile: &std::path::Path, child: u32) -> u32 {
+    pids_in(pidfile)
+        .into_iter()
+        .find(|(pid, _)| *pid == child)
+        .map(|(_, ppid)| ppid)
+        .expect("the host main wrote its pids")
 }
 
 fn wait_gone(pid: u32) -> bool {
@@ -222,45 +234,57 @@ fn wait_gone(pid: u32) -> bool {
     false
 }
 
+fn all_gone(pidfile: &std::path::Path) {
+    for (pid, ppid) in pids_in(pidfile) {
+        assert!(wait_gone(pid), "host {pid} is gone");
+        assert!(wait_gone(ppid), "fork server {ppid} is gone");
+    }
+}
+
 #[test]
 fn no_host_process_outlives_its_instance() {
     let pidfile = scratch().join(format!("pids-{}", std::process::id()));
+    let _ = std::fs::remove_file(&pidfile);
     let arg = format!("pidfile={}", pidfile.display());
-    // build: the instance owns its fork server.
-    let p = build(probe(&[&arg])).expect("builds");
-    let (child, server) = pids_of(&pidfile);
+    // build: the instance owns its fork server (and the child it pre-forked for a next run).
+    let p = build_concrete(probe(&[&arg])).expect("builds");
+    let child = p.host_pid().expect("a host");
+    let server = server_of(&pidfile, child);
     assert!(alive(child) && alive(server));
     drop(p);
     assert!(wait_gone(child), "the run's host exited");
     assert!(wait_gone(server), "the fork server exited");
+    all_gone(&pidfile);
 
-    // prepare: the factory owns the fork server; each instance its child.
-    use nspsim_core::ProviderKind;
-    let kind = nspsim_providers::c_library::CLibraryKind;
-    let options = bound(probe(&[&arg]));
-    let factory = kind.prepare(&options).expect("prepares");
-    let a = factory().expect("an instance");
-    let (child_a, server) = pids_of(&pidfile);
-    let b = factory().expect("another");
-    let (child_b, server_b) = pids_of(&pidfile);
-    assert_eq!(server, server_b, "one fork server");
+    // Prepared: the fork server is shared; each instance has its own child.
+    let _ = std::fs::remove_file(&pidfile);
+    let opts = nspsim_providers::c_library::CLibraryOptions::parse(&bound(probe(&[&arg])))
+        .expect("options");
+    let server = opts.spawn().expect("spawns");
+    let a = opts.instance(&server).expect("an instance");
+    let b = opts.instance(&server).expect("another");
+    let (child_a, child_b) = (a.host_pid().expect("a"), b.host_pid().expect("b"));
     assert_ne!(child_a, child_b, "a child per instance");
+    let server_pid = server_of(&pidfile, child_a);
+    assert_eq!(server_pid, server_of(&pidfile, child_b), "one fork server");
     drop(a);
     assert!(wait_gone(child_a));
-    assert!(alive(child_b) && alive(server));
-    drop(factory);
-    assert!(alive(server), "instances keep their fork server");
+    assert!(alive(child_b) && alive(server_pid));
+    drop(server);
+    assert!(alive(server_pid), "instances keep their fork server");
     drop(b);
     assert!(wait_gone(child_b));
-    assert!(wait_gone(server));
+    assert!(wait_gone(server_pid));
+    all_gone(&pidfile);
 
     // A crashed instance leaves nothing either.
-    let mut p = build(probe(&[&arg, "crash=startup:abort"])).expect("builds");
-    let (child, server) = pids_of(&pidfile);
+    let _ = std::fs::remove_file(&pidfile);
+    let mut p = build_concrete(probe(&[&arg, "crash=startup:abort"])).expect("builds");
+    let child = p.host_pid().expect("a host");
     let _ = panic_of(|| p.startup(&mut ctx()));
     assert!(!alive(child));
     drop(p);
-    assert!(wait_gone(server));
+    all_gone(&pidfile);
 }
 
 #[test]

@@ -570,7 +570,7 @@ static void serve(rd_t *r, buf_t *out)
 
 /* The child's life: run the host main, say what it advertised, serve calls until nspsim
  * closes the socket. Never returns. */
-static void child_main(int sock, void *sym, int is_entry, int argc, char **argv)
+_Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, char **argv)
 {
     buf_t in = { 0 }, out = { 0 };
     static reader_t rd; /* 64 KiB: not on the stack */
@@ -774,6 +774,60 @@ static int parse_id(const char *hex, unsigned char id[16])
     return hex[32] == '\0' ? 0 : -1;
 }
 
+/* The child prepared for the next `F` (0: none). */
+static pid_t g_spare;
+
+/* Connects to nspsim's socket and forks a run's host process holding that connection. The
+ * connection is made before the fork, so nspsim's accept never waits for the child. Returns
+ * the child's pid, or -1 with `msg` set. */
+static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_entry, int argc, char **argv,
+                         char *msg, size_t msg_size)
+{
+    int sock;
+    pid_t pid;
+    if (g_nchildren == NH_MAX_CHILDREN) {
+        snprintf(msg, msg_size, "too many provider host processes at once");
+        return -1;
+    }
+    sock = connect_to(sock_path);
+    if (sock < 0) {
+        snprintf(msg, msg_size, "cannot connect to nspsim's socket: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL); /* no buffered output is duplicated into the child */
+    pid = fork();
+    if (pid < 0) {
+        snprintf(msg, msg_size, "fork failed: %s", strerror(errno));
+        close(sock);
+        return -1;
+    }
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_RDONLY);
+#if defined(__linux__)
+        /* Die with the fork server, which dies when nspsim does (its stdin closes). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) {
+            _exit(0);
+        }
+#endif
+        close(ctl_out);
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
+            close(null_fd);
+        }
+        signal(SIGPIPE, SIG_DFL);
+        /* argv[6..] is NAME ARG... (NULL-terminated): entry's argv. */
+        child_main(sock, sym, is_entry, argc - 6, argv + 6);
+    }
+    close(sock);
+    g_children[g_nchildren].pid = pid;
+    g_children[g_nchildren].done = 0;
+    g_children[g_nchildren].released = 0;
+    g_children[g_nchildren].status = 0;
+    g_nchildren++;
+    return pid;
+}
+
 int main(int argc, char **argv)
 {
     const char *sock_path, *lib_path, *mode, *symbol, *id;
@@ -845,55 +899,28 @@ int main(int argc, char **argv)
         cmd = get_u8(&r);
         out.len = 0;
         if (cmd == 'F') {
-            int sock;
             pid_t pid;
-            if (g_nchildren == NH_MAX_CHILDREN) {
-                reply_error(ctl_out, &out, "too many provider host processes at once");
-                continue;
-            }
-            /* Connect before forking: nspsim accepts right after this reply, and the
-             * connection is already queued, so its accept never waits for a child. */
-            sock = connect_to(sock_path);
-            if (sock < 0) {
-                snprintf(msg, sizeof(msg), "cannot connect to nspsim's socket: %s", strerror(errno));
-                reply_error(ctl_out, &out, msg);
-                continue;
-            }
-            fflush(NULL);
-            pid = fork();
-            if (pid < 0) {
-                snprintf(msg, sizeof(msg), "fork failed: %s", strerror(errno));
-                close(sock);
-                reply_error(ctl_out, &out, msg);
-                continue;
-            }
-            if (pid == 0) {
-                int null_fd = open("/dev/null", O_RDONLY);
-#if defined(__linux__)
-                /* Die with the fork server, which dies when nspsim does (its stdin closes). */
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() == 1) {
-                    _exit(0);
+            if (g_spare <= 0) {
+                g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+                if (g_spare < 0) {
+                    g_spare = 0;
+                    reply_error(ctl_out, &out, msg);
+                    continue;
                 }
-#endif
-                close(ctl_out);
-                if (null_fd >= 0) {
-                    dup2(null_fd, 0);
-                    close(null_fd);
-                }
-                signal(SIGPIPE, SIG_DFL);
-                /* argv[6..] is NAME ARG... (NULL-terminated): entry's argv. */
-                child_main(sock, sym, is_entry, argc - 6, argv + 6);
             }
-            close(sock);
-            g_children[g_nchildren].pid = pid;
-            g_children[g_nchildren].done = 0;
-            g_children[g_nchildren].released = 0;
-            g_children[g_nchildren].status = 0;
-            g_nchildren++;
+            pid = g_spare;
+            g_spare = 0;
             put_u8(&out, 0);
             put_u32(&out, (uint32_t)pid);
             (void)send_frame(ctl_out, &out);
+            /* Fork the next run's child now, while nspsim runs this one: a fork and the host
+             * main cost more than a whole run's calls. Its connection queues behind this one,
+             * so nspsim's next accept still gets the child of its next `F`. A failure here is
+             * reported by that `F`, which tries again. */
+            g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+            if (g_spare < 0) {
+                g_spare = 0;
+            }
         } else if (cmd == 'S' || cmd == 'K') {
             pid_t pid = (pid_t)get_u32(&r);
             uint32_t wait_ms = get_u32(&r);

@@ -279,7 +279,7 @@ int ProbeMain(int argc, char **argv)
             if (strstr(v, "set")) g_table.NSPv2SetServiceEx = NULL;
             if (strstr(v, "end")) g_table.NSPv2LookupServiceEnd = NULL;
         } else if ((v = opt(argv[i], "pidfile=")) != NULL) {
-            FILE *f = fopen(v, "w");
+            FILE *f = fopen(v, "a"); /* appended: pre-forked hosts write too */
             if (f == NULL) {
                 return 103;
             }
