@@ -10,6 +10,17 @@ pub use nspsim_core::registry::*;
 
 use crate::provider::NspV2Provider;
 use crate::scenario::ProviderSpec;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The spec's options as its kind must see them: relative file names resolved against the
+/// directory of the scenario's file, when it came from one.
+fn options_of<'a>(kind: &dyn ProviderKind, p: &'a ProviderSpec) -> Cow<'a, Value> {
+    match &p.base_dir {
+        Some(dir) => Cow::Owned(kind.resolve_paths(&p.options, dir)),
+        None => Cow::Borrowed(&p.options),
+    }
+}
 
 /// Where a run gets its provider instances.
 pub trait Providers: Sync {
@@ -22,7 +33,7 @@ impl Providers for Registry {
         let kind = self
             .get(&p.kind)
             .ok_or_else(|| "no such kind in the registry".to_string())?;
-        kind.build(&p.options)
+        kind.build(&options_of(kind, p))
     }
 }
 
@@ -42,8 +53,9 @@ impl<'a> Prepared<'a> {
             let kind = registry
                 .get(&p.kind)
                 .ok_or_else(|| format!("{}: no such kind in the registry", p.name))?;
+            let options = options_of(kind, p);
             let factory = kind
-                .prepare(&p.options)
+                .prepare(&options)
                 .map_err(|e| format!("{}: {e}", p.name))?;
             factories.push((p, factory));
         }

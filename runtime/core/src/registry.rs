@@ -10,6 +10,7 @@
 
 use crate::provider::NspV2Provider;
 use serde_json::Value;
+use std::path::Path;
 use std::sync::Arc;
 
 /// One documented option of a provider kind (for `nspsim providers` and error messages).
@@ -38,6 +39,20 @@ pub trait ProviderKind: Send + Sync {
     fn validate(&self, options: &Value) -> Result<(), String>;
     /// Builds a provider instance from validated options.
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String>;
+
+    /// The options with every file they name made usable from the working directory: `base` is
+    /// the directory of the file the scenario came from (a scenario file, or the trace a
+    /// scenario was embedded in), and a relative path in the options means relative to it.
+    /// Called before [`prepare`] and [`build`] when the scenario came from a file; the options
+    /// a trace embeds are the unresolved ones, so traces stay the same on every machine. The
+    /// default returns the options unchanged (a kind that names no files).
+    ///
+    /// [`prepare`]: ProviderKind::prepare
+    /// [`build`]: ProviderKind::build
+    fn resolve_paths(&self, options: &Value, base: &Path) -> Value {
+        let _ = base;
+        options.clone()
+    }
 
     /// A factory of instances with these options, for building many: a kind whose options are
     /// costly to parse parses them here, once. Every instance must be what [`build`] would
