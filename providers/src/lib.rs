@@ -11,6 +11,7 @@
 //! [`registry`] returns a [`Registry`] with every kind, which the scenario loader and the
 //! scheduler use; `runtime` itself never names a concrete provider.
 
+pub mod c_library;
 pub mod email_directory;
 pub mod faulty;
 pub mod minimal;
