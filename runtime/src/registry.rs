@@ -13,11 +13,15 @@ use crate::scenario::ProviderSpec;
 use serde_json::Value;
 use std::borrow::Cow;
 
-/// The spec's options as its kind must see them: relative file names resolved against the
-/// directory of the scenario's file, when it came from one.
+/// The spec's options as its kind must see them ([`ProviderKind::bind`]).
 fn options_of<'a>(kind: &dyn ProviderKind, p: &'a ProviderSpec) -> Cow<'a, Value> {
-    match &p.base_dir {
-        Some(dir) => Cow::Owned(kind.resolve_paths(&p.options, dir)),
+    let installation = Installation {
+        id: p.id,
+        name: &p.name,
+        base_dir: p.base_dir.as_deref(),
+    };
+    match kind.bind(&p.options, &installation) {
+        Some(bound) => Cow::Owned(bound),
         None => Cow::Borrowed(&p.options),
     }
 }

@@ -78,8 +78,7 @@ fn library_name() -> &'static str {
 /// Writes `text` as `name` beside the built library and returns its path.
 fn scenario_file(name: &str, text: &str) -> PathBuf {
     let path = built().join(name);
-    std::fs::write(&path, text.replace("libcontoso.so", library_name()))
-        .expect("write a scenario");
+    std::fs::write(&path, text.replace("libcontoso.so", library_name())).expect("write a scenario");
     path
 }
 
@@ -119,7 +118,8 @@ fn the_example_runs_beside_a_rust_mock_and_its_crashed_client_is_rundown() {
     ] {
         let line = format!("\"provider\":\"{CONTOSO_ID}\",\"fn\":\"{f}\"");
         assert!(
-            t.lines().any(|l| l.contains("nsp.call") && l.contains(&line)),
+            t.lines()
+                .any(|l| l.contains("nsp.call") && l.contains(&line)),
             "the C provider never got {f}:\n{t}"
         );
     }
@@ -158,7 +158,11 @@ fn the_same_seed_gives_the_same_bytes_in_process_and_in_a_child_process_and_repl
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("identical"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("identical"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 /// The same directory as contoso.c's, as the Rust mock writes it.
@@ -205,7 +209,10 @@ steps = [
 
 #[test]
 fn parity_the_c_example_and_the_email_directory_mock_give_the_same_lifecycle() {
-    for (c_args, mock_completion) in [("--complete=inline", "inline"), ("--complete=worker", "deferred")] {
+    for (c_args, mock_completion) in [
+        ("--complete=inline", "inline"),
+        ("--complete=worker", "deferred"),
+    ] {
         let c = scenario_file(
             &format!("parity-c-{mock_completion}.toml"),
             &parity_scenario(&format!(
@@ -220,9 +227,16 @@ fn parity_the_c_example_and_the_email_directory_mock_give_the_same_lifecycle() {
         );
         for seed in 0..20 {
             let c_run = nspsim::run(&scenario(&c)).seed(seed).run().expect("runs");
-            let mock_run = nspsim::run(&scenario(&mock)).seed(seed).run().expect("runs");
+            let mock_run = nspsim::run(&scenario(&mock))
+                .seed(seed)
+                .run()
+                .expect("runs");
             assert!(c_run.passed(), "C, seed {seed}: {:?}", c_run.violations);
-            assert!(mock_run.passed(), "mock, seed {seed}: {:?}", mock_run.violations);
+            assert!(
+                mock_run.passed(),
+                "mock, seed {seed}: {:?}",
+                mock_run.violations
+            );
             assert_eq!(
                 events(&c_run.trace),
                 events(&mock_run.trace),
@@ -242,7 +256,10 @@ fn exploration_finds_the_interleaving_bug_shrinks_it_and_the_trace_replays() {
         .no_regressions_file()
         .run()
         .expect("the exploration runs");
-    assert!(outcome.failed(), "500 seeds never interleaved the two clients");
+    assert!(
+        outcome.failed(),
+        "500 seeds never interleaved the two clients"
+    );
     let shrunk = outcome.shrunk.as_ref().expect("the failure is shrunk");
     assert_eq!(shrunk.rule, "P4", "{shrunk}");
     assert!(
@@ -252,7 +269,9 @@ fn exploration_finds_the_interleaving_bug_shrinks_it_and_the_trace_replays() {
     assert_eq!(shrunk.replays, Ok(()), "{shrunk}");
     // The first client's cleanup comes before the second client's Begin: the interleaving.
     let t = &shrunk.trace;
-    let cleanup = t.find("\"fn\":\"NSPv2Cleanup\"").expect("a Cleanup in the shrunk trace");
+    let cleanup = t
+        .find("\"fn\":\"NSPv2Cleanup\"")
+        .expect("a Cleanup in the shrunk trace");
     let crash = t.find("\"ev\":\"fault\"").expect("a fault line");
     assert!(cleanup < crash, "{t}");
 
@@ -268,7 +287,9 @@ fn one_client_at_a_time_never_shows_the_bug() {
     // bug needs an interleaving, which is what exploration is for.
     let path = example("contoso-buggy.toml");
     let text = std::fs::read_to_string(&path).expect("read the scenario");
-    let cut = text.find("[[process]]\nname = \"second\"").expect("the second client");
+    let cut = text
+        .find("[[process]]\nname = \"second\"")
+        .expect("the second client");
     let single = scenario_file("contoso-buggy-single.toml", &text[..cut]);
     let outcome = nspsim::explore(&scenario(&single))
         .seeds(0..100)
@@ -283,7 +304,11 @@ fn crash_points_cover_the_c_provider() {
     let outcome = nspsim::crash_points(&scenario(&example("contoso.toml")))
         .run()
         .expect("crash points run");
-    assert!(outcome.fails_without_crash.is_none(), "{:?}", outcome.fails_without_crash);
+    assert!(
+        outcome.fails_without_crash.is_none(),
+        "{:?}",
+        outcome.fails_without_crash
+    );
     assert!(outcome.tried > 0, "no crash point was tried");
     assert!(outcome.failing.is_empty(), "{:?}", outcome.failing);
 }
@@ -368,7 +393,11 @@ steps = [
     assert!(outcome.passed(), "{:?}", outcome.violations);
     for id in [CONTOSO_ID, second_id] {
         let startup = format!("\"provider\":\"{id}\",\"fn\":\"NSPv2Startup\"");
-        assert!(outcome.trace.contains(&startup), "{id} never started:\n{}", outcome.trace);
+        assert!(
+            outcome.trace.contains(&startup),
+            "{id} never started:\n{}",
+            outcome.trace
+        );
     }
 }
 
@@ -403,8 +432,14 @@ steps = [ { op = "startup" }, { op = "cleanup" } ]
 #[test]
 fn a_missing_library_or_entry_point_names_the_option() {
     for (options, expected) in [
-        ("path = \"libnothere.so\"\nentry = \"ContosoHostMain\"", "libnothere.so"),
-        ("path = \"libcontoso.so\"\nentry = \"NoSuchMain\"", "NoSuchMain"),
+        (
+            "path = \"libnothere.so\"\nentry = \"ContosoHostMain\"",
+            "libnothere.so",
+        ),
+        (
+            "path = \"libcontoso.so\"\nentry = \"NoSuchMain\"",
+            "NoSuchMain",
+        ),
     ] {
         let path = scenario_file(
             "missing.toml",

@@ -1415,20 +1415,30 @@ impl ProviderKind for FileKind {
     fn validate(&self, _options: &Value) -> Result<(), String> {
         Ok(())
     }
-    fn resolve_paths(&self, options: &Value, base: &std::path::Path) -> Value {
+    fn bind(
+        &self,
+        options: &Value,
+        installation: &crate::registry::Installation<'_>,
+    ) -> Option<Value> {
         let path = options["path"].as_str().unwrap_or_default();
-        json!({ "path": base.join(path).display().to_string() })
+        let path = match installation.base_dir {
+            Some(base) => base.join(path).display().to_string(),
+            None => path.to_string(),
+        };
+        Some(json!({ "path": path, "id": installation.id.to_string(), "name": installation.name }))
     }
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         Err(format!(
-            "would open {}",
+            "{} {} would open {}",
+            options["name"].as_str().unwrap_or("?"),
+            options["id"].as_str().unwrap_or("?"),
             options["path"].as_str().unwrap_or("?")
         ))
     }
 }
 
 #[test]
-fn option_paths_are_relative_to_the_scenario_file_and_stay_unresolved_in_json() {
+fn a_kind_binds_its_options_to_the_installation_and_the_trace_keeps_them_as_written() {
     use crate::registry::{Prepared, Providers};
     let dir = std::env::temp_dir().join(format!("nspsim-base-dir-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -1443,7 +1453,7 @@ fn option_paths_are_relative_to_the_scenario_file_and_stay_unresolved_in_json() 
     let _ = std::fs::remove_dir_all(&dir);
 
     assert_eq!(s.providers[0].base_dir.as_deref(), Some(dir.as_path()));
-    let expected = format!("would open {}", dir.join("lib.so").display());
+    let expected = format!("p {MAIL_ID} would open {}", dir.join("lib.so").display());
     assert_eq!(
         registry.build(&s.providers[0]).err(),
         Some(expected.clone())
@@ -1459,6 +1469,6 @@ fn option_paths_are_relative_to_the_scenario_file_and_stay_unresolved_in_json() 
     s.providers[0].base_dir = None;
     assert_eq!(
         registry.build(&s.providers[0]).err(),
-        Some("would open lib.so".to_string())
+        Some(format!("p {MAIL_ID} would open lib.so"))
     );
 }
