@@ -10,6 +10,21 @@ pub use nspsim_core::registry::*;
 
 use crate::provider::NspV2Provider;
 use crate::scenario::ProviderSpec;
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// The spec's options as its kind must see them ([`ProviderKind::bind`]).
+fn options_of<'a>(kind: &dyn ProviderKind, p: &'a ProviderSpec) -> Cow<'a, Value> {
+    let installation = Installation {
+        id: p.id,
+        name: &p.name,
+        base_dir: p.base_dir.as_deref(),
+    };
+    match kind.bind(&p.options, &installation) {
+        Some(bound) => Cow::Owned(bound),
+        None => Cow::Borrowed(&p.options),
+    }
+}
 
 /// Where a run gets its provider instances.
 pub trait Providers: Sync {
@@ -22,7 +37,7 @@ impl Providers for Registry {
         let kind = self
             .get(&p.kind)
             .ok_or_else(|| "no such kind in the registry".to_string())?;
-        kind.build(&p.options)
+        kind.build(&options_of(kind, p))
     }
 }
 
@@ -42,8 +57,9 @@ impl<'a> Prepared<'a> {
             let kind = registry
                 .get(&p.kind)
                 .ok_or_else(|| format!("{}: no such kind in the registry", p.name))?;
+            let options = options_of(kind, p);
             let factory = kind
-                .prepare(&p.options)
+                .prepare(&options)
                 .map_err(|e| format!("{}: {e}", p.name))?;
             factories.push((p, factory));
         }

@@ -696,6 +696,7 @@ mod napi_tests {
             napi: Some(napi.clone()),
             options: serde_json::json!({}),
             version: 3,
+            base_dir: None,
         };
         let entry = catalog_entry(&spec);
         assert_eq!(entry.napi(), Some(&napi));

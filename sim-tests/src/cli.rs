@@ -223,7 +223,12 @@ fn embedded_scenario(
     err: &mut dyn Write,
 ) -> Option<Scenario> {
     match trace.header.scenario(registry) {
-        Ok(s) => Some(s),
+        Ok(mut s) => {
+            if let Some(dir) = &trace.base_dir {
+                s.set_base_dir(dir);
+            }
+            Some(s)
+        }
         Err(message) => {
             let _ = writeln!(err, "error: {}:1: {message}", path.display());
             None

@@ -9,7 +9,13 @@
  * advertises the provider; ContosoHostExit() takes it down again.
  *   --complete=inline  (default) every NextEx/SetServiceEx completes before it returns;
  *   --complete=worker  they are handed to the thread pool (QueueUserWorkItem) and complete
- *                      from the worker, after the routine has returned.
+ *                      from the worker, after the routine has returned;
+ *   --guid=XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX
+ *                      advertise under this provider id instead of Contoso's own, so one
+ *                      library can be installed twice;
+ *   --bug=singleton-session
+ *                      carry a real-world ordering bug on purpose (see ContosoStartup), for
+ *                      showing how nspsim finds it.
  *
  * What it implements:
  * - a directory of names (user@domain) with a display name and up to four mail-server
@@ -81,6 +87,15 @@ static NSPV2_ROUTINE g_Routines;
 static BOOL g_CompleteOnWorker = FALSE;
 static LONG volatile g_OpenSessions = 0;
 static LONG volatile g_OpenLookups = 0;
+static GUID g_ProviderId;
+
+/* --bug=singleton-session. The provider keeps ONE session for every client, on the theory that
+ * a host serves one client at a time, and NSPv2Cleanup frees it. Clients one after another never
+ * notice; a second client whose session is still open when the first one cleans up finds the
+ * session gone at its next NSPv2LookupServiceBegin, and the host crashes. Only two clients whose
+ * lifetimes interleave show it. */
+static BOOL g_BugSingletonSession = FALSE;
+static CONTOSO_SESSION *g_SingletonSession = NULL;
 
 int ContosoHostMain(int argc, char **argv);
 int ContosoHostExit(void);
@@ -435,6 +450,10 @@ static INT WSAAPI ContosoStartup(_In_ LPGUID lpProviderId, _Out_ LPVOID *ppvClie
         WSASetLastError(WSAEINVAL);
         return SOCKET_ERROR;
     }
+    if (g_BugSingletonSession && g_SingletonSession != NULL) {
+        *ppvClientSessionArg = g_SingletonSession; /* the bug: every client shares one session */
+        return NO_ERROR;
+    }
     session = (CONTOSO_SESSION *)HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof(CONTOSO_SESSION));
     if (session == NULL) {
         WSASetLastError(WSA_NOT_ENOUGH_MEMORY);
@@ -442,6 +461,9 @@ static INT WSAAPI ContosoStartup(_In_ LPGUID lpProviderId, _Out_ LPVOID *ppvClie
     }
     session->RefCount = 1;
     InterlockedIncrement(&g_OpenSessions);
+    if (g_BugSingletonSession) {
+        g_SingletonSession = session;
+    }
     *ppvClientSessionArg = session;
     return NO_ERROR;
 }
@@ -449,6 +471,12 @@ static INT WSAAPI ContosoStartup(_In_ LPGUID lpProviderId, _Out_ LPVOID *ppvClie
 static INT WSAAPI ContosoCleanup(_In_ LPGUID lpProviderId, _In_ LPVOID pvClientSessionArg)
 {
     UNREFERENCED_PARAMETER(lpProviderId);
+    if (g_BugSingletonSession) {
+        /* the bug: the shared session is torn down under every other client */
+        ContosoEndSession(g_SingletonSession);
+        g_SingletonSession = NULL;
+        return NO_ERROR;
+    }
     ContosoEndSession((CONTOSO_SESSION *)pvClientSessionArg);
     return NO_ERROR;
 }
@@ -472,6 +500,15 @@ static INT WSAAPI ContosoLookupServiceBegin(_In_ LPGUID lpProviderId, _In_ LPWSA
     BOOL known;
 
     UNREFERENCED_PARAMETER(lpProviderId);
+    if (g_BugSingletonSession) {
+        /* the bug: "there is only one session", so the argument is not even looked at, and the
+         * sanity check reads through whatever the global holds now */
+        session = g_SingletonSession;
+        if (session->RefCount <= 0) {
+            WSASetLastError(WSAEINVAL);
+            return SOCKET_ERROR;
+        }
+    }
     if (lpqsRestrictions == NULL || lphLookup == NULL || lpqsRestrictions->dwSize < sizeof(WSAQUERYSET2W) ||
         (lpqsRestrictions->dwNameSpace != NS_EMAIL && lpqsRestrictions->dwNameSpace != NS_ALL)) {
         WSASetLastError(WSAEINVAL);
@@ -650,17 +687,73 @@ static INT ContosoAdvertise(const GUID *providerId, NSPV2_ROUTINE *routines)
 /* ------------------------------------------------------------------------------------------ */
 /* Host entry points                                                                            */
 
+static int ContosoHexDigit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Parses XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX (braces optional) into a GUID. */
+static BOOL ContosoParseGuid(const char *text, GUID *guid)
+{
+    BYTE bytes[16];
+    int n = 0;
+    int i;
+    size_t len = strlen(text);
+
+    if (len == 38 && text[0] == '{' && text[37] == '}') {
+        text++;
+        len -= 2;
+    }
+    if (len != 36) {
+        return FALSE;
+    }
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (text[i] != '-') {
+                return FALSE;
+            }
+            continue;
+        }
+        if (ContosoHexDigit(text[i]) < 0 || ContosoHexDigit(text[i + 1]) < 0) {
+            return FALSE;
+        }
+        bytes[n++] = (BYTE)(ContosoHexDigit(text[i]) * 16 + ContosoHexDigit(text[i + 1]));
+        i++;
+    }
+    guid->Data1 = ((DWORD)bytes[0] << 24) | ((DWORD)bytes[1] << 16) | ((DWORD)bytes[2] << 8) | bytes[3];
+    guid->Data2 = (WORD)((bytes[4] << 8) | bytes[5]);
+    guid->Data3 = (WORD)((bytes[6] << 8) | bytes[7]);
+    CopyMemory(guid->Data4, bytes + 8, 8);
+    return TRUE;
+}
+
 int ContosoHostMain(int argc, char **argv)
 {
     WSADATA wsaData;
     int i;
     int err;
 
+    g_ProviderId = CONTOSO_PROVIDER_ID;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--complete=worker") == 0) {
             g_CompleteOnWorker = TRUE;
         } else if (strcmp(argv[i], "--complete=inline") == 0) {
             g_CompleteOnWorker = FALSE;
+        } else if (strncmp(argv[i], "--guid=", 7) == 0) {
+            if (!ContosoParseGuid(argv[i] + 7, &g_ProviderId)) {
+                return WSAEINVAL;
+            }
+        } else if (strcmp(argv[i], "--bug=singleton-session") == 0) {
+            g_BugSingletonSession = TRUE;
         } else {
             return WSAEINVAL;
         }
@@ -694,7 +787,7 @@ int ContosoHostMain(int argc, char **argv)
     g_Routines.NSPv2SetServiceEx = ContosoSetServiceExEntry;
     g_Routines.NSPv2ClientSessionRundown = ContosoClientSessionRundownEntry;
 
-    if (ContosoAdvertise(&CONTOSO_PROVIDER_ID, &g_Routines) == SOCKET_ERROR) {
+    if (ContosoAdvertise(&g_ProviderId, &g_Routines) == SOCKET_ERROR) {
         err = WSAGetLastError();
         DeleteCriticalSection(&g_DirectoryLock);
         WSACleanup();
@@ -707,7 +800,7 @@ int ContosoHostExit(void)
 {
     int err = 0;
 
-    if (WSAUnadvertiseProvider(&CONTOSO_PROVIDER_ID) == SOCKET_ERROR) {
+    if (WSAUnadvertiseProvider(&g_ProviderId) == SOCKET_ERROR) {
         err = WSAGetLastError();
     }
     DeleteCriticalSection(&g_DirectoryLock);

@@ -131,5 +131,5 @@ pub use provider::{
     ProviderCrash, ProviderLookup, ProviderTimeout, RoutineTable, SessionArg, SocketError,
     WorkToken,
 };
-pub use registry::{Factory, OptionDoc, ProviderKind, Registry};
+pub use registry::{Factory, Installation, OptionDoc, ProviderKind, Registry};
 pub use wsa::{Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, SetServiceOp, WsaError};

@@ -9,7 +9,9 @@
 //! `registry` module): straight from the registry, or from a set prepared once per scenario.
 
 use crate::provider::NspV2Provider;
+use crate::wsa::Guid;
 use serde_json::Value;
+use std::path::Path;
 use std::sync::Arc;
 
 /// One documented option of a provider kind (for `nspsim providers` and error messages).
@@ -39,6 +41,20 @@ pub trait ProviderKind: Send + Sync {
     /// Builds a provider instance from validated options.
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String>;
 
+    /// The options as this installation's instances must see them, or `None` to use them as
+    /// written (the default). A kind whose instances need more than their options learns it
+    /// here: the provider id the catalog holds (the only GUID its code may advertise, S3.1),
+    /// its name, and the directory that relative file names in the options are relative to.
+    /// Called before [`prepare`] and [`build`]; a trace embeds the options as written, so it is
+    /// the same on every machine.
+    ///
+    /// [`prepare`]: ProviderKind::prepare
+    /// [`build`]: ProviderKind::build
+    fn bind(&self, options: &Value, installation: &Installation<'_>) -> Option<Value> {
+        let _ = (options, installation);
+        None
+    }
+
     /// A factory of instances with these options, for building many: a kind whose options are
     /// costly to parse parses them here, once. Every instance must be what [`build`] would
     /// return. The default keeps the options and calls [`build`] each time.
@@ -49,6 +65,19 @@ pub trait ProviderKind: Send + Sync {
         let options = options.clone();
         Ok(Box::new(move || self.build(&options)))
     }
+}
+
+/// Where a scenario installs a provider of some kind ([`ProviderKind::bind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Installation<'a> {
+    /// The provider id in the catalog.
+    pub id: Guid,
+    /// The provider's name in the scenario.
+    pub name: &'a str,
+    /// The directory of the file the scenario came from (a scenario file, or the trace it was
+    /// embedded in); `None` for a scenario built in memory, whose relative names are relative
+    /// to the working directory.
+    pub base_dir: Option<&'a Path>,
 }
 
 /// Builds provider instances from options parsed once ([`ProviderKind::prepare`]).

@@ -133,5 +133,9 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Scenario, ScenarioError>
             });
         }
     };
-    parse(&file_name, &text, registry)
+    let mut scenario = parse(&file_name, &text, registry)?;
+    if let Some(dir) = path.parent() {
+        scenario.set_base_dir(dir);
+    }
+    Ok(scenario)
 }

@@ -54,6 +54,10 @@ pub struct ProviderSpec {
     pub options: Value,
     /// The catalog entry's version number (`dwVersion`; default 1).
     pub version: u32,
+    /// The directory of the file the scenario came from, against which the kind resolves
+    /// relative file names in `options` ([`crate::registry::ProviderKind::resolve_paths`]);
+    /// `None` for a scenario built in memory. Not part of the JSON form.
+    pub base_dir: Option<std::sync::Arc<std::path::Path>>,
 }
 
 /// One `[[host]]`: a process with one thread running `steps`.
@@ -582,6 +586,19 @@ impl ProviderSpec {
 }
 
 impl Scenario {
+    /// Records `dir` as the directory the scenario's file names are relative to (see
+    /// [`ProviderSpec::base_dir`]); an empty path means the working directory.
+    pub fn set_base_dir(&mut self, dir: &std::path::Path) {
+        let dir: std::sync::Arc<std::path::Path> = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".").into()
+        } else {
+            dir.into()
+        };
+        for p in &mut self.providers {
+            p.base_dir = Some(dir.clone());
+        }
+    }
+
     /// The JSON form for a trace header: the file's keys (`provider`, `host`, `process`,
     /// `thread`, …), Windows names, every default written out, provider references as ids.
     pub fn to_json(&self) -> Value {

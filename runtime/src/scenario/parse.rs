@@ -613,6 +613,7 @@ impl<'a> Builder<'a> {
             napi,
             options,
             version,
+            base_dir: None,
         })
     }
 

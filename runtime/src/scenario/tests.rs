@@ -111,6 +111,7 @@ fn the_format_example_parses_to_the_expected_model() {
                 "completion": "deferred",
             }),
             version: 1,
+            base_dir: None,
         }]
     );
     assert_eq!(
@@ -1396,4 +1397,78 @@ fn mutated_examples_never_panic() {
             assert!(!e.message.is_empty());
         }
     }
+}
+
+/// A kind that names a file: `build` fails, saying which path it would open.
+struct FileKind;
+
+impl ProviderKind for FileKind {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+    fn summary(&self) -> &'static str {
+        "a kind whose `path` option is relative to the scenario file"
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[]
+    }
+    fn validate(&self, _options: &Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn bind(
+        &self,
+        options: &Value,
+        installation: &crate::registry::Installation<'_>,
+    ) -> Option<Value> {
+        let path = options["path"].as_str().unwrap_or_default();
+        let path = match installation.base_dir {
+            Some(base) => base.join(path).display().to_string(),
+            None => path.to_string(),
+        };
+        Some(json!({ "path": path, "id": installation.id.to_string(), "name": installation.name }))
+    }
+    fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        Err(format!(
+            "{} {} would open {}",
+            options["name"].as_str().unwrap_or("?"),
+            options["id"].as_str().unwrap_or("?"),
+            options["path"].as_str().unwrap_or("?")
+        ))
+    }
+}
+
+#[test]
+fn a_kind_binds_its_options_to_the_installation_and_the_trace_keeps_them_as_written() {
+    use crate::registry::{Prepared, Providers};
+    let dir = std::env::temp_dir().join(format!("nspsim-base-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("s.toml");
+    let text = format!(
+        "name = \"s\"\n[[provider]]\nid = \"{MAIL_ID}\"\nname = \"p\"\nnamespace = \"NS_EMAIL\"\nkind = \"file\"\n[provider.options]\npath = \"lib.so\"\n"
+    );
+    std::fs::write(&file, text).expect("write the scenario");
+    let mut registry = Registry::new();
+    registry.register(Box::new(FileKind));
+    let s = load(&file, &registry).expect("a valid scenario");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    assert_eq!(s.providers[0].base_dir.as_deref(), Some(dir.as_path()));
+    let expected = format!("p {MAIL_ID} would open {}", dir.join("lib.so").display());
+    assert_eq!(
+        registry.build(&s.providers[0]).err(),
+        Some(expected.clone())
+    );
+    {
+        let prepared = Prepared::new(&registry, &s.providers).expect("prepared");
+        assert_eq!(prepared.build(&s.providers[0]).err(), Some(expected));
+    }
+    // The trace embeds what the user wrote, so it is the same wherever the file lives.
+    assert_eq!(s.to_json()["provider"][0]["options"]["path"], "lib.so");
+    // In memory, nothing is resolved.
+    let mut s = s;
+    s.providers[0].base_dir = None;
+    assert_eq!(
+        registry.build(&s.providers[0]).err(),
+        Some(format!("p {MAIL_ID} would open lib.so"))
+    );
 }

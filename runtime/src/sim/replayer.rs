@@ -43,6 +43,9 @@ pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> Rep
         Ok(s) => s,
         Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
     };
+    if let Some(dir) = &trace.base_dir {
+        scenario.set_base_dir(dir);
+    }
     // The header says which policies the run used; it wins over the embedded scenario.
     match (
         Profile::from_name(&trace.header.profile),

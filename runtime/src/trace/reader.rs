@@ -42,6 +42,10 @@ pub struct Trace {
     /// What was accepted although the format says otherwise (a last line without its `\n`),
     /// one sentence each, for a reader to print as warnings.
     pub warnings: Vec<String>,
+    /// The directory of the file the trace was read from: the embedded scenario's relative
+    /// file names (a C provider's library) are resolved against it. `None` for text parsed
+    /// in memory.
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// A trace that cannot be read.
@@ -130,7 +134,9 @@ fn read_file(path: &Path, keep_text: bool) -> Result<(Trace, Option<String>), Re
         line: 0,
         message: format!("cannot read {name}: {e}"),
     })?;
-    read_from(&name, BufReader::with_capacity(64 * 1024, file), keep_text)
+    let (mut trace, text) = read_from(&name, BufReader::with_capacity(64 * 1024, file), keep_text)?;
+    trace.base_dir = path.parent().map(Path::to_path_buf);
+    Ok((trace, text))
 }
 
 /// Parses trace text; `name` is used in error messages.
@@ -311,6 +317,7 @@ pub fn read_from<R: BufRead>(
             end,
             end_t,
             warnings,
+            base_dir: None,
         },
         text,
     ))
