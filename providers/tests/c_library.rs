@@ -518,3 +518,36 @@ fn a_library_constructor_that_hangs_or_crashes_fails_the_load() {
         .expect("a load error");
     assert!(e.contains("cannot load") && e.contains("SIGSEGV"), "{e}");
 }
+
+#[test]
+fn bind_resolves_the_path_and_passes_the_installation_id_and_name() {
+    let installation = nspsim_core::Installation {
+        id: ID,
+        name: "probe-one",
+        base_dir: Some(std::path::Path::new("/scenarios")),
+    };
+    let bound = CLibraryKind
+        .bind(
+            &json!({ "path": "libprobe.so", "entry": "ProbeMain" }),
+            &installation,
+        )
+        .expect("c-library binds its options");
+    assert_eq!(bound["path"], "/scenarios/libprobe.so");
+    let opts = c_library::CLibraryOptions::parse(&bound).expect("bound options parse");
+    assert_eq!(opts.id, Some(ID));
+    assert_eq!(opts.name.as_deref(), Some("probe-one"));
+    // An absolute path stays; no base directory leaves a relative one to the working directory.
+    let abs = library("probe.c");
+    let bound = CLibraryKind
+        .bind(
+            &json!({ "path": abs, "routines": "ProbeRoutines" }),
+            &nspsim_core::Installation {
+                base_dir: None,
+                ..installation
+            },
+        )
+        .expect("binds");
+    assert_eq!(bound["path"], json!(abs));
+    let mut p = CLibraryKind.build(&bound).expect("builds");
+    assert!(p.startup(&mut ctx()).is_ok());
+}

@@ -35,7 +35,7 @@ pub mod provider;
 pub mod toolchain;
 
 use host::{Connection, ForkServer, HostSpec};
-use nspsim_core::registry::{Factory, OptionDoc, ProviderKind};
+use nspsim_core::registry::{Factory, Installation, OptionDoc, ProviderKind};
 use nspsim_core::{Guid, NspV2Provider};
 use provider::{CProvider, Launch};
 use serde_json::Value;
@@ -52,8 +52,9 @@ pub const NAME_KEY: &str = "$name";
 
 /// The options with the provider's identity added: the scenario's `id` (the only GUID the
 /// provider's `WSAAdvertiseProvider` may name, S3.1) and `name` (`argv[0]` of `entry`). The
-/// runtime calls this before `prepare`/`build`; without it the host takes whatever id the code
-/// advertises and the first call checks it, and `argv[0]` is the library's file stem.
+/// kind's [`ProviderKind::bind`] adds them before `prepare`/`build`; without them (a caller
+/// that builds from bare options) the host takes whatever id the code advertises and the first
+/// call checks it, and `argv[0]` is the library's file stem.
 pub fn with_identity(options: &Value, id: Guid, name: &str) -> Value {
     let mut o = match options {
         Value::Object(m) => m.clone(),
@@ -64,8 +65,8 @@ pub fn with_identity(options: &Value, id: Guid, name: &str) -> Value {
     Value::Object(o)
 }
 
-/// The options with a relative `path` made relative to `base` (the scenario file's directory).
-/// This is [`ProviderKind`]'s `resolve_paths` for this kind.
+/// The options with a relative `path` made relative to `base` (the scenario file's directory),
+/// as [`ProviderKind::bind`] does.
 pub fn resolve_paths(options: &Value, base: &Path) -> Value {
     let mut o = options.clone();
     if let Some(Value::String(p)) = o.get_mut("path") {
@@ -372,6 +373,15 @@ impl ProviderKind for CLibraryKind {
     }
     fn validate(&self, options: &Value) -> Result<(), String> {
         CLibraryOptions::parse(options).map(|_| ())
+    }
+    /// The library's path made relative to the scenario file, and the installation's id and
+    /// name (S3.1: the only GUID the code may advertise; `argv[0]` of `entry`).
+    fn bind(&self, options: &Value, installation: &Installation<'_>) -> Option<Value> {
+        let options = match installation.base_dir {
+            Some(base) => resolve_paths(options, base),
+            None => options.clone(),
+        };
+        Some(with_identity(&options, installation.id, installation.name))
     }
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         let opts = CLibraryOptions::parse(options)?;
