@@ -2,7 +2,7 @@
 //! and what the provider did there comes back as context operations, in order.
 //!
 //! - Completions become [`NspContext::complete_async_call`]; a NextEx completion carries the
-//!   output buffer, which is validated by [`marshal`](super::marshal) before anything of it is
+//!   output buffer, which is validated by [`super::marshal`] before anything of it is
 //!   believed: code 0 → [`NextExOutput::Result`] (S5.4), WSAEFAULT → [`NextExOutput::BufferTooSmall`]
 //!   with `*lpdwBufferLength` (S5.5).
 //! - `QueueUserWorkItem`/`CreateThread` become [`NspContext::defer`]; the scheduler later calls
