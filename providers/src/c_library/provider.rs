@@ -65,7 +65,7 @@ impl Dead {
     }
 }
 
-/// How the host main is named in messages: `` `ContosoHostMain` `` or `the host's own main`.
+/// What [`CProvider::start`] checks a host main's report against, and names in its messages.
 pub struct Launch<'a> {
     /// `entry` or `routines` symbol.
     pub symbol: &'a str,
