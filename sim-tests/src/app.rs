@@ -83,6 +83,11 @@ enum Command {
     Replay {
         /// An nsptrace v1 file.
         trace: PathBuf,
+        /// The directory that relative file names in the embedded scenario (a C provider's
+        /// `path`) are relative to: the original scenario file's directory. Default: the
+        /// trace's own directory.
+        #[arg(long, value_name = "DIR")]
+        base_dir: Option<PathBuf>,
     },
     /// Check a trace against the lifecycle and provider rules offline (--help lists them).
     ///
@@ -298,7 +303,9 @@ pub fn main_with(registry: Registry) -> ExitCode {
                 cli::run(&args, &registry, &mut out, &mut err)
             }
         }
-        Command::Replay { trace } => cli::replay_cmd(&trace, &registry, &mut out, &mut err),
+        Command::Replay { trace, base_dir } => {
+            cli::replay_cmd(&trace, base_dir.as_deref(), &registry, &mut out, &mut err)
+        }
         Command::Check { trace } => cli::check_cmd(&trace, &registry, &mut out, &mut err),
         Command::Explore {
             scenario,

@@ -64,6 +64,16 @@ pub fn program() -> String {
     }
 }
 
+/// The printed command that replays the trace at `path` of a run of `scenario` (with the
+/// `--base-dir` it needs when the trace is not beside the scenario's files).
+fn replay_suggestion(scenario: &Scenario, registry: &Registry, path: &Path) -> String {
+    let mut text = format!("{} replay {}", program(), arg(path));
+    if let Some(dir) = crate::runs::replay_base_dir(scenario, registry, path) {
+        text.push_str(&format!(" --base-dir {}", arg(&dir)));
+    }
+    text
+}
+
 /// A path as printed in a suggested command: escaped, and quoted when it holds a space or a
 /// shell character.
 pub fn arg(path: &Path) -> String {
@@ -375,7 +385,11 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
         report.expect_failures.len()
     );
     let _ = writeln!(out, "trace: {}", shown(&summary.path.display().to_string()));
-    let _ = writeln!(out, "replay: {} replay {}", program(), arg(&summary.path));
+    let _ = writeln!(
+        out,
+        "replay: {}",
+        replay_suggestion(&scenario, registry, &summary.path)
+    );
     if args.html {
         crate::render::report_beside(&summary.path, Some(args.strategy.name()), out, err);
     }
@@ -549,17 +563,21 @@ fn run_live(
 /// `nspsim replay`.
 pub fn replay_cmd(
     path: &Path,
+    base_dir: Option<&Path>,
     registry: &Registry,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> i32 {
-    let (trace, text) = match read_trace_and_text(path) {
+    let (mut trace, text) = match read_trace_and_text(path) {
         Ok(t) => t,
         Err(e) => {
             trace_read_error(path, &e, err);
             return BAD_INPUT;
         }
     };
+    if let Some(dir) = base_dir {
+        trace.base_dir = Some(dir.to_path_buf());
+    }
     trace_warnings(path, &trace, err);
     if embedded_scenario(path, &trace, registry, err).is_none() {
         return BAD_INPUT;
@@ -1131,7 +1149,11 @@ pub fn explore_cmd(
             "trace of the first: {}",
             shown(&path.display().to_string())
         );
-        let _ = writeln!(out, "replay: {program} replay {}", arg(&path));
+        let _ = writeln!(
+            out,
+            "replay: {}",
+            replay_suggestion(&scenario, registry, &path)
+        );
         return FINDINGS;
     }
     let (first_seed, last_seed) = args.seeds;
@@ -1343,7 +1365,11 @@ pub fn explore_cmd(
     if let Ok(report) = crate::render::write_html_beside(&path) {
         let _ = writeln!(out, "report: {}", shown(&report.display().to_string()));
     }
-    let _ = writeln!(out, "replay: {program} replay {}", arg(&path));
+    let _ = writeln!(
+        out,
+        "replay: {}",
+        replay_suggestion(&scenario, registry, &path)
+    );
     let _ = writeln!(
         out,
         "unshrunk: {program} explore {scenario_arg} --seeds {}..={} --strategy {} --faults {} --max-steps {}",

@@ -85,7 +85,7 @@ pub fn trace_reader(data: &[u8]) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let checked = crate::cli::check_cmd(&path, registry(), &mut out, &mut err);
     let (mut out2, mut err2) = (Vec::new(), Vec::new());
-    let replayed = crate::cli::replay_cmd(&path, registry(), &mut out2, &mut err2);
+    let replayed = crate::cli::replay_cmd(&path, None, registry(), &mut out2, &mut err2);
     let _ = std::fs::remove_file(&path);
     assert!(matches!(checked, 0..=2) && matches!(replayed, 0..=2));
     assert!(

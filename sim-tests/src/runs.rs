@@ -39,3 +39,39 @@ pub fn record(
     sink.finish(report.end_time, true);
     Ok((sink.into_inner().finish(report.end_time), report))
 }
+
+/// The `--base-dir` that `nspsim replay` needs for a trace of `scenario` written at `trace`:
+/// the scenario file's directory, when some provider's options name files relative to it
+/// (a C provider's library) and the trace is elsewhere, where the replay would look for them
+/// by default. `None` when the default finds them.
+pub fn replay_base_dir(
+    scenario: &Scenario,
+    registry: &Registry,
+    trace: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    use nspsim_runtime::registry::Installation;
+    let base = scenario.base_dir()?;
+    let beside = trace
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let same = match (base.canonicalize(), beside.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => base == beside,
+    };
+    if same {
+        return None;
+    }
+    let depends_on_the_directory = scenario.providers.iter().any(|p| {
+        let Some(kind) = registry.get(&p.kind) else {
+            return false;
+        };
+        let at = |dir| Installation {
+            id: p.id,
+            name: &p.name,
+            base_dir: Some(dir),
+        };
+        kind.bind(&p.options, &at(base)) != kind.bind(&p.options, &at(beside))
+    });
+    depends_on_the_directory.then(|| base.to_path_buf())
+}

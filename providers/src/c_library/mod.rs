@@ -268,7 +268,7 @@ impl CLibraryOptions {
         })?;
         if !library.is_file() {
             return Err(format!(
-                "{KIND} option `path`: no such file: {} (a relative path is relative to the scenario file)",
+                "{KIND} option `path`: no such file: {} (a relative path is relative to the scenario file; replaying a trace kept elsewhere, give `nspsim replay --base-dir` the scenario's directory)",
                 library.display()
             ));
         }

@@ -340,6 +340,13 @@ impl ProviderKind for HostedKind {
     fn validate(&self, options: &serde_json::Value) -> Result<(), String> {
         self.inner.validate(options)
     }
+    fn bind(
+        &self,
+        options: &serde_json::Value,
+        installation: &crate::registry::Installation<'_>,
+    ) -> Option<serde_json::Value> {
+        self.inner.bind(options, installation)
+    }
     fn build(&self, options: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
         let provider = self.inner.build(options)?;
         let proxy = host(provider, self.deadline)

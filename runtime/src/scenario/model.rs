@@ -599,6 +599,12 @@ impl Scenario {
         }
     }
 
+    /// The directory the scenario's relative file names are relative to, when it came from a
+    /// file ([`Scenario::set_base_dir`]).
+    pub fn base_dir(&self) -> Option<&std::path::Path> {
+        self.providers.iter().find_map(|p| p.base_dir.as_deref())
+    }
+
     /// The JSON form for a trace header: the file's keys (`provider`, `host`, `process`,
     /// `thread`, …), Windows names, every default written out, provider references as ids.
     pub fn to_json(&self) -> Value {

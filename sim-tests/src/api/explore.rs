@@ -301,7 +301,7 @@ impl Explore<'_> {
             events: shrunk.events(),
             replays: shrunk.replays.clone(),
             shrink_runs: shrunk.runs,
-            replay_command: replay_command(&trace_path, registry),
+            replay_command: replay_command(&trace_path, Some(&model), registry),
             trace: shrunk.trace,
             trace_path,
             unshrunk_command,

@@ -138,9 +138,14 @@ fn write_into(dir: &Path, file: &str, text: &str) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
-/// The command that replays a trace; a note when the trace names kinds the stock `nspsim`
-/// binary does not know.
-fn replay_command(path: &Path, registry: &Registry) -> String {
+/// The command that replays a trace of a run of `scenario` (when the scenario is known: with the
+/// `--base-dir` its files need); a note when the trace names kinds the stock `nspsim` binary
+/// does not know.
+fn replay_command(
+    path: &Path,
+    scenario: Option<&nspsim_runtime::scenario::Scenario>,
+    registry: &Registry,
+) -> String {
     let builtin = builtin_kinds().names();
     let custom: Vec<&str> = registry
         .names()
@@ -148,6 +153,9 @@ fn replay_command(path: &Path, registry: &Registry) -> String {
         .filter(|n| !builtin.contains(n))
         .collect();
     let mut text = format!("nspsim replay {}", path.display());
+    if let Some(dir) = scenario.and_then(|s| crate::runs::replay_base_dir(s, registry, path)) {
+        text.push_str(&format!(" --base-dir {}", dir.display()));
+    }
     if !custom.is_empty() {
         text.push_str(&format!(
             "   (with an nspsim binary that registers {}: nspsim::cli::main_with; or nspsim::replay in a test)",

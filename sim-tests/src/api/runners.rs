@@ -387,7 +387,11 @@ impl CrashPoints<'_> {
                 first.failure.signature,
                 first.failure.detail,
                 path.display(),
-                replay_command(path, self.scenario.registry())
+                replay_command(
+                    path,
+                    self.scenario.load().ok().as_ref(),
+                    self.scenario.registry()
+                )
             );
         }
     }

@@ -351,10 +351,18 @@ pub fn shrink_within(
     )
     .unwrap_or_default();
     let replays = match parse_trace("shrunk", &trace) {
-        Ok(t) => match replay_against(&t, &trace, registry) {
-            ReplayVerdict::Identical { .. } => Ok(()),
-            other => Err(format!("{other:?}")),
-        },
+        Ok(mut t) => {
+            // Parsed from memory: its files are where the scenario's are.
+            t.base_dir = search
+                .smallest
+                .scenario
+                .base_dir()
+                .map(std::path::Path::to_path_buf);
+            match replay_against(&t, &trace, registry) {
+                ReplayVerdict::Identical { .. } => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
         Err(e) => Err(e.to_string()),
     };
     Shrunk {
