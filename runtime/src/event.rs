@@ -243,6 +243,14 @@ impl FaultKind {
             FaultKind::Timeout => "timeout",
         }
     }
+    /// What the provider did, for a sentence: `provider {verb} in NSPv2…`.
+    pub const fn verb(self) -> &'static str {
+        match self {
+            FaultKind::Panic => "panicked",
+            FaultKind::Crash => "crashed",
+            FaultKind::Timeout => "timed out",
+        }
+    }
     pub fn from_name(s: &str) -> Option<FaultKind> {
         match s {
             "panic" => Some(FaultKind::Panic),

@@ -331,9 +331,11 @@ fn first_violation(trace: &str) -> Option<(String, String)> {
         nspsim_runtime::event::Event::Violation { rule, detail } => {
             Some((rule.clone(), detail.clone()))
         }
-        nspsim_runtime::event::Event::Fault { func, detail, .. } => Some((
+        nspsim_runtime::event::Event::Fault {
+            func, kind, detail, ..
+        } => Some((
             "P4".to_string(),
-            format!("provider panicked in {func}: {detail}"),
+            format!("provider {} in {func}: {detail}", kind.verb()),
         )),
         _ => None,
     })

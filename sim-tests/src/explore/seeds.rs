@@ -44,10 +44,12 @@ impl EventSink for Findings {
         }
         match event {
             Event::Violation { rule, detail } => self.first = Some((rule, detail)),
-            Event::Fault { func, detail, .. } => {
+            Event::Fault {
+                func, kind, detail, ..
+            } => {
                 self.first = Some((
                     "P4".into(),
-                    format!("provider panicked in {func}: {detail}"),
+                    format!("provider {} in {func}: {detail}", kind.verb()),
                 ));
             }
             _ => {}
