@@ -6,10 +6,13 @@
 //! Entities are threads (by pid and tid) and deferred work items (by id); an entity seen for
 //! the first time gets its priority then, so processes and work created mid-run take part.
 
-use super::{Choice, Strategy};
+use super::{Choice, Choices, Strategy};
 use crate::event::{Pid, Tid};
 use crate::sim::faults::Fault;
 use crate::sim::rng::Pcg32;
+use crate::sim::runnable::Slot;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Entity {
@@ -31,14 +34,27 @@ impl Entity {
 }
 
 /// The PCT strategy.
+///
+/// Picking costs O(log n) in the number of entities, not a scan of them: threads and exits
+/// (the world's runnable slots, one entity each) keep their priorities in a vector indexed
+/// by slot, and the runnable ones sit in an ordered set by priority, kept up to date from the
+/// runnable set's log; the few other entities (deferred work, the clock, faults) are looked
+/// up in a map. The picks are those of the textbook loop over the choice list: entities seen
+/// for the first time get their priorities in list order, and among equal priorities the
+/// earliest choice wins.
 #[derive(Clone, Debug)]
 pub struct Pct {
     depth: u32,
     max_steps: u64,
     rng: Pcg32,
-    /// Priorities by entity, in order of first sight. A run has a handful of entities, so a
-    /// scan beats a map (picking is on every step).
-    priorities: Vec<(Entity, u64)>,
+    /// Priorities of threads and exits, by slot.
+    slot_priorities: Vec<Option<u64>>,
+    /// Runnable slots that have a priority, highest first (then lowest slot, as listed).
+    ranked: BTreeSet<(Reverse<u64>, Slot)>,
+    /// Runnable slots that have none yet.
+    unseen: BTreeSet<Slot>,
+    /// Priorities of every other entity (and of threads offered as a plain list).
+    others: BTreeMap<Entity, u64>,
     change_points: Vec<u64>,
     step: u64,
 }
@@ -51,27 +67,59 @@ impl Pct {
             depth: depth.max(1),
             max_steps: max_steps.max(1),
             rng: Pcg32::from_seed(0),
-            // Room for a typical run's threads, work items and faults.
-            priorities: Vec::with_capacity(16),
+            slot_priorities: Vec::new(),
+            ranked: BTreeSet::new(),
+            unseen: BTreeSet::new(),
+            others: BTreeMap::new(),
             change_points: Vec::new(),
             step: 0,
         }
     }
 
+    /// A fresh initial priority: above every change-point priority (which are < depth).
+    fn initial(&mut self) -> u64 {
+        u64::from(self.depth) + self.rng.below(1 << 40)
+    }
+
     fn priority(&mut self, entity: Entity) -> u64 {
-        if let Some((_, p)) = self.priorities.iter().find(|(e, _)| *e == entity) {
+        if let Some(p) = self.others.get(&entity) {
             return *p;
         }
-        // Initial priorities sit above every change-point priority (which are < depth).
-        let p = u64::from(self.depth) + self.rng.below(1 << 40);
-        self.priorities.push((entity, p));
+        let p = self.initial();
+        self.others.insert(entity, p);
         p
     }
 
-    fn set_priority(&mut self, entity: Entity, p: u64) {
-        match self.priorities.iter_mut().find(|(e, _)| *e == entity) {
-            Some(slot) => slot.1 = p,
-            None => self.priorities.push((entity, p)),
+    fn slot_priority(&self, slot: Slot) -> Option<u64> {
+        self.slot_priorities.get(slot as usize).copied().flatten()
+    }
+
+    fn set_slot_priority(&mut self, slot: Slot, p: u64) {
+        let i = slot as usize;
+        if i >= self.slot_priorities.len() {
+            self.slot_priorities.resize(i + 1, None);
+        }
+        self.slot_priorities[i] = Some(p);
+    }
+
+    /// Brings the ranked and unseen sets up to date with what became runnable or stopped
+    /// being since the last pick.
+    fn follow(&mut self, log: &[(Slot, bool)]) {
+        for &(slot, on) in log {
+            match (on, self.slot_priority(slot)) {
+                (true, Some(p)) => {
+                    self.ranked.insert((Reverse(p), slot));
+                }
+                (true, None) => {
+                    self.unseen.insert(slot);
+                }
+                (false, Some(p)) => {
+                    self.ranked.remove(&(Reverse(p), slot));
+                }
+                (false, None) => {
+                    self.unseen.remove(&slot);
+                }
+            }
         }
     }
 }
@@ -79,26 +127,59 @@ impl Pct {
 impl Strategy for Pct {
     fn begin(&mut self, seed: u64) {
         self.rng = Pcg32::from_seed(seed);
-        self.priorities.clear();
+        self.slot_priorities.clear();
+        self.ranked.clear();
+        self.unseen.clear();
+        self.others.clear();
         self.step = 0;
         self.change_points = (1..self.depth)
             .map(|_| 1 + self.rng.below(self.max_steps))
             .collect();
     }
 
-    fn pick(&mut self, choices: &[Choice], _emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
         self.step += 1;
-        let mut best: Option<(u64, usize)> = None;
-        for (i, choice) in choices.iter().enumerate() {
-            let p = self.priority(Entity::of(choice));
-            if best.is_none_or(|(bp, _)| p > bp) {
-                best = Some((p, i));
+        if let Some(r) = choices.runnable() {
+            self.follow(r.log());
+        }
+        // First sight, in list order: runnable slots (threads, exits), then the rest.
+        while let Some(slot) = self.unseen.pop_first() {
+            let p = self.initial();
+            self.set_slot_priority(slot, p);
+            self.ranked.insert((Reverse(p), slot));
+        }
+        let mut best_other: Option<(u64, usize, Entity)> = None;
+        for (i, choice) in choices.tail() {
+            let entity = Entity::of(&choice);
+            let p = self.priority(entity);
+            if best_other.is_none_or(|(bp, _, _)| p > bp) {
+                best_other = Some((p, i, entity));
             }
         }
-        let (_, at) = best?;
+        let best_slot = self.ranked.first().copied();
+        // A slot is listed before every other choice, so it wins a tie.
+        let (at, chosen) = match (best_slot, best_other) {
+            (Some((Reverse(p), slot)), other) if other.is_none_or(|(bp, _, _)| p >= bp) => {
+                (choices.index_of_slot(slot), Err(slot))
+            }
+            (_, Some((_, i, entity))) => (i, Ok(entity)),
+            (_, None) => return None,
+        };
         // At the i-th change point the chosen entity drops to priority i (below all initial).
         if let Some(i) = self.change_points.iter().position(|c| *c == self.step) {
-            self.set_priority(Entity::of(&choices[at]), i as u64);
+            let p = i as u64;
+            match chosen {
+                Ok(entity) => {
+                    self.others.insert(entity, p);
+                }
+                Err(slot) => {
+                    if let Some(old) = self.slot_priority(slot) {
+                        self.ranked.remove(&(Reverse(old), slot));
+                    }
+                    self.set_slot_priority(slot, p);
+                    self.ranked.insert((Reverse(p), slot));
+                }
+            }
         }
         Some(at)
     }
@@ -127,9 +208,9 @@ mod tests {
         let choices = [thread(1), thread(2), thread(3)];
         let mut s = Pct::new(1, 100);
         s.begin(11);
-        let first = s.pick(&choices, 0);
+        let first = s.pick(&Choices::list(&choices), 0);
         for _ in 0..20 {
-            assert_eq!(s.pick(&choices, 0), first, "no change points at depth 1");
+            assert_eq!(s.pick(&Choices::list(&choices), 0), first, "no change points at depth 1");
         }
     }
 
@@ -140,7 +221,7 @@ mod tests {
             let mut s = Pct::new(3, 10);
             s.begin(seed);
             (0..10)
-                .map(|_| s.pick(&choices, 0).unwrap_or(9))
+                .map(|_| s.pick(&Choices::list(&choices), 0).unwrap_or(9))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
