@@ -80,6 +80,22 @@ pub fn config_of(scenario: &Scenario) -> Config {
     }
 }
 
+/// Fault slots per process: a process's are `(pid - 1) * FAULTS_PER_PROCESS` on.
+const FAULTS_PER_PROCESS: usize = 3;
+
+/// The faults that may strike a process of this role, in the order they are offered, one
+/// per fault slot.
+fn process_faults(role: Role, pid: Pid) -> [Option<(InjectedFaultKind, Fault)>; FAULTS_PER_PROCESS] {
+    match role {
+        Role::Client => [
+            Some((InjectedFaultKind::Crash, Fault::Crash(pid))),
+            Some((InjectedFaultKind::Kill, Fault::Kill(pid))),
+            Some((InjectedFaultKind::Exit, Fault::Exit(pid))),
+        ],
+        Role::Host => [Some((InjectedFaultKind::HostCrash, Fault::HostCrash(pid))), None, None],
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ThreadState {
     /// Its next step is due at `ready_at`.
@@ -146,6 +162,9 @@ pub struct World<'a, S: EventSink> {
     timers: BinaryHeap<Reverse<(u64, Slot)>>,
     /// The due time each slot has an entry for in `timers`, so none is pushed twice.
     armed: Vec<Option<u64>>,
+    /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
+    /// date as processes exit, so offering them does not walk every process.
+    process_faults: Runnable,
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
@@ -252,11 +271,12 @@ pub fn run_with<S: EventSink>(
         dirty: Vec::new(),
         timers: BinaryHeap::new(),
         armed: Vec::new(),
+        process_faults: Runnable::default(),
     };
     // One buffer for the faults offered at a step, reused from step to step.
     let mut faults = Vec::new();
     strategy.begin(seed);
-    world.setup()?;
+    world.setup(&options.faults)?;
     loop {
         world.emitted = count.get();
         if world.report.steps >= max_steps {
@@ -276,8 +296,9 @@ pub fn run_with<S: EventSink>(
             None
         };
         faults.clear();
-        if offer_faults && movable {
-            world.fault_choices(plan, &mut faults);
+        let offer_faults = offer_faults && movable;
+        if offer_faults {
+            world.provider_fault_choices(plan, &mut faults);
         }
         if !movable {
             match world.next_due() {
@@ -288,7 +309,14 @@ pub fn run_with<S: EventSink>(
                 None => break,
             }
         }
-        let choices = Choices::of_world(&world.runnable, world.d.pending_work(), tick, &faults);
+        let choices = Choices::of_world(
+            &world.runnable,
+            world.d.pending_work(),
+            tick,
+            &world.process_faults,
+            offer_faults,
+            &faults,
+        );
         let Some(choice) = strategy
             .pick(&choices, world.emitted)
             .and_then(|i| choices.get(i))
@@ -301,6 +329,7 @@ pub fn run_with<S: EventSink>(
             break;
         };
         world.runnable.clear_log();
+        world.process_faults.clear_log();
         world.report.steps += 1;
         world.execute(choice);
         if options.stop_at_failure && world.d.sink().failed() {
@@ -314,7 +343,7 @@ pub fn run_with<S: EventSink>(
 }
 
 impl<'a, S: Observing> World<'a, S> {
-    fn setup(&mut self) -> Result<(), RunError> {
+    fn setup(&mut self, plan: &FaultPlan) -> Result<(), RunError> {
         let started = script::set_up(&mut self.d, self.scenario, self.providers)?;
         self.procs.reserve_exact(started.len());
         self.threads
@@ -354,6 +383,18 @@ impl<'a, S: Observing> World<'a, S> {
         self.dirty.clear();
         for slot in 0..slots {
             self.refresh(slot as Slot);
+        }
+        self.process_faults = Runnable::new(self.procs.len() * FAULTS_PER_PROCESS);
+        for (i, p) in self.procs.iter().enumerate() {
+            let pid = Pid(i as u32 + 1);
+            for (j, offered) in process_faults(p.role, pid).into_iter().enumerate() {
+                if let Some((kind, fault)) = offered
+                    && plan.has(kind)
+                {
+                    let slot = (i * FAULTS_PER_PROCESS + j) as Slot;
+                    self.process_faults.set(slot, Some(Choice::Fault(fault)));
+                }
+            }
         }
         Ok(())
     }
@@ -494,28 +535,9 @@ impl<'a, S: Observing> World<'a, S> {
         threads.into_iter().find(|i| self.threads[*i].tid == tid)
     }
 
-    /// The faults that can strike now, in a fixed order.
-    fn fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
-        for (i, p) in self.procs.iter().enumerate() {
-            let pid = Pid(i as u32 + 1);
-            if !p.alive {
-                continue;
-            }
-            let kinds: &[(InjectedFaultKind, Fault)] = match p.role {
-                Role::Client => &[
-                    (InjectedFaultKind::Crash, Fault::Crash(pid)),
-                    (InjectedFaultKind::Kill, Fault::Kill(pid)),
-                    (InjectedFaultKind::Exit, Fault::Exit(pid)),
-                ],
-                Role::Host => &[(InjectedFaultKind::HostCrash, Fault::HostCrash(pid))],
-            };
-            out.extend(
-                kinds
-                    .iter()
-                    .filter(|(k, _)| plan.has(*k))
-                    .map(|(_, f)| Choice::Fault(*f)),
-            );
-        }
+    /// The faults on providers that can strike now, in a fixed order (those on processes are
+    /// kept in `process_faults`).
+    fn provider_fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
         for p in &self.scenario.providers {
             if plan.has(InjectedFaultKind::Unadvertise)
                 && let Some(host) = self.d.advertiser(p.id)
@@ -607,6 +629,10 @@ impl<'a, S: Observing> World<'a, S> {
         p.alive = false;
         p.exiting = false;
         let threads = p.threads.clone();
+        let first = (pid.0 as usize - 1) * FAULTS_PER_PROCESS;
+        for slot in first..first + FAULTS_PER_PROCESS {
+            self.process_faults.set(slot as Slot, None);
+        }
         for i in threads {
             self.threads[i].state = ThreadState::Done;
             self.touch(i);

@@ -1,9 +1,10 @@
 //! What a strategy picks from: the runnable choices of one step, in a fixed order (threads by
-//! pid and tid, process exits by pid, deferred work by age, letting time pass, faults).
+//! pid and tid, process exits by pid, deferred work by age, letting time pass, faults on
+//! processes by pid, faults on providers).
 //!
 //! The world does not list them: threads and exits are read from its [`Runnable`] set (the
-//! k-th one in O(log n)), deferred work from the dispatcher's queue, so offering 10,000
-//! runnable threads costs what offering 3 does. A strategy that wants a scan still has
+//! k-th one in O(log n)), faults on processes from a second one, deferred work from the
+//! dispatcher's queue, so offering 10,000 runnable threads costs what offering 3 does. A strategy that wants a scan still has
 //! [`Choices::iter`]; one that keeps an index of its own (PCT) reads the runnable set's log.
 
 use super::Choice;
@@ -17,7 +18,11 @@ pub struct Choices<'a> {
     runnable: Option<&'a Runnable>,
     work: &'a [WorkItem],
     tick: Option<u64>,
-    /// Faults after the rest; for a plain list, the whole list.
+    /// Faults on processes (the world's set, offered or not: a strategy follows its log).
+    process_faults: Option<&'a Runnable>,
+    /// Whether they are among the choices.
+    faults_offered: bool,
+    /// Faults on providers; for a plain list, the whole list.
     rest: &'a [Choice],
 }
 
@@ -28,23 +33,30 @@ impl<'a> Choices<'a> {
             runnable: None,
             work: &[],
             tick: None,
+            process_faults: None,
+            faults_offered: false,
             rest: choices,
         }
     }
 
     /// The world's choices: its runnable threads and exits, the dispatcher's deferred work,
-    /// letting time pass to `tick`, and `faults`.
+    /// letting time pass to `tick`, and when `faults_offered`, faults on processes and on
+    /// providers.
     pub(crate) fn of_world(
         runnable: &'a Runnable,
         work: &'a [WorkItem],
         tick: Option<u64>,
-        faults: &'a [Choice],
+        process_faults: &'a Runnable,
+        faults_offered: bool,
+        provider_faults: &'a [Choice],
     ) -> Choices<'a> {
         Choices {
             runnable: Some(runnable),
             work,
             tick,
-            rest: faults,
+            process_faults: Some(process_faults),
+            faults_offered,
+            rest: provider_faults,
         }
     }
 
@@ -52,8 +64,17 @@ impl<'a> Choices<'a> {
         self.runnable.map_or(0, Runnable::len)
     }
 
+    /// Where faults on processes start.
+    fn faults_at(&self) -> usize {
+        self.slots() + self.work.len() + usize::from(self.tick.is_some())
+    }
+
+    fn fault_slots(&self) -> usize {
+        self.process_faults().map_or(0, Runnable::len)
+    }
+
     pub fn len(&self) -> usize {
-        self.slots() + self.work.len() + usize::from(self.tick.is_some()) + self.rest.len()
+        self.faults_at() + self.fault_slots() + self.rest.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,13 +100,23 @@ impl<'a> Choices<'a> {
             }
             i -= 1;
         }
+        if let Some(r) = self.process_faults() {
+            if i < r.len() {
+                return r.select(i).and_then(|s| r.choice(s));
+            }
+            i -= r.len();
+        }
         self.rest.get(i).copied()
     }
 
     /// Every choice, in order (a walk over every thread: for strategies that scan).
     pub fn iter(&self) -> impl Iterator<Item = Choice> + 'a {
         let slots = self.runnable.into_iter().flat_map(|r| r.iter().map(|(_, c)| c));
-        slots.chain(self.tail().map(|(_, c)| c))
+        let faults = self.process_faults().into_iter().flat_map(|r| r.iter().map(|(_, c)| c));
+        slots
+            .chain(self.middle().map(|(_, c)| c))
+            .chain(faults)
+            .chain(self.rest().map(|(_, c)| c))
     }
 
     /// The index of the first choice that satisfies `pred`.
@@ -99,22 +130,38 @@ impl<'a> Choices<'a> {
         self.runnable
     }
 
+    /// The faults on processes, if they are offered.
+    pub(crate) fn process_faults(&self) -> Option<&'a Runnable> {
+        self.process_faults.filter(|_| self.faults_offered)
+    }
+
+    /// What changed among the faults on processes since the last pick, offered or not.
+    pub(crate) fn process_faults_log(&self) -> Option<&'a [(Slot, bool)]> {
+        self.process_faults.map(Runnable::log)
+    }
+
     /// The index of a runnable slot's choice.
     pub(crate) fn index_of_slot(&self, slot: Slot) -> usize {
         self.runnable.map_or(0, |r| r.rank(slot))
     }
 
-    /// The choices after threads and exits (work, time, faults), with their indices.
-    pub(crate) fn tail(&self) -> impl Iterator<Item = (usize, Choice)> + 'a {
+    /// The index of a fault slot's choice.
+    pub(crate) fn index_of_fault_slot(&self, slot: Slot) -> usize {
+        self.faults_at() + self.process_faults().map_or(0, |r| r.rank(slot))
+    }
+
+    /// Deferred work and letting time pass, with their indices.
+    pub(crate) fn middle(&self) -> impl Iterator<Item = (usize, Choice)> + 'a {
         let work = self.work.iter().map(work_choice);
         let tick = self.tick.map(|to| Choice::Tick { to });
-        work.chain(tick)
-            .chain(self.rest.iter().copied())
-            .enumerate()
-            .map({
-                let base = self.slots();
-                move |(i, c)| (base + i, c)
-            })
+        let base = self.slots();
+        work.chain(tick).enumerate().map(move |(i, c)| (base + i, c))
+    }
+
+    /// Faults on providers (or a whole plain list), with their indices.
+    pub(crate) fn rest(&self) -> impl Iterator<Item = (usize, Choice)> + 'a {
+        let base = self.faults_at() + self.fault_slots();
+        self.rest.iter().enumerate().map(move |(i, c)| (base + i, *c))
     }
 }
 

@@ -33,80 +33,34 @@ impl Entity {
     }
 }
 
-/// The PCT strategy.
-///
-/// Picking costs O(log n) in the number of entities, not a scan of them: threads and exits
-/// (the world's runnable slots, one entity each) keep their priorities in a vector indexed
-/// by slot, and the runnable ones sit in an ordered set by priority, kept up to date from the
-/// runnable set's log; the few other entities (deferred work, the clock, faults) are looked
-/// up in a map. The picks are those of the textbook loop over the choice list: entities seen
-/// for the first time get their priorities in list order, and among equal priorities the
-/// earliest choice wins.
-#[derive(Clone, Debug)]
-pub struct Pct {
-    depth: u32,
-    max_steps: u64,
-    rng: Pcg32,
-    /// Priorities of threads and exits, by slot.
-    slot_priorities: Vec<Option<u64>>,
+/// Priorities of the entities behind one runnable set's slots, and which of those runnable
+/// now rank highest.
+#[derive(Clone, Debug, Default)]
+struct Ranking {
+    /// Priorities by slot.
+    priorities: Vec<Option<u64>>,
     /// Runnable slots that have a priority, highest first (then lowest slot, as listed).
     ranked: BTreeSet<(Reverse<u64>, Slot)>,
     /// Runnable slots that have none yet.
     unseen: BTreeSet<Slot>,
-    /// Priorities of every other entity (and of threads offered as a plain list).
-    others: BTreeMap<Entity, u64>,
-    change_points: Vec<u64>,
-    step: u64,
 }
 
-impl Pct {
-    /// `depth` is the bug depth d aimed at (≥ 1); `max_steps` an estimate of the run's length k,
-    /// over which the change points are spread.
-    pub fn new(depth: u32, max_steps: u64) -> Self {
-        Pct {
-            depth: depth.max(1),
-            max_steps: max_steps.max(1),
-            rng: Pcg32::from_seed(0),
-            slot_priorities: Vec::new(),
-            ranked: BTreeSet::new(),
-            unseen: BTreeSet::new(),
-            others: BTreeMap::new(),
-            change_points: Vec::new(),
-            step: 0,
-        }
+impl Ranking {
+    fn clear(&mut self) {
+        self.priorities.clear();
+        self.ranked.clear();
+        self.unseen.clear();
     }
 
-    /// A fresh initial priority: above every change-point priority (which are < depth).
-    fn initial(&mut self) -> u64 {
-        u64::from(self.depth) + self.rng.below(1 << 40)
+    fn priority(&self, slot: Slot) -> Option<u64> {
+        self.priorities.get(slot as usize).copied().flatten()
     }
 
-    fn priority(&mut self, entity: Entity) -> u64 {
-        if let Some(p) = self.others.get(&entity) {
-            return *p;
-        }
-        let p = self.initial();
-        self.others.insert(entity, p);
-        p
-    }
-
-    fn slot_priority(&self, slot: Slot) -> Option<u64> {
-        self.slot_priorities.get(slot as usize).copied().flatten()
-    }
-
-    fn set_slot_priority(&mut self, slot: Slot, p: u64) {
-        let i = slot as usize;
-        if i >= self.slot_priorities.len() {
-            self.slot_priorities.resize(i + 1, None);
-        }
-        self.slot_priorities[i] = Some(p);
-    }
-
-    /// Brings the ranked and unseen sets up to date with what became runnable or stopped
-    /// being since the last pick.
+    /// Brings the sets up to date with what became runnable or stopped being since the last
+    /// pick.
     fn follow(&mut self, log: &[(Slot, bool)]) {
         for &(slot, on) in log {
-            match (on, self.slot_priority(slot)) {
+            match (on, self.priority(slot)) {
                 (true, Some(p)) => {
                     self.ranked.insert((Reverse(p), slot));
                 }
@@ -122,14 +76,122 @@ impl Pct {
             }
         }
     }
+
+    /// Gives runnable slots seen for the first time their priorities, in slot order.
+    fn first_sight(&mut self, mut initial: impl FnMut() -> u64) {
+        while let Some(slot) = self.unseen.pop_first() {
+            self.set(slot, initial());
+        }
+    }
+
+    /// Sets a runnable slot's priority.
+    fn set(&mut self, slot: Slot, p: u64) {
+        if let Some(old) = self.priority(slot) {
+            self.ranked.remove(&(Reverse(old), slot));
+        }
+        let i = slot as usize;
+        if i >= self.priorities.len() {
+            self.priorities.resize(i + 1, None);
+        }
+        self.priorities[i] = Some(p);
+        self.ranked.insert((Reverse(p), slot));
+    }
+
+    /// The highest priority among runnable slots, and the first slot that has it.
+    fn best(&self) -> Option<(u64, Slot)> {
+        self.ranked.first().map(|&(Reverse(p), slot)| (p, slot))
+    }
+}
+
+/// What a pick chose, to lower its priority at a change point.
+#[derive(Clone, Copy)]
+enum Chosen {
+    Thread(Slot),
+    ProcessFault(Slot),
+    Other(Entity),
+}
+
+/// The PCT strategy.
+///
+/// Picking costs O(log n) in the number of entities, not a scan of them: threads and exits
+/// (the world's runnable slots, one entity each) and faults on processes (a second set of
+/// slots) keep their priorities in vectors indexed by slot, and the runnable ones sit in
+/// ordered sets by priority, kept up to date from the runnable sets' logs; the few other
+/// entities (deferred work, the clock, faults on providers) are looked up in a map. The picks
+/// are those of the textbook loop over the choice list: entities seen for the first time get
+/// their priorities in list order, and among equal priorities the earliest choice wins.
+#[derive(Clone, Debug)]
+pub struct Pct {
+    depth: u32,
+    max_steps: u64,
+    rng: Pcg32,
+    threads: Ranking,
+    process_faults: Ranking,
+    /// Priorities of every other entity (and of every choice of a plain list).
+    others: BTreeMap<Entity, u64>,
+    change_points: Vec<u64>,
+    step: u64,
+}
+
+impl Pct {
+    /// `depth` is the bug depth d aimed at (≥ 1); `max_steps` an estimate of the run's length k,
+    /// over which the change points are spread.
+    pub fn new(depth: u32, max_steps: u64) -> Self {
+        Pct {
+            depth: depth.max(1),
+            max_steps: max_steps.max(1),
+            rng: Pcg32::from_seed(0),
+            threads: Ranking::default(),
+            process_faults: Ranking::default(),
+            others: BTreeMap::new(),
+            change_points: Vec::new(),
+            step: 0,
+        }
+    }
+
+    /// A fresh initial priority: above every change-point priority (which are < depth).
+    fn initial(rng: &mut Pcg32, depth: u32) -> u64 {
+        u64::from(depth) + rng.below(1 << 40)
+    }
+
+    /// The best of `items` (index, choice) and `best` so far; entities seen for the first time
+    /// get their priorities in order. A later choice wins only with a higher priority.
+    fn scan(
+        &mut self,
+        items: impl Iterator<Item = (usize, Choice)>,
+        best: &mut Option<(u64, usize, Chosen)>,
+    ) {
+        for (i, choice) in items {
+            let entity = Entity::of(&choice);
+            let p = match self.others.get(&entity) {
+                Some(p) => *p,
+                None => {
+                    let p = Self::initial(&mut self.rng, self.depth);
+                    self.others.insert(entity, p);
+                    p
+                }
+            };
+            if best.is_none_or(|(bp, _, _)| p > bp) {
+                *best = Some((p, i, Chosen::Other(entity)));
+            }
+        }
+    }
+}
+
+/// `candidate` replaces `best` if its priority is higher (it is listed later).
+fn better(best: &mut Option<(u64, usize, Chosen)>, candidate: Option<(u64, usize, Chosen)>) {
+    if let Some(c) = candidate
+        && best.is_none_or(|(bp, _, _)| c.0 > bp)
+    {
+        *best = Some(c);
+    }
 }
 
 impl Strategy for Pct {
     fn begin(&mut self, seed: u64) {
         self.rng = Pcg32::from_seed(seed);
-        self.slot_priorities.clear();
-        self.ranked.clear();
-        self.unseen.clear();
+        self.threads.clear();
+        self.process_faults.clear();
         self.others.clear();
         self.step = 0;
         self.change_points = (1..self.depth)
@@ -139,45 +201,38 @@ impl Strategy for Pct {
 
     fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
         self.step += 1;
+        let (rng, depth) = (&mut self.rng, self.depth);
         if let Some(r) = choices.runnable() {
-            self.follow(r.log());
+            self.threads.follow(r.log());
         }
-        // First sight, in list order: runnable slots (threads, exits), then the rest.
-        while let Some(slot) = self.unseen.pop_first() {
-            let p = self.initial();
-            self.set_slot_priority(slot, p);
-            self.ranked.insert((Reverse(p), slot));
+        if let Some(f) = choices.process_faults_log() {
+            self.process_faults.follow(f);
         }
-        let mut best_other: Option<(u64, usize, Entity)> = None;
-        for (i, choice) in choices.tail() {
-            let entity = Entity::of(&choice);
-            let p = self.priority(entity);
-            if best_other.is_none_or(|(bp, _, _)| p > bp) {
-                best_other = Some((p, i, entity));
-            }
+        // In list order: threads and exits, work and time, faults on processes, the rest.
+        self.threads.first_sight(|| Self::initial(rng, depth));
+        let mut best = self
+            .threads
+            .best()
+            .map(|(p, slot)| (p, choices.index_of_slot(slot), Chosen::Thread(slot)));
+        self.scan(choices.middle(), &mut best);
+        if choices.process_faults().is_some() {
+            let (rng, depth) = (&mut self.rng, self.depth);
+            self.process_faults.first_sight(|| Self::initial(rng, depth));
+            let fault = self.process_faults.best().map(|(p, slot)| {
+                (p, choices.index_of_fault_slot(slot), Chosen::ProcessFault(slot))
+            });
+            better(&mut best, fault);
         }
-        let best_slot = self.ranked.first().copied();
-        // A slot is listed before every other choice, so it wins a tie.
-        let (at, chosen) = match (best_slot, best_other) {
-            (Some((Reverse(p), slot)), other) if other.is_none_or(|(bp, _, _)| p >= bp) => {
-                (choices.index_of_slot(slot), Err(slot))
-            }
-            (_, Some((_, i, entity))) => (i, Ok(entity)),
-            (_, None) => return None,
-        };
+        self.scan(choices.rest(), &mut best);
+        let (_, at, chosen) = best?;
         // At the i-th change point the chosen entity drops to priority i (below all initial).
         if let Some(i) = self.change_points.iter().position(|c| *c == self.step) {
             let p = i as u64;
             match chosen {
-                Ok(entity) => {
+                Chosen::Thread(slot) => self.threads.set(slot, p),
+                Chosen::ProcessFault(slot) => self.process_faults.set(slot, p),
+                Chosen::Other(entity) => {
                     self.others.insert(entity, p);
-                }
-                Err(slot) => {
-                    if let Some(old) = self.slot_priority(slot) {
-                        self.ranked.remove(&(Reverse(old), slot));
-                    }
-                    self.set_slot_priority(slot, p);
-                    self.ranked.insert((Reverse(p), slot));
                 }
             }
         }
