@@ -5,7 +5,7 @@
 use super::error::{Loc, ScenarioError, Source};
 use super::limits::{
     MAX_ADDRS, MAX_BUFFER_BYTES, MAX_EXPECT_CALLS, MAX_EXPECT_ERRORS, MAX_EXPECT_RESULTS,
-    MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES,
+    MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES, MAX_TOTAL_STEPS,
     MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
 };
 use super::model::{
@@ -498,8 +498,22 @@ impl<'a> Builder<'a> {
         }
         let mut processes = Vec::with_capacity(made);
         let mut templates = Vec::new();
+        let mut total_steps = 0usize;
         for (pt, name, count) in &process_tables {
             let process = self.process(pt, name, &declared)?;
+            let steps = process.steps.len() + process.threads.iter().map(|t| t.steps.len()).sum::<usize>();
+            total_steps += steps * count.unwrap_or(1) as usize;
+            if total_steps > MAX_TOTAL_STEPS {
+                let at = pt.get("count").map_or(&pt.node.loc, |n| &n.loc);
+                return Err(self.err(
+                    at,
+                    format!(
+                        "the [[process]]es make {total_steps} steps in all, over the limit \
+                         MAX_TOTAL_STEPS = {MAX_TOTAL_STEPS}"
+                    ),
+                    None,
+                ));
+            }
             let Some(count) = *count else {
                 processes.push(process);
                 continue;

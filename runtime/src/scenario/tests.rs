@@ -1493,6 +1493,16 @@ fn template_errors_are_positioned() {
     let e = err(text);
     assert!(e.message.contains("duplicate process name \"c-0\""), "{e}");
     assert_eq!(e.line, 6, "{e}");
+    // Steps of all the processes made, bounded as a file's are.
+    let steps = vec!["{ op = \"startup\" }"; 100].join(", ");
+    let e = err(&format!(
+        "name = \"t\"\n[[process]]\nname = \"c{{i}}\"\ncount = 16000\nsteps = [ {steps} ]\n"
+    ));
+    assert!(
+        e.message.contains("make 1600000 steps in all, over the limit MAX_TOTAL_STEPS = 1048576"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (4, 9), "{e}");
     // A made name over MAX_NAME_CHARS.
     let long = "x".repeat(MAX_NAME_CHARS - 1);
     let e = err(&format!("name = \"t\"\n[[process]]\nname = \"{long}\"\ncount = 12\n"));
