@@ -4,6 +4,9 @@
 //! trace events, so divan's items/s is events per second; the figures at 250 and 2,500
 //! clients should stay within 1.5x of the one at 3.
 //!
+//! Also: exploring 10,000 clients (items: events), and the shuttle model's scenario
+//! (`bench/nspsim-model.toml`, items: seeds) as `bench/compare-shuttle.sh` explores it.
+//!
 //! Run: `cargo bench -p nspsim --bench scale` (or `-- pct` for PCT alone).
 
 use nspsim_runtime::checker::Checked;
@@ -78,4 +81,75 @@ fn random(bencher: divan::Bencher, n: u32) {
 #[divan::bench(args = [3, 250, 2500], sample_count = 10)]
 fn pct(bencher: divan::Bencher, n: u32) {
     bench(bencher, n, StrategyName::Pct);
+}
+
+/// Exploration of 10,000 clients (one template), checker online, crashes injected: a few
+/// seeds, random walk and PCT in turn. Items are the events of those seeds.
+#[divan::bench(sample_count = 3)]
+fn explore_10000_clients(bencher: divan::Bencher) {
+    use nspsim::explore::{ExploreOptions, explore};
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
+    use nspsim_runtime::sim::strategy::Portfolio;
+    let registry = nspsim_providers::registry();
+    let text = ONE_CLIENT.replace("name = \"c\"", "name = \"c{i}\"\ncount = 10000");
+    let s = scenario::parse("scale.toml", &text, &registry).expect("template");
+    let opts = ExploreOptions {
+        first_seed: 0,
+        last_seed: 3,
+        time: None,
+        portfolio: Portfolio::Both,
+        jobs: 1,
+        faults: vec![InjectedFaultKind::Crash],
+        keep_going: true,
+        max_steps: 100 * DEFAULT_MAX_STEPS,
+        shard: (0, 1),
+    };
+    // Events per seed, counted by a run of each seed as exploration makes it.
+    let events: u64 = (0..=3)
+        .map(|seed| {
+            let plan = nspsim::explore::plan_for(seed, &opts.faults);
+            let mut strat = opts.portfolio.for_seed(seed).build(opts.max_steps);
+            let options = world::RunOptions {
+                seed,
+                max_steps: opts.max_steps,
+                faults: plan,
+                free_time: false,
+                stop_at_failure: true,
+            };
+            let sink = Checked::new(Count::default(), s.startup_policy);
+            let (_, sink) =
+                world::run_with(&s, &registry, strat.as_mut(), sink, &options).expect("run");
+            sink.into_inner().0
+        })
+        .sum();
+    bencher
+        .counter(divan::counter::ItemsCount::new(events))
+        .bench_local(|| explore(&s, &registry, &opts, &|_, _| {}));
+}
+
+/// The shuttle comparison's nspsim side: seeds of `bench/nspsim-model.toml`, one thread,
+/// crashes injected, random walk, checker online. Items are seeds.
+#[divan::bench(sample_count = 10)]
+fn explore_shuttle_model_seeds(bencher: divan::Bencher) {
+    use nspsim::explore::{ExploreOptions, explore};
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
+    use nspsim_runtime::sim::strategy::Portfolio;
+    const SEEDS: u64 = 20_000;
+    let registry = nspsim_providers::registry();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/nspsim-model.toml");
+    let s = scenario::load(std::path::Path::new(path), &registry).expect("nspsim-model");
+    let opts = ExploreOptions {
+        first_seed: 0,
+        last_seed: SEEDS - 1,
+        time: None,
+        portfolio: Portfolio::One(StrategyName::Random),
+        jobs: 1,
+        faults: vec![InjectedFaultKind::Crash],
+        keep_going: true,
+        max_steps: 100_000,
+        shard: (0, 1),
+    };
+    bencher
+        .counter(divan::counter::ItemsCount::new(SEEDS))
+        .bench_local(|| explore(&s, &registry, &opts, &|_, _| {}));
 }

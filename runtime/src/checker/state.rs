@@ -255,6 +255,24 @@ impl Model {
             .find(|i| !self.sessions[*i].retiring)
     }
 
+    /// Every session of `pid` (with any provider, ended or not), oldest first.
+    pub fn sessions_of_pid(&self, pid: Pid) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .sessions_of
+            .range((pid, Guid(0))..=(pid, Guid(u128::MAX)))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Every session of (pid, provider), ended or not, oldest first.
+    pub fn sessions_of(&self, pid: Pid, provider: Guid) -> &[usize] {
+        self.sessions_of
+            .get(&(pid, provider))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// [`Model::live`] without collecting (most callers want only the newest).
     pub fn live_iter(
         &self,
