@@ -42,8 +42,8 @@ steps = [
 
 fn load(count: u32) -> (Scenario, nspsim_runtime::registry::Registry) {
     let registry = nspsim_providers::registry();
-    let s = scenario::parse("scale.toml", &clients(count), &registry)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let s =
+        scenario::parse("scale.toml", &clients(count), &registry).unwrap_or_else(|e| panic!("{e}"));
     (s, registry)
 }
 
@@ -67,7 +67,12 @@ fn ten_thousand_clients_run_and_explore_with_the_checker_online() {
     assert_eq!(s.processes.len(), 10_000);
     assert_eq!(s.processes[9_999].name, "client-9999");
     // Random walk and PCT, crashes injected: no rule is broken, nothing is left stuck.
-    let report = explore(&s, &r, &options(0, 3, &[InjectedFaultKind::Crash]), &|_, _| {});
+    let report = explore(
+        &s,
+        &r,
+        &options(0, 3, &[InjectedFaultKind::Crash]),
+        &|_, _| {},
+    );
     assert_eq!(report.seeds_run, 4);
     let found: Vec<_> = report
         .failures

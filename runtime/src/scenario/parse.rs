@@ -5,13 +5,13 @@
 use super::error::{Loc, ScenarioError, Source};
 use super::limits::{
     MAX_ADDRS, MAX_BUFFER_BYTES, MAX_EXPECT_CALLS, MAX_EXPECT_ERRORS, MAX_EXPECT_RESULTS,
-    MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES, MAX_TOTAL_STEPS,
-    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
+    MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES,
+    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS, MAX_TOTAL_STEPS,
 };
 use super::model::{
     Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
-    Napi, NextBuffer, NextCount, ProcessSpec, ProcessTemplate, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
-    Target, ThreadSpec,
+    Napi, NextBuffer, NextCount, ProcessSpec, ProcessTemplate, Profile, ProviderSpec, Scenario,
+    StartupPolicy, Step, Target, ThreadSpec,
 };
 use super::node::{self, Key, Kind, Node};
 use crate::provider::NspFn;
@@ -437,7 +437,12 @@ impl<'a> Builder<'a> {
                 process_tables.push((pt, name, None));
                 continue;
             };
-            let count = self.u32_of(count_node, "count", MAX_PROCESSES as u32, Some("MAX_PROCESSES"))?;
+            let count = self.u32_of(
+                count_node,
+                "count",
+                MAX_PROCESSES as u32,
+                Some("MAX_PROCESSES"),
+            )?;
             if count == 0 {
                 return Err(self.err(
                     &count_node.loc,
@@ -501,7 +506,8 @@ impl<'a> Builder<'a> {
         let mut total_steps = 0usize;
         for (pt, name, count) in &process_tables {
             let process = self.process(pt, name, &declared)?;
-            let steps = process.steps.len() + process.threads.iter().map(|t| t.steps.len()).sum::<usize>();
+            let steps =
+                process.steps.len() + process.threads.iter().map(|t| t.steps.len()).sum::<usize>();
             total_steps += steps * count.unwrap_or(1) as usize;
             if total_steps > MAX_TOTAL_STEPS {
                 let at = pt.get("count").map_or(&pt.node.loc, |n| &n.loc);

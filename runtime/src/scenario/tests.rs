@@ -1434,14 +1434,28 @@ fn a_template_makes_count_processes_named_by_index() {
     let names: Vec<&str> = s.processes.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["first", "client-0", "client-1", "client-2", "worker-0", "worker-1"]
+        [
+            "first", "client-0", "client-1", "client-2", "worker-0", "worker-1"
+        ]
     );
-    assert!(s.processes[1..4].iter().all(|p| p.threads.len() == 1 && p.steps.len() == 2));
+    assert!(
+        s.processes[1..4]
+            .iter()
+            .all(|p| p.threads.len() == 1 && p.steps.len() == 2)
+    );
     assert_eq!(
         s.templates,
         [
-            ProcessTemplate { first: 1, count: 3, name: "client-{i}".into() },
-            ProcessTemplate { first: 4, count: 2, name: "worker".into() },
+            ProcessTemplate {
+                first: 1,
+                count: 3,
+                name: "client-{i}".into()
+            },
+            ProcessTemplate {
+                first: 4,
+                count: 2,
+                name: "worker".into()
+            },
         ]
     );
 }
@@ -1478,13 +1492,15 @@ fn template_errors_are_positioned() {
     assert!(e.message.contains("count"), "{e}");
     let e = err(&with(&(MAX_PROCESSES + 1).to_string(), ""));
     assert!(
-        e.message.contains(&format!("over the limit MAX_PROCESSES = {MAX_PROCESSES}")),
+        e.message
+            .contains(&format!("over the limit MAX_PROCESSES = {MAX_PROCESSES}")),
         "{e}"
     );
     // A name a template makes that another process already has.
     let e = err(&with("3", "[[process]]\nname = \"c-2\"\n"));
     assert!(
-        e.message.contains("duplicate process name \"c-2\" (process 2 of this template, `count` = 3)"),
+        e.message
+            .contains("duplicate process name \"c-2\" (process 2 of this template, `count` = 3)"),
         "{e}"
     );
     assert_eq!((e.line, e.column), (5, 8), "{e}");
@@ -1499,12 +1515,20 @@ fn template_errors_are_positioned() {
         "name = \"t\"\n[[process]]\nname = \"c{{i}}\"\ncount = 16000\nsteps = [ {steps} ]\n"
     ));
     assert!(
-        e.message.contains("make 1600000 steps in all, over the limit MAX_TOTAL_STEPS = 1048576"),
+        e.message
+            .contains("make 1600000 steps in all, over the limit MAX_TOTAL_STEPS = 1048576"),
         "{e}"
     );
     assert_eq!((e.line, e.column), (4, 9), "{e}");
     // A made name over MAX_NAME_CHARS.
     let long = "x".repeat(MAX_NAME_CHARS - 1);
-    let e = err(&format!("name = \"t\"\n[[process]]\nname = \"{long}\"\ncount = 12\n"));
-    assert!(e.message.contains("process 0 of the template is named with 257 characters, over the limit MAX_NAME_CHARS"), "{e}");
+    let e = err(&format!(
+        "name = \"t\"\n[[process]]\nname = \"{long}\"\ncount = 12\n"
+    ));
+    assert!(
+        e.message.contains(
+            "process 0 of the template is named with 257 characters, over the limit MAX_NAME_CHARS"
+        ),
+        "{e}"
+    );
 }

@@ -36,7 +36,8 @@ impl Runnable {
             slots: vec![None; n],
             tree: vec![0; n + 1],
             occupied: 0,
-            log: Vec::new(),
+            // Setup makes every slot's first change.
+            log: Vec::with_capacity(n),
         }
     }
 

@@ -85,14 +85,21 @@ const FAULTS_PER_PROCESS: usize = 3;
 
 /// The faults that may strike a process of this role, in the order they are offered, one
 /// per fault slot.
-fn process_faults(role: Role, pid: Pid) -> [Option<(InjectedFaultKind, Fault)>; FAULTS_PER_PROCESS] {
+fn process_faults(
+    role: Role,
+    pid: Pid,
+) -> [Option<(InjectedFaultKind, Fault)>; FAULTS_PER_PROCESS] {
     match role {
         Role::Client => [
             Some((InjectedFaultKind::Crash, Fault::Crash(pid))),
             Some((InjectedFaultKind::Kill, Fault::Kill(pid))),
             Some((InjectedFaultKind::Exit, Fault::Exit(pid))),
         ],
-        Role::Host => [Some((InjectedFaultKind::HostCrash, Fault::HostCrash(pid))), None, None],
+        Role::Host => [
+            Some((InjectedFaultKind::HostCrash, Fault::HostCrash(pid))),
+            None,
+            None,
+        ],
     }
 }
 
@@ -376,6 +383,8 @@ impl<'a, S: Observing> World<'a, S> {
         let slots = self.threads.len() + self.procs.len();
         self.runnable = Runnable::new(slots);
         self.armed = vec![None; slots];
+        self.timers = BinaryHeap::with_capacity(slots);
+        self.dirty = Vec::with_capacity(8);
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
             self.run_eager(i);
@@ -406,7 +415,14 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// Thread `i` changed: its choice is brought up to date at the end of the step.
     fn touch(&mut self, i: usize) {
-        self.dirty.push(i as Slot);
+        self.mark_dirty(i as Slot);
+    }
+
+    fn mark_dirty(&mut self, slot: Slot) {
+        // A step touches its thread several times in a row: once is enough.
+        if self.dirty.last() != Some(&slot) {
+            self.dirty.push(slot);
+        }
     }
 
     /// What `slot` offers now, or when it is due if it waits for its time.
@@ -638,7 +654,7 @@ impl<'a, S: Observing> World<'a, S> {
             self.touch(i);
         }
         let exit = self.exit_slot(pid);
-        self.dirty.push(exit);
+        self.mark_dirty(exit);
     }
 
     /// Runs one API-calling step (or one call of a `lookup`) of thread `i`.
@@ -755,7 +771,7 @@ impl<'a, S: Observing> World<'a, S> {
                     self.threads[i].state = ThreadState::Done;
                     let pid = self.threads[i].pid;
                     let exit = self.exit_slot(pid);
-                    self.dirty.push(exit);
+                    self.mark_dirty(exit);
                     let siblings = self.proc(pid).map_or(i..i + 1, |p| p.threads.clone());
                     let all_done = self.threads[siblings]
                         .iter()

@@ -111,8 +111,14 @@ impl<'a> Choices<'a> {
 
     /// Every choice, in order (a walk over every thread: for strategies that scan).
     pub fn iter(&self) -> impl Iterator<Item = Choice> + 'a {
-        let slots = self.runnable.into_iter().flat_map(|r| r.iter().map(|(_, c)| c));
-        let faults = self.process_faults().into_iter().flat_map(|r| r.iter().map(|(_, c)| c));
+        let slots = self
+            .runnable
+            .into_iter()
+            .flat_map(|r| r.iter().map(|(_, c)| c));
+        let faults = self
+            .process_faults()
+            .into_iter()
+            .flat_map(|r| r.iter().map(|(_, c)| c));
         slots
             .chain(self.middle().map(|(_, c)| c))
             .chain(faults)
@@ -155,13 +161,18 @@ impl<'a> Choices<'a> {
         let work = self.work.iter().map(work_choice);
         let tick = self.tick.map(|to| Choice::Tick { to });
         let base = self.slots();
-        work.chain(tick).enumerate().map(move |(i, c)| (base + i, c))
+        work.chain(tick)
+            .enumerate()
+            .map(move |(i, c)| (base + i, c))
     }
 
     /// Faults on providers (or a whole plain list), with their indices.
     pub(crate) fn rest(&self) -> impl Iterator<Item = (usize, Choice)> + 'a {
         let base = self.faults_at() + self.fault_slots();
-        self.rest.iter().enumerate().map(move |(i, c)| (base + i, *c))
+        self.rest
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| (base + i, *c))
     }
 }
 

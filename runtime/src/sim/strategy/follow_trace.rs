@@ -142,8 +142,7 @@ impl Strategy for FollowTrace<'_> {
             .filter(|s| !matches!(s.event, Event::End { .. }));
         let Some(next) = next else {
             // Nothing recorded is left: only silent deferred work may still run.
-            let silent = choices
-                .position(|c| matches!(c, Choice::Work { .. }));
+            let silent = choices.position(|c| matches!(c, Choice::Work { .. }));
             if silent.is_none() {
                 self.stop = Some(format!(
                     "the recorded trace ends after {emitted} events, but the scenario still has steps to run"

@@ -217,9 +217,14 @@ impl Strategy for Pct {
         self.scan(choices.middle(), &mut best);
         if choices.process_faults().is_some() {
             let (rng, depth) = (&mut self.rng, self.depth);
-            self.process_faults.first_sight(|| Self::initial(rng, depth));
+            self.process_faults
+                .first_sight(|| Self::initial(rng, depth));
             let fault = self.process_faults.best().map(|(p, slot)| {
-                (p, choices.index_of_fault_slot(slot), Chosen::ProcessFault(slot))
+                (
+                    p,
+                    choices.index_of_fault_slot(slot),
+                    Chosen::ProcessFault(slot),
+                )
             });
             better(&mut best, fault);
         }
@@ -265,7 +270,11 @@ mod tests {
         s.begin(11);
         let first = s.pick(&Choices::list(&choices), 0);
         for _ in 0..20 {
-            assert_eq!(s.pick(&Choices::list(&choices), 0), first, "no change points at depth 1");
+            assert_eq!(
+                s.pick(&Choices::list(&choices), 0),
+                first,
+                "no change points at depth 1"
+            );
         }
     }
 

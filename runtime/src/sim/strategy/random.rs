@@ -41,8 +41,8 @@ impl Strategy for RandomWalk {
 mod tests {
     use super::*;
     use crate::event::{Pid, Tid};
-    use crate::sim::strategy::Choice;
     use crate::sim::strategy::Actor;
+    use crate::sim::strategy::Choice;
 
     fn steps(n: u32) -> Vec<Choice> {
         (1..=n)

@@ -212,21 +212,31 @@ mod tests {
         s.begin(0);
         let choices = [step(2, 1), step(3, 1)];
         assert_eq!(s.pick(&Choices::list(&choices), 0), Some(1));
-        assert_eq!(s.pick(&Choices::list(&choices), 0), Some(0), "pid 4 is not runnable yet");
+        assert_eq!(
+            s.pick(&Choices::list(&choices), 0),
+            Some(0),
+            "pid 4 is not runnable yet"
+        );
         assert_eq!(
             s.pick(&Choices::list(&[step(2, 1), step(4, 1)]), 0),
             Some(1),
             "its turn kept"
         );
         // Nothing left that can be made: the first thread in pid order.
-        assert_eq!(s.pick(&Choices::list(&[step(5, 1), step(3, 1)]), 0), Some(0));
+        assert_eq!(
+            s.pick(&Choices::list(&[step(5, 1), step(3, 1)]), 0),
+            Some(0)
+        );
     }
 
     #[test]
     fn never_injects_a_fault_of_its_own() {
         let mut s = Schedule::new(Vec::new());
         let crash = Choice::Fault(Fault::Crash(Pid(2)));
-        assert_eq!(s.pick(&Choices::list(&[crash, Choice::Tick { to: 5 }]), 0), Some(1));
+        assert_eq!(
+            s.pick(&Choices::list(&[crash, Choice::Tick { to: 5 }]), 0),
+            Some(1)
+        );
         assert_eq!(s.pick(&Choices::list(&[crash]), 0), None);
     }
 
