@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn select_and_rank_agree_with_a_scan() {
         let mut r = Runnable::new(37);
-        let mut on = vec![false; 37];
+        let mut on = [false; 37];
         let mut rng = crate::sim::rng::Pcg32::from_seed(5);
         for _ in 0..2_000 {
             let s = rng.below(37) as usize;
