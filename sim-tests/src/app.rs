@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, conflicts_with = "self_check")]
         live: bool,
         /// Live mode: run this many copies of each client process (at least 1; at most what
-        /// keeps the scenario within MAX_PROCESSES, 16,384 processes, which the error names).
+        /// keeps the scenario within 256 processes, which the error names).
         #[arg(long, default_value_t = 1, requires = "live",
               value_parser = clap::value_parser!(u32).range(1..))]
         clients: u32,
