@@ -147,8 +147,8 @@ fn a_complete_last_line_without_its_newline_is_read_with_a_warning() {
 #[test]
 fn hostile_headers_are_refused_while_they_are_read() {
     let d = Dir::new("hostile");
-    // Many processes: refused at the 257th, naming the limit.
-    let procs: Vec<String> = (0..5000)
+    // Many processes: refused at the one past MAX_PROCESSES, naming the limit.
+    let procs: Vec<String> = (0..=nspsim_runtime::scenario::limits::MAX_PROCESSES)
         .map(|i| format!(r#"{{"name":"p{i}","steps":[{{"op":"cleanup"}}]}}"#))
         .collect();
     let head = format!(
@@ -162,7 +162,10 @@ fn hostile_headers_are_refused_while_they_are_read() {
         assert_eq!(code(&o), 2, "{cmd}: {err}");
         assert!(err.contains(&format!("{path}:1: ")), "{cmd}: {err}");
         assert!(
-            err.contains("over the limit MAX_PROCESSES = 256"),
+            err.contains(&format!(
+                "over the limit MAX_PROCESSES = {}",
+                nspsim_runtime::scenario::limits::MAX_PROCESSES
+            )),
             "{cmd}: {err}"
         );
     }

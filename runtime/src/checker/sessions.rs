@@ -19,13 +19,8 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             if !m.process(*pid).abnormal {
                 return;
             }
-            let live: Vec<usize> = m
-                .sessions
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.pid == *pid && s.ended.is_none())
-                .map(|(i, _)| i)
-                .collect();
+            let mut live = m.sessions_of_pid(*pid);
+            live.retain(|i| m.sessions[*i].ended.is_none());
             let mut owed = Vec::new();
             let mut silent = Vec::new();
             for i in live {
@@ -167,10 +162,11 @@ fn session_call(
 
 /// The most recent ended session of (pid, provider) with this label, if any.
 fn ended_with(m: &Model, pid: Pid, provider: Guid, label: Option<Label>) -> Option<Ended> {
-    m.sessions
+    m.sessions_of(pid, provider)
         .iter()
         .rev()
-        .find(|s| s.pid == pid && s.provider == provider && s.label == label && s.ended.is_some())
+        .map(|i| &m.sessions[*i])
+        .find(|s| s.label == label && s.ended.is_some())
         .and_then(|s| s.ended)
 }
 
@@ -254,9 +250,10 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
         return;
     }
     let mut providers: Vec<Guid> = m
-        .sessions
-        .iter()
-        .filter(|s| s.pid == pid && s.ended.is_none())
+        .sessions_of_pid(pid)
+        .into_iter()
+        .map(|i| &m.sessions[i])
+        .filter(|s| s.ended.is_none())
         .map(|s| s.provider)
         .collect();
     providers.sort();

@@ -10,6 +10,7 @@ use super::{Rule, Violation};
 use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
 use crate::provider::NspFn;
 use crate::wsa::Guid;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub(super) struct Process {
@@ -182,6 +183,9 @@ pub(super) struct Model {
     pub processes: VecMap<Pid, Process>,
     pub providers: VecMap<Guid, Provider>,
     pub sessions: Vec<Session>,
+    /// Indices into `sessions` by (pid, provider), oldest first: finding a process's
+    /// sessions does not walk every process's.
+    pub sessions_of: BTreeMap<(Pid, Guid), Vec<usize>>,
     pub handles: VecMap<Label, Handle>,
     pub asyncs: VecMap<Label, AsyncCall>,
     pub aftermath: Option<Aftermath>,
@@ -202,6 +206,7 @@ impl Model {
             // Room for a small run's sessions: growing from empty cost more than the rest of
             // the bookkeeping for the runs exploration makes by the hundred thousand.
             sessions: Vec::with_capacity(8),
+            sessions_of: BTreeMap::new(),
             handles: VecMap::new(),
             asyncs: VecMap::new(),
             aftermath: None,
@@ -250,17 +255,36 @@ impl Model {
             .find(|i| !self.sessions[*i].retiring)
     }
 
+    /// Every session of `pid` (with any provider, ended or not), oldest first.
+    pub fn sessions_of_pid(&self, pid: Pid) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .sessions_of
+            .range((pid, Guid(0))..=(pid, Guid(u128::MAX)))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all
+    }
+
+    /// Every session of (pid, provider), ended or not, oldest first.
+    pub fn sessions_of(&self, pid: Pid, provider: Guid) -> &[usize] {
+        self.sessions_of
+            .get(&(pid, provider))
+            .map_or(&[], Vec::as_slice)
+    }
+
     /// [`Model::live`] without collecting (most callers want only the newest).
     pub fn live_iter(
         &self,
         pid: Pid,
         provider: Guid,
     ) -> impl DoubleEndedIterator<Item = usize> + '_ {
-        self.sessions
-            .iter()
-            .enumerate()
-            .filter(move |(_, s)| s.pid == pid && s.provider == provider && s.ended.is_none())
-            .map(|(i, _)| i)
+        self.sessions_of
+            .get(&(pid, provider))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|i| self.sessions.get(*i).is_some_and(|s| s.ended.is_none()))
     }
 
     pub fn open_session(&mut self, pid: Pid, provider: Guid, label: Option<Label>) -> usize {
@@ -273,7 +297,9 @@ impl Model {
             reported: false,
             handles: Vec::new(),
         });
-        self.sessions.len() - 1
+        let i = self.sessions.len() - 1;
+        self.sessions_of.entry((pid, provider)).or_default().push(i);
+        i
     }
 
     /// Ends a session; its open handles die with it (silently: the caller judges L6 first).

@@ -7,8 +7,11 @@ pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 pub const MAX_PROVIDERS: usize = 64;
 /// `[[host]]` tables.
 pub const MAX_HOSTS: usize = 64;
-/// `[[process]]` tables.
-pub const MAX_PROCESSES: usize = 256;
+/// Processes made by `[[process]]` tables (a table with `count = N` makes N).
+pub const MAX_PROCESSES: usize = 16_384;
+/// Steps of every process together, templates expanded: what a template may make is
+/// bounded as a file is (a 1 MiB file holds far fewer).
+pub const MAX_TOTAL_STEPS: usize = 1 << 20;
 /// Threads of one process, counting its main thread (so at most 15 `[[process.thread]]`).
 pub const MAX_THREADS_PER_PROCESS: usize = 16;
 /// Steps of one thread (a host's script counts as one thread).

@@ -66,8 +66,8 @@ mod tests_expect;
 pub use error::ScenarioError;
 pub use model::{
     Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
-    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
-    Target, ThreadSpec,
+    Napi, NextBuffer, NextCount, ProcessSpec, ProcessTemplate, Profile, ProviderSpec, Scenario,
+    StartupPolicy, Step, Target, ThreadSpec,
 };
 pub use parse::JSON_FILE;
 

@@ -21,8 +21,11 @@ pub struct Scenario {
     pub providers: Vec<ProviderSpec>,
     /// `[[host]]`, in file order (declared hosts only; see [`Scenario::implicit_hosts`]).
     pub hosts: Vec<HostSpec>,
-    /// `[[process]]`, in file order.
+    /// `[[process]]`, in file order, templates expanded (`count = N` makes N of them).
     pub processes: Vec<ProcessSpec>,
+    /// The `[[process]]` tables with a `count`, in file order: what [`Scenario::to_json`]
+    /// writes back as one table each, so a trace header stays as small as the file.
+    pub templates: Vec<ProcessTemplate>,
     /// `expect_calls`: provider call counts judged at the end of the run, in file order.
     pub expect_calls: Vec<ExpectCalls>,
 }
@@ -74,6 +77,41 @@ pub struct ProcessSpec {
     pub name: String,
     pub steps: Vec<Step>,
     pub threads: Vec<ThreadSpec>,
+}
+
+/// A `[[process]]` table with `count = N`: it made `processes[first..first + count]`, whose
+/// names are [`ProcessTemplate::name_of`] its `name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessTemplate {
+    pub first: usize,
+    pub count: u32,
+    /// The table's `name`, `{i}` and all.
+    pub name: String,
+}
+
+impl ProcessTemplate {
+    /// The name of the `i`-th process (from 0) made from a template named `name`: `{i}`
+    /// replaced by `i`, or `-i` appended when the name has no `{i}`.
+    pub fn name_of(name: &str, i: u32) -> String {
+        if name.contains("{i}") {
+            name.replace("{i}", &i.to_string())
+        } else {
+            format!("{name}-{i}")
+        }
+    }
+
+    /// Whether the processes it made are still as it made them (a shrinker or a copy may
+    /// have changed some since): then it stands for them in the JSON form.
+    fn holds(&self, processes: &[ProcessSpec]) -> bool {
+        let Some(made) = processes.get(self.first..self.first + self.count as usize) else {
+            return false;
+        };
+        made.iter().enumerate().all(|(i, p)| {
+            p.name == Self::name_of(&self.name, i as u32)
+                && p.steps == made[0].steps
+                && p.threads == made[0].threads
+        })
+    }
 }
 
 /// One `[[process.thread]]`.
@@ -625,18 +663,32 @@ impl Scenario {
             .map(|h| json!({ "name": h.name, "steps": steps_json(&h.steps) }))
             .collect();
         m.insert("host".into(), Value::Array(hosts));
-        let processes = self
-            .processes
-            .iter()
-            .map(|p| {
-                let threads: Vec<Value> = p
-                    .threads
-                    .iter()
-                    .map(|t| json!({ "steps": steps_json(&t.steps) }))
-                    .collect();
-                json!({ "name": p.name, "steps": steps_json(&p.steps), "thread": threads })
-            })
-            .collect();
+        let process_json = |p: &ProcessSpec| {
+            let threads: Vec<Value> = p
+                .threads
+                .iter()
+                .map(|t| json!({ "steps": steps_json(&t.steps) }))
+                .collect();
+            json!({ "name": p.name, "steps": steps_json(&p.steps), "thread": threads })
+        };
+        // A template that still holds is written as its table (`count` and the `{i}` name);
+        // one that does not (its processes were changed since) as the processes it made.
+        let mut processes = Vec::with_capacity(self.processes.len());
+        let mut templates = self.templates.iter().peekable();
+        let mut i = 0;
+        while let Some(p) = self.processes.get(i) {
+            let template = templates.next_if(|t| t.first <= i);
+            if let Some(t) = template.filter(|t| t.first == i && t.holds(&self.processes)) {
+                let mut table = process_json(p);
+                table["name"] = json!(t.name);
+                table["count"] = json!(t.count);
+                processes.push(table);
+                i += t.count as usize;
+                continue;
+            }
+            processes.push(process_json(p));
+            i += 1;
+        }
         m.insert("process".into(), Value::Array(processes));
         if !self.expect_calls.is_empty() {
             let list = self.expect_calls.iter().map(ExpectCalls::to_json).collect();

@@ -6,17 +6,18 @@ use super::error::{Loc, ScenarioError, Source};
 use super::limits::{
     MAX_ADDRS, MAX_BUFFER_BYTES, MAX_EXPECT_CALLS, MAX_EXPECT_ERRORS, MAX_EXPECT_RESULTS,
     MAX_FILE_BYTES, MAX_HOSTS, MAX_NAME_CHARS, MAX_NAPI_DOMAINS, MAX_NEXT_COUNT, MAX_PROCESSES,
-    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS,
+    MAX_PROVIDERS, MAX_SLEEP_US, MAX_STEPS_PER_THREAD, MAX_THREADS_PER_PROCESS, MAX_TOTAL_STEPS,
 };
 use super::model::{
     Authority, CallCount, ExpectCalls, ExpectErr, Expectation, ExpectedResult, HostSpec, Level,
-    Napi, NextBuffer, NextCount, ProcessSpec, Profile, ProviderSpec, Scenario, StartupPolicy, Step,
-    Target, ThreadSpec,
+    Napi, NextBuffer, NextCount, ProcessSpec, ProcessTemplate, Profile, ProviderSpec, Scenario,
+    StartupPolicy, Step, Target, ThreadSpec,
 };
 use super::node::{self, Key, Kind, Node};
 use crate::provider::NspFn;
 use crate::registry::Registry;
 use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -49,7 +50,7 @@ const PROVIDER_KEYS: &[&str] = &[
 const NAPI_KEYS: &[&str] = &["wildcard", "domains"];
 const NAPI_DOMAIN_KEYS: &[&str] = &["domain", "level"];
 const HOST_KEYS: &[&str] = &["name", "steps"];
-const PROCESS_KEYS: &[&str] = &["name", "steps", "thread"];
+const PROCESS_KEYS: &[&str] = &["name", "count", "steps", "thread"];
 const THREAD_KEYS: &[&str] = &["steps"];
 const RESULT_KEYS: &[&str] = &["name", "addrs", "provider"];
 const EXPECT_CALLS_KEYS: &[&str] = &["provider", "fn", "process", "count", "min", "max"];
@@ -185,6 +186,29 @@ struct ProcName {
     name: String,
     what: &'static str,
     loc: Loc,
+}
+
+/// The host and process names declared so far, in order, with an index: a template may
+/// declare thousands.
+#[derive(Default)]
+struct ProcNames {
+    list: Vec<ProcName>,
+    index: BTreeMap<String, usize>,
+}
+
+impl ProcNames {
+    fn get(&self, name: &str) -> Option<&ProcName> {
+        self.list.get(*self.index.get(name)?)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn push(&mut self, p: ProcName) {
+        self.index.insert(p.name.clone(), self.list.len());
+        self.list.push(p);
+    }
 }
 
 /// The handles a process's `lookup_begin` steps defined so far.
@@ -391,7 +415,7 @@ impl<'a> Builder<'a> {
         }
 
         // Hosts and processes are all processes: their names share one space.
-        let mut proc_names: Vec<ProcName> = Vec::new();
+        let mut proc_names = ProcNames::default();
         let mut host_tables = Vec::with_capacity(host_nodes.len());
         for n in host_nodes {
             let ht = self.table(n, "[[host]]")?;
@@ -400,13 +424,45 @@ impl<'a> Builder<'a> {
             host_tables.push((ht, name));
         }
         let mut process_tables = Vec::with_capacity(process_nodes.len());
+        // Processes made so far, templates expanded: what MAX_PROCESSES bounds.
+        let mut made = 0usize;
         for n in process_nodes {
             let pt = self.table(n, "[[process]]")?;
             self.check_keys(&pt, PROCESS_KEYS, |k| {
                 format!("unknown key `{k}` in [[process]]")
             })?;
-            let name = self.proc_name(&pt, "process", &mut proc_names)?;
-            process_tables.push((pt, name));
+            let Some(count_node) = pt.get("count") else {
+                made += 1;
+                let name = self.proc_name(&pt, "process", &mut proc_names)?;
+                process_tables.push((pt, name, None));
+                continue;
+            };
+            let count = self.u32_of(
+                count_node,
+                "count",
+                MAX_PROCESSES as u32,
+                Some("MAX_PROCESSES"),
+            )?;
+            if count == 0 {
+                return Err(self.err(
+                    &count_node.loc,
+                    "`count` = 0 makes no process",
+                    Some("an integer from 1 (leave `count` out for one process)".to_string()),
+                ));
+            }
+            made += count as usize;
+            if made > MAX_PROCESSES {
+                return Err(self.err(
+                    &count_node.loc,
+                    format!(
+                        "`count` = {count} brings the [[process]]es to {made}, over the limit \
+                         MAX_PROCESSES = {MAX_PROCESSES}"
+                    ),
+                    None,
+                ));
+            }
+            let name = self.template_names(&pt, count, &mut proc_names)?;
+            process_tables.push((pt, name, Some(count)));
         }
 
         // A provider's `host` names a declared [[host]] or [[process]], or is left out (the
@@ -416,7 +472,7 @@ impl<'a> Builder<'a> {
             let implicit = providers
                 .iter()
                 .any(|q| p.host == format!("{}-host", q.name));
-            if implicit || proc_names.iter().any(|d| d.name == p.host) {
+            if implicit || proc_names.contains(&p.host) {
                 continue;
             }
             let t = self.table(n, "[[provider]]")?;
@@ -445,9 +501,42 @@ impl<'a> Builder<'a> {
                 steps,
             });
         }
-        let mut processes = Vec::with_capacity(process_tables.len());
-        for (pt, name) in &process_tables {
-            processes.push(self.process(pt, name, &declared)?);
+        let mut processes = Vec::with_capacity(made);
+        let mut templates = Vec::new();
+        let mut total_steps = 0usize;
+        for (pt, name, count) in &process_tables {
+            let process = self.process(pt, name, &declared)?;
+            let steps =
+                process.steps.len() + process.threads.iter().map(|t| t.steps.len()).sum::<usize>();
+            total_steps += steps * count.unwrap_or(1) as usize;
+            if total_steps > MAX_TOTAL_STEPS {
+                let at = pt.get("count").map_or(&pt.node.loc, |n| &n.loc);
+                return Err(self.err(
+                    at,
+                    format!(
+                        "the [[process]]es make {total_steps} steps in all, over the limit \
+                         MAX_TOTAL_STEPS = {MAX_TOTAL_STEPS}"
+                    ),
+                    None,
+                ));
+            }
+            let Some(count) = *count else {
+                processes.push(process);
+                continue;
+            };
+            // Every process of a template runs the same scripts under its own name.
+            templates.push(ProcessTemplate {
+                first: processes.len(),
+                count,
+                name: name.clone(),
+            });
+            for i in 0..count {
+                processes.push(ProcessSpec {
+                    name: ProcessTemplate::name_of(name, i),
+                    steps: process.steps.clone(),
+                    threads: process.threads.clone(),
+                });
+            }
         }
         let expect_calls = match t.get("expect_calls") {
             None => Vec::new(),
@@ -462,6 +551,7 @@ impl<'a> Builder<'a> {
             providers,
             hosts,
             processes,
+            templates,
             expect_calls,
         })
     }
@@ -750,14 +840,27 @@ impl<'a> Builder<'a> {
 
     // ----- hosts and processes -----
 
-    fn proc_name(&self, t: &Table<'_>, what: &'static str, seen: &mut Vec<ProcName>) -> R<String> {
+    fn proc_name(&self, t: &Table<'_>, what: &'static str, seen: &mut ProcNames) -> R<String> {
         let n = self.require(t, "name", "a name, a string")?;
         let name = self.name(n, "name")?;
-        if let Some(other) = seen.iter().find(|p| p.name == name) {
+        self.claim(n, what, name.clone(), seen, "")?;
+        Ok(name)
+    }
+
+    /// Declares `name` (written at `n`), unless another host or process has it.
+    fn claim(
+        &self,
+        n: &Node,
+        what: &'static str,
+        name: String,
+        seen: &mut ProcNames,
+        made_by: &str,
+    ) -> R<()> {
+        if let Some(other) = seen.get(&name) {
             return Err(self.err(
                 &n.loc,
                 format!(
-                    "duplicate {what} name \"{name}\" (also used by a [[{}]]{})",
+                    "duplicate {what} name \"{name}\"{made_by} (also used by a [[{}]]{})",
                     other.what,
                     self.src.at_line(&other.loc)
                 ),
@@ -765,10 +868,34 @@ impl<'a> Builder<'a> {
             ));
         }
         seen.push(ProcName {
-            name: name.clone(),
+            name,
             what,
             loc: n.loc.clone(),
         });
+        Ok(())
+    }
+
+    /// The `name` of a template of `count` processes (`{i}` and all), after declaring the
+    /// names it makes.
+    fn template_names(&self, t: &Table<'_>, count: u32, seen: &mut ProcNames) -> R<String> {
+        let n = self.require(t, "name", "a name, a string")?;
+        let name = self.name(n, "name")?;
+        for i in 0..count {
+            let made = ProcessTemplate::name_of(&name, i);
+            let chars = made.chars().count();
+            if chars > MAX_NAME_CHARS {
+                return Err(self.err(
+                    &n.loc,
+                    format!(
+                        "process {i} of the template is named with {chars} characters, over the \
+                         limit MAX_NAME_CHARS = {MAX_NAME_CHARS}"
+                    ),
+                    None,
+                ));
+            }
+            let made_by = format!(" (process {i} of this template, `count` = {count})");
+            self.claim(n, "process", made, seen, &made_by)?;
+        }
         Ok(name)
     }
 
@@ -1312,7 +1439,7 @@ impl<'a> Builder<'a> {
         &self,
         n: &Node,
         declared: &[Declared],
-        procs: &[ProcName],
+        procs: &ProcNames,
     ) -> R<Vec<ExpectCalls>> {
         let items = self.array(
             n,
@@ -1353,11 +1480,11 @@ impl<'a> Builder<'a> {
                 None => None,
                 Some(pn) => {
                     let name = self.name(pn, "process")?;
-                    if !procs.iter().any(|p| p.name == name) {
-                        let expected = if procs.is_empty() {
+                    if !procs.contains(&name) {
+                        let expected = if procs.list.is_empty() {
                             "the name of a [[process]] or [[host]] (none are declared)".to_string()
                         } else {
-                            one_of(procs.iter().map(|p| format!("\"{}\"", p.name)))
+                            one_of(procs.list.iter().map(|p| format!("\"{}\"", p.name)))
                         };
                         return Err(self.err(
                             &pn.loc,

@@ -1190,16 +1190,19 @@ fn limits_are_enforced_and_named() {
         .unwrap_or_default();
     assert_eq!(ok(&allowed).providers.len(), MAX_PROVIDERS);
 
-    // Processes.
-    let mut text = String::from("name = \"t\"\n");
-    for i in 0..=MAX_PROCESSES {
-        text.push_str(&format!("[[process]]\nname = \"c{i}\"\n"));
-    }
-    assert!(
-        err(&text)
-            .message
-            .contains("over the limit MAX_PROCESSES = 256")
+    // Processes: templates count what they make.
+    let text = format!(
+        "name = \"t\"\n[[process]]\nname = \"a\"\n[[process]]\nname = \"c{{i}}\"\ncount = {MAX_PROCESSES}\n"
     );
+    let e = err(&text);
+    assert!(
+        e.message.contains(&format!(
+            "brings the [[process]]es to {}, over the limit MAX_PROCESSES = {MAX_PROCESSES}",
+            MAX_PROCESSES + 1
+        )),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (6, 9), "{e}");
 
     // Threads: the main thread counts.
     let threads = |n: usize| {
@@ -1472,5 +1475,137 @@ fn a_kind_binds_its_options_to_the_installation_and_the_trace_keeps_them_as_writ
     assert_eq!(
         registry.build(&s.providers[0]).err(),
         Some(format!("p {MAIL_ID} would open lib.so"))
+    );
+}
+
+// ----- process templates -----
+
+const TEMPLATE: &str = r#"
+name = "t"
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "mail"
+namespace = "NS_EMAIL"
+kind = "email-directory"
+
+[[process]]
+name = "first"
+steps = [ { op = "startup" } ]
+
+[[process]]
+name = "client-{i}"
+count = 3
+steps = [ { op = "startup" }, { op = "cleanup" } ]
+[[process.thread]]
+steps = [ { op = "sleep", us = 5 } ]
+
+[[process]]
+name = "worker"
+count = 2
+steps = [ { op = "startup" } ]
+"#;
+
+#[test]
+fn a_template_makes_count_processes_named_by_index() {
+    let s = ok(TEMPLATE);
+    let names: Vec<&str> = s.processes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "first", "client-0", "client-1", "client-2", "worker-0", "worker-1"
+        ]
+    );
+    assert!(
+        s.processes[1..4]
+            .iter()
+            .all(|p| p.threads.len() == 1 && p.steps.len() == 2)
+    );
+    assert_eq!(
+        s.templates,
+        [
+            ProcessTemplate {
+                first: 1,
+                count: 3,
+                name: "client-{i}".into()
+            },
+            ProcessTemplate {
+                first: 4,
+                count: 2,
+                name: "worker".into()
+            },
+        ]
+    );
+}
+
+#[test]
+fn the_json_form_keeps_the_template_and_reads_back_equal() {
+    let s = ok(TEMPLATE);
+    let j = s.to_json();
+    let tables = j["process"].as_array().map_or(0, Vec::len);
+    assert_eq!(tables, 3, "one table per template: {j}");
+    assert_eq!(j["process"][1]["name"], "client-{i}");
+    assert_eq!(j["process"][1]["count"], 3);
+    assert_eq!(Scenario::from_json(&j).ok(), Some(s.clone()));
+    // A template whose processes were changed since is written as the processes it made.
+    let mut changed = s;
+    changed.processes[2].steps.pop();
+    let j = changed.to_json();
+    assert_eq!(j["process"].as_array().map_or(0, Vec::len), 5, "{j}");
+    let back = Scenario::from_json(&j).expect("the expanded form reads back");
+    assert_eq!(back.processes, changed.processes);
+}
+
+#[test]
+fn template_errors_are_positioned() {
+    let with = |count: &str, extra: &str| {
+        format!("name = \"t\"\n{extra}[[process]]\nname = \"c-{{i}}\"\ncount = {count}\n")
+    };
+    let e = err(&with("0", ""));
+    assert!(e.message.contains("`count` = 0 makes no process"), "{e}");
+    assert_eq!((e.line, e.column), (4, 9), "{e}");
+    let e = err(&with("-1", ""));
+    assert_eq!((e.line, e.column), (4, 9), "{e}");
+    let e = err(&with("\"many\"", ""));
+    assert!(e.message.contains("count"), "{e}");
+    let e = err(&with(&(MAX_PROCESSES + 1).to_string(), ""));
+    assert!(
+        e.message
+            .contains(&format!("over the limit MAX_PROCESSES = {MAX_PROCESSES}")),
+        "{e}"
+    );
+    // A name a template makes that another process already has.
+    let e = err(&with("3", "[[process]]\nname = \"c-2\"\n"));
+    assert!(
+        e.message
+            .contains("duplicate process name \"c-2\" (process 2 of this template, `count` = 3)"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (5, 8), "{e}");
+    // Two templates that make the same names.
+    let text = "name = \"t\"\n[[process]]\nname = \"c\"\ncount = 2\n[[process]]\nname = \"c-{i}\"\ncount = 2\n";
+    let e = err(text);
+    assert!(e.message.contains("duplicate process name \"c-0\""), "{e}");
+    assert_eq!(e.line, 6, "{e}");
+    // Steps of all the processes made, bounded as a file's are.
+    let steps = vec!["{ op = \"startup\" }"; 100].join(", ");
+    let e = err(&format!(
+        "name = \"t\"\n[[process]]\nname = \"c{{i}}\"\ncount = 16000\nsteps = [ {steps} ]\n"
+    ));
+    assert!(
+        e.message
+            .contains("make 1600000 steps in all, over the limit MAX_TOTAL_STEPS = 1048576"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (4, 9), "{e}");
+    // A made name over MAX_NAME_CHARS.
+    let long = "x".repeat(MAX_NAME_CHARS - 1);
+    let e = err(&format!(
+        "name = \"t\"\n[[process]]\nname = \"{long}\"\ncount = 12\n"
+    ));
+    assert!(
+        e.message.contains(
+            "process 0 of the template is named with 257 characters, over the limit MAX_NAME_CHARS"
+        ),
+        "{e}"
     );
 }

@@ -6,10 +6,12 @@
 //! - [`faults`]: the faults the scheduler may inject, and a run's plan of them.
 //! - [`replayer`]: `nspsim replay`: re-run a trace and compare the bytes.
 //! - [`rng`]: the seeded generator every draw comes from.
+//! - [`runnable`]: the threads and exits that can move now, kept up to date step by step.
 
 pub mod faults;
 pub mod replayer;
 pub mod rng;
+pub mod runnable;
 pub mod strategy;
 pub mod world;
 

@@ -19,9 +19,14 @@
 //!   first one, `expect` steps are no longer checked (they describe fault-free behaviour).
 //! - Every choice goes through the strategy and nothing else decides anything, so (scenario,
 //!   seed, strategy) fixes the run, byte for byte.
+//! - A step costs the same with 3 processes as with 10,000: which threads, exits and faults
+//!   can move is kept up to date as they change ([`super::runnable`]; the slots a step touched
+//!   are refreshed at its end, and threads waiting for their time sit in a timer heap), never
+//!   rebuilt by walking every thread.
 
 use super::faults::{Fault, FaultPlan, InjectedFaultKind};
-use super::strategy::{Actor, Choice, Strategy};
+use super::runnable::{Runnable, Slot};
+use super::strategy::{Actor, Choice, Choices, Strategy};
 use crate::checker::{self, ExpectStep, Got};
 use crate::config::Config;
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
@@ -31,6 +36,9 @@ use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Ou
 pub use crate::script::{RunError, catalog_entry};
 use crate::wsa::QuerySet;
 use crate::{ApiError, Dispatcher, Wake, WakeOutcome};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::ops::Range;
 
 /// Virtual time one API call takes.
 pub const STEP_US: u64 = 10;
@@ -76,6 +84,29 @@ pub fn config_of(scenario: &Scenario) -> Config {
     }
 }
 
+/// Fault slots per process: a process's are `(pid - 1) * FAULTS_PER_PROCESS` on.
+const FAULTS_PER_PROCESS: usize = 3;
+
+/// The faults that may strike a process of this role, in the order they are offered, one
+/// per fault slot.
+fn process_faults(
+    role: Role,
+    pid: Pid,
+) -> [Option<(InjectedFaultKind, Fault)>; FAULTS_PER_PROCESS] {
+    match role {
+        Role::Client => [
+            Some((InjectedFaultKind::Crash, Fault::Crash(pid))),
+            Some((InjectedFaultKind::Kill, Fault::Kill(pid))),
+            Some((InjectedFaultKind::Exit, Fault::Exit(pid))),
+        ],
+        Role::Host => [
+            Some((InjectedFaultKind::HostCrash, Fault::HostCrash(pid))),
+            None,
+            None,
+        ],
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ThreadState {
     /// Its next step is due at `ready_at`.
@@ -102,6 +133,8 @@ struct ThreadRun<'a> {
 
 struct ProcRun {
     name: String,
+    /// Its threads' indices in [`World::threads`] (a process's threads are listed together).
+    threads: Range<usize>,
     role: Role,
     /// Implicit hosts stay up when they run out of steps.
     stays_up: bool,
@@ -131,6 +164,18 @@ pub struct World<'a, S: EventSink> {
     faults_injected: u64,
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
+    /// The threads and exits that can move now (slots: threads, then one exit per process).
+    runnable: Runnable,
+    /// Slots whose state changed during the current step, to bring `runnable` up to date.
+    dirty: Vec<Slot>,
+    /// When slots that are waiting for their time are due, earliest first. An entry whose
+    /// slot has since changed is stale, and dropped when it comes up.
+    timers: BinaryHeap<Reverse<(u64, Slot)>>,
+    /// The due time each slot has an entry for in `timers`, so none is pushed twice.
+    armed: Vec<Option<u64>>,
+    /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
+    /// date as processes exit, so offering them does not walk every process.
+    process_faults: Runnable,
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
@@ -233,13 +278,16 @@ pub fn run_with<S: EventSink>(
         emitted: 0,
         faults_injected: 0,
         wakes: Vec::new(),
+        runnable: Runnable::default(),
+        dirty: Vec::new(),
+        timers: BinaryHeap::new(),
+        armed: Vec::new(),
+        process_faults: Runnable::default(),
     };
-    // One buffer for every step's choices: a run makes one list per step. Sized for a typical
-    // run up front, since growing a buffer costs more than the small runs explored spend on
-    // a step.
-    let mut choices = Vec::with_capacity(16);
+    // One buffer for the faults offered at a step, reused from step to step.
+    let mut faults = Vec::new();
     strategy.begin(seed);
-    world.setup()?;
+    world.setup(&options.faults)?;
     loop {
         world.emitted = count.get();
         if world.report.steps >= max_steps {
@@ -251,23 +299,38 @@ pub fn run_with<S: EventSink>(
         let plan = &options.faults;
         let offer_faults = !plan.is_none()
             && (plan.rate_ppm >= 1_000_000 || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
-        world.choices(options.free_time, &mut choices);
-        if offer_faults && !choices.is_empty() {
-            world.fault_choices(plan, &mut choices);
+        let movable = !world.runnable.is_empty() || !world.d.pending_work().is_empty();
+        // Only deferred work can run now: letting time pass first is a choice too (S6.3).
+        let tick = if movable && (options.free_time || world.runnable.is_empty()) {
+            world.next_due()
+        } else {
+            None
+        };
+        faults.clear();
+        let offer_faults = offer_faults && movable;
+        if offer_faults {
+            world.provider_fault_choices(plan, &mut faults);
         }
-        if choices.is_empty() {
+        if !movable {
             match world.next_due() {
                 Some(t) => {
-                    world.now = t;
-                    world.d.set_time(t);
+                    world.advance(t);
                     continue;
                 }
                 None => break,
             }
         }
-        let Some(at) = strategy
+        let choices = Choices::of_world(
+            &world.runnable,
+            world.d.pending_work(),
+            tick,
+            &world.process_faults,
+            offer_faults,
+            &faults,
+        );
+        let Some(choice) = strategy
             .pick(&choices, world.emitted)
-            .filter(|i| *i < choices.len())
+            .and_then(|i| choices.get(i))
         else {
             world.report.stopped = Some(
                 strategy
@@ -276,8 +339,10 @@ pub fn run_with<S: EventSink>(
             );
             break;
         };
+        world.runnable.clear_log();
+        world.process_faults.clear_log();
         world.report.steps += 1;
-        world.execute(choices[at]);
+        world.execute(choice);
         if options.stop_at_failure && world.d.sink().failed() {
             world.report.stopped = Some(STOPPED_AT_FAILURE.to_string());
             break;
@@ -289,12 +354,13 @@ pub fn run_with<S: EventSink>(
 }
 
 impl<'a, S: Observing> World<'a, S> {
-    fn setup(&mut self) -> Result<(), RunError> {
+    fn setup(&mut self, plan: &FaultPlan) -> Result<(), RunError> {
         let started = script::set_up(&mut self.d, self.scenario, self.providers)?;
         self.procs.reserve_exact(started.len());
         self.threads
             .reserve_exact(started.iter().map(|p| p.threads.len()).sum());
         for p in started {
+            let first = self.threads.len();
             for (tid, steps) in p.threads {
                 self.threads.push(ThreadRun {
                     pid: p.pid,
@@ -309,6 +375,7 @@ impl<'a, S: Observing> World<'a, S> {
             }
             self.procs.push(ProcRun {
                 name: p.name,
+                threads: first..self.threads.len(),
                 role: p.role,
                 stays_up: p.stays_up,
                 alive: true,
@@ -317,11 +384,131 @@ impl<'a, S: Observing> World<'a, S> {
                 exit_at: 0,
             });
         }
+        let slots = self.threads.len() + self.procs.len();
+        self.runnable = Runnable::new(slots);
+        self.armed = vec![None; slots];
+        self.timers = BinaryHeap::with_capacity(slots);
+        self.dirty = Vec::with_capacity(8);
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
             self.run_eager(i);
         }
+        self.dirty.clear();
+        for slot in 0..slots {
+            self.refresh(slot as Slot);
+        }
+        self.process_faults = Runnable::new(self.procs.len() * FAULTS_PER_PROCESS);
+        for (i, p) in self.procs.iter().enumerate() {
+            let pid = Pid(i as u32 + 1);
+            for (j, offered) in process_faults(p.role, pid).into_iter().enumerate() {
+                if let Some((kind, fault)) = offered
+                    && plan.has(kind)
+                {
+                    let slot = (i * FAULTS_PER_PROCESS + j) as Slot;
+                    self.process_faults.set(slot, Some(Choice::Fault(fault)));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// The exit slot of process `pid`.
+    fn exit_slot(&self, pid: Pid) -> Slot {
+        (self.threads.len() + (pid.0 as usize).saturating_sub(1)) as Slot
+    }
+
+    /// Thread `i` changed: its choice is brought up to date at the end of the step.
+    fn touch(&mut self, i: usize) {
+        self.mark_dirty(i as Slot);
+    }
+
+    fn mark_dirty(&mut self, slot: Slot) {
+        // A step touches its thread several times in a row: once is enough.
+        if self.dirty.last() != Some(&slot) {
+            self.dirty.push(slot);
+        }
+    }
+
+    /// What `slot` offers now, or when it is due if it waits for its time.
+    fn slot_state(&self, slot: Slot) -> (Option<Choice>, Option<u64>) {
+        let i = slot as usize;
+        if let Some(t) = self.threads.get(i) {
+            let alive = self.proc(t.pid).is_some_and(|p| p.alive);
+            if !alive || t.state != ThreadState::Ready {
+                return (None, None);
+            }
+            if t.ready_at > self.now {
+                return (None, Some(t.ready_at));
+            }
+            let choice = self.actor_of(t).map(|actor| Choice::Step {
+                pid: t.pid,
+                tid: t.tid,
+                actor,
+                step: u32::try_from(t.pc).unwrap_or(u32::MAX),
+            });
+            return (choice, None);
+        }
+        let p = i - self.threads.len();
+        match self.procs.get(p) {
+            // A process whose threads all ran out of steps exits, as a choice of its own.
+            Some(proc) if proc.alive && proc.exiting => {
+                if proc.exit_at > self.now {
+                    return (None, Some(proc.exit_at));
+                }
+                let pid = Pid(p as u32 + 1);
+                let choice = Choice::Step {
+                    pid,
+                    tid: Tid(0),
+                    actor: Actor::Exit(pid, ExitHow::Exit),
+                    step: 0,
+                };
+                (Some(choice), None)
+            }
+            _ => (None, None),
+        }
+    }
+
+    /// Brings `slot`'s choice up to date, and arms its timer if it waits for its time.
+    fn refresh(&mut self, slot: Slot) {
+        let (choice, due) = self.slot_state(slot);
+        self.runnable.set(slot, choice);
+        if let Some(t) = due
+            && let Some(armed) = self.armed.get_mut(slot as usize)
+            && *armed != Some(t)
+        {
+            *armed = Some(t);
+            self.timers.push(Reverse((t, slot)));
+        }
+    }
+
+    fn refresh_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for slot in dirty.drain(..) {
+            self.refresh(slot);
+        }
+        self.dirty = dirty;
+    }
+
+    /// Virtual time moves on to `t`: the slots due by then become runnable.
+    fn advance(&mut self, t: u64) {
+        self.now = t;
+        self.d.set_time(t);
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > t {
+                break;
+            }
+            self.timers.pop();
+            self.disarm(slot, due);
+            self.refresh(slot);
+        }
+    }
+
+    fn disarm(&mut self, slot: Slot, due: u64) {
+        if let Some(armed) = self.armed.get_mut(slot as usize)
+            && *armed == Some(due)
+        {
+            *armed = None;
+        }
     }
 
     fn proc_mut(&mut self, pid: Pid) -> Option<&mut ProcRun> {
@@ -330,53 +517,6 @@ impl<'a, S: Observing> World<'a, S> {
 
     fn proc(&self, pid: Pid) -> Option<&ProcRun> {
         self.procs.get((pid.0 as usize).checked_sub(1)?)
-    }
-
-    /// Runnable choices into `out` (cleared first), in a fixed order: threads by pid and tid,
-    /// then work by age.
-    fn choices(&self, free_time: bool, out: &mut Vec<Choice>) {
-        out.clear();
-        for t in &self.threads {
-            let alive = self.proc(t.pid).is_some_and(|p| p.alive);
-            if !alive || t.state != ThreadState::Ready || t.ready_at > self.now {
-                continue;
-            }
-            if let Some(actor) = self.actor_of(t) {
-                out.push(Choice::Step {
-                    pid: t.pid,
-                    tid: t.tid,
-                    actor,
-                    step: u32::try_from(t.pc).unwrap_or(u32::MAX),
-                });
-            }
-        }
-        // A process whose threads all ran out of steps exits, as a choice of its own.
-        for (i, p) in self.procs.iter().enumerate() {
-            if p.alive && p.exiting && p.exit_at <= self.now {
-                let pid = Pid(i as u32 + 1);
-                out.push(Choice::Step {
-                    pid,
-                    tid: Tid(0),
-                    actor: Actor::Exit(pid, ExitHow::Exit),
-                    step: 0,
-                });
-            }
-        }
-        let threads_runnable = !out.is_empty();
-        for w in self.d.pending_work() {
-            out.push(Choice::Work {
-                id: w.id,
-                provider: w.provider,
-                serves: w.serves,
-            });
-        }
-        // Only deferred work can run now: letting time pass first is a choice too (S6.3).
-        if (free_time || !threads_runnable)
-            && !out.is_empty()
-            && let Some(to) = self.next_due()
-        {
-            out.push(Choice::Tick { to });
-        }
     }
 
     /// What the first event of a thread's next step will name.
@@ -398,48 +538,26 @@ impl<'a, S: Observing> World<'a, S> {
     }
 
     /// The earliest time a ready thread (or a process's exit after a final `sleep`) is due.
-    fn next_due(&self) -> Option<u64> {
-        let threads = self
-            .threads
-            .iter()
-            .filter(|t| t.state == ThreadState::Ready && self.proc(t.pid).is_some_and(|p| p.alive))
-            .map(|t| t.ready_at);
-        let exits = self
-            .procs
-            .iter()
-            .filter(|p| p.alive && p.exiting)
-            .map(|p| p.exit_at);
-        threads.chain(exits).filter(|t| *t > self.now).min()
+    fn next_due(&mut self) -> Option<u64> {
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > self.now && self.slot_state(slot).1 == Some(due) {
+                return Some(due);
+            }
+            // Stale: the slot changed since (or its time has come, and it was refreshed).
+            self.timers.pop();
+            self.disarm(slot, due);
+        }
+        None
     }
 
     fn thread_index(&self, pid: Pid, tid: Tid) -> Option<usize> {
-        self.threads
-            .iter()
-            .position(|t| t.pid == pid && t.tid == tid)
+        let threads = self.proc(pid)?.threads.clone();
+        threads.into_iter().find(|i| self.threads[*i].tid == tid)
     }
 
-    /// The faults that can strike now, in a fixed order.
-    fn fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
-        for (i, p) in self.procs.iter().enumerate() {
-            let pid = Pid(i as u32 + 1);
-            if !p.alive {
-                continue;
-            }
-            let kinds: &[(InjectedFaultKind, Fault)] = match p.role {
-                Role::Client => &[
-                    (InjectedFaultKind::Crash, Fault::Crash(pid)),
-                    (InjectedFaultKind::Kill, Fault::Kill(pid)),
-                    (InjectedFaultKind::Exit, Fault::Exit(pid)),
-                ],
-                Role::Host => &[(InjectedFaultKind::HostCrash, Fault::HostCrash(pid))],
-            };
-            out.extend(
-                kinds
-                    .iter()
-                    .filter(|(k, _)| plan.has(*k))
-                    .map(|(_, f)| Choice::Fault(*f)),
-            );
-        }
+    /// The faults on providers that can strike now, in a fixed order (those on processes are
+    /// kept in `process_faults`).
+    fn provider_fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
         for p in &self.scenario.providers {
             if plan.has(InjectedFaultKind::Unadvertise)
                 && let Some(host) = self.d.advertiser(p.id)
@@ -483,10 +601,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn execute(&mut self, choice: Choice) {
         match choice {
             Choice::Fault(fault) => self.inject(fault),
-            Choice::Tick { to } => {
-                self.now = to;
-                self.d.set_time(to);
-            }
+            Choice::Tick { to } => self.advance(to),
             Choice::Work { id, .. } => {
                 self.d.run_work(id);
             }
@@ -503,6 +618,7 @@ impl<'a, S: Observing> World<'a, S> {
             }
         }
         self.deliver_wakes();
+        self.refresh_dirty();
     }
 
     /// Applies wakes: threads whose blocking call finished become ready.
@@ -517,6 +633,7 @@ impl<'a, S: Observing> World<'a, S> {
                 continue;
             }
             self.threads[i].state = ThreadState::Ready;
+            self.touch(i);
             match wake.outcome {
                 WakeOutcome::LookupServiceNext(r) => self.after_next(i, &r),
                 WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
@@ -526,17 +643,27 @@ impl<'a, S: Observing> World<'a, S> {
     }
 
     fn mark_exited(&mut self, pid: Pid) {
-        if let Some(p) = self.proc_mut(pid) {
-            p.alive = false;
-            p.exiting = false;
+        let Some(p) = self.proc_mut(pid) else {
+            return;
+        };
+        p.alive = false;
+        p.exiting = false;
+        let threads = p.threads.clone();
+        let first = (pid.0 as usize - 1) * FAULTS_PER_PROCESS;
+        for slot in first..first + FAULTS_PER_PROCESS {
+            self.process_faults.set(slot as Slot, None);
         }
-        for t in self.threads.iter_mut().filter(|t| t.pid == pid) {
-            t.state = ThreadState::Done;
+        for i in threads {
+            self.threads[i].state = ThreadState::Done;
+            self.touch(i);
         }
+        let exit = self.exit_slot(pid);
+        self.mark_dirty(exit);
     }
 
     /// Runs one API-calling step (or one call of a `lookup`) of thread `i`.
     fn step_thread(&mut self, i: usize) {
+        self.touch(i);
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
         // The script outlives the world, so the step is borrowed, not copied.
         let Some(step) = self.threads[i].steps.get(self.threads[i].pc) else {
@@ -591,6 +718,7 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// A Next of thread `i` returned: continue its `lookup` loop, or finish its step.
     fn after_next(&mut self, i: usize, r: &Result<QuerySet, ApiError>) {
+        self.touch(i);
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
         match self.threads[i].lookup.as_mut() {
             Some(lp) => {
@@ -606,6 +734,7 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// A step finished with `outcome`: advance, then run the `sleep`s and `expect`s after it.
     fn finish_step(&mut self, i: usize, outcome: Outcome) {
+        self.touch(i);
         let pid = self.threads[i].pid;
         if let Some(step) = self.threads[i].steps.get(self.threads[i].pc)
             && let Some(p) = self.procs.get_mut((pid.0 as usize).wrapping_sub(1))
@@ -622,6 +751,7 @@ impl<'a, S: Observing> World<'a, S> {
     /// Runs the steps that are not choices (`sleep`, `expect`) at the head of thread `i`'s
     /// script; marks the thread done when its script is over.
     fn run_eager(&mut self, i: usize) {
+        self.touch(i);
         // Sleeping at the end of the script: the process stays up that much longer.
         let mut trailing_sleep: u64 = 0;
         loop {
@@ -644,10 +774,11 @@ impl<'a, S: Observing> World<'a, S> {
                 None => {
                     self.threads[i].state = ThreadState::Done;
                     let pid = self.threads[i].pid;
-                    let all_done = self
-                        .threads
+                    let exit = self.exit_slot(pid);
+                    self.mark_dirty(exit);
+                    let siblings = self.proc(pid).map_or(i..i + 1, |p| p.threads.clone());
+                    let all_done = self.threads[siblings]
                         .iter()
-                        .filter(|t| t.pid == pid)
                         .all(|t| t.state == ThreadState::Done);
                     // A script that ends in `sleep`s is over that long after its last call (so a
                     // trailing `sleep 0` changes nothing).

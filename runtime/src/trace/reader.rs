@@ -574,7 +574,7 @@ mod tests {
             (
                 prefix.to_string(),
                 r#"{"name":"p"},"#,
-                "MAX_PROCESSES = 256",
+                "MAX_PROCESSES = 16384",
             ),
             (
                 prefix.replace("process", "provider"),

@@ -9,7 +9,7 @@
 //! can run now, the passing of time. Deferred work that left no event is run only when
 //! nothing recorded is left to match, which cannot change what was recorded.
 
-use super::{Actor, Choice, Strategy};
+use super::{Actor, Choice, Choices, Strategy};
 use crate::event::{Event, ExitHow, Stamped};
 use crate::sim::faults::Fault;
 
@@ -108,7 +108,7 @@ impl<'a> FollowTrace<'a> {
         }
     }
 
-    fn work_for(event: &Event, choices: &[Choice]) -> Option<usize> {
+    fn work_for(event: &Event, choices: &Choices<'_>) -> Option<usize> {
         let (provider, label) = match event {
             Event::AsyncComplete {
                 provider,
@@ -122,11 +122,11 @@ impl<'a> FollowTrace<'a> {
             |c: &Choice| matches!(c, Choice::Work { provider: p, .. } if *p == provider);
         label
             .and_then(|l| {
-                choices.iter().position(
+                choices.position(
                     |c| matches!(c, Choice::Work { provider: p, serves: Some(s), .. } if *p == provider && *s == l),
                 )
             })
-            .or_else(|| choices.iter().position(of_provider))
+            .or_else(|| choices.position(of_provider))
     }
 }
 
@@ -135,16 +135,14 @@ impl Strategy for FollowTrace<'_> {
         self.stop = None;
     }
 
-    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, emitted: u64) -> Option<usize> {
         let next = usize::try_from(emitted)
             .ok()
             .and_then(|i| self.recorded.get(i).copied())
             .filter(|s| !matches!(s.event, Event::End { .. }));
         let Some(next) = next else {
             // Nothing recorded is left: only silent deferred work may still run.
-            let silent = choices
-                .iter()
-                .position(|c| matches!(c, Choice::Work { .. }));
+            let silent = choices.position(|c| matches!(c, Choice::Work { .. }));
             if silent.is_none() {
                 self.stop = Some(format!(
                     "the recorded trace ends after {emitted} events, but the scenario still has steps to run"
@@ -156,14 +154,12 @@ impl Strategy for FollowTrace<'_> {
         // (for a live trace: when nothing runnable matches it).
         let tick = || {
             choices
-                .iter()
                 .position(|c| matches!(c, Choice::Tick { to } if self.order_only || next.t >= *to))
         };
         let matching = || {
             choices
-                .iter()
                 .position(|c| Self::matches(&next.event, c))
-                .or_else(|| choices.iter().position(|c| Self::fault_for(&next.event, c)))
+                .or_else(|| choices.position(|c| Self::fault_for(&next.event, c)))
                 .or_else(|| Self::work_for(&next.event, choices))
         };
         let found = if self.order_only {

@@ -12,13 +12,17 @@
 //!   longer make (shrinking); [`Recording`] writes down the moves of any strategy.
 //! - [`StrategyName`] and [`Portfolio`]: the strategies a user picks by name, and the one
 //!   factory that builds them.
+//! - [`Choices`]: what a strategy picks from, without the world listing every runnable
+//!   thread at every step.
 
+mod choices;
 mod follow_trace;
 mod named;
 mod pct;
 mod random;
 mod schedule;
 
+pub use choices::Choices;
 pub use follow_trace::FollowTrace;
 pub use named::{Portfolio, StrategyName};
 pub use pct::Pct;
@@ -76,10 +80,10 @@ pub trait Strategy {
     /// A new execution starts.
     fn begin(&mut self, seed: u64);
 
-    /// Picks one of `choices` (never empty). `emitted` is how many events the run has produced
-    /// so far. `None` stops the run: the strategy cannot go on (a replay whose next recorded
-    /// event no choice can produce).
-    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize>;
+    /// Picks one of `choices` (never empty), by index. `emitted` is how many events the run
+    /// has produced so far. `None` stops the run: the strategy cannot go on (a replay whose
+    /// next recorded event no choice can produce).
+    fn pick(&mut self, choices: &Choices<'_>, emitted: u64) -> Option<usize>;
 
     /// A number in `0..bound`, for the world's other decisions (fault injection).
     fn draw(&mut self, bound: u64) -> u64;
@@ -94,7 +98,7 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
     fn begin(&mut self, seed: u64) {
         (**self).begin(seed)
     }
-    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, emitted: u64) -> Option<usize> {
         (**self).pick(choices, emitted)
     }
     fn draw(&mut self, bound: u64) -> u64 {

@@ -6,10 +6,13 @@
 //! Entities are threads (by pid and tid) and deferred work items (by id); an entity seen for
 //! the first time gets its priority then, so processes and work created mid-run take part.
 
-use super::{Choice, Strategy};
+use super::{Choice, Choices, Strategy};
 use crate::event::{Pid, Tid};
 use crate::sim::faults::Fault;
 use crate::sim::rng::Pcg32;
+use crate::sim::runnable::Slot;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Entity {
@@ -30,15 +33,102 @@ impl Entity {
     }
 }
 
+/// Priorities of the entities behind one runnable set's slots, and which of those runnable
+/// now rank highest.
+#[derive(Clone, Debug, Default)]
+struct Ranking {
+    /// Priorities by slot.
+    priorities: Vec<Option<u64>>,
+    /// Runnable slots that have a priority, highest first (then lowest slot, as listed).
+    ranked: BTreeSet<(Reverse<u64>, Slot)>,
+    /// Runnable slots that have none yet.
+    unseen: BTreeSet<Slot>,
+}
+
+impl Ranking {
+    fn clear(&mut self) {
+        self.priorities.clear();
+        self.ranked.clear();
+        self.unseen.clear();
+    }
+
+    fn priority(&self, slot: Slot) -> Option<u64> {
+        self.priorities.get(slot as usize).copied().flatten()
+    }
+
+    /// Brings the sets up to date with what became runnable or stopped being since the last
+    /// pick.
+    fn follow(&mut self, log: &[(Slot, bool)]) {
+        for &(slot, on) in log {
+            match (on, self.priority(slot)) {
+                (true, Some(p)) => {
+                    self.ranked.insert((Reverse(p), slot));
+                }
+                (true, None) => {
+                    self.unseen.insert(slot);
+                }
+                (false, Some(p)) => {
+                    self.ranked.remove(&(Reverse(p), slot));
+                }
+                (false, None) => {
+                    self.unseen.remove(&slot);
+                }
+            }
+        }
+    }
+
+    /// Gives runnable slots seen for the first time their priorities, in slot order.
+    fn first_sight(&mut self, mut initial: impl FnMut() -> u64) {
+        while let Some(slot) = self.unseen.pop_first() {
+            self.set(slot, initial());
+        }
+    }
+
+    /// Sets a runnable slot's priority.
+    fn set(&mut self, slot: Slot, p: u64) {
+        if let Some(old) = self.priority(slot) {
+            self.ranked.remove(&(Reverse(old), slot));
+        }
+        let i = slot as usize;
+        if i >= self.priorities.len() {
+            self.priorities.resize(i + 1, None);
+        }
+        self.priorities[i] = Some(p);
+        self.ranked.insert((Reverse(p), slot));
+    }
+
+    /// The highest priority among runnable slots, and the first slot that has it.
+    fn best(&self) -> Option<(u64, Slot)> {
+        self.ranked.first().map(|&(Reverse(p), slot)| (p, slot))
+    }
+}
+
+/// What a pick chose, to lower its priority at a change point.
+#[derive(Clone, Copy)]
+enum Chosen {
+    Thread(Slot),
+    ProcessFault(Slot),
+    Other(Entity),
+}
+
 /// The PCT strategy.
+///
+/// Picking costs O(log n) in the number of entities, not a scan of them: threads and exits
+/// (the world's runnable slots, one entity each) and faults on processes (a second set of
+/// slots) keep their priorities in vectors indexed by slot, and the runnable ones sit in
+/// ordered sets by priority, kept up to date from the runnable sets' logs; the few other
+/// entities (deferred work, the clock, faults on providers) are looked up in a map. The picks
+/// are those of the textbook loop over the choice list: entities seen for the first time get
+/// their priorities in list order, and among equal priorities the earliest choice wins.
 #[derive(Clone, Debug)]
 pub struct Pct {
     depth: u32,
     max_steps: u64,
     rng: Pcg32,
-    /// Priorities by entity, in order of first sight. A run has a handful of entities, so a
-    /// scan beats a map (picking is on every step).
-    priorities: Vec<(Entity, u64)>,
+    threads: Ranking,
+    process_faults: Ranking,
+    /// Priorities of every other entity (and of every choice of a plain list).
+    others: BTreeMap<Entity, u64>,
     change_points: Vec<u64>,
     step: u64,
 }
@@ -51,54 +141,105 @@ impl Pct {
             depth: depth.max(1),
             max_steps: max_steps.max(1),
             rng: Pcg32::from_seed(0),
-            // Room for a typical run's threads, work items and faults.
-            priorities: Vec::with_capacity(16),
+            threads: Ranking::default(),
+            process_faults: Ranking::default(),
+            others: BTreeMap::new(),
             change_points: Vec::new(),
             step: 0,
         }
     }
 
-    fn priority(&mut self, entity: Entity) -> u64 {
-        if let Some((_, p)) = self.priorities.iter().find(|(e, _)| *e == entity) {
-            return *p;
-        }
-        // Initial priorities sit above every change-point priority (which are < depth).
-        let p = u64::from(self.depth) + self.rng.below(1 << 40);
-        self.priorities.push((entity, p));
-        p
+    /// A fresh initial priority: above every change-point priority (which are < depth).
+    fn initial(rng: &mut Pcg32, depth: u32) -> u64 {
+        u64::from(depth) + rng.below(1 << 40)
     }
 
-    fn set_priority(&mut self, entity: Entity, p: u64) {
-        match self.priorities.iter_mut().find(|(e, _)| *e == entity) {
-            Some(slot) => slot.1 = p,
-            None => self.priorities.push((entity, p)),
+    /// The best of `items` (index, choice) and `best` so far; entities seen for the first time
+    /// get their priorities in order. A later choice wins only with a higher priority.
+    fn scan(
+        &mut self,
+        items: impl Iterator<Item = (usize, Choice)>,
+        best: &mut Option<(u64, usize, Chosen)>,
+    ) {
+        for (i, choice) in items {
+            let entity = Entity::of(&choice);
+            let p = match self.others.get(&entity) {
+                Some(p) => *p,
+                None => {
+                    let p = Self::initial(&mut self.rng, self.depth);
+                    self.others.insert(entity, p);
+                    p
+                }
+            };
+            if best.is_none_or(|(bp, _, _)| p > bp) {
+                *best = Some((p, i, Chosen::Other(entity)));
+            }
         }
+    }
+}
+
+/// `candidate` replaces `best` if its priority is higher (it is listed later).
+fn better(best: &mut Option<(u64, usize, Chosen)>, candidate: Option<(u64, usize, Chosen)>) {
+    if let Some(c) = candidate
+        && best.is_none_or(|(bp, _, _)| c.0 > bp)
+    {
+        *best = Some(c);
     }
 }
 
 impl Strategy for Pct {
     fn begin(&mut self, seed: u64) {
         self.rng = Pcg32::from_seed(seed);
-        self.priorities.clear();
+        self.threads.clear();
+        self.process_faults.clear();
+        self.others.clear();
         self.step = 0;
         self.change_points = (1..self.depth)
             .map(|_| 1 + self.rng.below(self.max_steps))
             .collect();
     }
 
-    fn pick(&mut self, choices: &[Choice], _emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
         self.step += 1;
-        let mut best: Option<(u64, usize)> = None;
-        for (i, choice) in choices.iter().enumerate() {
-            let p = self.priority(Entity::of(choice));
-            if best.is_none_or(|(bp, _)| p > bp) {
-                best = Some((p, i));
-            }
+        let (rng, depth) = (&mut self.rng, self.depth);
+        if let Some(r) = choices.runnable() {
+            self.threads.follow(r.log());
         }
-        let (_, at) = best?;
+        if let Some(f) = choices.process_faults_log() {
+            self.process_faults.follow(f);
+        }
+        // In list order: threads and exits, work and time, faults on processes, the rest.
+        self.threads.first_sight(|| Self::initial(rng, depth));
+        let mut best = self
+            .threads
+            .best()
+            .map(|(p, slot)| (p, choices.index_of_slot(slot), Chosen::Thread(slot)));
+        self.scan(choices.middle(), &mut best);
+        if choices.process_faults().is_some() {
+            let (rng, depth) = (&mut self.rng, self.depth);
+            self.process_faults
+                .first_sight(|| Self::initial(rng, depth));
+            let fault = self.process_faults.best().map(|(p, slot)| {
+                (
+                    p,
+                    choices.index_of_fault_slot(slot),
+                    Chosen::ProcessFault(slot),
+                )
+            });
+            better(&mut best, fault);
+        }
+        self.scan(choices.rest(), &mut best);
+        let (_, at, chosen) = best?;
         // At the i-th change point the chosen entity drops to priority i (below all initial).
         if let Some(i) = self.change_points.iter().position(|c| *c == self.step) {
-            self.set_priority(Entity::of(&choices[at]), i as u64);
+            let p = i as u64;
+            match chosen {
+                Chosen::Thread(slot) => self.threads.set(slot, p),
+                Chosen::ProcessFault(slot) => self.process_faults.set(slot, p),
+                Chosen::Other(entity) => {
+                    self.others.insert(entity, p);
+                }
+            }
         }
         Some(at)
     }
@@ -127,9 +268,13 @@ mod tests {
         let choices = [thread(1), thread(2), thread(3)];
         let mut s = Pct::new(1, 100);
         s.begin(11);
-        let first = s.pick(&choices, 0);
+        let first = s.pick(&Choices::list(&choices), 0);
         for _ in 0..20 {
-            assert_eq!(s.pick(&choices, 0), first, "no change points at depth 1");
+            assert_eq!(
+                s.pick(&Choices::list(&choices), 0),
+                first,
+                "no change points at depth 1"
+            );
         }
     }
 
@@ -140,7 +285,7 @@ mod tests {
             let mut s = Pct::new(3, 10);
             s.begin(seed);
             (0..10)
-                .map(|_| s.pick(&choices, 0).unwrap_or(9))
+                .map(|_| s.pick(&Choices::list(&choices), 0).unwrap_or(9))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));

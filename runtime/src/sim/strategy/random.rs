@@ -1,6 +1,6 @@
 //! Random walk: every runnable choice is equally likely at every step.
 
-use super::{Choice, Strategy};
+use super::{Choices, Strategy};
 use crate::sim::rng::Pcg32;
 
 /// A seeded uniform random walk over the runnable choices.
@@ -28,7 +28,7 @@ impl Strategy for RandomWalk {
         self.rng = Pcg32::from_seed(seed);
     }
 
-    fn pick(&mut self, choices: &[Choice], _emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
         Some(self.rng.below(choices.len() as u64) as usize)
     }
 
@@ -42,6 +42,7 @@ mod tests {
     use super::*;
     use crate::event::{Pid, Tid};
     use crate::sim::strategy::Actor;
+    use crate::sim::strategy::Choice;
 
     fn steps(n: u32) -> Vec<Choice> {
         (1..=n)
@@ -61,7 +62,7 @@ mod tests {
             let mut s = RandomWalk::new();
             s.begin(seed);
             (0..32)
-                .map(|_| s.pick(&choices, 0).unwrap_or(99))
+                .map(|_| s.pick(&Choices::list(&choices), 0).unwrap_or(99))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(5), run(5));

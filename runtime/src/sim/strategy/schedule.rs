@@ -8,7 +8,7 @@
 //! shrinker keeps is then recorded as a trace and checked with the event-level replay, so the
 //! trace handed to the user replays exactly.
 
-use super::{Actor, Choice, Strategy};
+use super::{Actor, Choice, Choices, Strategy};
 use crate::event::{Label, Pid, Tid};
 use crate::sim::faults::Fault;
 use crate::wsa::Guid;
@@ -76,17 +76,15 @@ impl Move {
 
     /// Where `choice` makes this move; for deferred work, the same provider serving another
     /// call will do when the very call is not there (labels shift as steps are taken away).
-    fn find(&self, choices: &[Choice]) -> Option<usize> {
+    fn find(&self, choices: &Choices<'_>) -> Option<usize> {
         match *self {
             Move::Work { provider, serves } => choices
-                .iter()
                 .position(|c| matches!(c, Choice::Work { provider: p, serves: s, .. } if *p == provider && *s == serves))
                 .or_else(|| {
                     choices
-                        .iter()
                         .position(|c| matches!(c, Choice::Work { provider: p, .. } if *p == provider))
                 }),
-            _ => choices.iter().position(|c| Move::of(c) == *self),
+            _ => choices.position(|c| Move::of(c) == *self),
         }
     }
 }
@@ -121,14 +119,14 @@ impl<S: Strategy> Strategy for Recording<S> {
         self.inner.begin(seed);
     }
 
-    fn pick(&mut self, choices: &[Choice], emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, emitted: u64) -> Option<usize> {
         let at = self.inner.pick(choices, emitted)?;
         if let Some(c) = choices.get(at) {
-            let step_at = match *c {
+            let step_at = match c {
                 Choice::Step { pid, tid, step, .. } if tid.0 > 0 => Some(StepAt { pid, tid, step }),
                 _ => None,
             };
-            self.moves.push((Move::of(c), step_at));
+            self.moves.push((Move::of(&c), step_at));
         }
         Some(at)
     }
@@ -167,7 +165,7 @@ impl Strategy for Schedule {
         self.left.clone_from(&self.moves);
     }
 
-    fn pick(&mut self, choices: &[Choice], _emitted: u64) -> Option<usize> {
+    fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
         let found = self
             .left
             .iter()
@@ -177,7 +175,7 @@ impl Strategy for Schedule {
             self.left.remove(i);
             return Some(at);
         }
-        let by_kind = |want: fn(&Choice) -> bool| choices.iter().position(want);
+        let by_kind = |want: fn(&Choice) -> bool| choices.position(want);
         by_kind(|c| matches!(c, Choice::Step { .. }))
             .or_else(|| by_kind(|c| matches!(c, Choice::Work { .. })))
             .or_else(|| by_kind(|c| matches!(c, Choice::Tick { .. })))
@@ -213,23 +211,33 @@ mod tests {
         ]);
         s.begin(0);
         let choices = [step(2, 1), step(3, 1)];
-        assert_eq!(s.pick(&choices, 0), Some(1));
-        assert_eq!(s.pick(&choices, 0), Some(0), "pid 4 is not runnable yet");
+        assert_eq!(s.pick(&Choices::list(&choices), 0), Some(1));
         assert_eq!(
-            s.pick(&[step(2, 1), step(4, 1)], 0),
+            s.pick(&Choices::list(&choices), 0),
+            Some(0),
+            "pid 4 is not runnable yet"
+        );
+        assert_eq!(
+            s.pick(&Choices::list(&[step(2, 1), step(4, 1)]), 0),
             Some(1),
             "its turn kept"
         );
         // Nothing left that can be made: the first thread in pid order.
-        assert_eq!(s.pick(&[step(5, 1), step(3, 1)], 0), Some(0));
+        assert_eq!(
+            s.pick(&Choices::list(&[step(5, 1), step(3, 1)]), 0),
+            Some(0)
+        );
     }
 
     #[test]
     fn never_injects_a_fault_of_its_own() {
         let mut s = Schedule::new(Vec::new());
         let crash = Choice::Fault(Fault::Crash(Pid(2)));
-        assert_eq!(s.pick(&[crash, Choice::Tick { to: 5 }], 0), Some(1));
-        assert_eq!(s.pick(&[crash], 0), None);
+        assert_eq!(
+            s.pick(&Choices::list(&[crash, Choice::Tick { to: 5 }]), 0),
+            Some(1)
+        );
+        assert_eq!(s.pick(&Choices::list(&[crash]), 0), None);
     }
 
     #[test]
@@ -250,7 +258,7 @@ mod tests {
             provider: g,
             serves: None,
         };
-        assert_eq!(m.find(&[other, same_provider]), Some(1));
+        assert_eq!(m.find(&Choices::list(&[other, same_provider])), Some(1));
     }
 
     #[test]
@@ -266,12 +274,12 @@ mod tests {
             actor: Actor::Exit(Pid(2), ExitHow::Exit),
             step: 0,
         };
-        assert_eq!(r.pick(&[step(1, 1), exit], 0), Some(1));
+        assert_eq!(r.pick(&Choices::list(&[step(1, 1), exit]), 0), Some(1));
         assert_eq!(
             r.moves,
             vec![(Move::Step(Actor::Exit(Pid(2), ExitHow::Exit)), None)]
         );
-        assert_eq!(r.pick(&[step(1, 1)], 0), Some(0));
+        assert_eq!(r.pick(&Choices::list(&[step(1, 1)]), 0), Some(0));
         assert_eq!(
             r.moves[1].1,
             Some(StepAt {
