@@ -801,6 +801,39 @@ fn s4_8_open_lookups_are_ended_before_cleanup() {
 }
 
 #[test]
+fn s4_8_sessions_with_equal_arguments_each_close_their_own_handles_before_they_end() {
+    // Per-wsastartup, two WSAStartups and a stub Startup: two null sessions, which no session
+    // argument tells apart. The lookup runs in the newest (S4.3); the exit runs them down
+    // oldest first, and the newest's handle is ended just before its own Rundown (S4.8).
+    let mut d = world(per_wsastartup());
+    host(
+        &mut d,
+        1,
+        TinyProvider::new()
+            .stubs()
+            .with_entry("a@x", &["192.0.2.1:25"]),
+    );
+    let c = client(&mut d, "c");
+    d.wsa_startup(c, T1, (2, 2)).expect("nested");
+    d.wsa_lookup_service_begin(c, T1, &email("a@x"), LupFlags::RETURN_NAME)
+        .expect("begin");
+    d.exit_process(c, ExitHow::Exit);
+    assert_eq!(
+        nsp_calls(&d),
+        [
+            "Startup p1 pid2",
+            "Startup p1 pid2",
+            "Begin p1 pid2",
+            "ClientSessionRundown p1 pid2",
+            "End p1 pid2 h1",
+            "ClientSessionRundown p1 pid2",
+        ]
+    );
+    // The checker ties h1 to the second null session, not the first (fuzz finding, L6).
+    checked_clean(&d);
+}
+
+#[test]
 fn s4_8_a_crash_while_nextex_is_pending_ends_the_handle_then_runs_down() {
     let mut d = world(Config::default());
     host(

@@ -2,63 +2,11 @@
 //! named in its error, exact seed ranges, outputs that never replace inputs, text from a
 //! scenario escaped before it reaches a terminal, commands printed as they run.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::*;
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn nspsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nspsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run nspsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("nspsim-bad-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        Dir(d)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn write(&self, name: &str, body: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, body).expect("write");
-        p.display().to_string()
-    }
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .expect("list")
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn demo() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml"))
-        .expect("demo")
-}
 
 /// A provider that panics in every NextEx, and one client that looks up: every seed fails
 /// with P4.
@@ -71,7 +19,7 @@ fn panicking(process_name: &str) -> String {
 #[test]
 fn explore_jobs_are_bounded_and_never_more_than_the_seeds() {
     let d = Dir::new("jobs");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     let o = nspsim(&["explore", &s, "--jobs", "33000", "--seeds", "0..1"]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     let o = nspsim(&["explore", &s, "--jobs", "257", "--seeds", "0..1"]);
@@ -160,7 +108,7 @@ fn seed_ranges_are_exact_at_the_top_of_u64() {
 #[test]
 fn live_clients_are_checked_before_anything_runs() {
     let d = Dir::new("clients");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     for bad in ["0", "4294967295", "100"] {
         let o = nspsim(&["run", &s, "--live", "--clients", bad]);
         assert_eq!(code(&o), 2, "--clients {bad}: {}", text(&o.stderr));
@@ -176,8 +124,21 @@ fn live_clients_are_checked_before_anything_runs() {
         "{}",
         text(&o.stderr)
     );
-    // The most it takes gives a trace that replays.
-    let o = nspsim(&["run", &s, "--live", "--clients", "85", "--quiet"]);
+    // The most it takes gives a trace that replays. 255 live clients on a busy machine can
+    // wait seconds for a completion: deadlines far above that keep the verdict independent of
+    // the machine's load (a missed deadline is a provider fault, P4).
+    let o = nspsim(&[
+        "run",
+        &s,
+        "--live",
+        "--clients",
+        "85",
+        "--quiet",
+        "--call-deadline-ms",
+        "600000",
+        "--completion-deadline-ms",
+        "600000",
+    ]);
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
     let trace = d.path("demo.live.jsonl").display().to_string();
     let o = nspsim(&["replay", &trace]);
@@ -187,7 +148,7 @@ fn live_clients_are_checked_before_anything_runs() {
 #[test]
 fn deadlines_and_step_limits_of_zero_are_refused_by_name() {
     let d = Dir::new("zero");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     for (flag, args) in [
         (
             "--call-deadline-ms",
@@ -214,7 +175,7 @@ fn deadlines_and_step_limits_of_zero_are_refused_by_name() {
 #[test]
 fn nonsensical_regression_lines_are_reported_not_acted_on() {
     let d = Dir::new("regressions");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     d.write(
         "demo.toml.regressions",
         "# kept by explore\nseed 0 strategy=random faults=all max-steps=0\nseed x\nseed 1 color=red\n",
@@ -254,10 +215,10 @@ fn nonsensical_regression_lines_are_reported_not_acted_on() {
 #[test]
 fn a_trace_never_replaces_an_input_or_a_device() {
     let d = Dir::new("outputs");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     let o = nspsim(&["run", &s, "--trace", &s]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
-    assert_eq!(std::fs::read_to_string(&s).expect("scenario"), demo());
+    assert_eq!(std::fs::read_to_string(&s).expect("scenario"), demo_text());
     let regressions = d.write("demo.toml.regressions", "seed 1\n");
     let o = nspsim(&["run", &s, "--trace", &regressions]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
@@ -270,7 +231,7 @@ fn a_trace_never_replaces_an_input_or_a_device() {
         "run",
         &s,
         "--trace",
-        &format!("{}/./demo.toml", d.0.display()),
+        &format!("{}/./demo.toml", d.root().display()),
     ]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     if Path::new("/dev/null").exists() {
@@ -290,9 +251,8 @@ fn an_interrupted_run_leaves_no_temporary_file() {
         "name = \"slow\"\n[[provider]]\nid = \"6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60\"\nname = \"mail\"\nnamespace = \"NS_EMAIL\"\nkind = \"email-directory\"\n[[process]]\nname = \"c\"\nsteps = [ { op = \"startup\" }, { op = \"sleep\", us = 60000000 } ]\n",
     );
     for (signal, number) in [("TERM", 15), ("INT", 2), ("HUP", 1)] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        let mut child = nspsim_command()
             .args(["run", &s, "--live", "--quiet"])
-            .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
@@ -358,10 +318,10 @@ fn a_contained_provider_panic_prints_no_raw_panic_message_in_live_mode() {
 #[test]
 fn printed_commands_run_as_the_user_started_nspsim() {
     let d = Dir::new("commands");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     let trace = d.path("demo.seed4.jsonl").display().to_string();
     // Run by path: the path.
-    let o = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+    let o = nspsim_command()
         .args(["run", &s, "--quiet"])
         .env_remove("CARGO")
         .output()
@@ -369,7 +329,7 @@ fn printed_commands_run_as_the_user_started_nspsim() {
     let expected = format!("replay: {} replay {trace}\n", env!("CARGO_BIN_EXE_nspsim"));
     assert!(text(&o.stdout).contains(&expected), "{}", text(&o.stdout));
     // Under cargo (CARGO set, the binary in target/debug): cargo run.
-    let o = Command::new(env!("CARGO_BIN_EXE_nspsim"))
+    let o = nspsim_command()
         .args(["run", &s, "--quiet"])
         .env("CARGO", "cargo")
         .output()
@@ -381,7 +341,7 @@ fn printed_commands_run_as_the_user_started_nspsim() {
 #[test]
 fn a_strategy_other_than_the_default_names_its_trace() {
     let d = Dir::new("strategy");
-    let s = d.write("demo.toml", &demo());
+    let s = d.write("demo.toml", &demo_text());
     assert_eq!(code(&nspsim(&["run", &s, "--seed", "7", "--quiet"])), 0);
     assert_eq!(
         code(&nspsim(&[
@@ -404,7 +364,7 @@ fn a_strategy_other_than_the_default_names_its_trace() {
 #[test]
 fn an_undeclared_host_is_an_error_at_its_position() {
     let d = Dir::new("host");
-    let body = demo().replacen(
+    let body = demo_text().replacen(
         "namespace = \"NS_EMAIL\"\n",
         "namespace = \"NS_EMAIL\"\nhost = \"typo\"\n",
         1,

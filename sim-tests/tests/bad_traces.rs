@@ -2,56 +2,12 @@
 //! headers, a last line without its newline, and files given to the wrong command. Each is
 //! exit 2 with a short message that says what to do, never a clean verdict or a wall of echo.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn nspsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nspsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run nspsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// A fresh directory for one test, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("nspsim-bad-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        Dir(d)
-    }
-    fn write(&self, name: &str, body: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, body).expect("write");
-        p.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn golden(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../traces")
-        .join(name)
-}
+use common::*;
 
 fn demo_trace() -> String {
-    std::fs::read_to_string(golden("demo.jsonl")).expect("the demo trace")
+    std::fs::read_to_string(traces("demo.jsonl")).expect("the demo trace")
 }
 
 /// The demo trace with its header's scenario changed by `edit`.
@@ -187,10 +143,7 @@ fn hostile_headers_are_refused_while_they_are_read() {
 #[test]
 fn a_file_given_to_the_wrong_command_says_which_command_to_use() {
     let d = Dir::new("wrong");
-    let toml = d.write(
-        "mine.toml",
-        &std::fs::read_to_string(golden("demo.toml")).expect("demo scenario"),
-    );
+    let toml = d.write("mine.toml", &demo_text());
     let o = nspsim(&["check", &toml]);
     assert_eq!(code(&o), 2);
     assert_eq!(
@@ -210,7 +163,7 @@ fn a_file_given_to_the_wrong_command_says_which_command_to_use() {
         )
     );
 
-    let missing = d.0.join("nonexist.toml").display().to_string();
+    let missing = d.path("nonexist.toml").display().to_string();
     let o = nspsim(&["run", &missing]);
     assert_eq!(code(&o), 2);
     assert_eq!(

@@ -5,57 +5,10 @@
 //! Update the lifecycle snapshot after a deliberate change of the printout:
 //! `UPDATE_SNAPSHOTS=1 cargo test -p nspsim --test command_line`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn nspsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nspsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run nspsim")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-/// A fresh directory for one test, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("nspsim-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("temp dir");
-        Dir(d)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn write(&self, name: &str, body: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, body).expect("write");
-        p.display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn demo() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../traces/demo.toml")
-        .display()
-        .to_string()
-}
+use common::*;
+use std::path::Path;
 
 /// A minimal valid scenario with one step list for its client.
 fn scenario(steps: &str) -> String {

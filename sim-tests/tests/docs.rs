@@ -1,14 +1,11 @@
 //! The documentation a clone ships: every relative link in the README and in `docs/` resolves,
 //! and the contracts the code cites are there to read.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("sim-tests sits in the workspace root")
-        .to_path_buf()
-}
+mod common;
+
+use common::*;
 
 /// The targets of Markdown links `[text](target)` that point into the repository: no scheme,
 /// no pure `#anchor`; a `#fragment` is cut off.
@@ -30,7 +27,7 @@ fn relative_links(markdown: &str) -> Vec<String> {
 }
 
 fn markdown_files() -> Vec<PathBuf> {
-    let root = repo_root();
+    let root = repo();
     let mut files = vec![root.join("README.md")];
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .expect("docs/ exists")
@@ -65,7 +62,7 @@ fn every_relative_link_in_the_readme_and_docs_resolves() {
 
 #[test]
 fn the_contracts_are_in_the_repository_and_linked_from_the_readme() {
-    let root = repo_root();
+    let root = repo();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let links = relative_links(&readme);
     for doc in [
@@ -90,7 +87,7 @@ fn no_source_file_cites_a_contract_by_its_old_name() {
         "TRACE_FORMAT.md",
         "SCENARIO_FORMAT.md",
     ];
-    let root = repo_root();
+    let root = repo();
     let mut hits = Vec::new();
     let mut stack = vec![
         root.join("runtime"),
@@ -176,12 +173,13 @@ fn assert_excerpt_of(excerpt: &[&str], real: &[&str], what: &str) {
 
 #[test]
 fn readme_demo_output_is_what_the_demo_prints() {
-    let root = repo_root();
+    let root = repo();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let excerpt = fenced_block_after(&readme, "## Quick start", "text");
     // Run from a scratch copy so the trace the run writes lands outside the repository, while
     // the paths it prints read as they do for a user in a clone.
-    let dir = std::env::temp_dir().join(format!("nspsim-readme-{}", std::process::id()));
+    let scratch = Dir::new("readme");
+    let dir = scratch.root();
     std::fs::create_dir_all(dir.join("traces")).expect("scratch dir");
     std::fs::copy(root.join("traces/demo.toml"), dir.join("traces/demo.toml")).expect("copy");
     // As `cargo run --release` runs it (the README's command): the binary under
@@ -191,12 +189,11 @@ fn readme_demo_output_is_what_the_demo_prints() {
     std::fs::copy(env!("CARGO_BIN_EXE_nspsim"), &exe).expect("copy the binary");
     let out = std::process::Command::new(&exe)
         .args(["run", "traces/demo.toml"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .env("CARGO", "cargo")
         .env_remove("RUST_LOG")
         .output()
         .expect("nspsim runs");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "the demo exits 0: {out:?}");
     let mut real = String::from_utf8_lossy(&out.stdout).into_owned();
     real.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -206,7 +203,7 @@ fn readme_demo_output_is_what_the_demo_prints() {
 
 #[test]
 fn readme_trace_excerpt_is_lines_of_the_demo_trace() {
-    let root = repo_root();
+    let root = repo();
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let excerpt = fenced_block_after(&readme, "## Reading a trace", "text");
     let golden = std::fs::read_to_string(root.join("traces/demo.jsonl")).expect("demo trace");

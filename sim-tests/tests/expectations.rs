@@ -5,16 +5,19 @@
 //! each failure is a `violation` of rule `expect` that says what was expected and what
 //! happened, with process, thread and step; a recorded trace re-checks to the same list.
 
-use nspsim::runs::{header, record};
-use nspsim_runtime::checker::{self, Checked, Rule};
-use nspsim_runtime::event::{Event, ExitHow, VecSink};
-use nspsim_runtime::live::{LiveOptions, hosted, run_live};
+mod common;
+
+use common::*;
+use nspsim::runs::record;
+use nspsim_runtime::checker::{self, Rule};
+use nspsim_runtime::event::{Event, ExitHow};
+use nspsim_runtime::live::LiveOptions;
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
-use nspsim_runtime::sim::strategy::{RandomWalk, StrategyName};
-use nspsim_runtime::sim::world::{self, RunOptions};
-use nspsim_runtime::trace::{Mode, TraceBuffer, parse_trace};
+use nspsim_runtime::sim::strategy::StrategyName;
+use nspsim_runtime::sim::world::RunOptions;
+use nspsim_runtime::trace::parse_trace;
 
 /// Two directories of one namespace (not NS_EMAIL, so no authority routing): "dir-a" answers
 /// inline, "dir-b" deferred, so results come back both ways.
@@ -233,10 +236,7 @@ fn nothing_is_judged_after_an_injected_fault() {
         free_time: false,
         stop_at_failure: false,
     };
-    let mut strategy = RandomWalk::new();
-    let sink = Checked::new(VecSink::new(), s.startup_policy);
-    let (report, sink) =
-        world::run_with(&s, &registry, &mut strategy, sink, &options).expect("run");
+    let (report, sink) = checked_run(&s, &registry, &options);
     let events = sink.into_inner().events;
     let crash = events
         .iter()
@@ -265,20 +265,9 @@ fn nothing_is_judged_after_an_injected_fault() {
     );
 }
 
-fn live_trace(s: &Scenario) -> (String, nspsim_runtime::live::LiveReport) {
-    let options = LiveOptions::default();
-    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
-    let mut head = header(s, 0);
-    head.mode = Mode::Live;
-    let sink = Checked::new(TraceBuffer::new(&head), s.startup_policy);
-    let (report, mut sink) = run_live(s, &registry, sink, &options).expect("live run");
-    sink.finish(report.elapsed_us, true);
-    (sink.into_inner().finish(report.elapsed_us), report)
-}
-
 #[test]
 fn the_new_forms_hold_and_fail_alike_in_live_mode() {
-    let (text, report) = live_trace(&parse(PASSING));
+    let (text, report) = live_trace(&parse(PASSING), &LiveOptions::default());
     assert!(report.stopped.is_none(), "{:?}", report.stopped);
     assert!(
         report.expect_failures.is_empty(),
@@ -295,7 +284,7 @@ fn the_new_forms_hold_and_fail_alike_in_live_mode() {
         }
     );
 
-    let (text, report) = live_trace(&parse(&failing()));
+    let (text, report) = live_trace(&parse(&failing()), &LiveOptions::default());
     let found = violations(&text);
     assert_eq!(found.len(), 8, "{found:#?}");
     assert!(found.iter().all(|(rule, _)| rule == "expect"));

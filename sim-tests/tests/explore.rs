@@ -359,3 +359,137 @@ fn traces_with_injected_faults_replay_identically() {
         "the seeds must inject faults ({with_faults})"
     );
 }
+
+/// A scenario whose `expect_calls` fails (entry 2: a Begin was made) while its other
+/// expectations hold: entry 1 names process `b`, and `a`'s lookup checks its results.
+const EXPECTING: &str = r#"
+name = "expecting"
+expect_calls = [
+  { provider = "mail", fn = "NSPv2Startup", process = "b", count = 1 },
+  { provider = "mail", fn = "NSPv2LookupServiceBegin", max = 0 },
+]
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "mail"
+namespace = "NS_EMAIL"
+kind = "email-directory"
+[provider.options]
+entries = [ { name = "alice@example.com", addrs = ["192.0.2.10:25"] } ]
+[[process]]
+name = "a"
+steps = [
+  { op = "startup" },
+  { op = "lookup", namespace = "NS_EMAIL", name = "alice@example.com", flags = ["LUP_RETURN_NAME"] },
+  { op = "expect", results = [ { name = "alice@example.com" } ] },
+  { op = "cleanup" },
+]
+[[process]]
+name = "b"
+steps = [
+  { op = "startup" },
+  { op = "lookup", namespace = "NS_EMAIL", name = "alice@example.com" },
+  { op = "cleanup" },
+]
+"#;
+
+#[test]
+fn a_shrunk_scenario_still_loads_and_fails_the_same_expectation() {
+    let r = nspsim_providers::registry();
+    let s = scenario::parse("expecting.toml", EXPECTING, &r).unwrap_or_else(|e| panic!("{e}"));
+    let failure = explore::run_seed(
+        &s,
+        &r,
+        0,
+        StrategyName::Random,
+        &FaultPlan::none(),
+        MAX_STEPS,
+    )
+    .expect("entry 2 fails");
+    assert!(
+        failure.detail.starts_with("expect_calls entry 2:"),
+        "{}",
+        failure.detail
+    );
+    let shrunk = explore::shrink(&s, &r, &failure, MAX_STEPS, 20_000);
+    // Still a scenario the loader accepts: no `expect_calls` entry names a process that was
+    // taken out, no `expect` judges a step it may not follow.
+    let json = shrunk.scenario.to_json();
+    if let Err(e) = Scenario::from_json_with(&json, &r) {
+        panic!("the shrunk scenario does not load: {e}\n{json:#}");
+    }
+    assert_eq!(shrunk.replays, Ok(()));
+    // And it fails for the same reason: the Begin entry (renumbered once `b`, and the entry
+    // that named it, were taken out), not another expectation.
+    let trace = parse_trace("shrunk", &shrunk.trace).expect("the shrunk trace parses");
+    let expects: Vec<String> = trace
+        .violations()
+        .filter(|(rule, _, _)| *rule == "expect")
+        .map(|(_, detail, _)| detail.to_string())
+        .collect();
+    assert!(
+        !expects.is_empty()
+            && expects.iter().all(|d| d.starts_with("expect_calls entry")
+                && d.contains("at most 0 NSPv2LookupServiceBegin")),
+        "{expects:#?}\n{}",
+        shrunk.trace
+    );
+    // Smaller all the same: `b` is not needed for a Begin.
+    assert_eq!(shrunk.scenario.processes.len(), 1, "{json:#}");
+}
+
+#[test]
+fn a_shrunk_expect_failure_is_the_same_expect_not_another_one() {
+    // The lookup's `expect` fails (it finds alice, not bob). Without the lookup there is no
+    // NSPv2Startup either, and `expect_calls` fails instead: also rule `expect`, but another
+    // failure, which shrinking must not trade the first one for.
+    let text = r#"
+name = "wrong-result"
+expect_calls = [ { provider = "mail", fn = "NSPv2Startup", count = 1 } ]
+[[provider]]
+id = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60"
+name = "mail"
+namespace = "NS_EMAIL"
+kind = "email-directory"
+[provider.options]
+entries = [ { name = "alice@example.com", addrs = ["192.0.2.10:25"] } ]
+[[process]]
+name = "a"
+steps = [
+  { op = "startup" },
+  { op = "lookup", namespace = "NS_EMAIL", name = "alice@example.com", flags = ["LUP_RETURN_NAME"] },
+  { op = "expect", results = [ { name = "bob@example.org" } ] },
+  { op = "cleanup" },
+]
+"#;
+    let r = nspsim_providers::registry();
+    let s = scenario::parse("wrong-result.toml", text, &r).unwrap_or_else(|e| panic!("{e}"));
+    let failure = explore::run_seed(
+        &s,
+        &r,
+        0,
+        StrategyName::Random,
+        &FaultPlan::none(),
+        MAX_STEPS,
+    )
+    .expect("the expect step fails");
+    assert!(
+        failure.detail.contains("step 3: expected"),
+        "{}",
+        failure.detail
+    );
+    let shrunk = explore::shrink(&s, &r, &failure, MAX_STEPS, 20_000);
+    let trace = parse_trace("shrunk", &shrunk.trace).expect("the shrunk trace parses");
+    let expects: Vec<&str> = trace
+        .violations()
+        .filter(|(rule, _, _)| *rule == "expect")
+        .map(|(_, detail, _)| detail)
+        .collect();
+    assert!(
+        expects
+            .first()
+            .is_some_and(|d| d.contains("bob@example.org")),
+        "{expects:#?}\n{}",
+        shrunk.trace
+    );
+    assert_eq!(shrunk.replays, Ok(()));
+}

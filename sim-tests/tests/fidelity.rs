@@ -2,13 +2,14 @@
 //! (S4.6's non-final WSACleanup against a lookup in flight, S5.2's candidates started one at a
 //! time) hold in every interleaving the scheduler picks, and the checker finds nothing.
 
-use nspsim_runtime::checker::Checked;
-use nspsim_runtime::event::{ApiFn, Event, Pid, VecSink};
+mod common;
+
+use common::*;
+use nspsim_runtime::event::{ApiFn, Event, Pid};
 use nspsim_runtime::provider::NspFn;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::faults::FaultPlan;
-use nspsim_runtime::sim::strategy::RandomWalk;
-use nspsim_runtime::sim::world::{self, RunOptions};
+use nspsim_runtime::sim::world::RunOptions;
 use nspsim_runtime::wsa::Guid;
 
 const SEEDS: u64 = 40;
@@ -25,10 +26,7 @@ fn run(text: &str, seed: u64) -> Vec<Event> {
         free_time: false,
         stop_at_failure: false,
     };
-    let mut strategy = RandomWalk::new();
-    let sink = Checked::new(VecSink::new(), s.startup_policy);
-    let (report, mut sink) = world::run_with(&s, &registry, &mut strategy, sink, &options)
-        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let (report, mut sink) = checked_run(&s, &registry, &options);
     sink.finish(report.end_time, true);
     assert!(
         report.expect_failures.is_empty(),

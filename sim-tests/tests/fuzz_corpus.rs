@@ -86,3 +86,10 @@ fn l9_set_service_after_cleanup() {
 fn p5_disable_enable_leaks_sessions() {
     seed("seed-P5-disable-enable-leaks-sessions");
 }
+
+/// L6: two null sessions (per-wsastartup, stub Startups) run down oldest first; the lookup
+/// handle is the newer one's, ended just before its own Rundown.
+#[test]
+fn l6_null_sessions_per_wsastartup() {
+    seed("seed-L6-null-sessions-per-wsastartup");
+}

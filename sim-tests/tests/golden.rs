@@ -8,6 +8,9 @@
 //!
 //! and explain the diff in review: it is a behaviour change.
 
+mod common;
+
+use common::*;
 use nspsim::runs::record;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay};
@@ -17,7 +20,7 @@ use nspsim_runtime::trace::parse_trace;
 use std::path::{Path, PathBuf};
 
 fn traces_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces")
+    repo().join("traces")
 }
 
 /// Every golden scenario, sorted by name.
@@ -105,11 +108,10 @@ fn same_seed_same_bytes_twice_in_one_process() {
 
 #[test]
 fn same_seed_same_bytes_in_a_child_process() {
-    let dir = std::env::temp_dir().join(format!("nspsim-golden-child-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = Dir::new("golden-child");
     for path in scenarios() {
-        let out = dir.join("child.jsonl");
-        let status = std::process::Command::new(env!("CARGO_BIN_EXE_nspsim"))
+        let out = dir.path("child.jsonl");
+        let status = nspsim_command()
             .arg("run")
             .arg(&path)
             .arg("--quiet")
@@ -125,7 +127,6 @@ fn same_seed_same_bytes_in_a_child_process() {
         let child = std::fs::read_to_string(&out).expect("child trace");
         assert_eq!(child, trace_of(&path), "{}", path.display());
     }
-    std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
 #[test]
@@ -147,7 +148,7 @@ fn every_golden_trace_replays_identically() {
 #[test]
 fn different_seeds_give_different_interleavings() {
     let registry = nspsim_providers::registry();
-    let demo = traces_dir().join("demo.toml");
+    let demo = traces("demo.toml");
     let s = scenario::load(&demo, &registry).expect("demo");
     let traces: std::collections::BTreeSet<String> = (0..8)
         .map(|seed| {

@@ -3,6 +3,9 @@
 //! in turmoil's spirit). A panic on a host thread is contained as P4; a call that misses its
 //! deadline is a `timeout` fault, the provider is unadvertised, and the run ends normally.
 
+mod common;
+
+use common::*;
 use nspsim::runs::record;
 use nspsim_runtime::live::hosted;
 use nspsim_runtime::provider::{
@@ -47,9 +50,8 @@ fn hosted_providers_give_the_same_traces_as_in_process_ones() {
 
 #[test]
 fn a_panic_on_a_host_thread_is_contained_like_in_process() {
-    let d = std::env::temp_dir().join(format!("nspsim-hosted-panic-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("dir");
-    let path = d.join("panic.toml");
+    let d = Dir::new("hosted-panic");
+    let path = d.path("panic.toml");
     std::fs::write(
         &path,
         r#"name = "panic"
@@ -75,7 +77,6 @@ steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a
     assert_eq!(remote, local);
     assert!(remote.contains("\"ev\":\"fault\""), "{remote}");
     assert!(remote.contains("\"rule\":\"P4\""), "{remote}");
-    std::fs::remove_dir_all(&d).expect("clean up");
 }
 
 /// A provider whose Begin takes far longer than any deadline.

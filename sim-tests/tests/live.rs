@@ -2,24 +2,15 @@
 //! recorded live trace checks clean with the correct providers and replays in sim mode; a
 //! provider that never completes is reported and the run ends. Bounded in count and time.
 
-use nspsim::cli::multiply_clients;
-use nspsim::runs::header;
-use nspsim_runtime::checker::Checked;
-use nspsim_runtime::live::{LiveOptions, hosted, run_live};
-use nspsim_runtime::scenario::{self, Scenario};
-use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
-use nspsim_runtime::trace::{Mode, TraceBuffer, parse_trace};
-use std::time::{Duration, Instant};
+mod common;
 
-fn live_trace(s: &Scenario, options: &LiveOptions) -> (String, nspsim_runtime::live::LiveReport) {
-    let registry = hosted(nspsim_providers::registry(), options.call_deadline);
-    let mut head = header(s, 0);
-    head.mode = Mode::Live;
-    let sink = Checked::new(TraceBuffer::new(&head), s.startup_policy);
-    let (report, mut sink) = run_live(s, &registry, sink, options).expect("live run");
-    sink.finish(report.elapsed_us, true);
-    (sink.into_inner().finish(report.elapsed_us), report)
-}
+use common::*;
+use nspsim::cli::multiply_clients;
+use nspsim_runtime::live::LiveOptions;
+use nspsim_runtime::scenario;
+use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
+use nspsim_runtime::trace::{Mode, parse_trace};
+use std::time::{Duration, Instant};
 
 fn replays_in_sim(text: &str) {
     let trace = parse_trace("live.jsonl", text).expect("a valid trace");
@@ -42,7 +33,7 @@ fn clean(text: &str) {
 #[test]
 fn the_demo_runs_live_checks_clean_and_replays_in_sim() {
     let registry = nspsim_providers::registry();
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/demo.toml");
+    let demo = traces("demo.toml");
     let s = multiply_clients(scenario::load(&demo, &registry).expect("demo"), 4);
     for _ in 0..3 {
         let (text, report) = live_trace(&s, &LiveOptions::default());

@@ -7,33 +7,24 @@
 //! `NSPSIM_SCREENSHOT=1 cargo test -p nspsim --test render` also writes
 //! `docs/demo-report.png`, the README's picture.
 
+mod common;
+
+use common::*;
 use nspsim::render::{Format, Picture, RenderArgs, Window, perfetto, render_file};
 use nspsim_runtime::trace::{parse_trace, read_trace};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const PROVIDER: &str = "6f0e2a57-2f7c-4d8b-9a3e-1c2b3d4e5f60";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn out_dir(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("render-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("out dir");
     d
-}
-
-fn nspsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nspsim"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run nspsim")
 }
 
 fn failure_trace() -> PathBuf {
@@ -45,7 +36,7 @@ fn failure_trace() -> PathBuf {
 /// a NextEx completed a step later, End, Cleanup) over and over, and a hand-written
 /// violation sits in the middle.
 fn big_trace(events: usize) -> String {
-    let header = std::fs::read_to_string(repo().join("traces/demo.jsonl"))
+    let header = std::fs::read_to_string(traces("demo.jsonl"))
         .expect("demo")
         .lines()
         .next()
@@ -268,10 +259,10 @@ fn perfetto_output_follows_the_trace_event_format() {
     let big = dir.join("big.jsonl");
     std::fs::write(&big, big_trace(20_000)).expect("write");
     for (trace, min_flows) in [
-        (repo().join("traces/demo.jsonl"), 1),
+        (traces("demo.jsonl"), 1),
         (failure_trace(), 0),
         (big, 100),
-        (repo().join("traces/crash-rundown.jsonl"), 0),
+        (traces("crash-rundown.jsonl"), 0),
     ] {
         let t = read_trace(&trace).expect("trace");
         let p = Picture::new(&t, &Window::default()).expect("picture");
@@ -302,7 +293,7 @@ fn perfetto_output_follows_the_trace_event_format() {
 
 #[test]
 fn perfetto_windows_keep_their_flows_whole() {
-    let t = read_trace(&repo().join("traces/demo.jsonl")).expect("demo");
+    let t = read_trace(&traces("demo.jsonl")).expect("demo");
     for w in [
         Window {
             from: Some(30),
@@ -323,7 +314,7 @@ fn perfetto_windows_keep_their_flows_whole() {
 fn the_command_line_draws_and_refuses_bad_input() {
     let dir = out_dir("cli");
     let demo = dir.join("demo.jsonl");
-    std::fs::copy(repo().join("traces/demo.jsonl"), &demo).expect("copy");
+    std::fs::copy(traces("demo.jsonl"), &demo).expect("copy");
     let d = demo.display().to_string();
     let o = nspsim(&["render", &d]);
     assert_eq!(
@@ -417,7 +408,7 @@ fn the_command_line_draws_and_refuses_bad_input() {
 #[test]
 fn a_cut_short_trace_is_drawn_with_a_note() {
     let dir = out_dir("cut");
-    let text = std::fs::read_to_string(repo().join("traces/demo.jsonl")).expect("demo");
+    let text = std::fs::read_to_string(traces("demo.jsonl")).expect("demo");
     let cut: String = text.lines().take(60).map(|l| format!("{l}\n")).collect();
     let path = dir.join("cut.jsonl");
     std::fs::write(&path, &cut).expect("write");
@@ -489,7 +480,7 @@ fn reports_and_diagrams_work_in_a_real_browser() {
     };
     // The demo, a failure found by `nspsim explore`, a cut-short trace, a large trace, and
     // a trace whose names try to break out of the page.
-    let demo = copy(&repo().join("traces/demo.jsonl"), "demo.jsonl");
+    let demo = copy(&traces("demo.jsonl"), "demo.jsonl");
     let failure = copy(&failure_trace(), "failure.jsonl");
     let big = dir.join("big.jsonl");
     let big_text = big_trace(100_000);

@@ -2,11 +2,13 @@
 //! ends in a `sleep` keeps its process up until the sleep is over, a run told to stop at its
 //! first failure stops after the step that wrote it, and a recorded schedule replays its run.
 
+mod common;
+
+use common::*;
 use nspsim_runtime::checker::Checked;
-use nspsim_runtime::event::{Event, ExitHow, Pid, VecSink};
+use nspsim_runtime::event::{Event, ExitHow, Pid};
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::faults::FaultPlan;
-use nspsim_runtime::sim::strategy::RandomWalk;
 use nspsim_runtime::sim::world::{self, RunOptions};
 
 fn parse(text: &str) -> (Scenario, nspsim_runtime::registry::Registry) {
@@ -39,9 +41,7 @@ fn run(
         free_time: false,
         stop_at_failure: stop,
     };
-    let mut strategy = RandomWalk::new();
-    let sink = Checked::new(VecSink::new(), s.startup_policy);
-    let (report, sink) = world::run_with(s, r, &mut strategy, sink, &options).expect("run");
+    let (report, sink) = checked_run(s, r, &options);
     let events = sink
         .into_inner()
         .events

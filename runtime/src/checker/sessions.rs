@@ -2,6 +2,11 @@
 //! end), L4 (nothing after the end), L5 (Rundown after an abnormal end, Cleanup after an
 //! orderly one), L9 (Startup only while WSAStartup is outstanding). A session that ends by a
 //! call with provider lookup handles still open breaks L6, judged here at that moment.
+//!
+//! Session arguments need not be unique: two null sessions (stub Startups under
+//! `per-wsastartup`) or a provider returning one context twice give live sessions with equal
+//! labels. A Cleanup or Rundown is then matched to the one that makes it legal (see
+//! `ending_session`), since the trace cannot say which one the dispatcher meant.
 
 use super::state::{Aftermath, Ended, Model, label_text};
 use super::{Rule, Violation};
@@ -170,6 +175,28 @@ fn ended_with(m: &Model, pid: Pid, provider: Guid, label: Option<Label>) -> Opti
         .and_then(|s| s.ended)
 }
 
+/// The live session of (pid, provider) that a Cleanup or Rundown carrying `label` ends.
+///
+/// A label names one session, except when several live sessions share one: under
+/// `per-wsastartup` two stub Startups both open a null session, and a provider may return the
+/// same context from two Startups. The trace cannot say which of those the dispatcher meant,
+/// so the checker takes the one that makes the call legal, and judges a violation only when
+/// none does: a retiring session whose handles are all closed (S4.6 ends it now), else the
+/// newest one without open provider lookup handles (S4.8 closes a session's handles before it
+/// ends; S4.6 ends the newest idle one), else the newest one.
+fn ending_session(m: &Model, pid: Pid, provider: Guid, label: Option<Label>) -> Option<usize> {
+    let same = || {
+        m.live_iter(pid, provider)
+            .rev()
+            .filter(move |i| m.sessions[*i].label == label)
+    };
+    let idle = |i: &usize| !m.has_open_handles(*i);
+    same()
+        .find(|i| m.sessions[*i].retiring && idle(i))
+        .or_else(|| same().find(idle))
+        .or_else(|| same().next())
+}
+
 /// Cleanup / Rundown: ends exactly one live session, the right way (L3, L5, L6).
 fn session_end(
     m: &mut Model,
@@ -179,11 +206,7 @@ fn session_end(
     label: Option<Label>,
     out: &mut Vec<Violation>,
 ) {
-    let target = m
-        .live_iter(pid, provider)
-        .rev()
-        .find(|i| m.sessions[*i].label == label);
-    let Some(i) = target else {
+    let Some(i) = ending_session(m, pid, provider, label) else {
         let detail = match ended_with(m, pid, provider, label) {
             Some(ended) => format!(
                 "provider {provider} got {func} for session {} of pid {}, which already {}",
@@ -274,11 +297,7 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
             if live.len() <= remaining {
                 break;
             }
-            let idle = live
-                .iter()
-                .rev()
-                .copied()
-                .find(|i| m.open_handles(*i).is_empty());
+            let idle = live.iter().rev().copied().find(|i| !m.has_open_handles(*i));
             match idle {
                 Some(i) => owed_cleanup(m, pid, provider, i, out),
                 None => {
@@ -314,7 +333,7 @@ pub(super) fn after_handle_closed(m: &mut Model, session: usize) {
     if s.retiring
         && s.ended.is_none()
         && !m.has(s.provider, NspFn::Cleanup)
-        && m.open_handles(session).is_empty()
+        && !m.has_open_handles(session)
     {
         m.end_session(session, Ended::Silently(m.seq));
     }

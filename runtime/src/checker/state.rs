@@ -405,6 +405,18 @@ pub(super) fn label_text(l: Option<Label>) -> String {
 }
 
 impl Model {
+    /// Whether session `i` has a provider lookup handle still open ([`Model::open_handles`]
+    /// without collecting them).
+    pub fn has_open_handles(&self, i: usize) -> bool {
+        self.sessions.get(i).is_some_and(|s| {
+            s.handles.iter().any(|l| {
+                self.handles
+                    .get(l)
+                    .is_some_and(|h| h.session == i && h.closed.is_none())
+            })
+        })
+    }
+
     /// The still-open provider lookup handles of session `i`.
     pub fn open_handles(&self, i: usize) -> Vec<Label> {
         self.sessions.get(i).map_or_else(Vec::new, |s| {

@@ -795,3 +795,54 @@ fn s4_6_l5_an_idle_excess_session_left_without_cleanup() {
     let at = t.api(C, ApiFn::WSACleanup, 0, 0);
     only(&check_per_wsastartup(&t), "L5", at);
 }
+
+/// Per-wsastartup: two WSAStartups, two stub Startups (two null sessions, which no label tells
+/// apart), a lookup through the newest, then a plain exit with both still outstanding. The
+/// dispatcher runs the sessions down oldest first, closing each one's handles just before its
+/// Rundown (S4.7, S4.8): legal, since the handle is the second session's (S4.3).
+fn two_null_sessions_and_a_lookup() -> Tr {
+    let mut t = world(vec![]);
+    t.api(C, ApiFn::WSAStartup, 0, 0);
+    for _ in 0..2 {
+        t.call(NspFn::Startup, C, None, None, None);
+        t.push(Event::NspReturn {
+            provider: P,
+            func: NspFn::Startup,
+            pid: C,
+            ret: Some(-1),
+            err: 10045,
+            session: Some(None),
+            lookup: None,
+        });
+    }
+    t.begin(C, None, h(1));
+    t.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Exit,
+    });
+    t
+}
+
+#[test]
+fn s4_8_l6_near_miss_equal_session_arguments_end_in_the_order_that_keeps_the_rules() {
+    let mut t = two_null_sessions_and_a_lookup();
+    // The first Rundown can only be the older session's: the newer still has h1 open.
+    t.call(NspFn::ClientSessionRundown, C, None, None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    t.call(NspFn::LookupServiceEnd, C, None, Some(h(1)), None);
+    t.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    t.call(NspFn::ClientSessionRundown, C, None, None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    clean(&check_per_wsastartup(&t));
+}
+
+#[test]
+fn s4_8_l6_equal_session_arguments_and_a_handle_left_open_at_the_last_rundown() {
+    let mut t = two_null_sessions_and_a_lookup();
+    // Both sessions end while h1 is still open: whichever ended second ended with it.
+    t.call(NspFn::ClientSessionRundown, C, None, None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    let at = t.call(NspFn::ClientSessionRundown, C, None, None, None);
+    t.ret(NspFn::ClientSessionRundown, C, None, 0);
+    only(&check_per_wsastartup(&t), "L6", at);
+}

@@ -2,7 +2,7 @@
 //! that still fails the same way.
 //!
 //! - `seeds`: runs a range of seeds on worker threads and judges each run as it goes.
-//! - `shrink`: the smallest scenario and schedule that still fail with the same rule.
+//! - `shrink`: the smallest valid scenario and schedule that still fail for the same reason.
 //! - `crash_points`: one run with each client crashed at each of its steps in turn.
 //! - `regressions`: the failing seeds kept beside a scenario, tried first next time.
 //!

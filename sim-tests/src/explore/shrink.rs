@@ -6,7 +6,12 @@
 //! started sooner when one finishes sooner; in the last pass, a script started later when
 //! that fails in fewer events). Each candidate re-runs following the remaining moves
 //! ([`Schedule`]), remapped onto the smaller scenario, and, when the moves no longer fit it,
-//! under a few fresh seeds; it is kept only when it fails with the same rule. The result is
+//! under a few fresh seeds; it is kept only when it fails for the same reason: the same rule,
+//! and for a failed expectation the same one (`Reason`). A candidate scenario is tried only
+//! when the loader accepts it, so the result is a scenario `nspsim run` loads: taking out a
+//! process takes out the `expect_calls` entries that name it, cutting a `lookup` down takes
+//! out the `expect` steps that checked it, and a candidate that still breaks a load-time rule
+//! (a handle used but no longer begun, a host taken out) is passed over. The result is
 //! recorded and checked with the event-level replay that `nspsim replay` uses.
 //!
 //! [`Recording`]: nspsim_runtime::sim::strategy::Recording
@@ -17,7 +22,7 @@ use super::seeds::{Guide, Guided, bare, record_moves, run_guided};
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::{Pid, Tid};
 use nspsim_runtime::registry::Registry;
-use nspsim_runtime::scenario::{NextCount, Scenario, Step};
+use nspsim_runtime::scenario::{ExpectCalls, NextCount, Scenario, Step};
 use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Actor, Move, Portfolio, StepAt};
@@ -130,7 +135,8 @@ fn scenario_size(s: &Scenario) -> usize {
 ///
 /// The failing run's moves are recorded, then each candidate (moves taken out of the
 /// schedule, or steps, threads and processes taken out of the scenario) is re-run following
-/// the remaining moves ([`Schedule`]), and kept only when it fails with the same rule in a
+/// the remaining moves ([`Schedule`]), and kept only when the loader accepts it and it fails
+/// for the same reason (`Reason`: the rule, and for a failed expectation that same one) in a
 /// smaller run. Pids are positional and labels are numbered by first appearance, so the
 /// trace of the result is renumbered canonically by construction. The result is recorded
 /// and checked with the event-level replay that `nspsim replay` uses.
@@ -167,6 +173,7 @@ pub fn shrink_within(
     // Out of candidates or out of time.
     let done = |search: &Search| search.runs >= budget || bounds.expired();
     let seed = failure.seed;
+    let wanted = Reason::of(scenario, &failure.signature, &failure.detail);
     // The failing run itself, its moves recorded.
     let original = Guide::Fresh {
         strategy: failure.strategy,
@@ -191,7 +198,7 @@ pub fn shrink_within(
         seed: seed.wrapping_add(k),
         plan: &failure.plan,
     };
-    // A candidate is re-run under its guide, and kept when it fails with the same rule and
+    // A candidate is re-run under its guide, and kept when it fails for the same reason and
     // is smaller by the measure of the pass; the run with the fewest events is kept apart.
     let try_candidate = |s: Scenario, guide: Guide, search: &mut Search| {
         search.runs += 1;
@@ -199,14 +206,14 @@ pub fn shrink_within(
             (bounds.progress)(search.runs, budget);
         }
         let Some(Guided {
-            verdict: Some((signature, _)),
+            verdict: Some((signature, detail)),
             events,
             moves,
         }) = run_guided(&s, registry, seed, guide, max_steps)
         else {
             return false;
         };
-        if signature != failure.signature {
+        if Reason::of(&s, &signature, &detail) != wanted {
             return false;
         }
         let c = Candidate {
@@ -301,6 +308,9 @@ pub fn shrink_within(
                     break 'passes;
                 }
                 let c = make();
+                if !loads(&c, registry) {
+                    continue;
+                }
                 let moves = remap(&search.best.moves, &search.best.scenario, &c, change);
                 // A script with steps taken out finishes sooner; the others may have to start
                 // sooner too for the race to stay a race.
@@ -374,6 +384,84 @@ pub fn shrink_within(
         elapsed: start.elapsed(),
         stopped_early,
     }
+}
+
+/// What a failure is about, as shrinking compares it. For a lifecycle rule, a fault, a stuck
+/// thread or a livelock, the rule: its detail names pids, labels and seqs that shrinking
+/// changes. For a failed expectation, which one, named by what shrinking leaves alone (it
+/// renumbers entries, steps, threads and pids as it takes things out): another expectation
+/// failing instead is another failure, however small.
+#[derive(Debug, PartialEq)]
+enum Reason {
+    Rule(String),
+    /// An `expect_calls` entry, by its content.
+    Calls(ExpectCalls),
+    /// An `expect` step, or a step that could not run as written (`buffer = "required"`):
+    /// its process and the step itself.
+    Step {
+        process: String,
+        step: Step,
+    },
+}
+
+impl Reason {
+    /// The reason of a failure of a run of `s`, from its rule and detail (the wording of
+    /// `nspsim_runtime::checker`'s expectation verdicts). A detail worded otherwise falls back
+    /// to the rule.
+    fn of(s: &Scenario, signature: &str, detail: &str) -> Reason {
+        let rule = || Reason::Rule(signature.to_string());
+        if signature != "expect" {
+            return rule();
+        }
+        if let Some(rest) = detail.strip_prefix("expect_calls entry ") {
+            return leading_number(rest)
+                .and_then(|(n, _)| s.expect_calls.get(n.checked_sub(1)?))
+                .map_or_else(rule, |x| Reason::Calls(x.clone()));
+        }
+        expect_step(s, detail).map_or_else(rule, |(process, step)| Reason::Step {
+            process: process.to_string(),
+            step: step.clone(),
+        })
+    }
+}
+
+/// The process and step a detail `pid P (NAME) thread T step N: …` names in `s`.
+fn expect_step<'a>(s: &'a Scenario, detail: &str) -> Option<(&'a str, &'a Step)> {
+    let (pid, _) = leading_number(detail.strip_prefix("pid ")?)?;
+    let pid = Pid(u32::try_from(pid).ok()?);
+    let k = (0..script_count(s)).find(|k| script_owner(s, *k).is_some_and(|(p, _)| p == pid))?;
+    let process = script_process(s, k)?;
+    let rest = detail.strip_prefix(&format!("pid {} ({process}) thread ", pid.0))?;
+    let (tid, rest) = leading_number(rest)?;
+    let tid = Tid(u32::try_from(tid).ok()?);
+    let (step, _) = leading_number(rest.strip_prefix(" step ")?)?;
+    let k = (0..script_count(s)).find(|k| script_owner(s, *k) == Some((pid, tid)))?;
+    Some((process, script(s, k)?.get(step.checked_sub(1)?)?))
+}
+
+/// The name of the process (client or declared host) that runs script `k`.
+fn script_process(s: &Scenario, mut k: usize) -> Option<&str> {
+    for p in &s.processes {
+        if k <= p.threads.len() {
+            return Some(&p.name);
+        }
+        k -= 1 + p.threads.len();
+    }
+    s.hosts.get(k).map(|h| h.name.as_str())
+}
+
+/// The decimal number `text` starts with, and the rest.
+fn leading_number(text: &str) -> Option<(usize, &str)> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    Some((text[..end].parse().ok()?, &text[end..]))
+}
+
+/// Whether the loader accepts `s` (its JSON form, as a trace header embeds it): a shrunk
+/// scenario must be one `nspsim run` and `nspsim replay` take.
+fn loads(s: &Scenario, registry: &Registry) -> bool {
+    Scenario::from_json_with(&s.to_json(), registry).is_ok()
 }
 
 /// Names the lookup handles the shrinker made up (`shrunk-…`, after the script and step they
@@ -493,7 +581,12 @@ fn remap(moves: &[Taken], from: &Scenario, to: &Scenario, change: Change) -> Vec
                         a.step -= (hi - lo) as u32;
                     }
                 }
-                Change::Unloop { script, at: i, end } if owner(script) == Some((a.pid, a.tid)) => {
+                Change::Unloop {
+                    script,
+                    at: i,
+                    end,
+                    checks,
+                } if owner(script) == Some((a.pid, a.tid)) => {
                     let step = a.step as usize;
                     if step == i {
                         // The loop made one move per call: Begin, the Nexts, End.
@@ -504,8 +597,11 @@ fn remap(moves: &[Taken], from: &Scenario, to: &Scenario, change: Change) -> Vec
                             (_, true, true) => a.step += 1,
                             _ => continue,
                         }
-                    } else if step > i && end {
-                        a.step += 1;
+                    } else if step > i + checks {
+                        a.step = a.step + u32::from(end) - checks as u32;
+                    } else if step > i {
+                        // The checks taken out are `expect`s, which make no move.
+                        continue;
                     }
                 }
                 _ => {}
@@ -544,8 +640,14 @@ enum Change {
         to: usize,
     },
     /// The `lookup` at step `at` of script `script` cut down to its `lookup_begin` (and its
-    /// `lookup_end`, with `end`): the Nexts, and maybe the End, go.
-    Unloop { script: usize, at: usize, end: bool },
+    /// `lookup_end`, with `end`): the Nexts, and maybe the End, go, and so do the `checks`
+    /// `expect` steps right after it (they make no move).
+    Unloop {
+        script: usize,
+        at: usize,
+        end: bool,
+        checks: usize,
+    },
     /// Steps changed in place (fewer results, shorter sleeps).
     Edit,
 }
@@ -561,7 +663,10 @@ fn candidates(s: &Scenario) -> Vec<Variant<'_>> {
         out.push((
             Box::new(move || {
                 let mut c = s.clone();
-                c.processes.remove(i);
+                let gone = c.processes.remove(i);
+                // An entry that counts the calls serving it would judge nothing any more.
+                c.expect_calls
+                    .retain(|x| x.process.as_deref() != Some(gone.name.as_str()));
                 c
             }),
             Change::Process,
@@ -641,6 +746,12 @@ fn candidates(s: &Scenario) -> Vec<Variant<'_>> {
                     next,
                     ..
                 } => {
+                    // The `expect`s that checked the lookup go with its loop: after a Begin
+                    // or an End they would judge another call (and may not stand there).
+                    let checks = steps[i + 1..]
+                        .iter()
+                        .take_while(|x| matches!(x, Step::Expect { .. }))
+                        .count();
                     for end in [false, true] {
                         out.push((
                             Box::new(move || {
@@ -656,7 +767,7 @@ fn candidates(s: &Scenario) -> Vec<Variant<'_>> {
                                 }
                                 let mut c = s.clone();
                                 if let Some(v) = script_mut(&mut c, k) {
-                                    v.splice(i..=i, calls);
+                                    v.splice(i..=i + checks, calls);
                                 }
                                 c
                             }),
@@ -664,6 +775,7 @@ fn candidates(s: &Scenario) -> Vec<Variant<'_>> {
                                 script: k,
                                 at: i,
                                 end,
+                                checks,
                             },
                         ));
                     }
@@ -920,6 +1032,7 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
             script: 0,
             at: 1,
             end: false,
+            checks: 0,
         };
         let steps_of_main = |out: Vec<Taken>| -> Vec<u32> {
             out.iter()
@@ -933,10 +1046,42 @@ steps = [ { op = "sleep", us = 20 }, { op = "startup" } ]
             script: 0,
             at: 1,
             end: true,
+            checks: 0,
         };
         let out = remap(&moves(), &s, &s, with_end);
         assert_eq!(
             steps_of_main(out),
+            vec![0, 1, 2, 3],
+            "begin, end, then the cleanup"
+        );
+    }
+
+    #[test]
+    fn cutting_a_checked_lookup_down_takes_its_expects_out_of_the_numbering() {
+        let s = scenario();
+        // startup (0), lookup (1: Begin, Next, End), expect (2: no move), cleanup (3).
+        let moves = vec![
+            thread(2, 1, 0),
+            thread(2, 1, 1),
+            thread(2, 1, 1),
+            thread(2, 1, 1),
+            thread(2, 1, 3),
+        ];
+        let steps_of = |end: bool| -> Vec<u32> {
+            let change = Change::Unloop {
+                script: 0,
+                at: 1,
+                end,
+                checks: 1,
+            };
+            remap(&moves, &s, &s, change)
+                .iter()
+                .filter_map(|(_, a)| a.map(|a| a.step))
+                .collect()
+        };
+        assert_eq!(steps_of(false), vec![0, 1, 2], "begin, then the cleanup");
+        assert_eq!(
+            steps_of(true),
             vec![0, 1, 2, 3],
             "begin, end, then the cleanup"
         );
