@@ -267,8 +267,10 @@ pub fn main_with(registry: Registry) -> ExitCode {
         });
     }
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
+    // Not locked for the whole command: exploration's workers print progress lines to stderr
+    // themselves, and would wait forever for a lock this thread held.
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
     let code = match cli.command {
         Command::Run {
             scenario,

@@ -9,22 +9,14 @@
 //! The library is built once per test binary, into a directory beside copies of the example
 //! scenarios, so their `path = "libcontoso.so"` resolves as it does for a user.
 
+mod common;
+
+use common::{nspsim, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
 const CONTOSO_ID: &str = "6c3f4a52-1d2e-4b7a-9c1e-5a0b8d7e2f31";
-
-fn nspsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nspsim"))
-        .args(args)
-        .output()
-        .expect("the nspsim binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../providers/c/examples")

@@ -505,3 +505,35 @@ fn run_live_reports_a_provider_that_never_completes() {
     let body = std::fs::read_to_string(&trace).expect("trace");
     assert!(body.contains("\"kind\":\"timeout\""), "{body}");
 }
+
+/// A sweep that runs past the first plain progress line (every 10 s when stderr is not a
+/// terminal) must finish: the workers print that line themselves, and once waited forever for
+/// a stderr lock the command held.
+#[test]
+fn a_long_sweep_with_stderr_in_a_file_prints_progress_and_ends() {
+    use std::time::{Duration, Instant};
+    let mut child = nspsim_command()
+        .args(["explore", &demo(), "--time", "11s", "--jobs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nspsim starts");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for nspsim") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("explore --time 11s still running after 300 s: a progress line blocked");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().expect("collect the output");
+    assert_eq!(status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("seeds after"),
+        "no progress line: {}",
+        text(&out.stderr)
+    );
+}
