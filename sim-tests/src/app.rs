@@ -133,8 +133,10 @@ enum Command {
         /// Crash each client after each move of the seed's run in turn (before and after every
         /// API call, between the calls of a lookup, while a call waits), exhaustively. That is
         /// clients × moves runs, each as long as the seed's run: the cost grows with the square
-        /// of the run's length (the demo: 155 points in well under a second; 200 processes: about
-        /// 2,400 points of 800 moves each, minutes). --time bounds it.
+        /// of the run's length (the demo: 155 points in well under a second; the demo's clients
+        /// repeated to 200 processes: about 280,000 points of 2,000 moves each, hours). --time
+        /// bounds it, and the points are tried in order, so a bounded sweep covers the run's
+        /// start.
         #[arg(long)]
         crash_points: bool,
         /// Step limit per run (a run past it is a livelock); at least 1.
