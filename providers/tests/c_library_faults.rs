@@ -341,9 +341,71 @@ int AsanMain(int argc, char **argv) { WSADATA d; (void)argc; (void)argv; WSAStar
     let detail = crash_detail(panic_of(|| {
         p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
     }));
-    // ASan reports and exits with status 1 (its default exitcode).
+    // The sanitizer host exits with its own status for a report, told apart from exit(1).
     assert_eq!(
         detail,
-        "host exited with status 1 during NSPv2LookupServiceBegin"
+        "AddressSanitizer report during NSPv2LookupServiceBegin"
     );
+}
+
+#[test]
+fn a_fork_that_fails_after_connecting_does_not_shift_later_runs() {
+    use nspsim_providers::c_library::host::{Connection, ForkServer, HostSpec};
+    use nspsim_providers::c_library::{protocol, toolchain};
+    // Fork 2 is the spare forked after the first `F`; fork 3 fails the same way after a
+    // second `F` has to fork on demand. Every instance still gets its own child's connection,
+    // with its own greeting.
+    for fail in [1, 2, 3] {
+        let spec = HostSpec {
+            exe: toolchain::host_binary(toolchain::Variant::Plain).expect("a host"),
+            library: library("probe.c"),
+            is_entry: true,
+            symbol: "ProbeMain".into(),
+            id: Some(protocol::guid_to_c(ID)),
+            name: "probe".into(),
+            args: Vec::new(),
+            load_deadline: Duration::from_secs(5),
+            address_sanitizer: false,
+            fail_fork_at: Some(fail),
+        };
+        let server = ForkServer::spawn(&spec).expect("spawns");
+        let mut opened = 0;
+        for _ in 0..4 {
+            let mut conn = match Connection::open(&server, Duration::from_secs(5)) {
+                Ok(c) => c,
+                // The failed fork itself is reported by the `F` that needed it.
+                Err(e) => {
+                    assert!(e.contains("fork failed"), "{e}");
+                    continue;
+                }
+            };
+            let hello = conn.receive().expect("the child's greeting");
+            let hello = protocol::decode_hello(hello).expect("a greeting");
+            assert!(hello.advertised, "fail_fork_at {fail}");
+            opened += 1;
+        }
+        assert!(opened >= 3, "fail_fork_at {fail}: {opened} opened");
+    }
+}
+
+/// Linux: the listening socket is in the abstract namespace, so a run leaves no file or
+/// directory behind, even when nspsim dies by a signal and no `Drop` runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_listening_socket_is_no_file() {
+    let prefix = format!("nspsim-host-{}-", std::process::id());
+    let ours = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let p = build_concrete(probe(&[])).expect("builds");
+    assert_eq!(ours(), 0, "no socket directory in the temporary directory");
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    assert!(unix.contains(&format!("@{prefix}")), "an abstract socket");
+    drop(p);
 }

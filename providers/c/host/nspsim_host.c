@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -621,8 +622,11 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
 /* ------------------------------------------------------------------------------------------ */
 /* The fork server                                                                              */
 
+/* A child is named by its fork's sequence number, never by its pid: once a child is reaped
+ * its pid may be reused by a new child while nspsim has not yet asked about the old one. */
 typedef struct {
     pid_t pid;
+    uint32_t seq;
     int done;     /* reaped; `status` is valid */
     int released; /* nspsim no longer asks about it */
     int status;
@@ -630,11 +634,24 @@ typedef struct {
 static child_t g_children[NH_MAX_CHILDREN];
 static size_t g_nchildren;
 
-static child_t *child_find(pid_t pid)
+static child_t *child_by_seq(uint32_t seq)
 {
     size_t i;
     for (i = 0; i < g_nchildren; i++) {
-        if (g_children[i].pid == pid) {
+        if (g_children[i].seq == seq) {
+            return &g_children[i];
+        }
+    }
+    return NULL;
+}
+
+/* The entry of a child not reaped yet: at most one has a given pid (a pid is not reused before
+ * its process is reaped). */
+static child_t *child_live(pid_t pid)
+{
+    size_t i;
+    for (i = 0; i < g_nchildren; i++) {
+        if (g_children[i].pid == pid && !g_children[i].done) {
             return &g_children[i];
         }
     }
@@ -652,7 +669,7 @@ static void sweep(void)
         if (pid <= 0) {
             break;
         }
-        c = child_find(pid);
+        c = child_live(pid);
         if (c != NULL) {
             c->done = 1;
             c->status = status;
@@ -667,56 +684,46 @@ static void sweep(void)
     }
 }
 
-static void sleep_ms(long ms)
+/* The status reply (after `u8 0`): u8 how (0 exited, 1 killed by a signal, 2 killed by the
+ * host, 3 unknown child, 4 still running), i32 the exit status or the signal number. `S`
+ * never blocks: nspsim polls, so one child's slow exit never holds up the control channel
+ * that every run of this provider shares. `K` kills and reaps (a SIGKILLed child is reaped at
+ * once). A child whose end was reported is released. */
+static void child_status(uint32_t seq, int kill_now, buf_t *out)
 {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* Waits up to `wait_ms` for a child to end, then kills it. Fills the status reply:
- * u8 how (0 exited, 1 killed by a signal, 2 killed by the host after the wait, 3 unknown
- * child), i32 the exit status or the signal number. */
-static void child_status(pid_t pid, uint32_t wait_ms, int kill_now, buf_t *out)
-{
-    child_t *c = child_find(pid);
-    uint32_t waited = 0;
+    child_t *c;
     int killed = 0;
+    sweep();
+    c = child_by_seq(seq);
     if (c == NULL) {
         put_u8(out, 3);
         put_i32(out, 0);
         return;
     }
     if (kill_now && !c->done) {
-        kill(pid, SIGKILL);
+        kill(c->pid, SIGKILL);
         killed = 1;
-    }
-    while (!c->done) {
-        int status;
-        pid_t got = waitpid(pid, &status, killed ? 0 : WNOHANG);
-        if (got == pid) {
-            c->done = 1;
-            c->status = status;
-            break;
-        }
-        if (got < 0 && errno != EINTR) {
-            put_u8(out, 3);
-            put_i32(out, 0);
-            return;
-        }
-        if (!killed) {
-            if (waited >= wait_ms) {
-                kill(pid, SIGKILL);
-                killed = 1;
-            } else {
-                sleep_ms(1);
-                waited++;
+        for (;;) {
+            int status;
+            pid_t got = waitpid(c->pid, &status, 0);
+            if (got == c->pid) {
+                c->done = 1;
+                c->status = status;
+                break;
+            }
+            if (got < 0 && errno != EINTR) {
+                put_u8(out, 3);
+                put_i32(out, 0);
+                return;
             }
         }
     }
-    c->released = 1; /* asked once: nspsim is done with it */
+    if (!c->done) {
+        put_u8(out, 4);
+        put_i32(out, 0);
+        return;
+    }
+    c->released = 1; /* reported: nspsim is done with it */
     if (killed) {
         put_u8(out, 2);
         put_i32(out, SIGKILL);
@@ -729,22 +736,40 @@ static void child_status(pid_t pid, uint32_t wait_ms, int kill_now, buf_t *out)
     }
 }
 
+/* Connects to nspsim's listening socket. `@NAME` is Linux's abstract namespace (no file, so
+ * nothing is left behind when nspsim dies by a signal); anything else is a path. */
 static int connect_to(const char *path)
 {
     struct sockaddr_un addr;
+    socklen_t len;
+    size_t n = strlen(path);
     int fd;
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+#if defined(__linux__)
+    if (path[0] == '@') {
+        /* sun_path[0] stays NUL; the name follows, and the length says where it ends. */
+        if (n > sizeof(addr.sun_path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(addr.sun_path + 1, path + 1, n - 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else
+#endif
+    {
+        if (n >= sizeof(addr.sun_path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(addr.sun_path, path, n + 1);
+        len = (socklen_t)sizeof(addr);
     }
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) {
         return -1;
     }
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+    if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -774,17 +799,30 @@ static int parse_id(const char *hex, unsigned char id[16])
     return hex[32] == '\0' ? 0 : -1;
 }
 
-/* The child prepared for the next `F` (0: none). */
+/* The child prepared for the next `F` (0: none), and its fork's sequence number. */
 static pid_t g_spare;
+static uint32_t g_spare_seq;
+/* The last fork's sequence number, and the token nspsim gave (NSPSIM_HOST_TOKEN): both go on
+ * every connection first, so nspsim takes only the connection of the fork it asked for. */
+static uint32_t g_seq;
+static uint64_t g_token;
+/* Test only (NSPSIM_HOST_TEST_FAIL_FORK=N): the Nth fork fails after its connection was made,
+ * as a fork refused for lack of memory or processes would. 0: never. */
+static unsigned long g_fail_fork_at;
+static unsigned long g_forks;
 
-/* Connects to nspsim's socket and forks a run's host process holding that connection. The
- * connection is made before the fork, so nspsim's accept never waits for the child. Returns
- * the child's pid, or -1 with `msg` set. */
+/* Connects to nspsim's socket, says which fork the connection is (`I`, the sequence number and
+ * the token), and forks a run's host process holding that connection. The connection is made
+ * before the fork, so nspsim's accept never waits for the child; when the fork fails, the
+ * connection is closed and nspsim, expecting a later sequence number, discards it. Returns the
+ * child's pid, or -1 with `msg` set. */
 static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_entry, int argc, char **argv,
-                         char *msg, size_t msg_size)
+                         uint32_t *seq_out, char *msg, size_t msg_size)
 {
     int sock;
     pid_t pid;
+    buf_t ident = { 0 };
+    int sent;
     if (g_nchildren == NH_MAX_CHILDREN) {
         snprintf(msg, msg_size, "too many provider host processes at once");
         return -1;
@@ -794,8 +832,25 @@ static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_e
         snprintf(msg, msg_size, "cannot connect to nspsim's socket: %s", strerror(errno));
         return -1;
     }
+    g_seq++;
+    put_u8(&ident, 'I');
+    put_u32(&ident, g_seq);
+    put_u64(&ident, g_token);
+    sent = send_frame(sock, &ident);
+    free(ident.data);
+    if (sent != 0) {
+        snprintf(msg, msg_size, "cannot write to nspsim's socket: %s", strerror(errno));
+        close(sock);
+        return -1;
+    }
     fflush(NULL); /* no buffered output is duplicated into the child */
-    pid = fork();
+    g_forks++;
+    if (g_fail_fork_at != 0 && g_forks == g_fail_fork_at) {
+        pid = -1;
+        errno = EAGAIN;
+    } else {
+        pid = fork();
+    }
     if (pid < 0) {
         snprintf(msg, msg_size, "fork failed: %s", strerror(errno));
         close(sock);
@@ -821,11 +876,29 @@ static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_e
     }
     close(sock);
     g_children[g_nchildren].pid = pid;
+    g_children[g_nchildren].seq = g_seq;
     g_children[g_nchildren].done = 0;
     g_children[g_nchildren].released = 0;
     g_children[g_nchildren].status = 0;
     g_nchildren++;
+    *seq_out = g_seq;
     return pid;
+}
+
+/* Reads NSPSIM_HOST_TOKEN (hex) and the test hook, and removes them from the environment
+ * before the provider's code runs. */
+static void read_environment(void)
+{
+    const char *t = getenv("NSPSIM_HOST_TOKEN");
+    const char *f = getenv("NSPSIM_HOST_TEST_FAIL_FORK");
+    if (t != NULL) {
+        g_token = (uint64_t)strtoull(t, NULL, 16);
+    }
+    if (f != NULL) {
+        g_fail_fork_at = strtoul(f, NULL, 10);
+    }
+    unsetenv("NSPSIM_HOST_TOKEN");
+    unsetenv("NSPSIM_HOST_TEST_FAIL_FORK");
 }
 
 int main(int argc, char **argv)
@@ -846,6 +919,7 @@ int main(int argc, char **argv)
     }
     fcntl(ctl_out, F_SETFD, FD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, not a death */
+    read_environment();
 
     if (argc < 7) {
         reply_error(ctl_out, &out, "usage: nspsim_host SOCKET LIBRARY entry|routines SYMBOL ID|- NAME [ARG...]");
@@ -900,8 +974,9 @@ int main(int argc, char **argv)
         out.len = 0;
         if (cmd == 'F') {
             pid_t pid;
+            uint32_t seq;
             if (g_spare <= 0) {
-                g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+                g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, &g_spare_seq, msg, sizeof(msg));
                 if (g_spare < 0) {
                     g_spare = 0;
                     reply_error(ctl_out, &out, msg);
@@ -909,26 +984,27 @@ int main(int argc, char **argv)
                 }
             }
             pid = g_spare;
+            seq = g_spare_seq;
             g_spare = 0;
             put_u8(&out, 0);
             put_u32(&out, (uint32_t)pid);
+            put_u32(&out, seq);
             (void)send_frame(ctl_out, &out);
             /* Fork the next run's child now, while nspsim runs this one: a fork and the host
-             * main cost more than a whole run's calls. Its connection queues behind this one,
-             * so nspsim's next accept still gets the child of its next `F`. A failure here is
-             * reported by that `F`, which tries again. */
-            g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+             * main cost more than a whole run's calls. Its connection queues behind this one
+             * and says its sequence number, so nspsim's next accept finds the child of its next
+             * `F`. A failure here is reported by that `F`, which tries again. */
+            g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, &g_spare_seq, msg, sizeof(msg));
             if (g_spare < 0) {
                 g_spare = 0;
             }
         } else if (cmd == 'S' || cmd == 'K') {
-            pid_t pid = (pid_t)get_u32(&r);
-            uint32_t wait_ms = get_u32(&r);
+            uint32_t seq = get_u32(&r);
             put_u8(&out, 0);
-            child_status(pid, wait_ms, cmd == 'K', &out);
+            child_status(seq, cmd == 'K', &out);
             (void)send_frame(ctl_out, &out);
         } else if (cmd == 'R') {
-            child_t *c = child_find((pid_t)get_u32(&r));
+            child_t *c = child_by_seq(get_u32(&r));
             if (c != NULL) {
                 c->released = 1;
             }
