@@ -409,3 +409,57 @@ fn the_listening_socket_is_no_file() {
     assert!(unix.contains(&format!("@{prefix}")), "an abstract socket");
     drop(p);
 }
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => panic!(
+            "expected a panic with a text, got crash {:?}",
+            p.downcast_ref::<ProviderCrash>().map(|c| &c.detail)
+        ),
+    }
+}
+
+#[test]
+fn a_write_after_completion_is_a_fault_naming_the_parameter() {
+    for (how, says) in [
+        (
+            "buffer",
+            "wrote to lpqsResults of call 1 after completing it",
+        ),
+        (
+            "length",
+            "wrote to lpdwBufferLength of call 1 after completing it",
+        ),
+    ] {
+        let mut p = build(probe(&[&format!("late-write={how}")])).expect("builds");
+        let mut c = ctx();
+        let lookup = p
+            .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+            .expect("Begin");
+        let text = panic_text(panic_of(|| {
+            p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+        }));
+        assert!(text.starts_with("write after completion: "), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
+
+#[test]
+fn too_many_pending_calls_is_a_fault_naming_the_limit() {
+    let mut p = build(probe(&["complete=none"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    for call in 1..=65_536u64 {
+        p.lookup_service_next_ex(&mut c, AsyncCall(call), lookup, LupFlags::RETURN_NAME, 0);
+    }
+    let text = panic_text(panic_of(|| {
+        p.lookup_service_next_ex(&mut c, AsyncCall(65_537), lookup, LupFlags::RETURN_NAME, 0)
+    }));
+    assert!(
+        text.contains("host limit: more than 65536 NextEx and SetServiceEx calls pending"),
+        "{text}"
+    );
+}

@@ -49,9 +49,18 @@
 
 /* ---- Limits (a bound on everything a peer can ask for) ---- */
 #define NH_MAX_FRAME (64u << 20)  /* a request or reply body */
+#define NH_MAX_OPS (NH_MAX_FRAME - 64u) /* a reply's operations: the frame less its header */
 #define NH_MAX_WORK 65536u        /* pending work items in one run */
 #define NH_MAX_PENDING 65536u     /* NextEx/SetServiceEx calls not yet completed */
 #define NH_MAX_CHILDREN 4096u     /* live children of the fork server */
+
+/* A limit of the host that a provider reached: reported to nspsim as an `L` operation, which
+ * it reports as a fault naming the limit (PROTOCOL.md), never as a crash. */
+enum { LIMIT_REPLY = 1, LIMIT_PENDING = 2 };
+
+/* What memory given to a call is filled with when the host frees it: a provider that reads it
+ * after completing the call reads this, the same in every run. */
+#define NH_POISON 0xDD
 
 /* Exit statuses of a child that gave up on its own (nspsim reports them as they are). */
 #define NH_EXIT_PROTOCOL 97 /* a malformed request: a bug in nspsim */
@@ -68,7 +77,7 @@ enum {
     REQ_RUNDOWN = 7,
     REQ_RUN_WORK = 8,
 };
-enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U' };
+enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U', OP_LIMIT = 'L', OP_LATE_WRITE = 'W' };
 
 unsigned char nh_provider_id[16];
 int nh_have_id;
@@ -264,6 +273,21 @@ static int recv_frame(reader_t *rd, buf_t *in)
 
 static buf_t g_ops;          /* the operations of the current call, as sent */
 static uint32_t g_nops;
+static uint8_t g_limit;      /* a limit reached during the current call (LIMIT_*), or 0 */
+
+/* Whether `n` more bytes of operations fit in the reply; when not, the call's reply is only
+ * the limit (the instance is dead for nspsim then, so what is dropped is never needed). */
+static int ops_room(size_t n)
+{
+    if (g_limit != 0) {
+        return 0;
+    }
+    if (n > NH_MAX_OPS - g_ops.len) {
+        g_limit = LIMIT_REPLY;
+        return 0;
+    }
+    return 1;
+}
 static uint64_t g_next_token = 1;
 static uint64_t g_running_work; /* token of the work item running, 0 on the call thread */
 
@@ -285,9 +309,18 @@ typedef struct {
     uint32_t len;       /* *lpdwBufferLength (NextEx) */
     uint32_t cap;       /* the buffer's size as given */
     unsigned char *mem; /* the NextEx buffer, or the SetServiceEx query set */
+    size_t size;        /* bytes allocated at `mem` */
+    /* Once completed: a copy of `mem` and `len` as they were at completion. The memory is
+     * kept until the request (or work item) that completed it returns; then a difference is
+     * a write after completion, reported, and the memory is poisoned and freed. */
+    unsigned char *snapshot;
+    uint32_t snapshot_len;
 } pending_t;
 static pending_t **g_pending;
 static size_t g_npending, g_cappending;
+/* Completed during the current request, freed when it returns. */
+static pending_t **g_retired;
+static size_t g_nretired, g_capretired;
 
 uint64_t nh_current_work(void)
 {
@@ -296,6 +329,9 @@ uint64_t nh_current_work(void)
 
 void nh_note_unadvertise(void)
 {
+    if (!ops_room(1)) {
+        return;
+    }
     put_u8(&g_ops, OP_UNADVERTISE);
     g_nops++;
 }
@@ -303,7 +339,7 @@ void nh_note_unadvertise(void)
 uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
 {
     uint64_t token;
-    if (g_nwork >= NH_MAX_WORK) {
+    if (g_nwork >= NH_MAX_WORK || !ops_room(10)) {
         return 0;
     }
     if (g_nwork == g_capwork) {
@@ -327,8 +363,9 @@ uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
     return token;
 }
 
-/* Registers a pending call owning `mem`; on failure frees `mem` and dies (out of memory). */
-static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem)
+/* Registers a pending call owning `mem` (`size` bytes); on failure frees `mem` and dies (out
+ * of memory). The caller has checked NH_MAX_PENDING. */
+static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem, size_t size)
 {
     pending_t *p;
     if (g_npending >= NH_MAX_PENDING) {
@@ -353,37 +390,92 @@ static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem)
     p->h = h;
     p->is_next = is_next;
     p->mem = mem;
+    p->size = size;
     g_pending[g_npending++] = p;
     return p;
 }
 
-static void pending_remove(size_t i)
+/* A completed call's memory leaves the pending table with a snapshot, to be checked and freed
+ * when the current request returns. */
+static void pending_retire(size_t i)
 {
-    free(g_pending[i]->mem);
-    free(g_pending[i]);
+    pending_t *p = g_pending[i];
     g_pending[i] = g_pending[--g_npending];
+    if (g_nretired == g_capretired) {
+        size_t cap = g_capretired ? g_capretired * 2 : 16;
+        pending_t **t = realloc(g_retired, cap * sizeof(*t));
+        if (t == NULL) {
+            die_nomem();
+        }
+        g_retired = t;
+        g_capretired = cap;
+    }
+    p->snapshot = malloc(p->size);
+    if (p->snapshot == NULL) {
+        die_nomem();
+    }
+    memcpy(p->snapshot, p->mem, p->size);
+    p->snapshot_len = p->len;
+    g_retired[g_nretired++] = p;
+}
+
+/* The current request returned: each call completed during it is checked for writes after its
+ * completion (a `W` operation: the call's handle, 0 the NextEx buffer, 1 *lpdwBufferLength,
+ * 2 the SetServiceEx query set), then poisoned and freed. A write in a later request lands in
+ * freed memory, which only the AddressSanitizer host catches. */
+static void retired_release(void)
+{
+    size_t i;
+    for (i = 0; i < g_nretired; i++) {
+        pending_t *p = g_retired[i];
+        int what = -1;
+        if (memcmp(p->snapshot, p->mem, p->size) != 0) {
+            what = p->is_next ? 0 : 2;
+        } else if (p->is_next && p->snapshot_len != p->len) {
+            what = 1;
+        }
+        if (what >= 0 && ops_room(10)) {
+            put_u8(&g_ops, OP_LATE_WRITE);
+            put_u64(&g_ops, p->h);
+            put_u8(&g_ops, (uint8_t)what);
+            g_nops++;
+        }
+        memset(p->mem, NH_POISON, p->size);
+        free(p->mem);
+        free(p->snapshot);
+        free(p);
+    }
+    g_nretired = 0;
 }
 
 void nh_complete(uint64_t h, int32_t code)
 {
     size_t i;
-    put_u8(&g_ops, OP_COMPLETE);
-    put_u64(&g_ops, h);
-    put_i32(&g_ops, code);
+    const pending_t *p = NULL;
+    uint32_t n = 0;
     for (i = 0; i < g_npending; i++) {
         if (g_pending[i]->h == h) {
+            p = g_pending[i];
             break;
         }
     }
-    if (i < g_npending && g_pending[i]->is_next) {
-        /* The NextEx output as it is now: the buffer's address (the result's pointers are
-         * relative to it), *lpdwBufferLength, and the buffer's bytes up to the last non-zero
-         * one (it was zero-filled, so nspsim restores the rest). Reads stay within `cap`. */
-        const pending_t *p = g_pending[i];
-        uint32_t n = p->cap;
+    if (p != NULL && p->is_next) {
+        /* The NextEx output goes up to its last non-zero byte (it was zero-filled, so nspsim
+         * restores the rest). Reads stay within `cap`. */
+        n = p->cap;
         while (n > 0 && p->mem[n - 1] == 0) {
             n--;
         }
+    }
+    if (!ops_room(14 + (p != NULL && p->is_next ? 20 + (size_t)n : 0))) {
+        return;
+    }
+    put_u8(&g_ops, OP_COMPLETE);
+    put_u64(&g_ops, h);
+    put_i32(&g_ops, code);
+    if (p != NULL && p->is_next) {
+        /* The buffer's address (the result's pointers are relative to it), *lpdwBufferLength,
+         * and the bytes. */
         put_u8(&g_ops, 1);
         put_u64(&g_ops, (uint64_t)(uintptr_t)p->mem);
         put_u32(&g_ops, p->len);
@@ -394,15 +486,18 @@ void nh_complete(uint64_t h, int32_t code)
         put_u8(&g_ops, 0);
     }
     g_nops++;
-    if (i < g_npending) {
-        pending_remove(i);
+    if (p != NULL) {
+        /* Not freed yet: the provider may still be running on its stack (completing from
+         * inside its NextEx is the common case), so the memory lives until the request
+         * returns, and is checked then. */
+        pending_retire(i);
     }
 }
 
 /* A query set image (PROTOCOL.md): copied into fresh 8-aligned memory at B, B added to the
  * pointer field at each relocation. Every relocation and the offset it holds must lie inside
  * the image. NULL with r->bad set on a malformed image. */
-static unsigned char *read_image(rd_t *r)
+static unsigned char *read_image(rd_t *r, size_t *size)
 {
     uint32_t n = get_u32(r);
     uint32_t nrel;
@@ -414,7 +509,8 @@ static unsigned char *read_image(rd_t *r)
     }
     /* calloc: at least the 112-byte WSAQUERYSET2W, zero beyond the image; malloc's alignment
      * (16) covers the 8 every part needs. */
-    mem = calloc(1, n < 112 ? 112 : n);
+    *size = n < 112 ? 112 : n;
+    mem = calloc(1, *size);
     if (mem == NULL) {
         die_nomem();
     }
@@ -473,12 +569,16 @@ static void serve(rd_t *r, buf_t *out)
     case REQ_BEGIN: {
         uint32_t flags = get_u32(r);
         uint64_t session = get_u64(r);
-        unsigned char *qs = read_image(r);
+        size_t size;
+        unsigned char *qs = read_image(r, &size);
         if (r->bad) {
             protocol_error("Begin");
         }
         ret = nh_call_begin(qs, flags, session, &value);
-        free(qs); /* the restrictions are the caller's, valid for the call only */
+        /* The restrictions are the caller's, valid for the call only: poisoned, so a provider
+         * that kept a pointer into them reads the same garbage in every run. */
+        memset(qs, NH_POISON, size);
+        free(qs);
         break;
     }
     case REQ_NEXT_EX: {
@@ -491,13 +591,17 @@ static void serve(rd_t *r, buf_t *out)
         if (r->bad) {
             protocol_error("NextEx");
         }
+        if (g_npending >= NH_MAX_PENDING) {
+            g_limit = LIMIT_PENDING; /* the provider is not called */
+            break;
+        }
         /* Zero-filled, so a provider that reads what it did not write reads the same bytes in
          * every run; at least 8 bytes so a zero-length buffer is still a valid pointer. */
         mem = calloc(1, cap < 8 ? 8 : cap);
         if (mem == NULL) {
             die_nomem();
         }
-        p = pending_add(h, 1, mem);
+        p = pending_add(h, 1, mem, cap < 8 ? 8 : cap);
         p->cap = cap;
         p->len = cap;
         nh_call_next_ex(h, lookup, flags, &p->len, mem);
@@ -516,12 +620,18 @@ static void serve(rd_t *r, buf_t *out)
         uint64_t session = get_u64(r);
         uint32_t op = get_u32(r);
         uint32_t flags = get_u32(r);
-        unsigned char *qs = read_image(r);
+        size_t size;
+        unsigned char *qs = read_image(r, &size);
         if (r->bad) {
             protocol_error("SetServiceEx");
         }
+        if (g_npending >= NH_MAX_PENDING) {
+            free(qs);
+            g_limit = LIMIT_PENDING; /* the provider is not called */
+            break;
+        }
         /* The registration stays valid until the call completes: the client waits for it. */
-        (void)pending_add(h, 0, qs);
+        (void)pending_add(h, 0, qs, size);
         nh_call_set_service(h, qs, op, flags, session);
         break;
     }
@@ -556,6 +666,7 @@ static void serve(rd_t *r, buf_t *out)
     default:
         protocol_error("unknown request");
     }
+    retired_release();
     err_set = nh_last_error_get(&err);
     out->len = 0;
     put_u8(out, 'R');
@@ -563,10 +674,18 @@ static void serve(rd_t *r, buf_t *out)
     put_u8(out, (uint8_t)err_set);
     put_u32(out, err);
     put_u64(out, value);
-    put_u32(out, g_nops);
-    put(out, g_ops.data, g_ops.len);
+    if (g_limit != 0) {
+        /* Only the limit: nspsim ends the instance with a fault naming it. */
+        put_u32(out, 1);
+        put_u8(out, OP_LIMIT);
+        put_u8(out, g_limit);
+    } else {
+        put_u32(out, g_nops);
+        put(out, g_ops.data, g_ops.len);
+    }
     g_ops.len = 0;
     g_nops = 0;
+    g_limit = 0;
 }
 
 /* The child's life: run the host main, say what it advertised, serve calls until nspsim

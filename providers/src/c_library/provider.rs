@@ -269,6 +269,16 @@ impl CProvider {
             }
             // The scenario's steps decide when the provider stops being reachable.
             HostOp::Unadvertise => {}
+            // P4: a limit of the host is a fault naming it, never a crash.
+            HostOp::Limit(limit) => self.die(Dead::Panic(limit.describe())),
+            // The memory of a completed call is the client's again (S6.2): a provider that
+            // writes to it after WSAProviderCompleteAsyncCall has a bug that Windows would
+            // show as corruption of the client's result, if at all. A P4 `panic` fault.
+            HostOp::LateWrite { call, what } => self.die(Dead::Panic(format!(
+                "write after completion: the provider wrote to {} of call {} after completing it with WSAProviderCompleteAsyncCall",
+                what.name(),
+                call
+            ))),
         }
     }
 

@@ -10,6 +10,8 @@
  *   pidfile=PATH                       write "PID PPID\n" there (leak tests)
  *   bad-result                         NextEx writes a result with a pointer outside the buffer
  *   queue-in-entry                     the host main queues a work item that counts sessions up
+ *   late-write=buffer|length           an inline NextEx writes to lpqsResults or
+ *                                      *lpdwBufferLength after completing (a provider bug)
  * Sessions count from 1 in every process: a fresh state shows as session 0x1001.
  */
 #include <winsock2.h>
@@ -31,6 +33,7 @@ static char g_crash_fn[16];
 static char g_crash_how[16];
 static char g_complete[16] = "inline";
 static int g_bad_result;
+static char g_late_write[16];
 static LONG volatile g_sessions;
 static NSPV2_ROUTINE g_table;
 
@@ -180,6 +183,11 @@ static VOID WSAAPI ProbeNextEx(HANDLE hAsyncCall, HANDLE hLookup, DWORD dwContro
     }
     if (strcmp(g_complete, "inline") == 0) {
         WSAProviderCompleteAsyncCall(hAsyncCall, ProbeWrite(lookup->Name, lpdwBufferLength, lpqsResults));
+        if (strcmp(g_late_write, "buffer") == 0) {
+            lpqsResults->dwOutputFlags ^= 1;
+        } else if (strcmp(g_late_write, "length") == 0) {
+            *lpdwBufferLength += 1;
+        }
         return;
     }
     work = (PROBE_WORK *)LocalAlloc(LPTR, sizeof(PROBE_WORK));
@@ -285,6 +293,8 @@ int ProbeMain(int argc, char **argv)
             }
             fprintf(f, "%u %d\n", (unsigned)GetCurrentProcessId(), (int)getppid());
             fclose(f);
+        } else if ((v = opt(argv[i], "late-write=")) != NULL) {
+            strncpy(g_late_write, v, sizeof(g_late_write) - 1);
         } else if (strcmp(argv[i], "queue-in-entry") == 0) {
             if (!QueueUserWorkItem(ProbeEntryWork, NULL, WT_EXECUTEDEFAULT)) {
                 return 107;
