@@ -6,6 +6,16 @@
 //! signal, as text with no pid or address in it, since it reaches the trace); a child that does
 //! not answer within the call deadline is killed. Nothing here panics: failures are values, and
 //! the provider adapter decides what they mean.
+//!
+//! What keeps many runs apart and leaves nothing behind:
+//! - the listening socket is in Linux's abstract namespace (elsewhere a file in a private
+//!   directory), so an nspsim killed by a signal leaves no file; the fork server exits when its
+//!   stdin closes and its children die with it;
+//! - every connection starts with its fork's sequence number and a per-server token, so a fork
+//!   that failed after connecting, or a stranger's connection, is skipped, never taken for the
+//!   next run's child; children are named by that number, never by a pid the system may reuse;
+//! - the control channel is held for one short request at a time: how a child ended is polled,
+//!   so one child's slow exit never stalls the other exploration workers' forks.
 
 use super::protocol::{self, MAX_FRAME, Request};
 use std::hash::{BuildHasher, Hasher};
