@@ -463,3 +463,60 @@ fn too_many_pending_calls_is_a_fault_naming_the_limit() {
         "{text}"
     );
 }
+
+/// A child that closed its connection but does not exit is waited for, then killed; the wait
+/// does not hold the fork server's control channel, so other runs fork and call meanwhile.
+#[test]
+fn waiting_for_one_child_to_end_does_not_stall_other_runs() {
+    use nspsim_core::ProviderKind;
+    let kind = nspsim_providers::c_library::CLibraryKind;
+    let options = bound(probe(&["crash=begin:close"]));
+    let factory = kind.prepare(&options).expect("prepares");
+    let mut slow = factory().expect("an instance");
+    std::thread::scope(|s| {
+        let waited = s.spawn(move || {
+            let detail = crash_detail(panic_of(|| {
+                slow.lookup_service_begin(&mut ctx(), &q(), LupFlags::RETURN_NAME, None)
+            }));
+            (detail, Instant::now())
+        });
+        // The first run is now waiting for its child to exit (up to two seconds).
+        std::thread::sleep(Duration::from_millis(300));
+        for _ in 0..5 {
+            let mut p = factory().expect("an instance");
+            assert!(p.startup(&mut ctx()).is_ok());
+        }
+        let others_done = Instant::now();
+        let (detail, waited_done) = waited.join().expect("the waiting run");
+        assert_eq!(
+            detail,
+            "host closed its connection and was killed during NSPv2LookupServiceBegin"
+        );
+        assert!(others_done < waited_done, "other runs went on meanwhile");
+    });
+}
+
+#[test]
+fn a_reply_longer_than_a_frame_is_a_fault_naming_the_limit() {
+    let mut p = build(probe(&["fill-buffer"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    // A 1 MiB buffer, every byte non-zero, is sent whole.
+    p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 1 << 20);
+    // One of 65 MiB, completed with every byte non-zero, cannot be.
+    let text = panic_text(panic_of(|| {
+        p.lookup_service_next_ex(
+            &mut c,
+            AsyncCall(2),
+            lookup,
+            LupFlags::RETURN_NAME,
+            65 << 20,
+        )
+    }));
+    assert!(
+        text.contains("host limit: the completions and work items of one call exceed the 64 MiB"),
+        "{text}"
+    );
+}
