@@ -66,10 +66,10 @@ pub const ASAN_EXIT_CODE: i32 = 86;
 /// (later options win, so a user can override each): a report exits with [`ASAN_EXIT_CODE`];
 /// no leak report at exit, since a run's host ends with `_exit` (leaks are never checked
 /// there) and the fork server's own buffers live until it exits.
-fn asan_options() -> String {
+fn asan_options(user: Option<&str>) -> String {
     let ours = format!("exitcode={ASAN_EXIT_CODE}:detect_leaks=0");
-    match std::env::var("ASAN_OPTIONS") {
-        Ok(user) if !user.trim().is_empty() => format!("{ours}:{user}"),
+    match user {
+        Some(user) if !user.trim().is_empty() => format!("{ours}:{user}"),
         _ => ours,
     }
 }
@@ -341,7 +341,8 @@ impl ForkServer {
             // A provider's diagnostics go to the terminal, as a host's console would show them.
             .stderr(Stdio::inherit());
         if spec.address_sanitizer {
-            cmd.env("ASAN_OPTIONS", asan_options());
+            let user = std::env::var("ASAN_OPTIONS").ok();
+            cmd.env("ASAN_OPTIONS", asan_options(user.as_deref()));
         }
         if let Some(n) = spec.fail_fork_at {
             cmd.env("NSPSIM_HOST_TEST_FAIL_FORK", n.to_string());
@@ -659,5 +660,21 @@ impl Drop for Connection {
         // Closing the socket ends the child's serve loop; the server reaps it.
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.server.release(self.seq);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asan_options;
+
+    #[test]
+    fn the_users_asan_options_come_after_ours() {
+        assert_eq!(asan_options(None), "exitcode=86:detect_leaks=0");
+        assert_eq!(asan_options(Some(" ")), "exitcode=86:detect_leaks=0");
+        // Later options win: a user's detect_leaks=1 turns leak reports back on.
+        assert_eq!(
+            asan_options(Some("detect_leaks=1")),
+            "exitcode=86:detect_leaks=0:detect_leaks=1"
+        );
     }
 }
