@@ -165,6 +165,17 @@ fn every_exported_function_behaves_as_on_windows() {
 }
 
 #[test]
+fn unadvertising_twice_fails_and_an_unadvertised_host_main_fails_the_build() {
+    // UnadvertiseMain: unadvertise, again (WSAEINVAL), advertise again; it returns 0 only when
+    // each step answered as Windows does.
+    let options = json!({ "path": library("winapi.c"), "entry": "UnadvertiseMain" });
+    build(options).unwrap_or_else(|e| panic!("{e}"));
+    let options = json!({ "path": library("winapi.c"), "entry": "UnadvertisedMain" });
+    let e = build(options).err().expect("nothing is advertised");
+    assert!(e.contains("without advertising"), "{e}");
+}
+
+#[test]
 fn the_probe_reports_last_errors_per_call() {
     let mut p = build(probe(&[])).expect("builds");
     let mut c = ctx();

@@ -341,9 +341,182 @@ int AsanMain(int argc, char **argv) { WSADATA d; (void)argc; (void)argv; WSAStar
     let detail = crash_detail(panic_of(|| {
         p.lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
     }));
-    // ASan reports and exits with status 1 (its default exitcode).
+    // The sanitizer host exits with its own status for a report, told apart from exit(1).
     assert_eq!(
         detail,
-        "host exited with status 1 during NSPv2LookupServiceBegin"
+        "AddressSanitizer report during NSPv2LookupServiceBegin"
+    );
+}
+
+#[test]
+fn a_fork_that_fails_after_connecting_does_not_shift_later_runs() {
+    use nspsim_providers::c_library::host::{Connection, ForkServer, HostSpec};
+    use nspsim_providers::c_library::{protocol, toolchain};
+    // Fork 2 is the spare forked after the first `F`; fork 3 fails the same way after a
+    // second `F` has to fork on demand. Every instance still gets its own child's connection,
+    // with its own greeting.
+    for fail in [1, 2, 3] {
+        let spec = HostSpec {
+            exe: toolchain::host_binary(toolchain::Variant::Plain).expect("a host"),
+            library: library("probe.c"),
+            is_entry: true,
+            symbol: "ProbeMain".into(),
+            id: Some(protocol::guid_to_c(ID)),
+            name: "probe".into(),
+            args: Vec::new(),
+            load_deadline: Duration::from_secs(5),
+            address_sanitizer: false,
+            fail_fork_at: Some(fail),
+        };
+        let server = ForkServer::spawn(&spec).expect("spawns");
+        let mut opened = 0;
+        for _ in 0..4 {
+            let mut conn = match Connection::open(&server, Duration::from_secs(5)) {
+                Ok(c) => c,
+                // The failed fork itself is reported by the `F` that needed it.
+                Err(e) => {
+                    assert!(e.contains("fork failed"), "{e}");
+                    continue;
+                }
+            };
+            let hello = conn.receive().expect("the child's greeting");
+            let hello = protocol::decode_hello(hello).expect("a greeting");
+            assert!(hello.advertised, "fail_fork_at {fail}");
+            opened += 1;
+        }
+        assert!(opened >= 3, "fail_fork_at {fail}: {opened} opened");
+    }
+}
+
+/// Linux: the listening socket is in the abstract namespace, so a run leaves no file or
+/// directory behind, even when nspsim dies by a signal and no `Drop` runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_listening_socket_is_no_file() {
+    let prefix = format!("nspsim-host-{}-", std::process::id());
+    let ours = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let p = build_concrete(probe(&[])).expect("builds");
+    assert_eq!(ours(), 0, "no socket directory in the temporary directory");
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    assert!(unix.contains(&format!("@{prefix}")), "an abstract socket");
+    drop(p);
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => panic!(
+            "expected a panic with a text, got crash {:?}",
+            p.downcast_ref::<ProviderCrash>().map(|c| &c.detail)
+        ),
+    }
+}
+
+#[test]
+fn a_write_after_completion_is_a_fault_naming_the_parameter() {
+    for (how, says) in [
+        (
+            "buffer",
+            "wrote to lpqsResults of call 1 after completing it",
+        ),
+        (
+            "length",
+            "wrote to lpdwBufferLength of call 1 after completing it",
+        ),
+    ] {
+        let mut p = build(probe(&[&format!("late-write={how}")])).expect("builds");
+        let mut c = ctx();
+        let lookup = p
+            .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+            .expect("Begin");
+        let text = panic_text(panic_of(|| {
+            p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 512)
+        }));
+        assert!(text.starts_with("write after completion: "), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
+}
+
+#[test]
+fn too_many_pending_calls_is_a_fault_naming_the_limit() {
+    let mut p = build(probe(&["complete=none"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    for call in 1..=65_536u64 {
+        p.lookup_service_next_ex(&mut c, AsyncCall(call), lookup, LupFlags::RETURN_NAME, 0);
+    }
+    let text = panic_text(panic_of(|| {
+        p.lookup_service_next_ex(&mut c, AsyncCall(65_537), lookup, LupFlags::RETURN_NAME, 0)
+    }));
+    assert!(
+        text.contains("host limit: more than 65536 NextEx and SetServiceEx calls pending"),
+        "{text}"
+    );
+}
+
+/// A child that closed its connection but does not exit is waited for, then killed; the wait
+/// does not hold the fork server's control channel, so other runs fork and call meanwhile.
+#[test]
+fn waiting_for_one_child_to_end_does_not_stall_other_runs() {
+    use nspsim_core::ProviderKind;
+    let kind = nspsim_providers::c_library::CLibraryKind;
+    let options = bound(probe(&["crash=begin:close"]));
+    let factory = kind.prepare(&options).expect("prepares");
+    let mut slow = factory().expect("an instance");
+    std::thread::scope(|s| {
+        let waited = s.spawn(move || {
+            let detail = crash_detail(panic_of(|| {
+                slow.lookup_service_begin(&mut ctx(), &q(), LupFlags::RETURN_NAME, None)
+            }));
+            (detail, Instant::now())
+        });
+        // The first run is now waiting for its child to exit (up to two seconds).
+        std::thread::sleep(Duration::from_millis(300));
+        for _ in 0..5 {
+            let mut p = factory().expect("an instance");
+            assert!(p.startup(&mut ctx()).is_ok());
+        }
+        let others_done = Instant::now();
+        let (detail, waited_done) = waited.join().expect("the waiting run");
+        assert_eq!(
+            detail,
+            "host closed its connection and was killed during NSPv2LookupServiceBegin"
+        );
+        assert!(others_done < waited_done, "other runs went on meanwhile");
+    });
+}
+
+#[test]
+fn a_reply_longer_than_a_frame_is_a_fault_naming_the_limit() {
+    let mut p = build(probe(&["fill-buffer"])).expect("builds");
+    let mut c = ctx();
+    let lookup = p
+        .lookup_service_begin(&mut c, &q(), LupFlags::RETURN_NAME, None)
+        .expect("Begin");
+    // A 1 MiB buffer, every byte non-zero, is sent whole.
+    p.lookup_service_next_ex(&mut c, AsyncCall(1), lookup, LupFlags::RETURN_NAME, 1 << 20);
+    // One of 65 MiB, completed with every byte non-zero, cannot be.
+    let text = panic_text(panic_of(|| {
+        p.lookup_service_next_ex(
+            &mut c,
+            AsyncCall(2),
+            lookup,
+            LupFlags::RETURN_NAME,
+            65 << 20,
+        )
+    }));
+    assert!(
+        text.contains("host limit: the completions and work items of one call exceed the 64 MiB"),
+        "{text}"
     );
 }

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,18 @@
 
 /* ---- Limits (a bound on everything a peer can ask for) ---- */
 #define NH_MAX_FRAME (64u << 20)  /* a request or reply body */
+#define NH_MAX_OPS (NH_MAX_FRAME - 64u) /* a reply's operations: the frame less its header */
 #define NH_MAX_WORK 65536u        /* pending work items in one run */
 #define NH_MAX_PENDING 65536u     /* NextEx/SetServiceEx calls not yet completed */
 #define NH_MAX_CHILDREN 4096u     /* live children of the fork server */
+
+/* A limit of the host that a provider reached: reported to nspsim as an `L` operation, which
+ * it reports as a fault naming the limit (PROTOCOL.md), never as a crash. */
+enum { LIMIT_REPLY = 1, LIMIT_PENDING = 2 };
+
+/* What memory given to a call is filled with when the host frees it: a provider that reads it
+ * after completing the call reads this, the same in every run. */
+#define NH_POISON 0xDD
 
 /* Exit statuses of a child that gave up on its own (nspsim reports them as they are). */
 #define NH_EXIT_PROTOCOL 97 /* a malformed request: a bug in nspsim */
@@ -67,7 +77,7 @@ enum {
     REQ_RUNDOWN = 7,
     REQ_RUN_WORK = 8,
 };
-enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U' };
+enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U', OP_LIMIT = 'L', OP_LATE_WRITE = 'W' };
 
 unsigned char nh_provider_id[16];
 int nh_have_id;
@@ -263,6 +273,21 @@ static int recv_frame(reader_t *rd, buf_t *in)
 
 static buf_t g_ops;          /* the operations of the current call, as sent */
 static uint32_t g_nops;
+static uint8_t g_limit;      /* a limit reached during the current call (LIMIT_*), or 0 */
+
+/* Whether `n` more bytes of operations fit in the reply; when not, the call's reply is only
+ * the limit (the instance is dead for nspsim then, so what is dropped is never needed). */
+static int ops_room(size_t n)
+{
+    if (g_limit != 0) {
+        return 0;
+    }
+    if (n > NH_MAX_OPS - g_ops.len) {
+        g_limit = LIMIT_REPLY;
+        return 0;
+    }
+    return 1;
+}
 static uint64_t g_next_token = 1;
 static uint64_t g_running_work; /* token of the work item running, 0 on the call thread */
 
@@ -284,9 +309,18 @@ typedef struct {
     uint32_t len;       /* *lpdwBufferLength (NextEx) */
     uint32_t cap;       /* the buffer's size as given */
     unsigned char *mem; /* the NextEx buffer, or the SetServiceEx query set */
+    size_t size;        /* bytes allocated at `mem` */
+    /* Once completed: a copy of `mem` and `len` as they were at completion. The memory is
+     * kept until the request (or work item) that completed it returns; then a difference is
+     * a write after completion, reported, and the memory is poisoned and freed. */
+    unsigned char *snapshot;
+    uint32_t snapshot_len;
 } pending_t;
 static pending_t **g_pending;
 static size_t g_npending, g_cappending;
+/* Completed during the current request, freed when it returns. */
+static pending_t **g_retired;
+static size_t g_nretired, g_capretired;
 
 uint64_t nh_current_work(void)
 {
@@ -295,6 +329,9 @@ uint64_t nh_current_work(void)
 
 void nh_note_unadvertise(void)
 {
+    if (!ops_room(1)) {
+        return;
+    }
     put_u8(&g_ops, OP_UNADVERTISE);
     g_nops++;
 }
@@ -302,7 +339,7 @@ void nh_note_unadvertise(void)
 uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
 {
     uint64_t token;
-    if (g_nwork >= NH_MAX_WORK) {
+    if (g_nwork >= NH_MAX_WORK || !ops_room(10)) {
         return 0;
     }
     if (g_nwork == g_capwork) {
@@ -326,8 +363,9 @@ uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
     return token;
 }
 
-/* Registers a pending call owning `mem`; on failure frees `mem` and dies (out of memory). */
-static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem)
+/* Registers a pending call owning `mem` (`size` bytes); on failure frees `mem` and dies (out
+ * of memory). The caller has checked NH_MAX_PENDING. */
+static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem, size_t size)
 {
     pending_t *p;
     if (g_npending >= NH_MAX_PENDING) {
@@ -352,37 +390,92 @@ static pending_t *pending_add(uint64_t h, int is_next, unsigned char *mem)
     p->h = h;
     p->is_next = is_next;
     p->mem = mem;
+    p->size = size;
     g_pending[g_npending++] = p;
     return p;
 }
 
-static void pending_remove(size_t i)
+/* A completed call's memory leaves the pending table with a snapshot, to be checked and freed
+ * when the current request returns. */
+static void pending_retire(size_t i)
 {
-    free(g_pending[i]->mem);
-    free(g_pending[i]);
+    pending_t *p = g_pending[i];
     g_pending[i] = g_pending[--g_npending];
+    if (g_nretired == g_capretired) {
+        size_t cap = g_capretired ? g_capretired * 2 : 16;
+        pending_t **t = realloc(g_retired, cap * sizeof(*t));
+        if (t == NULL) {
+            die_nomem();
+        }
+        g_retired = t;
+        g_capretired = cap;
+    }
+    p->snapshot = malloc(p->size);
+    if (p->snapshot == NULL) {
+        die_nomem();
+    }
+    memcpy(p->snapshot, p->mem, p->size);
+    p->snapshot_len = p->len;
+    g_retired[g_nretired++] = p;
+}
+
+/* The current request returned: each call completed during it is checked for writes after its
+ * completion (a `W` operation: the call's handle, 0 the NextEx buffer, 1 *lpdwBufferLength,
+ * 2 the SetServiceEx query set), then poisoned and freed. A write in a later request lands in
+ * freed memory, which only the AddressSanitizer host catches. */
+static void retired_release(void)
+{
+    size_t i;
+    for (i = 0; i < g_nretired; i++) {
+        pending_t *p = g_retired[i];
+        int what = -1;
+        if (memcmp(p->snapshot, p->mem, p->size) != 0) {
+            what = p->is_next ? 0 : 2;
+        } else if (p->is_next && p->snapshot_len != p->len) {
+            what = 1;
+        }
+        if (what >= 0 && ops_room(10)) {
+            put_u8(&g_ops, OP_LATE_WRITE);
+            put_u64(&g_ops, p->h);
+            put_u8(&g_ops, (uint8_t)what);
+            g_nops++;
+        }
+        memset(p->mem, NH_POISON, p->size);
+        free(p->mem);
+        free(p->snapshot);
+        free(p);
+    }
+    g_nretired = 0;
 }
 
 void nh_complete(uint64_t h, int32_t code)
 {
     size_t i;
-    put_u8(&g_ops, OP_COMPLETE);
-    put_u64(&g_ops, h);
-    put_i32(&g_ops, code);
+    const pending_t *p = NULL;
+    uint32_t n = 0;
     for (i = 0; i < g_npending; i++) {
         if (g_pending[i]->h == h) {
+            p = g_pending[i];
             break;
         }
     }
-    if (i < g_npending && g_pending[i]->is_next) {
-        /* The NextEx output as it is now: the buffer's address (the result's pointers are
-         * relative to it), *lpdwBufferLength, and the buffer's bytes up to the last non-zero
-         * one (it was zero-filled, so nspsim restores the rest). Reads stay within `cap`. */
-        const pending_t *p = g_pending[i];
-        uint32_t n = p->cap;
+    if (p != NULL && p->is_next) {
+        /* The NextEx output goes up to its last non-zero byte (it was zero-filled, so nspsim
+         * restores the rest). Reads stay within `cap`. */
+        n = p->cap;
         while (n > 0 && p->mem[n - 1] == 0) {
             n--;
         }
+    }
+    if (!ops_room(14 + (p != NULL && p->is_next ? 20 + (size_t)n : 0))) {
+        return;
+    }
+    put_u8(&g_ops, OP_COMPLETE);
+    put_u64(&g_ops, h);
+    put_i32(&g_ops, code);
+    if (p != NULL && p->is_next) {
+        /* The buffer's address (the result's pointers are relative to it), *lpdwBufferLength,
+         * and the bytes. */
         put_u8(&g_ops, 1);
         put_u64(&g_ops, (uint64_t)(uintptr_t)p->mem);
         put_u32(&g_ops, p->len);
@@ -393,15 +486,18 @@ void nh_complete(uint64_t h, int32_t code)
         put_u8(&g_ops, 0);
     }
     g_nops++;
-    if (i < g_npending) {
-        pending_remove(i);
+    if (p != NULL) {
+        /* Not freed yet: the provider may still be running on its stack (completing from
+         * inside its NextEx is the common case), so the memory lives until the request
+         * returns, and is checked then. */
+        pending_retire(i);
     }
 }
 
 /* A query set image (PROTOCOL.md): copied into fresh 8-aligned memory at B, B added to the
  * pointer field at each relocation. Every relocation and the offset it holds must lie inside
  * the image. NULL with r->bad set on a malformed image. */
-static unsigned char *read_image(rd_t *r)
+static unsigned char *read_image(rd_t *r, size_t *size)
 {
     uint32_t n = get_u32(r);
     uint32_t nrel;
@@ -413,7 +509,8 @@ static unsigned char *read_image(rd_t *r)
     }
     /* calloc: at least the 112-byte WSAQUERYSET2W, zero beyond the image; malloc's alignment
      * (16) covers the 8 every part needs. */
-    mem = calloc(1, n < 112 ? 112 : n);
+    *size = n < 112 ? 112 : n;
+    mem = calloc(1, *size);
     if (mem == NULL) {
         die_nomem();
     }
@@ -472,12 +569,16 @@ static void serve(rd_t *r, buf_t *out)
     case REQ_BEGIN: {
         uint32_t flags = get_u32(r);
         uint64_t session = get_u64(r);
-        unsigned char *qs = read_image(r);
+        size_t size;
+        unsigned char *qs = read_image(r, &size);
         if (r->bad) {
             protocol_error("Begin");
         }
         ret = nh_call_begin(qs, flags, session, &value);
-        free(qs); /* the restrictions are the caller's, valid for the call only */
+        /* The restrictions are the caller's, valid for the call only: poisoned, so a provider
+         * that kept a pointer into them reads the same garbage in every run. */
+        memset(qs, NH_POISON, size);
+        free(qs);
         break;
     }
     case REQ_NEXT_EX: {
@@ -490,13 +591,17 @@ static void serve(rd_t *r, buf_t *out)
         if (r->bad) {
             protocol_error("NextEx");
         }
+        if (g_npending >= NH_MAX_PENDING) {
+            g_limit = LIMIT_PENDING; /* the provider is not called */
+            break;
+        }
         /* Zero-filled, so a provider that reads what it did not write reads the same bytes in
          * every run; at least 8 bytes so a zero-length buffer is still a valid pointer. */
         mem = calloc(1, cap < 8 ? 8 : cap);
         if (mem == NULL) {
             die_nomem();
         }
-        p = pending_add(h, 1, mem);
+        p = pending_add(h, 1, mem, cap < 8 ? 8 : cap);
         p->cap = cap;
         p->len = cap;
         nh_call_next_ex(h, lookup, flags, &p->len, mem);
@@ -515,12 +620,18 @@ static void serve(rd_t *r, buf_t *out)
         uint64_t session = get_u64(r);
         uint32_t op = get_u32(r);
         uint32_t flags = get_u32(r);
-        unsigned char *qs = read_image(r);
+        size_t size;
+        unsigned char *qs = read_image(r, &size);
         if (r->bad) {
             protocol_error("SetServiceEx");
         }
+        if (g_npending >= NH_MAX_PENDING) {
+            free(qs);
+            g_limit = LIMIT_PENDING; /* the provider is not called */
+            break;
+        }
         /* The registration stays valid until the call completes: the client waits for it. */
-        (void)pending_add(h, 0, qs);
+        (void)pending_add(h, 0, qs, size);
         nh_call_set_service(h, qs, op, flags, session);
         break;
     }
@@ -555,6 +666,7 @@ static void serve(rd_t *r, buf_t *out)
     default:
         protocol_error("unknown request");
     }
+    retired_release();
     err_set = nh_last_error_get(&err);
     out->len = 0;
     put_u8(out, 'R');
@@ -562,10 +674,18 @@ static void serve(rd_t *r, buf_t *out)
     put_u8(out, (uint8_t)err_set);
     put_u32(out, err);
     put_u64(out, value);
-    put_u32(out, g_nops);
-    put(out, g_ops.data, g_ops.len);
+    if (g_limit != 0) {
+        /* Only the limit: nspsim ends the instance with a fault naming it. */
+        put_u32(out, 1);
+        put_u8(out, OP_LIMIT);
+        put_u8(out, g_limit);
+    } else {
+        put_u32(out, g_nops);
+        put(out, g_ops.data, g_ops.len);
+    }
     g_ops.len = 0;
     g_nops = 0;
+    g_limit = 0;
 }
 
 /* The child's life: run the host main, say what it advertised, serve calls until nspsim
@@ -621,8 +741,11 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
 /* ------------------------------------------------------------------------------------------ */
 /* The fork server                                                                              */
 
+/* A child is named by its fork's sequence number, never by its pid: once a child is reaped
+ * its pid may be reused by a new child while nspsim has not yet asked about the old one. */
 typedef struct {
     pid_t pid;
+    uint32_t seq;
     int done;     /* reaped; `status` is valid */
     int released; /* nspsim no longer asks about it */
     int status;
@@ -630,11 +753,24 @@ typedef struct {
 static child_t g_children[NH_MAX_CHILDREN];
 static size_t g_nchildren;
 
-static child_t *child_find(pid_t pid)
+static child_t *child_by_seq(uint32_t seq)
 {
     size_t i;
     for (i = 0; i < g_nchildren; i++) {
-        if (g_children[i].pid == pid) {
+        if (g_children[i].seq == seq) {
+            return &g_children[i];
+        }
+    }
+    return NULL;
+}
+
+/* The entry of a child not reaped yet: at most one has a given pid (a pid is not reused before
+ * its process is reaped). */
+static child_t *child_live(pid_t pid)
+{
+    size_t i;
+    for (i = 0; i < g_nchildren; i++) {
+        if (g_children[i].pid == pid && !g_children[i].done) {
             return &g_children[i];
         }
     }
@@ -652,7 +788,7 @@ static void sweep(void)
         if (pid <= 0) {
             break;
         }
-        c = child_find(pid);
+        c = child_live(pid);
         if (c != NULL) {
             c->done = 1;
             c->status = status;
@@ -667,56 +803,46 @@ static void sweep(void)
     }
 }
 
-static void sleep_ms(long ms)
+/* The status reply (after `u8 0`): u8 how (0 exited, 1 killed by a signal, 2 killed by the
+ * host, 3 unknown child, 4 still running), i32 the exit status or the signal number. `S`
+ * never blocks: nspsim polls, so one child's slow exit never holds up the control channel
+ * that every run of this provider shares. `K` kills and reaps (a SIGKILLed child is reaped at
+ * once). A child whose end was reported is released. */
+static void child_status(uint32_t seq, int kill_now, buf_t *out)
 {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* Waits up to `wait_ms` for a child to end, then kills it. Fills the status reply:
- * u8 how (0 exited, 1 killed by a signal, 2 killed by the host after the wait, 3 unknown
- * child), i32 the exit status or the signal number. */
-static void child_status(pid_t pid, uint32_t wait_ms, int kill_now, buf_t *out)
-{
-    child_t *c = child_find(pid);
-    uint32_t waited = 0;
+    child_t *c;
     int killed = 0;
+    sweep();
+    c = child_by_seq(seq);
     if (c == NULL) {
         put_u8(out, 3);
         put_i32(out, 0);
         return;
     }
     if (kill_now && !c->done) {
-        kill(pid, SIGKILL);
+        kill(c->pid, SIGKILL);
         killed = 1;
-    }
-    while (!c->done) {
-        int status;
-        pid_t got = waitpid(pid, &status, killed ? 0 : WNOHANG);
-        if (got == pid) {
-            c->done = 1;
-            c->status = status;
-            break;
-        }
-        if (got < 0 && errno != EINTR) {
-            put_u8(out, 3);
-            put_i32(out, 0);
-            return;
-        }
-        if (!killed) {
-            if (waited >= wait_ms) {
-                kill(pid, SIGKILL);
-                killed = 1;
-            } else {
-                sleep_ms(1);
-                waited++;
+        for (;;) {
+            int status;
+            pid_t got = waitpid(c->pid, &status, 0);
+            if (got == c->pid) {
+                c->done = 1;
+                c->status = status;
+                break;
+            }
+            if (got < 0 && errno != EINTR) {
+                put_u8(out, 3);
+                put_i32(out, 0);
+                return;
             }
         }
     }
-    c->released = 1; /* asked once: nspsim is done with it */
+    if (!c->done) {
+        put_u8(out, 4);
+        put_i32(out, 0);
+        return;
+    }
+    c->released = 1; /* reported: nspsim is done with it */
     if (killed) {
         put_u8(out, 2);
         put_i32(out, SIGKILL);
@@ -729,22 +855,40 @@ static void child_status(pid_t pid, uint32_t wait_ms, int kill_now, buf_t *out)
     }
 }
 
+/* Connects to nspsim's listening socket. `@NAME` is Linux's abstract namespace (no file, so
+ * nothing is left behind when nspsim dies by a signal); anything else is a path. */
 static int connect_to(const char *path)
 {
     struct sockaddr_un addr;
+    socklen_t len;
+    size_t n = strlen(path);
     int fd;
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+#if defined(__linux__)
+    if (path[0] == '@') {
+        /* sun_path[0] stays NUL; the name follows, and the length says where it ends. */
+        if (n > sizeof(addr.sun_path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(addr.sun_path + 1, path + 1, n - 1);
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else
+#endif
+    {
+        if (n >= sizeof(addr.sun_path)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(addr.sun_path, path, n + 1);
+        len = (socklen_t)sizeof(addr);
     }
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) {
         return -1;
     }
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+    if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -774,17 +918,30 @@ static int parse_id(const char *hex, unsigned char id[16])
     return hex[32] == '\0' ? 0 : -1;
 }
 
-/* The child prepared for the next `F` (0: none). */
+/* The child prepared for the next `F` (0: none), and its fork's sequence number. */
 static pid_t g_spare;
+static uint32_t g_spare_seq;
+/* The last fork's sequence number, and the token nspsim gave (NSPSIM_HOST_TOKEN): both go on
+ * every connection first, so nspsim takes only the connection of the fork it asked for. */
+static uint32_t g_seq;
+static uint64_t g_token;
+/* Test only (NSPSIM_HOST_TEST_FAIL_FORK=N): the Nth fork fails after its connection was made,
+ * as a fork refused for lack of memory or processes would. 0: never. */
+static unsigned long g_fail_fork_at;
+static unsigned long g_forks;
 
-/* Connects to nspsim's socket and forks a run's host process holding that connection. The
- * connection is made before the fork, so nspsim's accept never waits for the child. Returns
- * the child's pid, or -1 with `msg` set. */
+/* Connects to nspsim's socket, says which fork the connection is (`I`, the sequence number and
+ * the token), and forks a run's host process holding that connection. The connection is made
+ * before the fork, so nspsim's accept never waits for the child; when the fork fails, the
+ * connection is closed and nspsim, expecting a later sequence number, discards it. Returns the
+ * child's pid, or -1 with `msg` set. */
 static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_entry, int argc, char **argv,
-                         char *msg, size_t msg_size)
+                         uint32_t *seq_out, char *msg, size_t msg_size)
 {
     int sock;
     pid_t pid;
+    buf_t ident = { 0 };
+    int sent;
     if (g_nchildren == NH_MAX_CHILDREN) {
         snprintf(msg, msg_size, "too many provider host processes at once");
         return -1;
@@ -794,8 +951,25 @@ static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_e
         snprintf(msg, msg_size, "cannot connect to nspsim's socket: %s", strerror(errno));
         return -1;
     }
+    g_seq++;
+    put_u8(&ident, 'I');
+    put_u32(&ident, g_seq);
+    put_u64(&ident, g_token);
+    sent = send_frame(sock, &ident);
+    free(ident.data);
+    if (sent != 0) {
+        snprintf(msg, msg_size, "cannot write to nspsim's socket: %s", strerror(errno));
+        close(sock);
+        return -1;
+    }
     fflush(NULL); /* no buffered output is duplicated into the child */
-    pid = fork();
+    g_forks++;
+    if (g_fail_fork_at != 0 && g_forks == g_fail_fork_at) {
+        pid = -1;
+        errno = EAGAIN;
+    } else {
+        pid = fork();
+    }
     if (pid < 0) {
         snprintf(msg, msg_size, "fork failed: %s", strerror(errno));
         close(sock);
@@ -821,11 +995,29 @@ static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_e
     }
     close(sock);
     g_children[g_nchildren].pid = pid;
+    g_children[g_nchildren].seq = g_seq;
     g_children[g_nchildren].done = 0;
     g_children[g_nchildren].released = 0;
     g_children[g_nchildren].status = 0;
     g_nchildren++;
+    *seq_out = g_seq;
     return pid;
+}
+
+/* Reads NSPSIM_HOST_TOKEN (hex) and the test hook, and removes them from the environment
+ * before the provider's code runs. */
+static void read_environment(void)
+{
+    const char *t = getenv("NSPSIM_HOST_TOKEN");
+    const char *f = getenv("NSPSIM_HOST_TEST_FAIL_FORK");
+    if (t != NULL) {
+        g_token = (uint64_t)strtoull(t, NULL, 16);
+    }
+    if (f != NULL) {
+        g_fail_fork_at = strtoul(f, NULL, 10);
+    }
+    unsetenv("NSPSIM_HOST_TOKEN");
+    unsetenv("NSPSIM_HOST_TEST_FAIL_FORK");
 }
 
 int main(int argc, char **argv)
@@ -846,6 +1038,7 @@ int main(int argc, char **argv)
     }
     fcntl(ctl_out, F_SETFD, FD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN); /* a closed peer is an error return, not a death */
+    read_environment();
 
     if (argc < 7) {
         reply_error(ctl_out, &out, "usage: nspsim_host SOCKET LIBRARY entry|routines SYMBOL ID|- NAME [ARG...]");
@@ -900,8 +1093,9 @@ int main(int argc, char **argv)
         out.len = 0;
         if (cmd == 'F') {
             pid_t pid;
+            uint32_t seq;
             if (g_spare <= 0) {
-                g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+                g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, &g_spare_seq, msg, sizeof(msg));
                 if (g_spare < 0) {
                     g_spare = 0;
                     reply_error(ctl_out, &out, msg);
@@ -909,26 +1103,27 @@ int main(int argc, char **argv)
                 }
             }
             pid = g_spare;
+            seq = g_spare_seq;
             g_spare = 0;
             put_u8(&out, 0);
             put_u32(&out, (uint32_t)pid);
+            put_u32(&out, seq);
             (void)send_frame(ctl_out, &out);
             /* Fork the next run's child now, while nspsim runs this one: a fork and the host
-             * main cost more than a whole run's calls. Its connection queues behind this one,
-             * so nspsim's next accept still gets the child of its next `F`. A failure here is
-             * reported by that `F`, which tries again. */
-            g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, msg, sizeof(msg));
+             * main cost more than a whole run's calls. Its connection queues behind this one
+             * and says its sequence number, so nspsim's next accept finds the child of its next
+             * `F`. A failure here is reported by that `F`, which tries again. */
+            g_spare = spawn_child(sock_path, ctl_out, sym, is_entry, argc, argv, &g_spare_seq, msg, sizeof(msg));
             if (g_spare < 0) {
                 g_spare = 0;
             }
         } else if (cmd == 'S' || cmd == 'K') {
-            pid_t pid = (pid_t)get_u32(&r);
-            uint32_t wait_ms = get_u32(&r);
+            uint32_t seq = get_u32(&r);
             put_u8(&out, 0);
-            child_status(pid, wait_ms, cmd == 'K', &out);
+            child_status(seq, cmd == 'K', &out);
             (void)send_frame(ctl_out, &out);
         } else if (cmd == 'R') {
-            child_t *c = child_find((pid_t)get_u32(&r));
+            child_t *c = child_by_seq(get_u32(&r));
             if (c != NULL) {
                 c->released = 1;
             }

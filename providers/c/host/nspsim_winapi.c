@@ -174,13 +174,17 @@ INT WSAAPI WSAAdvertiseProvider(const GUID *puuidProviderId, const LPCNSPV2_ROUT
 
 /* In the simulation the scenario's steps decide when a provider stops being reachable; the
  * host records the call (an `unadvertise` operation nspsim may log) and answers as Ws2_32
- * would: 0 for the advertised id, WSAEINVAL for any other. */
+ * would: 0 for the advertised id, WSAEINVAL for any other, for NULL, and for an id already
+ * unadvertised (Ws2_32 no longer has it in its advertised list; WSAEINVAL is the only error
+ * Microsoft documents). The table stays callable: the dispatcher, not the host, decides
+ * reachability; a later WSAAdvertiseProvider of the same id is accepted again. */
 INT WSAAPI WSAUnadvertiseProvider(const GUID *puuidProviderId)
 {
     if (puuidProviderId == NULL || !g_advert.advertised || memcmp(puuidProviderId, g_advert.guid, 16) != 0) {
         WSASetLastError(WSAEINVAL);
         return SOCKET_ERROR;
     }
+    g_advert.advertised = 0;
     nh_note_unadvertise();
     return 0;
 }
@@ -353,15 +357,12 @@ HANDLE WINAPI GetProcessHeap(void)
     return &g_heap_tag;
 }
 
+/* HeapAlloc and HeapReAlloc return NULL on failure and, as Microsoft's pages say, do not call
+ * SetLastError: a provider that reads GetLastError after one reads what was there before. */
 LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 {
-    void *p;
     (void)hHeap;
-    p = nh_alloc(dwBytes, (dwFlags & HEAP_ZERO_MEMORY) != 0);
-    if (p == NULL) {
-        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-    }
-    return p;
+    return nh_alloc(dwBytes, (dwFlags & HEAP_ZERO_MEMORY) != 0);
 }
 
 LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBytes)
@@ -371,13 +372,11 @@ LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem, SIZE_T dwBy
     size_t old_size;
     (void)hHeap;
     if (old == NULL || old->magic != NH_HEAP_MAGIC || dwBytes > SIZE_MAX - sizeof(nh_block)) {
-        SetLastError(ERROR_INVALID_PARAMETER);
         return NULL;
     }
     old_size = old->size;
     b = realloc(old, sizeof(nh_block) + dwBytes);
     if (b == NULL) {
-        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
         return NULL;
     }
     b->size = dwBytes;
@@ -480,16 +479,26 @@ int WINAPI lstrcmpiW(LPCWSTR lpString1, LPCWSTR lpString2)
     return compare(lpString1, lpString2, 1);
 }
 
+/* Windows takes iMaxLength as unsigned (a negative length copies up to the source's
+ * terminator, however far), always terminates unless the length is 0, and catches the access
+ * violation of a NULL pointer it would touch: it then returns NULL with
+ * ERROR_INVALID_PARAMETER (Microsoft's page: NULL on failure; Wine's kernelbase matches). */
 LPWSTR WINAPI lstrcpynW(LPWSTR lpString1, LPCWSTR lpString2, int iMaxLength)
 {
-    int i;
-    if (lpString1 == NULL || lpString2 == NULL || iMaxLength <= 0) {
-        return lpString1;
+    unsigned count = (unsigned)iMaxLength;
+    LPWSTR d = lpString1;
+    LPCWSTR s = lpString2;
+    if ((count > 1 && lpString2 == NULL) || (count > 0 && lpString1 == NULL)) {
+        SetLastError(ERROR_INVALID_PARAMETER);
+        return NULL;
     }
-    for (i = 0; i < iMaxLength - 1 && lpString2[i] != 0; i++) {
-        lpString1[i] = lpString2[i];
+    while (count > 1 && *s != 0) {
+        count--;
+        *d++ = *s++;
     }
-    lpString1[i] = 0;
+    if (count > 0) {
+        *d = 0;
+    }
     return lpString1;
 }
 

@@ -734,7 +734,7 @@ impl<'a> Reader<'a> {
                 }
                 Err(e) => {
                     return Err(loc.fail(format!(
-                        "holds an unpaired UTF-16 surrogate {:#06x} at unit {unit}, which nspsim rejects rather than alter the text",
+                        "holds an unpaired UTF-16 surrogate U+{:04X} at unit {unit}, which nspsim rejects rather than alter the text",
                         e.unpaired_surrogate()
                     )));
                 }
@@ -1633,7 +1633,7 @@ mod tests {
         let mut b = valid();
         let q = target(&b, QS_QUERY_STRING); // "?q=1"
         b[q + 6..q + 8].copy_from_slice(&0xdbffu16.to_le_bytes());
-        rejects(&b, "lpszQueryString", "0xdbff at unit 3");
+        rejects(&b, "lpszQueryString", "U+DBFF at unit 3");
         // A pair is fine; its low half alone is not (unit 2 of "ctx" → "c", 0xd83d, 0xde00).
         let mut b = valid();
         let ctx = target(&b, QS_CONTEXT);
@@ -1641,7 +1641,7 @@ mod tests {
         let got = read_next_ex_result(&b, BASE).expect("a surrogate pair");
         assert_eq!(got.context.as_deref(), Some("c\u{1f600}"));
         b[ctx + 2..ctx + 4].copy_from_slice(&[0x41, 0x00]);
-        rejects(&b, "lpszContext", "0xde00 at unit 2");
+        rejects(&b, "lpszContext", "U+DE00 at unit 2");
     }
 
     /// The image with one byte inserted after the struct: every object, and so every pointer
@@ -1727,10 +1727,22 @@ mod tests {
                 }
                 b
             };
-            if let Ok(qs) = read_next_ex_result(&bytes, base) {
-                accepted += 1;
-                let again = image_relocated_to(&qs, BASE);
-                assert_eq!(read_next_ex_result(&again, BASE), Ok(qs));
+            match read_next_ex_result(&bytes, base) {
+                Ok(qs) => {
+                    accepted += 1;
+                    let again = image_relocated_to(&qs, BASE);
+                    assert_eq!(read_next_ex_result(&again, BASE), Ok(qs));
+                }
+                // A rejection's text reaches the trace: no address may be in it (the host's
+                // addresses change from run to run), so the provider adapter passes it as is.
+                Err(e) if base > 1 << 20 => {
+                    let text = e.to_string();
+                    assert!(
+                        !text.contains(&format!("{base:x}")) && !text.contains(&base.to_string()),
+                        "{text}"
+                    );
+                }
+                Err(_) => {}
             }
         }
         println!("{accepted} of 4000 inputs were accepted and round-tripped");

@@ -288,6 +288,8 @@ impl CLibraryOptions {
             name,
             args: self.args.clone(),
             load_deadline: Duration::from_millis(self.call_deadline_ms),
+            address_sanitizer: self.sanitizer == Variant::Address,
+            fail_fork_at: None,
         };
         ForkServer::spawn(&spec).map_err(|e| {
             if e.starts_with("the library has no exported symbol") {

@@ -137,6 +137,64 @@ pub enum HostOp {
     Defer { token: u64, thread: bool },
     /// WSAUnadvertiseProvider of the advertised id (recorded; the scenario decides reachability).
     Unadvertise,
+    /// The provider reached one of the host's limits during the call (the reply holds nothing
+    /// else).
+    Limit(HostLimit),
+    /// The provider wrote to memory of call `call` after completing it, in the request that
+    /// completed it.
+    LateWrite { call: u64, what: LateWrite },
+}
+
+/// A limit of the host process (`providers/c/host/PROTOCOL.md`, "Limits").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostLimit {
+    /// A call's completions and work items do not fit in one reply (64 MiB).
+    Reply,
+    /// More than [`MAX_PENDING`] NextEx and SetServiceEx calls were pending at once.
+    Pending,
+    /// A limit this nspsim does not know.
+    Other(u8),
+}
+
+/// The most NextEx and SetServiceEx calls a host keeps pending (not completed) at once.
+pub const MAX_PENDING: u32 = 65_536;
+
+impl HostLimit {
+    /// The fault's text.
+    pub fn describe(self) -> String {
+        match self {
+            HostLimit::Reply => format!(
+                "host limit: the completions and work items of one call exceed the {} MiB a reply may hold",
+                MAX_FRAME >> 20
+            ),
+            HostLimit::Pending => format!(
+                "host limit: more than {MAX_PENDING} NextEx and SetServiceEx calls pending (not completed) at once"
+            ),
+            HostLimit::Other(n) => format!("host limit {n}"),
+        }
+    }
+}
+
+/// Which memory a provider wrote after completing its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateWrite {
+    /// NextEx's `lpqsResults` buffer.
+    Buffer,
+    /// NextEx's `*lpdwBufferLength`.
+    Length,
+    /// SetServiceEx's `lpqsRegInfo`.
+    QuerySet,
+}
+
+impl LateWrite {
+    /// The parameter's Windows name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LateWrite::Buffer => "lpqsResults",
+            LateWrite::Length => "lpdwBufferLength",
+            LateWrite::QuerySet => "lpqsRegInfo",
+        }
+    }
 }
 
 /// A NextEx output buffer at the moment its call was completed.
@@ -231,8 +289,8 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, String> {
     let err = r.u32()?;
     let value = r.u64()?;
     let n = r.u32()?;
-    // Each operation is at least 9 bytes: a count beyond that is a lie, not an allocation.
-    let mut ops = Vec::with_capacity((n as usize).min(body.len() / 9));
+    // Each operation is at least 1 byte: a count beyond that is a lie, not an allocation.
+    let mut ops = Vec::with_capacity((n as usize).min(body.len()));
     for _ in 0..n {
         let op = match r.u8()? {
             b'C' => {
@@ -265,6 +323,21 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, String> {
                 thread: r.u8()? != 0,
             },
             b'U' => HostOp::Unadvertise,
+            b'L' => HostOp::Limit(match r.u8()? {
+                1 => HostLimit::Reply,
+                2 => HostLimit::Pending,
+                n => HostLimit::Other(n),
+            }),
+            b'W' => {
+                let call = r.u64()?;
+                let what = match r.u8()? {
+                    0 => LateWrite::Buffer,
+                    1 => LateWrite::Length,
+                    2 => LateWrite::QuerySet,
+                    n => return Err(format!("a late write of kind {n}")),
+                };
+                HostOp::LateWrite { call, what }
+            }
             t => return Err(format!("an operation with tag {t}")),
         };
         ops.push(op);

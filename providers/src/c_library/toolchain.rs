@@ -4,8 +4,10 @@
 //! enough: `nspsim cc-flags` and C providers work without the repository.
 //!
 //! The cache is `$NSPSIM_CACHE_DIR`, else `$XDG_CACHE_HOME/nspsim`, else `$HOME/.cache/nspsim`,
-//! and inside it a directory named by a hash of every embedded file, so a newer nspsim never
-//! runs an older host. Files are written under a temporary name and renamed into place, so two
+//! and inside it a directory named by a hash of every embedded file, the C compiler (`$CC` as
+//! given) and the target (architecture and OS), so a newer nspsim never runs an older host and
+//! a host built by another compiler or for another architecture (a cache directory shared
+//! between machines, or `CC` changed to a cross or sanitizing compiler) is never taken. Files are written under a temporary name and renamed into place, so two
 //! nspsim processes that race to fill the cache both end up with complete files.
 
 use std::path::{Path, PathBuf};
@@ -59,13 +61,27 @@ fn fnv1a(h: &mut u64, bytes: &[u8]) {
     }
 }
 
-/// The name of this nspsim's cache subdirectory: a hash of every embedded file.
+/// The name of this nspsim's cache subdirectory: a hash of every embedded file, the compiler
+/// and the target (see the module documentation).
 pub fn sources_hash() -> String {
+    let (program, pre) = compiler();
+    cache_key(&program, &pre, std::env::consts::ARCH, std::env::consts::OS)
+}
+
+/// [`sources_hash`] for a given compiler and target.
+fn cache_key(program: &str, pre: &[String], arch: &str, os: &str) -> String {
     let mut h = 0xcbf2_9ce4_8422_2325_u64;
     for (name, text) in HOST_SOURCES.iter().chain(HEADERS.iter()) {
         fnv1a(&mut h, name.as_bytes());
         fnv1a(&mut h, &[0]);
         fnv1a(&mut h, text.as_bytes());
+        fnv1a(&mut h, &[0]);
+    }
+    for word in [program, arch, os]
+        .into_iter()
+        .chain(pre.iter().map(String::as_str))
+    {
+        fnv1a(&mut h, word.as_bytes());
         fnv1a(&mut h, &[0]);
     }
     format!("{h:016x}")
@@ -255,4 +271,20 @@ pub fn host_binary(variant: Variant) -> Result<PathBuf, String> {
         format!("cannot install {}: {e}", exe.display())
     })?;
     Ok(exe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cache_key;
+
+    #[test]
+    fn the_cache_key_names_the_compiler_and_the_target() {
+        let base = cache_key("cc", &[], "x86_64", "linux");
+        assert_eq!(base, cache_key("cc", &[], "x86_64", "linux"));
+        assert_ne!(base, cache_key("clang", &[], "x86_64", "linux"));
+        assert_ne!(base, cache_key("/usr/bin/cc", &[], "x86_64", "linux"));
+        assert_ne!(base, cache_key("cc", &["-m32".into()], "x86_64", "linux"));
+        assert_ne!(base, cache_key("cc", &[], "aarch64", "linux"));
+        assert_ne!(base, cache_key("cc", &[], "x86_64", "macos"));
+    }
 }

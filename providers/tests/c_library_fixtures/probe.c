@@ -2,7 +2,8 @@
  * probe.c - a test provider for the c-library kind. Its host main takes options in argv:
  *   complete=inline|work|thread|none   how NextEx and SetServiceEx complete (default inline)
  *   crash=FN:HOW                       FN: startup cleanup begin next end set rundown work entry
- *                                      HOW: segv abort exit3 hang
+ *                                      HOW: segv abort exit3 hang, or close: close every
+ *                                      descriptor (nspsim reads end-of-file) and keep running
  *   advertise=other|none|twice         advertise another GUID, nothing, or twice
  *   ret=N                              the host main returns N (after advertising)
  *   null=startup,rundown,end           leave these slots NULL
@@ -10,6 +11,10 @@
  *   pidfile=PATH                       write "PID PPID\n" there (leak tests)
  *   bad-result                         NextEx writes a result with a pointer outside the buffer
  *   queue-in-entry                     the host main queues a work item that counts sessions up
+ *   fill-buffer                        an inline NextEx fills its whole buffer with 0x5A and
+ *                                      completes with WSA_E_NO_MORE (a reply as long as the buffer)
+ *   late-write=buffer|length           an inline NextEx writes to lpqsResults or
+ *                                      *lpdwBufferLength after completing (a provider bug)
  * Sessions count from 1 in every process: a fresh state shows as session 0x1001.
  */
 #include <winsock2.h>
@@ -31,6 +36,8 @@ static char g_crash_fn[16];
 static char g_crash_how[16];
 static char g_complete[16] = "inline";
 static int g_bad_result;
+static char g_late_write[16];
+static int g_fill_buffer;
 static LONG volatile g_sessions;
 static NSPV2_ROUTINE g_table;
 
@@ -56,6 +63,14 @@ static void maybe_crash(const char *fn)
         exit(3);
     } else if (strcmp(g_crash_how, "hang") == 0) {
         for (;;) {
+        }
+    } else if (strcmp(g_crash_how, "close") == 0) {
+        int fd;
+        for (fd = 3; fd < 1024; fd++) {
+            close(fd);
+        }
+        for (;;) {
+            sleep(1);
         }
     }
 }
@@ -178,8 +193,18 @@ static VOID WSAAPI ProbeNextEx(HANDLE hAsyncCall, HANDLE hLookup, DWORD dwContro
     if (strcmp(g_complete, "none") == 0) {
         return;
     }
+    if (g_fill_buffer) {
+        FillMemory(lpqsResults, *lpdwBufferLength, 0x5A);
+        WSAProviderCompleteAsyncCall(hAsyncCall, WSA_E_NO_MORE);
+        return;
+    }
     if (strcmp(g_complete, "inline") == 0) {
         WSAProviderCompleteAsyncCall(hAsyncCall, ProbeWrite(lookup->Name, lpdwBufferLength, lpqsResults));
+        if (strcmp(g_late_write, "buffer") == 0) {
+            lpqsResults->dwOutputFlags ^= 1;
+        } else if (strcmp(g_late_write, "length") == 0) {
+            *lpdwBufferLength += 1;
+        }
         return;
     }
     work = (PROBE_WORK *)LocalAlloc(LPTR, sizeof(PROBE_WORK));
@@ -285,6 +310,10 @@ int ProbeMain(int argc, char **argv)
             }
             fprintf(f, "%u %d\n", (unsigned)GetCurrentProcessId(), (int)getppid());
             fclose(f);
+        } else if (strcmp(argv[i], "fill-buffer") == 0) {
+            g_fill_buffer = 1;
+        } else if ((v = opt(argv[i], "late-write=")) != NULL) {
+            strncpy(g_late_write, v, sizeof(g_late_write) - 1);
         } else if (strcmp(argv[i], "queue-in-entry") == 0) {
             if (!QueueUserWorkItem(ProbeEntryWork, NULL, WT_EXECUTEDEFAULT)) {
                 return 107;

@@ -71,6 +71,14 @@ static int Check(void)
     lstrcpyW(buf, L"ab");
     lstrcatW(buf, L"cd");
     if (lstrcmpW(buf, L"abcd") != 0 || lstrlenW(buf) != 4) return 25;
+    /* lstrcpynW takes the length as unsigned (negative: up to the terminator), writes nothing
+     * for 0, and returns NULL with ERROR_INVALID_PARAMETER for a NULL it would touch. */
+    if (lstrcpynW(buf, L"abcdef", -1) != buf || lstrcmpW(buf, L"abcdef") != 0) return 26;
+    if (lstrcpynW(buf, L"xy", 0) != buf || lstrcmpW(buf, L"abcdef") != 0) return 27;
+    SetLastError(0);
+    if (lstrcpynW(NULL, L"xy", 4) != NULL || GetLastError() != ERROR_INVALID_PARAMETER) return 28;
+    SetLastError(0);
+    if (lstrcpynW(buf, NULL, 4) != NULL || GetLastError() != ERROR_INVALID_PARAMETER) return 29;
     /* 30-39: heaps */
     p = (BYTE *)HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, 100);
     if (p == NULL || GetProcessHeap() == NULL) return 30;
@@ -82,6 +90,12 @@ static int Check(void)
     if (p == NULL || p[99] != 0xAB || p[100] != 0 || p[199] != 0) return 32;
     if (!HeapFree(GetProcessHeap(), 0, p)) return 33;
     if (!HeapFree(GetProcessHeap(), 0, NULL)) return 34;
+    /* HeapAlloc and HeapReAlloc fail without calling SetLastError (Microsoft's pages). */
+    SetLastError(77);
+    if (HeapAlloc(GetProcessHeap(), 0, (SIZE_T)-1) != NULL || GetLastError() != 77) return 37;
+    p = (BYTE *)HeapAlloc(GetProcessHeap(), 0, 8);
+    if (p == NULL || HeapReAlloc(GetProcessHeap(), 0, p, (SIZE_T)-1) != NULL || GetLastError() != 77) return 38;
+    if (!HeapFree(GetProcessHeap(), 0, p)) return 39;
     l = LocalAlloc(LPTR, 64);
     if (l == NULL || ((BYTE *)l)[63] != 0) return 35;
     if (LocalFree(l) != NULL) return 36;
@@ -134,6 +148,18 @@ int WinApiMain(int argc, char **argv)
 
 /* A host main that unadvertises before returning, and one that calls a missing function. */
 int UnadvertiseMain(int argc, char **argv)
+{
+    int r = WinApiMain(argc, argv);
+    if (r != 0) return r;
+    if (WSAUnadvertiseProvider(&ID) != 0) return 3000;
+    /* Twice: the id is no longer advertised, WSAEINVAL. */
+    if (WSAUnadvertiseProvider(&ID) != SOCKET_ERROR || WSAGetLastError() != WSAEINVAL) return 3001;
+    /* Advertising it again is accepted, and the host then serves it. */
+    return WSAAdvertiseProvider(&ID, &g_table) == SOCKET_ERROR ? 3002 : 0;
+}
+
+/* A host main that advertises and unadvertises: at its return no provider is advertised. */
+int UnadvertisedMain(int argc, char **argv)
 {
     int r = WinApiMain(argc, argv);
     if (r != 0) return r;

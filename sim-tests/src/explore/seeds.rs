@@ -327,7 +327,7 @@ pub(super) struct Guided {
 /// Runs `scenario` under `guide`, recording the moves it makes, and judges it.
 pub(super) fn run_guided(
     scenario: &Scenario,
-    registry: &Registry,
+    registry: &dyn Providers,
     seed: u64,
     guide: Guide,
     max_steps: u64,

@@ -21,7 +21,7 @@ use super::crash_points::Bounds;
 use super::seeds::{Guide, Guided, bare, record_moves, run_guided};
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::{Pid, Tid};
-use nspsim_runtime::registry::Registry;
+use nspsim_runtime::registry::{Prepared, Providers, Registry};
 use nspsim_runtime::scenario::{ExpectCalls, NextCount, Scenario, Step};
 use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
@@ -180,7 +180,15 @@ pub fn shrink_within(
         seed,
         plan: &failure.plan,
     };
-    let first = run_guided(scenario, registry, seed, original, max_steps);
+    // The shrinker changes clients, never providers: every candidate's provider specs equal
+    // the scenario's, so one prepared set serves them all (a C provider's fork server is
+    // started once, not once per candidate). A spec it cannot prepare is left to each run.
+    let prepared = Prepared::new(registry, &scenario.providers).ok();
+    let providers: &dyn Providers = match &prepared {
+        Some(p) => p,
+        None => registry,
+    };
+    let first = run_guided(scenario, providers, seed, original, max_steps);
     let start_with = Candidate {
         scenario: scenario.clone(),
         events: first.as_ref().map_or(failure.events, |g| g.events),
@@ -209,7 +217,7 @@ pub fn shrink_within(
             verdict: Some((signature, detail)),
             events,
             moves,
-        }) = run_guided(&s, registry, seed, guide, max_steps)
+        }) = run_guided(&s, providers, seed, guide, max_steps)
         else {
             return false;
         };
