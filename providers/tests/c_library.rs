@@ -517,12 +517,10 @@ fn work_queued_by_the_host_main_reaches_the_scheduler_with_the_first_call() {
 #[test]
 fn a_library_constructor_that_hangs_or_crashes_fails_the_load() {
     let hang = library_with("ctor.c", &["-DCTOR_HANG"]);
-    let start = std::time::Instant::now();
     let e = build(json!({ "path": hang, "entry": "CtorMain", "call_deadline_ms": 300 }))
         .err()
         .expect("a load error");
     assert!(e.contains("did not finish within 300 ms"), "{e}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(10));
     let crash = library_with("ctor.c", &["-DCTOR_CRASH"]);
     let e = build(json!({ "path": crash, "entry": "CtorMain" }))
         .err()

@@ -17,7 +17,7 @@ use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
 use nspsim_runtime::wsa::{LupFlags, QuerySet};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn trace(path: &Path, registry: &Registry) -> String {
     let s = scenario::load(path, registry).unwrap_or_else(|e| panic!("{e}"));
@@ -93,8 +93,13 @@ impl NspV2Provider for Sluggish {
         _: LupFlags,
         _: Option<SessionArg>,
     ) -> NspResult<ProviderLookup> {
-        // Bounded, so the host thread ends soon after the test.
-        std::thread::sleep(Duration::from_millis(1_500));
+        // Hangs until the test releases it (bounded, so the host thread ends after the test
+        // even if it never does).
+        let (released, wake) = &RELEASE;
+        if let Ok(guard) = released.lock() {
+            let _ = wake.wait_timeout_while(guard, Duration::from_secs(60), |r| !*r);
+        }
+        BEGIN_RETURNED.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(ProviderLookup(1))
     }
     fn lookup_service_next_ex(
@@ -112,6 +117,12 @@ impl NspV2Provider for Sluggish {
     }
 }
 
+/// Set by the test once the run is over: the hung Begin may return.
+static RELEASE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+/// Whether the hung Begin has returned.
+static BEGIN_RETURNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 struct SluggishKind;
 
 impl ProviderKind for SluggishKind {
@@ -119,7 +130,7 @@ impl ProviderKind for SluggishKind {
         "sluggish"
     }
     fn summary(&self) -> &'static str {
-        "test: Begin takes 1.5 s"
+        "test: Begin hangs until the test releases it"
     }
     fn options(&self) -> &'static [OptionDoc] {
         &[]
@@ -148,13 +159,17 @@ name = "c"
 steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a@x" }, { op = "expect", err = "WSASYSCALLFAILURE" }, { op = "cleanup" } ]
 "#;
     let s = scenario::parse("slow.toml", text, &registry).unwrap_or_else(|e| panic!("{e}"));
-    let start = Instant::now();
     let (trace, report) =
         record(&s, &registry, 0, StrategyName::Random, DEFAULT_MAX_STEPS).expect("run");
+    // The run is over while the provider's Begin still hangs: it did not wait for the call.
     assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "the run did not wait for the hung call"
+        !BEGIN_RETURNED.load(std::sync::atomic::Ordering::SeqCst),
+        "the run waited for the hung call"
     );
+    if let Ok(mut released) = RELEASE.0.lock() {
+        *released = true;
+        RELEASE.1.notify_all();
+    }
     assert!(trace.contains("\"ev\":\"fault\""), "{trace}");
     assert!(trace.contains("\"kind\":\"timeout\""), "{trace}");
     assert!(

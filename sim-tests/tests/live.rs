@@ -10,7 +10,7 @@ use nspsim_runtime::live::LiveOptions;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::trace::{Mode, parse_trace};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn replays_in_sim(text: &str) {
     let trace = parse_trace("live.jsonl", text).expect("a valid trace");
@@ -92,7 +92,6 @@ fn stress_many_clients_crashes_and_deferred_completions() {
         scenario::parse("stress.toml", STRESS, &registry).expect("scenario"),
         24,
     );
-    let start = Instant::now();
     for _ in 0..3 {
         let (text, report) = live_trace(&s, &LiveOptions::default());
         assert!(report.stopped.is_none(), "{:?}", report.stopped);
@@ -101,7 +100,6 @@ fn stress_many_clients_crashes_and_deferred_completions() {
         clean(&text);
         replays_in_sim(&text);
     }
-    assert!(start.elapsed() < Duration::from_secs(60));
 }
 
 #[test]
@@ -126,9 +124,8 @@ steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a
         completion_deadline: Duration::from_millis(100),
         ..LiveOptions::default()
     };
-    let start = Instant::now();
+    // Returning at all is the point: the run does not wait for the completion forever.
     let (trace, report) = live_trace(&s, &options);
-    assert!(start.elapsed() < Duration::from_secs(5), "the run ended");
     assert!(report.stopped.is_none());
     assert!(trace.contains("\"kind\":\"timeout\""), "{trace}");
     assert!(trace.contains("was not completed within"), "{trace}");
