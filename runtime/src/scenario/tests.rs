@@ -1309,7 +1309,11 @@ fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 fn load_reads_files_and_reports_read_errors() {
     let path = temp_file("ok.toml", EXAMPLE.as_bytes());
     let mut s = load(&path, &registry()).expect("loads");
-    assert_eq!(s.base_dir(), path.parent(), "a file's scenario knows its directory");
+    assert_eq!(
+        s.base_dir(),
+        path.parent(),
+        "a file's scenario knows its directory"
+    );
     s.providers.iter_mut().for_each(|p| p.base_dir = None);
     assert_eq!(s, ok(EXAMPLE));
     let _ = std::fs::remove_file(&path);
