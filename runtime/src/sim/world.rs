@@ -85,7 +85,7 @@ pub fn config_of(scenario: &Scenario) -> Config {
 }
 
 /// Fault slots per process: a process's are `(pid - 1) * FAULTS_PER_PROCESS` on.
-const FAULTS_PER_PROCESS: usize = 3;
+pub(crate) const FAULTS_PER_PROCESS: usize = 3;
 
 /// The faults that may strike a process of this role, in the order they are offered, one
 /// per fault slot.
@@ -176,6 +176,10 @@ pub struct World<'a, S: EventSink> {
     /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
     /// date as processes exit, so offering them does not walk every process.
     process_faults: Runnable,
+    /// Where each process's thread slots start (process `pid` has slots
+    /// `thread_starts[pid - 1]..thread_starts[pid]`), so a strategy finds a thread's choice
+    /// without a scan.
+    thread_starts: Vec<u32>,
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
@@ -283,6 +287,7 @@ pub fn run_with<S: EventSink>(
         timers: BinaryHeap::new(),
         armed: Vec::new(),
         process_faults: Runnable::default(),
+        thread_starts: Vec::new(),
     };
     // One buffer for the faults offered at a step, reused from step to step.
     let mut faults = Vec::new();
@@ -327,7 +332,8 @@ pub fn run_with<S: EventSink>(
             &world.process_faults,
             offer_faults,
             &faults,
-        );
+        )
+        .with_threads(&world.thread_starts);
         let Some(choice) = strategy
             .pick(&choices, world.emitted)
             .and_then(|i| choices.get(i))
@@ -385,6 +391,12 @@ impl<'a, S: Observing> World<'a, S> {
             });
         }
         let slots = self.threads.len() + self.procs.len();
+        self.thread_starts = self
+            .procs
+            .iter()
+            .map(|p| p.threads.start as u32)
+            .chain(std::iter::once(self.threads.len() as u32))
+            .collect();
         self.runnable = Runnable::new(slots);
         self.armed = vec![None; slots];
         self.timers = BinaryHeap::with_capacity(slots);

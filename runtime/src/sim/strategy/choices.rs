@@ -7,9 +7,12 @@
 //! dispatcher's queue, so offering 10,000 runnable threads costs what offering 3 does. A strategy that wants a scan still has
 //! [`Choices::iter`]; one that keeps an index of its own (PCT) reads the runnable set's log.
 
-use super::Choice;
+use super::{Actor, Choice, Move};
 use crate::dispatcher::WorkItem;
+use crate::event::Pid;
+use crate::sim::faults::Fault;
 use crate::sim::runnable::{Runnable, Slot};
+use crate::sim::world::FAULTS_PER_PROCESS;
 
 /// The runnable choices of one step.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +27,9 @@ pub struct Choices<'a> {
     faults_offered: bool,
     /// Faults on providers; for a plain list, the whole list.
     rest: &'a [Choice],
+    /// Where each process's thread slots start (`[pid - 1]`, and one past the last thread
+    /// at the end); empty when unknown. Exit slots follow the threads, one per process.
+    thread_starts: &'a [u32],
 }
 
 impl<'a> Choices<'a> {
@@ -36,6 +42,7 @@ impl<'a> Choices<'a> {
             process_faults: None,
             faults_offered: false,
             rest: choices,
+            thread_starts: &[],
         }
     }
 
@@ -57,6 +64,88 @@ impl<'a> Choices<'a> {
             process_faults: Some(process_faults),
             faults_offered,
             rest: provider_faults,
+            thread_starts: &[],
+        }
+    }
+
+    /// Where each process's thread slots start, so [`Choices::find_move`] looks at one
+    /// process's slots instead of every thread's.
+    pub(crate) fn with_threads(self, thread_starts: &'a [u32]) -> Choices<'a> {
+        Choices {
+            thread_starts,
+            ..self
+        }
+    }
+
+    /// The index of the first choice that makes move `m` (`Move::of(choice) == m`): the same
+    /// answer as `position(|c| Move::of(c) == m)`, but a thread's move looks at its process's
+    /// slots alone (by rank, O(log n)), a fault on a process at its fault slots, and time at
+    /// its one place. Catalog steps, which name no process, and deferred work are scanned.
+    pub fn find_move(&self, m: &Move) -> Option<usize> {
+        let same = |c: &Choice| Move::of(c) == *m;
+        let Some(r) = self.runnable else {
+            return self.position(same);
+        };
+        match *m {
+            Move::Step(actor) => {
+                let pid = match actor {
+                    Actor::Thread(p, _)
+                    | Actor::Exit(p, _)
+                    | Actor::Advertise(p, _)
+                    | Actor::Unadvertise(p, _) => p,
+                    // Only thread and exit slots offer steps.
+                    _ => return r.iter().position(|(_, c)| same(&c)),
+                };
+                let Some((threads, exit)) = self.slots_of(pid) else {
+                    return r.iter().position(|(_, c)| same(&c));
+                };
+                threads
+                    .chain(std::iter::once(exit))
+                    .find(|s| r.choice(*s).is_some_and(|c| same(&c)))
+                    .map(|s| r.rank(s))
+            }
+            Move::Tick => self.tick.map(|_| self.slots() + self.work.len()),
+            Move::Work { .. } => self.middle().find(|(_, c)| same(c)).map(|(i, _)| i),
+            Move::Fault(
+                Fault::Crash(p) | Fault::Kill(p) | Fault::Exit(p) | Fault::HostCrash(p),
+            ) => {
+                let f = self.process_faults()?;
+                let first = (p.0 as usize).checked_sub(1)? * FAULTS_PER_PROCESS;
+                (first..first + FAULTS_PER_PROCESS)
+                    .map(|s| s as Slot)
+                    .find(|s| f.choice(*s).is_some_and(|c| same(&c)))
+                    .map(|s| self.index_of_fault_slot(s))
+            }
+            Move::Fault(_) => self.rest().find(|(_, c)| same(c)).map(|(i, _)| i),
+        }
+    }
+
+    /// Process `pid`'s thread slots and its exit slot, when the world said where they are.
+    fn slots_of(&self, pid: Pid) -> Option<(std::ops::Range<Slot>, Slot)> {
+        let i = (pid.0 as usize).checked_sub(1)?;
+        let start = *self.thread_starts.get(i)?;
+        let end = *self.thread_starts.get(i + 1)?;
+        let threads_total = *self.thread_starts.last()?;
+        Some((start..end, threads_total + i as Slot))
+    }
+
+    /// The index of the first choice that satisfies `pred` among deferred work and letting
+    /// time pass (for a plain list: among all of it). Threads, exits and faults are passed
+    /// over, so `pred` must hold for none of them.
+    pub fn position_in_middle(&self, pred: impl FnMut(&Choice) -> bool) -> Option<usize> {
+        let mut pred = pred;
+        if self.runnable.is_none() {
+            return self.position(pred);
+        }
+        self.middle().find(|(_, c)| pred(c)).map(|(i, _)| i)
+    }
+
+    /// The index of the first thread or exit step (for a plain list: the first `Step`).
+    pub fn first_step(&self) -> Option<usize> {
+        match self.runnable {
+            // Every runnable slot offers a step, and nothing else does.
+            Some(r) => (!r.is_empty()).then_some(0),
+            None => self.position(|c| matches!(c, Choice::Step { .. })),
         }
     }
 

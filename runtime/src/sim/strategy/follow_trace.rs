@@ -9,7 +9,7 @@
 //! can run now, the passing of time. Deferred work that left no event is run only when
 //! nothing recorded is left to match, which cannot change what was recorded.
 
-use super::{Actor, Choice, Choices, Strategy};
+use super::{Actor, Choice, Choices, Move, Strategy};
 use crate::event::{Event, ExitHow, Stamped};
 use crate::sim::faults::Fault;
 
@@ -46,65 +46,47 @@ impl<'a> FollowTrace<'a> {
         }
     }
 
-    fn matches(event: &Event, choice: &Choice) -> bool {
-        let Choice::Step { actor, .. } = choice else {
-            return false;
-        };
-        match event {
-            Event::ApiCall { pid, tid, .. } => *actor == Actor::Thread(*pid, *tid),
-            Event::ProcessExit { pid, how } => *actor == Actor::Exit(*pid, *how),
-            Event::ProviderAdvertise { pid, provider, .. } => {
-                *actor == Actor::Advertise(*pid, *provider)
-            }
-            Event::ProviderUnadvertise { pid, provider, .. } => {
-                *actor == Actor::Unadvertise(*pid, *provider)
-            }
-            Event::CatalogInstall { provider, .. } => *actor == Actor::Install(*provider),
-            Event::CatalogUninstall { provider, .. } => *actor == Actor::Uninstall(*provider),
+    /// The step whose first event is `event`, when a scripted step can produce it.
+    fn actor_for(event: &Event) -> Option<Actor> {
+        Some(match event {
+            Event::ApiCall { pid, tid, .. } => Actor::Thread(*pid, *tid),
+            Event::ProcessExit { pid, how } => Actor::Exit(*pid, *how),
+            Event::ProviderAdvertise { pid, provider, .. } => Actor::Advertise(*pid, *provider),
+            Event::ProviderUnadvertise { pid, provider, .. } => Actor::Unadvertise(*pid, *provider),
+            Event::CatalogInstall { provider, .. } => Actor::Install(*provider),
+            Event::CatalogUninstall { provider, .. } => Actor::Uninstall(*provider),
             Event::CatalogEnable {
                 provider, enabled, ..
-            } => *actor == Actor::Enable(*provider, *enabled),
-            _ => false,
-        }
+            } => Actor::Enable(*provider, *enabled),
+            _ => return None,
+        })
     }
 
-    /// The injected fault that produces `event`, when no scripted step does.
-    fn fault_for(event: &Event, choice: &Choice) -> bool {
-        let Choice::Fault(fault) = choice else {
-            return false;
-        };
-        match (event, fault) {
-            (
-                Event::ProcessExit {
-                    pid,
-                    how: ExitHow::Crash,
-                },
-                Fault::Crash(p) | Fault::HostCrash(p),
-            ) => pid == p,
-            (
-                Event::ProcessExit {
-                    pid,
-                    how: ExitHow::Kill,
-                },
-                Fault::Kill(p),
-            ) => pid == p,
-            (
-                Event::ProcessExit {
-                    pid,
-                    how: ExitHow::Exit,
-                },
-                Fault::Exit(p),
-            ) => pid == p,
-            (Event::ProviderUnadvertise { provider, .. }, Fault::Unadvertise(g)) => provider == g,
-            (
-                Event::CatalogEnable {
-                    provider,
-                    enabled: false,
-                    ..
-                },
-                Fault::Disable(g),
-            ) => provider == g,
-            _ => false,
+    /// The injected faults that produce `event`, when no scripted step does (a crash: a
+    /// client's crash, or a host's).
+    fn faults_for(event: &Event) -> [Option<Fault>; 2] {
+        match event {
+            Event::ProcessExit {
+                pid,
+                how: ExitHow::Crash,
+            } => [Some(Fault::Crash(*pid)), Some(Fault::HostCrash(*pid))],
+            Event::ProcessExit {
+                pid,
+                how: ExitHow::Kill,
+            } => [Some(Fault::Kill(*pid)), None],
+            Event::ProcessExit {
+                pid,
+                how: ExitHow::Exit,
+            } => [Some(Fault::Exit(*pid)), None],
+            Event::ProviderUnadvertise { provider, .. } => {
+                [Some(Fault::Unadvertise(*provider)), None]
+            }
+            Event::CatalogEnable {
+                provider,
+                enabled: false,
+                ..
+            } => [Some(Fault::Disable(*provider)), None],
+            _ => [None, None],
         }
     }
 
@@ -122,11 +104,11 @@ impl<'a> FollowTrace<'a> {
             |c: &Choice| matches!(c, Choice::Work { provider: p, .. } if *p == provider);
         label
             .and_then(|l| {
-                choices.position(
+                choices.position_in_middle(
                     |c| matches!(c, Choice::Work { provider: p, serves: Some(s), .. } if *p == provider && *s == l),
                 )
             })
-            .or_else(|| choices.position(of_provider))
+            .or_else(|| choices.position_in_middle(of_provider))
     }
 }
 
@@ -142,7 +124,7 @@ impl Strategy for FollowTrace<'_> {
             .filter(|s| !matches!(s.event, Event::End { .. }));
         let Some(next) = next else {
             // Nothing recorded is left: only silent deferred work may still run.
-            let silent = choices.position(|c| matches!(c, Choice::Work { .. }));
+            let silent = choices.position_in_middle(|c| matches!(c, Choice::Work { .. }));
             if silent.is_none() {
                 self.stop = Some(format!(
                     "the recorded trace ends after {emitted} events, but the scenario still has steps to run"
@@ -153,13 +135,20 @@ impl Strategy for FollowTrace<'_> {
         // Time passes when the next recorded event is due later than anything runnable now
         // (for a live trace: when nothing runnable matches it).
         let tick = || {
-            choices
-                .position(|c| matches!(c, Choice::Tick { to } if self.order_only || next.t >= *to))
+            choices.position_in_middle(
+                |c| matches!(c, Choice::Tick { to } if self.order_only || next.t >= *to),
+            )
         };
         let matching = || {
-            choices
-                .position(|c| Self::matches(&next.event, c))
-                .or_else(|| choices.position(|c| Self::fault_for(&next.event, c)))
+            Self::actor_for(&next.event)
+                .and_then(|actor| choices.find_move(&Move::Step(actor)))
+                .or_else(|| {
+                    Self::faults_for(&next.event)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|f| choices.find_move(&Move::Fault(f)))
+                        .min()
+                })
                 .or_else(|| Self::work_for(&next.event, choices))
         };
         let found = if self.order_only {

@@ -76,15 +76,16 @@ impl Move {
 
     /// Where `choice` makes this move; for deferred work, the same provider serving another
     /// call will do when the very call is not there (labels shift as steps are taken away).
+    /// A thread's move costs a lookup in its process's slots, not a scan of every choice.
     fn find(&self, choices: &Choices<'_>) -> Option<usize> {
         match *self {
             Move::Work { provider, serves } => choices
-                .position(|c| matches!(c, Choice::Work { provider: p, serves: s, .. } if *p == provider && *s == serves))
+                .position_in_middle(|c| matches!(c, Choice::Work { provider: p, serves: s, .. } if *p == provider && *s == serves))
                 .or_else(|| {
                     choices
-                        .position(|c| matches!(c, Choice::Work { provider: p, .. } if *p == provider))
+                        .position_in_middle(|c| matches!(c, Choice::Work { provider: p, .. } if *p == provider))
                 }),
-            _ => choices.position(|c| Move::of(c) == *self),
+            _ => choices.find_move(self),
         }
     }
 }
@@ -148,37 +149,54 @@ impl<S: Strategy> Strategy for Recording<S> {
 #[derive(Clone, Debug)]
 pub struct Schedule {
     moves: Vec<Move>,
-    left: Vec<Move>,
+    /// For each move, the first move at or after it not yet made (`moves.len()`: none); a
+    /// made move points on, and lookups shorten the paths they walk, so passing over the
+    /// moves already made costs next to nothing, however many there are.
+    next: Vec<u32>,
 }
 
 impl Schedule {
     pub fn new(moves: Vec<Move>) -> Self {
-        Schedule {
-            left: moves.clone(),
-            moves,
+        let next = (0..=moves.len() as u32).collect();
+        Schedule { moves, next }
+    }
+
+    /// The first move at or after `i` not yet made.
+    fn unmade_from(&mut self, i: usize) -> usize {
+        let mut root = i;
+        while self.next[root] as usize != root {
+            root = self.next[root] as usize;
         }
+        let mut at = i;
+        while at != root {
+            let on = self.next[at] as usize;
+            self.next[at] = root as u32;
+            at = on;
+        }
+        root
     }
 }
 
 impl Strategy for Schedule {
     fn begin(&mut self, _seed: u64) {
-        self.left.clone_from(&self.moves);
+        for (i, n) in self.next.iter_mut().enumerate() {
+            *n = i as u32;
+        }
     }
 
     fn pick(&mut self, choices: &Choices<'_>, _emitted: u64) -> Option<usize> {
-        let found = self
-            .left
-            .iter()
-            .enumerate()
-            .find_map(|(i, m)| Some((i, m.find(choices)?)));
-        if let Some((i, at)) = found {
-            self.left.remove(i);
-            return Some(at);
+        let mut i = self.unmade_from(0);
+        while i < self.moves.len() {
+            if let Some(at) = self.moves[i].find(choices) {
+                self.next[i] = i as u32 + 1;
+                return Some(at);
+            }
+            i = self.unmade_from(i + 1);
         }
-        let by_kind = |want: fn(&Choice) -> bool| choices.position(want);
-        by_kind(|c| matches!(c, Choice::Step { .. }))
-            .or_else(|| by_kind(|c| matches!(c, Choice::Work { .. })))
-            .or_else(|| by_kind(|c| matches!(c, Choice::Tick { .. })))
+        choices
+            .first_step()
+            .or_else(|| choices.position_in_middle(|c| matches!(c, Choice::Work { .. })))
+            .or_else(|| choices.position_in_middle(|c| matches!(c, Choice::Tick { .. })))
     }
 
     /// Faults are offered at every step; the moves decide which strike.
