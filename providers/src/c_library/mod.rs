@@ -357,7 +357,7 @@ const SANITIZER: OptionDoc = OptionDoc {
     name: "sanitizer",
     shape: "\"address\"",
     default: "none",
-    help: "run a host built with -fsanitize=address, for a provider built with it; a sanitizer report is a crash",
+    help: "run a host built with -fsanitize=address, for a provider built with it; a report is a crash fault (`AddressSanitizer report during …`), printed on stderr; ASAN_OPTIONS you set are applied after nspsim's",
 };
 
 /// The `c-library` kind.
