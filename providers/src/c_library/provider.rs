@@ -23,7 +23,34 @@ use nspsim_core::{
     SetServiceFlags, SetServiceOp, SocketError, WorkToken, WsaError,
 };
 use std::collections::BTreeMap;
+use std::fmt;
 use std::panic::panic_any;
+
+/// What the host was running when a call failed, as a fault's text names it: an entry point,
+/// or a work item one of them queued. Formatted only when something fails.
+#[derive(Clone, Copy)]
+enum During {
+    Call(NspFn),
+    Work(NspFn),
+}
+
+impl During {
+    /// The entry point the fault is charged to.
+    fn func(self) -> NspFn {
+        match self {
+            During::Call(f) | During::Work(f) => f,
+        }
+    }
+}
+
+impl fmt::Display for During {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            During::Call(func) => write!(f, "{func}"),
+            During::Work(func) => write!(f, "a work item queued by {func}"),
+        }
+    }
+}
 
 /// One instance: one forked host process, fresh from the loaded library.
 pub struct CProvider {
@@ -176,9 +203,9 @@ impl CProvider {
         why.raise()
     }
 
-    /// Makes one call and applies what the provider did to `ctx`. `func` names the entry point
-    /// (for a work item: the one that queued it), `what` the place in a crash's text.
-    fn call(&mut self, ctx: &mut NspContext, func: NspFn, what: &str, req: Request<'_>) -> Reply {
+    /// Makes one call and applies what the provider did to `ctx`, in order.
+    fn call(&mut self, ctx: &mut NspContext, what: During, req: Request<'_>) -> Reply {
+        let func = what.func();
         if let Some(dead) = &self.dead {
             dead.raise();
         }
@@ -207,7 +234,7 @@ impl CProvider {
                 Err(Dead::Crash(format!("host sent {e} during {what}")))
             }
         };
-        let reply = match reply {
+        let mut reply = match reply {
             Ok(r) => r,
             Err(dead) => self.die(dead),
         };
@@ -217,18 +244,18 @@ impl CProvider {
         if let Some(code) = reply.last_error.and_then(WsaError::from_code) {
             ctx.set_last_error(code);
         }
-        for op in &reply.ops {
+        for op in std::mem::take(&mut reply.ops) {
             self.apply(ctx, func, op);
         }
         reply
     }
 
-    fn apply(&mut self, ctx: &mut NspContext, func: NspFn, op: &HostOp) {
+    fn apply(&mut self, ctx: &mut NspContext, func: NspFn, op: HostOp) {
         match op {
             HostOp::Complete { call, code, output } => {
-                let call = AsyncCall(*call);
+                let call = AsyncCall(call);
                 // Any INT the provider passes is its code; the dispatcher judges it (P2).
-                let code = WsaError::from_code(*code as u32);
+                let code = WsaError::from_code(code as u32);
                 let asked = self.next_ex_lens.remove(&call.0);
                 if let Some(out) = output {
                     if asked != Some(out.capacity) {
@@ -240,7 +267,7 @@ impl CProvider {
                     }
                     match code {
                         None => {
-                            let mut bytes = out.bytes.clone();
+                            let mut bytes = out.bytes;
                             bytes.resize(out.capacity as usize, 0);
                             match marshal::read_next_ex_result(&bytes, out.base) {
                                 Ok(qs) => ctx.write_next_ex(call, NextExOutput::Result(qs)),
@@ -264,8 +291,8 @@ impl CProvider {
                 ctx.complete_async_call(call, code.map_or(Ok(()), Err));
             }
             HostOp::Defer { token, .. } => {
-                self.origins.insert(*token, func);
-                ctx.defer(WorkToken(*token));
+                self.origins.insert(token, func);
+                ctx.defer(WorkToken(token));
             }
             // The scenario's steps decide when the provider stops being reachable.
             HostOp::Unadvertise => {}
@@ -293,14 +320,6 @@ impl CProvider {
     }
 }
 
-const STARTUP: &str = "NSPv2Startup";
-const CLEANUP: &str = "NSPv2Cleanup";
-const BEGIN: &str = "NSPv2LookupServiceBegin";
-const NEXT_EX: &str = "NSPv2LookupServiceNextEx";
-const END: &str = "NSPv2LookupServiceEnd";
-const SET_SERVICE: &str = "NSPv2SetServiceEx";
-const RUNDOWN: &str = "NSPv2ClientSessionRundown";
-
 fn raw(session: Option<SessionArg>) -> u64 {
     session.map_or(0, SessionArg::raw)
 }
@@ -311,13 +330,17 @@ impl NspV2Provider for CProvider {
     }
 
     fn startup(&mut self, ctx: &mut NspContext) -> NspResult<Option<SessionArg>> {
-        let reply = self.call(ctx, NspFn::Startup, STARTUP, Request::Startup);
+        let reply = self.call(ctx, During::Call(NspFn::Startup), Request::Startup);
         Self::status(&reply).map(|()| SessionArg::new(reply.value))
     }
 
     fn cleanup(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) -> NspResult<()> {
         let session = raw(session);
-        let reply = self.call(ctx, NspFn::Cleanup, CLEANUP, Request::Cleanup { session });
+        let reply = self.call(
+            ctx,
+            During::Call(NspFn::Cleanup),
+            Request::Cleanup { session },
+        );
         Self::status(&reply)
     }
 
@@ -334,7 +357,7 @@ impl NspV2Provider for CProvider {
             session: raw(session),
             image: &image,
         };
-        let reply = self.call(ctx, NspFn::LookupServiceBegin, BEGIN, req);
+        let reply = self.call(ctx, During::Call(NspFn::LookupServiceBegin), req);
         Self::status(&reply).map(|()| ProviderLookup(reply.value))
     }
 
@@ -353,7 +376,7 @@ impl NspV2Provider for CProvider {
             flags: flags.bits(),
             buffer_len,
         };
-        self.call(ctx, NspFn::LookupServiceNextEx, NEXT_EX, req);
+        self.call(ctx, During::Call(NspFn::LookupServiceNextEx), req);
     }
 
     fn lookup_service_end(
@@ -362,7 +385,7 @@ impl NspV2Provider for CProvider {
         lookup: ProviderLookup,
     ) -> NspResult<()> {
         let req = Request::End { lookup: lookup.0 };
-        let reply = self.call(ctx, NspFn::LookupServiceEnd, END, req);
+        let reply = self.call(ctx, During::Call(NspFn::LookupServiceEnd), req);
         Self::status(&reply)
     }
 
@@ -383,17 +406,13 @@ impl NspV2Provider for CProvider {
             flags: flags.0,
             image: &image,
         };
-        self.call(ctx, NspFn::SetServiceEx, SET_SERVICE, req);
+        self.call(ctx, During::Call(NspFn::SetServiceEx), req);
     }
 
     fn client_session_rundown(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) {
         let session = raw(session);
-        self.call(
-            ctx,
-            NspFn::ClientSessionRundown,
-            RUNDOWN,
-            Request::Rundown { session },
-        );
+        let what = During::Call(NspFn::ClientSessionRundown);
+        self.call(ctx, what, Request::Rundown { session });
     }
 
     fn run_deferred(&mut self, ctx: &mut NspContext, token: WorkToken) {
@@ -401,8 +420,11 @@ impl NspV2Provider for CProvider {
             .origins
             .remove(&token.0)
             .unwrap_or(NspFn::LookupServiceNextEx);
-        let what = format!("a work item queued by {origin}");
-        let reply = self.call(ctx, origin, &what, Request::RunWork { token: token.0 });
+        let reply = self.call(
+            ctx,
+            During::Work(origin),
+            Request::RunWork { token: token.0 },
+        );
         if reply.ret != 0 {
             // The host has no such item: the driver ran one token twice.
             self.die(Dead::Panic(format!(
