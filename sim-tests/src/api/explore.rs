@@ -333,10 +333,7 @@ fn first_violation(trace: &str) -> Option<(String, String)> {
         }
         nspsim_runtime::event::Event::Fault {
             func, kind, detail, ..
-        } => Some((
-            "P4".to_string(),
-            format!("provider {} in {func}: {detail}", kind.verb()),
-        )),
+        } => Some(machinery::fault_finding(*func, *kind, detail)),
         _ => None,
     })
 }

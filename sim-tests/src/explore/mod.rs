@@ -23,7 +23,8 @@ pub use regressions::{
     regression_path,
 };
 pub use seeds::{
-    ExploreOptions, ExploreReport, explore, plan_for, record_seed, run_seed, shard_seeds,
+    ExploreOptions, ExploreReport, explore, fault_finding, plan_for, record_seed, run_seed,
+    shard_seeds,
 };
 pub use shrink::{Shrunk, shrink, shrink_within};
 

@@ -47,10 +47,7 @@ impl EventSink for Findings {
             Event::Fault {
                 func, kind, detail, ..
             } => {
-                self.first = Some((
-                    "P4".into(),
-                    format!("provider {} in {func}: {detail}", kind.verb()),
-                ));
+                self.first = Some(fault_finding(func, kind, &detail));
             }
             _ => {}
         }
@@ -389,4 +386,16 @@ pub(super) fn on_threads<T: Send>(jobs: usize, work: impl Fn() -> Vec<T> + Sync)
             .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// A provider fault as a finding: rule P4 and the sentence reports give it.
+pub fn fault_finding(
+    func: nspsim_runtime::provider::NspFn,
+    kind: nspsim_runtime::event::FaultKind,
+    detail: &str,
+) -> (String, String) {
+    (
+        "P4".to_string(),
+        format!("provider {} in {func}: {detail}", kind.verb()),
+    )
 }
