@@ -10,6 +10,7 @@ pub use nspsim_core::registry::*;
 
 use crate::provider::NspV2Provider;
 use crate::scenario::ProviderSpec;
+use crate::script::RunError;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -50,17 +51,21 @@ pub struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
-    /// Prepares every spec; `Err` names the first that cannot be built.
-    pub fn new(registry: &'a Registry, specs: &'a [ProviderSpec]) -> Result<Self, String> {
+    /// Prepares every spec; `Err` names the first that cannot be built, in the words a run
+    /// would use, so a command can say so before it starts printing a run.
+    pub fn new(registry: &'a Registry, specs: &'a [ProviderSpec]) -> Result<Self, RunError> {
         let mut factories = Vec::with_capacity(specs.len());
         for p in specs {
+            let cannot = |message: String| RunError::Build {
+                provider: p.name.clone(),
+                kind: p.kind.clone(),
+                message,
+            };
             let kind = registry
                 .get(&p.kind)
-                .ok_or_else(|| format!("{}: no such kind in the registry", p.name))?;
+                .ok_or_else(|| cannot("no such kind in the registry".to_string()))?;
             let options = options_of(kind, p);
-            let factory = kind
-                .prepare(&options)
-                .map_err(|e| format!("{}: {e}", p.name))?;
+            let factory = kind.prepare(&options).map_err(cannot)?;
             factories.push((p, factory));
         }
         Ok(Prepared {

@@ -7,7 +7,7 @@ use crate::diagnostics;
 use crate::lifecycle::{Names, Printer};
 use crate::runs::{header, record};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use nspsim_runtime::registry::Registry;
+use nspsim_runtime::registry::{Prepared, Registry};
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
@@ -315,6 +315,15 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     if args.live {
         return run_live(args, scenario, registry, out, err);
     }
+    // Providers are built before anything is printed or written: a C provider that does not
+    // compile or load is an input error, not a run that starts and then stops.
+    let prepared = match Prepared::new(registry, &scenario.providers) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return BAD_INPUT;
+        }
+    };
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     let path = args
         .trace
@@ -345,7 +354,7 @@ pub fn run(args: &RunArgs, registry: &Registry, out: &mut dyn Write, err: &mut d
     let mut strat = args.strategy.build(args.max_steps);
     let (report, mut sink) = match world::run(
         &scenario,
-        registry,
+        &prepared,
         strat.as_mut(),
         seed,
         sink,
@@ -479,6 +488,12 @@ fn run_live(
             args.clients,
             shown(&e.message)
         );
+        return BAD_INPUT;
+    }
+    // As in a sim run, a provider that cannot be built is said before the run starts. The
+    // check's instances are dropped: live providers are built on their host threads.
+    if let Err(e) = Prepared::new(registry, &scenario.providers) {
+        let _ = writeln!(err, "error: {e}");
         return BAD_INPUT;
     }
     let seed = args.seed.or(scenario.seed).unwrap_or(0);

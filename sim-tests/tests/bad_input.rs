@@ -386,3 +386,39 @@ fn providers_show_a_required_option_as_required() {
     assert!(!out.contains("(required)"), "{out}");
     assert!(out.contains("required; the ordering bug to carry"), "{out}");
 }
+
+/// A provider that cannot be built is an input error said before a run starts: no banner, no
+/// column header, no trace file, in sim and in live mode alike.
+#[test]
+fn a_provider_that_cannot_be_built_is_reported_before_the_run_starts() {
+    let d = Dir::new("unbuildable");
+    let s = d.write(
+        "c.toml",
+        "name = \"c\"\n[[provider]]\nid = \"3c1d2e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5\"\nname = \"contoso\"\nnamespace = \"NS_EMAIL\"\nkind = \"c-library\"\n[provider.options]\npath = \"libmissing.so\"\nentry = \"ContosoHostMain\"\n[[process]]\nname = \"a\"\nsteps = [ { op = \"startup\" }, { op = \"cleanup\" } ]\n",
+    );
+    for live in [false, true] {
+        let trace = d.path("out.jsonl");
+        let trace = trace.to_string_lossy();
+        let mut args = vec!["run", &s, "--trace", &trace];
+        if live {
+            args.push("--live");
+        }
+        let o = nspsim(&args);
+        assert_eq!(code(&o), 2, "live {live}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "",
+            "live {live}: nothing is printed of a run"
+        );
+        let stderr = text(&o.stderr);
+        assert!(
+            stderr.contains("provider \"contoso\" (kind c-library) cannot be built")
+                && stderr.contains("libmissing.so"),
+            "live {live}: {stderr}"
+        );
+        assert!(
+            !Path::new(&*trace).exists(),
+            "live {live}: no trace is left"
+        );
+    }
+}
