@@ -35,10 +35,10 @@ NSPSIM_STATIC_ASSERT(sizeof(pthread_mutex_t) <= sizeof(CRITICAL_SECTION),
                      "CRITICAL_SECTION must hold this host's pthread_mutex_t");
 NSPSIM_STATIC_ASSERT(sizeof(NSPV2_ROUTINE) == 72, "NSPV2_ROUTINE is 72 bytes on Win64");
 
-/* ---- Last error: one per thread on Windows; the host has one thread. ---- */
+/* ---- Last error: one per thread, as on Windows (in live mode provider threads are real). ---- */
 
-static DWORD g_last_error;
-static int g_last_error_set;
+static _Thread_local DWORD g_last_error;
+static _Thread_local int g_last_error_set;
 
 void nh_last_error_reset(void)
 {

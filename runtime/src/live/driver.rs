@@ -274,8 +274,17 @@ impl<S: EventSink> Serve<'_, S> {
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    // Every task is done; finish the provider work still pending.
+                    // Every task is done; finish the provider work still pending. Work can
+                    // queue more work (a C provider polls its threads while one runs), so the
+                    // run limit still holds.
                     while let Some(item) = self.d.pending_work().first().copied() {
+                        if self.start.elapsed() > self.options.run_limit {
+                            self.report.stopped = Some(format!(
+                                "the run limit of {} s was reached",
+                                self.options.run_limit.as_secs()
+                            ));
+                            return;
+                        }
                         self.tick();
                         self.d.run_work(item.id);
                         self.deliver_wakes();

@@ -1,0 +1,193 @@
+//! C work items in live mode (issue #12, docs/semantics.md §13): under `nspsim run --live` a C
+//! provider's `QueueUserWorkItem` and `CreateThread` start real threads in its host process,
+//! and their completions reach waiting clients without any call in flight; in sim mode the
+//! same items stay the scheduler's turns, run on the host's one thread.
+//!
+//! The test provider (`fixtures/live_threads.c`) completes each NextEx from a work item with a
+//! code that says where the item ran: WSA_E_NO_MORE on a thread other than NextEx's, WSAEINVAL
+//! on the same one. So the scenario's `expect` steps prove which it was.
+
+mod common;
+
+use common::{Dir, nspsim, text};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const LIVE_ID: &str = "7a4b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+
+fn library_name() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "liblive_threads.dylib"
+    } else {
+        "liblive_threads.so"
+    }
+}
+
+/// `fixtures/live_threads.c` built with the flags `nspsim cc-flags` prints, once per binary.
+fn library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c-live-threads");
+        std::fs::create_dir_all(&dir).expect("create the build directory");
+        let flags = nspsim(&["cc-flags"]);
+        assert!(flags.status.success(), "{}", text(&flags.stderr));
+        let flags = text(&flags.stdout);
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+        let lib = dir.join(library_name());
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/live_threads.c");
+        let out = Command::new(&cc)
+            .args(flags.split_whitespace())
+            .args(["-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .output()
+            .expect("the C compiler runs");
+        assert!(
+            out.status.success(),
+            "{cc} $(nspsim cc-flags) live_threads.c failed:\n{}",
+            text(&out.stderr)
+        );
+        lib
+    })
+}
+
+/// A scenario of `clients` processes, each doing `lookups` lookups whose NextEx the provider
+/// completes from a work item (`how`: queue or thread; `then`: complete, crash or hang), each
+/// expecting `err`.
+fn scenario(how: &str, then: &str, pidfile: &str, clients: usize, lookups: usize, err: &str) -> String {
+    let mut s = format!(
+        r#"name = "live-threads"
+[[provider]]
+id = "{LIVE_ID}"
+name = "threads"
+namespace = "NS_DNS"
+kind = "c-library"
+[provider.options]
+path = "{lib}"
+entry = "LiveMain"
+args = ["{how}", "{then}", "{pidfile}"]
+call_deadline_ms = 20000
+"#,
+        lib = library().display()
+    );
+    for c in 0..clients {
+        s.push_str(&format!("\n[[process]]\nname = \"client{c}\"\nsteps = [\n  {{ op = \"startup\" }},\n"));
+        for l in 0..lookups {
+            s.push_str(&format!(
+                "  {{ op = \"lookup_begin\", namespace = \"NS_DNS\", name = \"host.example\", flags = [\"LUP_RETURN_NAME\"], as = \"q{l}\" }},\n  \
+                 {{ op = \"lookup_next\", handle = \"q{l}\" }},\n  {{ op = \"expect\", err = \"{err}\" }},\n  \
+                 {{ op = \"lookup_end\", handle = \"q{l}\" }},\n"
+            ));
+        }
+        s.push_str("  { op = \"cleanup\" },\n]\n");
+    }
+    s
+}
+
+fn run(dir: &Dir, name: &str, scenario: &str, live: bool) -> (Output, String) {
+    let path = dir.write(&format!("{name}.toml"), scenario);
+    let trace = dir.path(&format!("{name}.jsonl"));
+    let mut args = vec![
+        "run".to_string(),
+        path,
+        "--quiet".into(),
+        "--trace".into(),
+        trace.display().to_string(),
+    ];
+    if live {
+        args.push("--live".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = nspsim(&args);
+    let trace = std::fs::read_to_string(&trace).unwrap_or_default();
+    (out, trace)
+}
+
+fn passed(out: &Output, trace: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}\n{trace}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn live_work_items_run_on_threads_of_their_own_and_their_completions_reach_the_clients() {
+    let dir = Dir::new("c-live-threads-ok");
+    for how in ["queue", "thread"] {
+        // Several clients, several lookups each: every NextEx completes from a real thread,
+        // after NextEx returned (mostly), with no client call in flight to carry it.
+        let live = scenario(how, "complete", "", 3, 4, "WSA_E_NO_MORE");
+        let (out, trace) = run(&dir, &format!("live-{how}"), &live, true);
+        passed(&out, &trace);
+        assert!(trace.contains("\"mode\":\"live\""), "{trace}");
+        assert!(!trace.contains("\"fault\""), "{trace}");
+    }
+}
+
+#[test]
+fn sim_mode_still_runs_work_items_as_the_schedulers_turns_on_the_hosts_one_thread() {
+    let dir = Dir::new("c-live-threads-sim");
+    for how in ["queue", "thread"] {
+        let sim = scenario(how, "complete", "", 2, 2, "WSAEFAULT");
+        let (out, trace) = run(&dir, &format!("sim-{how}"), &sim, false);
+        passed(&out, &trace);
+        // Deterministic as before: the same seed, the same bytes.
+        let (_, again) = run(&dir, &format!("sim-{how}"), &sim, false);
+        assert_eq!(trace, again);
+    }
+}
+
+/// Whether process `pid` still exists (Linux: its /proc entry; a zombie is reaped by then).
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn host_pid(pidfile: &Path) -> Option<u32> {
+    std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()
+}
+
+#[test]
+fn a_work_item_thread_that_crashes_is_a_crash_fault_naming_the_work_item() {
+    let dir = Dir::new("c-live-threads-crash");
+    let pidfile = dir.path("host.pid");
+    let s = scenario("queue", "crash", &pidfile.display().to_string(), 1, 1, "WSA_E_NO_MORE");
+    let (out, trace) = run(&dir, "crash", &s, true);
+    // The expectation fails (the provider is gone), but the run ends and says why.
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let fault = trace
+        .lines()
+        .find(|l| l.contains("\"fault\""))
+        .unwrap_or_else(|| panic!("no fault line:\n{trace}"));
+    assert!(fault.contains("\"crash\""), "{fault}");
+    assert!(
+        fault.contains("SIGSEGV during a work item queued by NSPv2LookupServiceNextEx"),
+        "{fault}"
+    );
+    if cfg!(target_os = "linux") {
+        let pid = host_pid(&pidfile).expect("the host main wrote its pid");
+        assert!(!alive(pid), "the crashed host {pid} is still there");
+    }
+}
+
+#[test]
+fn a_work_item_thread_that_never_completes_is_a_timeout_and_leaves_no_process() {
+    let dir = Dir::new("c-live-threads-hang");
+    let pidfile = dir.path("host.pid");
+    let s = scenario("thread", "hang", &pidfile.display().to_string(), 1, 1, "WSA_E_NO_MORE");
+    let (out, trace) = run(&dir, "hang", &s, true);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let fault = trace
+        .lines()
+        .find(|l| l.contains("\"fault\""))
+        .unwrap_or_else(|| panic!("no fault line:\n{trace}"));
+    assert!(fault.contains("\"timeout\""), "{fault}");
+    if cfg!(target_os = "linux") {
+        // nspsim has exited: the host, with the thread still running in it, is gone too.
+        let pid = host_pid(&pidfile).expect("the host main wrote its pid");
+        assert!(!alive(pid), "the host {pid} outlived the run");
+    }
+}
