@@ -191,3 +191,73 @@ fn a_work_item_thread_that_never_completes_is_a_timeout_and_leaves_no_process() 
         assert!(!alive(pid), "the host {pid} outlived the run");
     }
 }
+
+#[test]
+fn a_thread_that_completes_after_its_client_crashed_is_discarded_and_the_run_ends() {
+    let dir = Dir::new("c-live-threads-late");
+    let mut s = scenario("queue", "after-end", "", 0, 0, "");
+    // The client crashes while its NextEx waits for the work item's thread, which completes
+    // only once the lookup was ended (for the crashed client, S4.7): the completion is
+    // discarded (S6.2), and it arrives although no client call is left to carry it.
+    s.push_str(
+        r#"
+[[process]]
+name = "crasher"
+steps = [
+  { op = "startup" },
+  { op = "lookup_begin", namespace = "NS_DNS", name = "host.example", flags = ["LUP_RETURN_NAME"], as = "q" },
+  { op = "lookup_next", handle = "q" },
+]
+[[process.thread]]
+steps = [ { op = "sleep", us = 1000 }, { op = "crash" } ]
+"#,
+    );
+    let (out, trace) = run(&dir, "late", &s, true);
+    passed(&out, &trace);
+    let complete = trace
+        .lines()
+        .find(|l| l.contains("\"async.complete\""))
+        .unwrap_or_else(|| panic!("the completion never arrived:\n{trace}"));
+    assert!(complete.contains("\"outcome\":\"discarded\""), "{complete}");
+    assert!(!trace.contains("\"fault\""), "{trace}");
+}
+
+#[test]
+fn the_contoso_example_completing_from_its_thread_pool_passes_live_with_several_clients() {
+    // contoso.c's `--complete=worker` hands every NextEx and SetServiceEx to QueueUserWorkItem:
+    // live, each is a real thread, and every client's expectations hold.
+    let dir = Dir::new("c-live-threads-contoso");
+    let lib = dir.path(library_name().replace("live_threads", "contoso").as_str());
+    let flags = text(&nspsim(&["cc-flags"]).stdout);
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../providers/c/examples");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let out = Command::new(&cc)
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(&lib)
+        .arg(examples.join("contoso.c"))
+        .output()
+        .expect("the C compiler runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let toml = std::fs::read_to_string(examples.join("contoso.toml"))
+        .expect("the example scenario")
+        .replace("libcontoso.so", &lib.display().to_string());
+    assert!(toml.contains("--complete=worker"));
+    let path = dir.write("contoso.toml", &toml);
+    for clients in ["1", "4"] {
+        let trace = dir.path(&format!("contoso-{clients}.jsonl"));
+        let out = nspsim(&[
+            "run",
+            &path,
+            "--live",
+            "--clients",
+            clients,
+            "--quiet",
+            "--trace",
+            trace.to_str().expect("UTF-8 path"),
+        ]);
+        let written = std::fs::read_to_string(&trace).unwrap_or_default();
+        passed(&out, &written);
+        assert!(!written.contains("\"fault\""), "{written}");
+    }
+}
