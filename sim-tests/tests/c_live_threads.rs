@@ -55,7 +55,14 @@ fn library() -> &'static Path {
 /// A scenario of `clients` processes, each doing `lookups` lookups whose NextEx the provider
 /// completes from a work item (`how`: queue or thread; `then`: complete, crash or hang), each
 /// expecting `err`.
-fn scenario(how: &str, then: &str, pidfile: &str, clients: usize, lookups: usize, err: &str) -> String {
+fn scenario(
+    how: &str,
+    then: &str,
+    pidfile: &str,
+    clients: usize,
+    lookups: usize,
+    err: &str,
+) -> String {
     let mut s = format!(
         r#"name = "live-threads"
 [[provider]]
@@ -72,7 +79,9 @@ call_deadline_ms = 20000
         lib = library().display()
     );
     for c in 0..clients {
-        s.push_str(&format!("\n[[process]]\nname = \"client{c}\"\nsteps = [\n  {{ op = \"startup\" }},\n"));
+        s.push_str(&format!(
+            "\n[[process]]\nname = \"client{c}\"\nsteps = [\n  {{ op = \"startup\" }},\n"
+        ));
         for l in 0..lookups {
             s.push_str(&format!(
                 "  {{ op = \"lookup_begin\", namespace = \"NS_DNS\", name = \"host.example\", flags = [\"LUP_RETURN_NAME\"], as = \"q{l}\" }},\n  \
@@ -154,7 +163,14 @@ fn host_pid(pidfile: &Path) -> Option<u32> {
 fn a_work_item_thread_that_crashes_is_a_crash_fault_naming_the_work_item() {
     let dir = Dir::new("c-live-threads-crash");
     let pidfile = dir.path("host.pid");
-    let s = scenario("queue", "crash", &pidfile.display().to_string(), 1, 1, "WSA_E_NO_MORE");
+    let s = scenario(
+        "queue",
+        "crash",
+        &pidfile.display().to_string(),
+        1,
+        1,
+        "WSA_E_NO_MORE",
+    );
     let (out, trace) = run(&dir, "crash", &s, true);
     // The expectation fails (the provider is gone), but the run ends and says why.
     assert!(out.status.code().is_some(), "{}", text(&out.stderr));
@@ -177,7 +193,14 @@ fn a_work_item_thread_that_crashes_is_a_crash_fault_naming_the_work_item() {
 fn a_work_item_thread_that_never_completes_is_a_timeout_and_leaves_no_process() {
     let dir = Dir::new("c-live-threads-hang");
     let pidfile = dir.path("host.pid");
-    let s = scenario("thread", "hang", &pidfile.display().to_string(), 1, 1, "WSA_E_NO_MORE");
+    let s = scenario(
+        "thread",
+        "hang",
+        &pidfile.display().to_string(),
+        1,
+        1,
+        "WSA_E_NO_MORE",
+    );
     let (out, trace) = run(&dir, "hang", &s, true);
     assert!(out.status.code().is_some(), "{}", text(&out.stderr));
     let fault = trace

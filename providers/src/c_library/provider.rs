@@ -317,7 +317,10 @@ impl CProvider {
                 format!("host killed by signal {signal}")
             }
         };
-        self.die(Dead::Crash(format!("{how} during {}", During::Work(origin))))
+        self.die(Dead::Crash(format!(
+            "{how} during {}",
+            During::Work(origin)
+        )))
     }
 
     fn apply(&mut self, ctx: &mut NspContext, func: NspFn, op: HostOp) {
