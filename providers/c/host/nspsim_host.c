@@ -18,6 +18,9 @@
  *
  * Every read of memory a provider wrote (the NextEx buffer, *lpdwBufferLength) is bounded by
  * the sizes the host itself allocated; what the bytes mean is judged by nspsim, in Rust.
+ *
+ * In live mode (NSPSIM_HOST_LIVE=1) a child runs each work item on a real thread, and the
+ * threads' operations join the serve thread's under one lock (PROTOCOL.md, "Live mode").
  */
 #if defined(__linux__)
 #define _GNU_SOURCE

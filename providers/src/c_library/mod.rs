@@ -25,8 +25,9 @@
 //!
 //! Rules: S3.1 (the host refuses an id other than the scenario's with WSAEINVALIDPROVIDER),
 //! S1.5 (the table as advertised, short or with NULL slots, is left to the dispatcher), S5.4
-//! and S5.5 (NextEx results and WSAEFAULT sizing), S6.3 (work items are the scheduler's), P4
-//! (crash and timeout containment).
+//! and S5.5 (NextEx results and WSAEFAULT sizing), S6.3 (work items are the scheduler's; in
+//! live mode, [`ProviderKind::build_live`], real threads of the host), P4 (crash and timeout
+//! containment).
 
 pub mod host;
 pub mod marshal;
