@@ -475,4 +475,41 @@ mod tests {
         lie[18..22].copy_from_slice(&1_000_000_000u32.to_le_bytes());
         assert!(decode_reply(&lie).is_err());
     }
+
+    #[test]
+    fn live_mode_operations_and_the_poll_request() {
+        let mut b = vec![b'R'];
+        b.extend_from_slice(&0i32.to_le_bytes());
+        b.push(0);
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.push(b'T');
+        b.extend_from_slice(&4u64.to_le_bytes());
+        b.push(1);
+        b.push(b'E');
+        b.extend_from_slice(&4u64.to_le_bytes());
+        b.push(b'X');
+        b.extend_from_slice(&5u64.to_le_bytes());
+        b.push(11);
+        let r = decode_reply(&b).expect("a reply");
+        assert_eq!(
+            r.ops,
+            [
+                HostOp::Thread {
+                    token: 4,
+                    thread: true
+                },
+                HostOp::ThreadEnd { token: 4 },
+                HostOp::WorkCrash {
+                    token: 5,
+                    signal: 11
+                },
+            ]
+        );
+        assert!(decode_reply(&b[..b.len() - 1]).is_err());
+        let mut out = Vec::new();
+        Request::Poll { wait_us: 1000 }.encode(&mut out);
+        assert_eq!(out, [5, 0, 0, 0, 9, 0xe8, 0x03, 0, 0]);
+    }
 }
