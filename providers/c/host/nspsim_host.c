@@ -313,7 +313,6 @@ static void unlock(void)
  * operation before the process dies of that signal (see crash_handler). */
 static volatile sig_atomic_t g_crash_sig;
 static volatile uint64_t g_crash_token;
-static int g_crash_claimed;
 static int g_crash_reported; /* the signal of the crash the last reply reported */
 
 static buf_t g_ops;          /* the operations of the current call, as sent */
@@ -672,10 +671,22 @@ static void protocol_error(const char *what)
     _exit(NH_EXIT_PROTOCOL);
 }
 
+/* The AddressSanitizer host keeps ASan's own handlers, which report the crash (status 86). */
+#if defined(__SANITIZE_ADDRESS__)
+#define NH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NH_ASAN 1
+#endif
+#endif
+
+#if !defined(NH_ASAN)
 /* Live mode: a provider thread that crashes stops in this handler, after saying which one it
  * was, so that the serve thread can name its work item before the process dies of the same
  * signal (PROTOCOL.md "Live mode"). On the serve thread the signal takes its default action at
  * once, as without the handler. Only async-signal-safe calls here. */
+static int g_crash_claimed; /* a provider thread's crash was recorded */
+
 static void crash_handler(int sig)
 {
     int none = 0;
@@ -699,18 +710,8 @@ static void crash_handler(int sig)
 /* The signals a crash of provider code raises. */
 static const int g_crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
 
-/* The AddressSanitizer host keeps ASan's own handlers, which report the crash (status 86). */
-#if defined(__SANITIZE_ADDRESS__)
-#define NH_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NH_ASAN 1
-#endif
-#endif
-
 static void install_crash_handler(void)
 {
-#if !defined(NH_ASAN)
     size_t i;
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -719,8 +720,12 @@ static void install_crash_handler(void)
     for (i = 0; i < sizeof(g_crash_signals) / sizeof(g_crash_signals[0]); i++) {
         sigaction(g_crash_signals[i], &sa, NULL);
     }
-#endif
 }
+#else
+static void install_crash_handler(void)
+{
+}
+#endif
 
 /* Live mode, request 9: waits at most `wait_us` for something to report (an operation of a
  * provider thread, a thread's end, a crash), unless there is something already or no thread
