@@ -284,3 +284,36 @@ fn the_contoso_example_completing_from_its_thread_pool_passes_live_with_several_
         assert!(!written.contains("\"fault\""), "{written}");
     }
 }
+
+#[test]
+fn a_thread_that_never_completes_a_crashed_clients_call_does_not_hold_the_run() {
+    let dir = Dir::new("c-live-threads-orphan");
+    let pidfile = dir.path("host.pid");
+    let mut s = scenario("thread", "hang", &pidfile.display().to_string(), 0, 0, "");
+    // Nobody waits for the call once its client crashed, but the thread runs on and the call
+    // stays pending: the run stops one completion deadline after the last client, says so,
+    // and leaves no process behind.
+    s.push_str(
+        r#"
+[[process]]
+name = "crasher"
+steps = [
+  { op = "startup" },
+  { op = "lookup_begin", namespace = "NS_DNS", name = "host.example", flags = ["LUP_RETURN_NAME"], as = "q" },
+  { op = "lookup_next", handle = "q" },
+]
+[[process.thread]]
+steps = [ { op = "sleep", us = 1000 }, { op = "crash" } ]
+"#,
+    );
+    let (out, trace) = run(&dir, "orphan", &s, true);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        said.contains("provider work was still going"),
+        "{said}\n{trace}"
+    );
+    if cfg!(target_os = "linux") {
+        let pid = host_pid(&pidfile).expect("the host main wrote its pid");
+        assert!(!alive(pid), "the host {pid} outlived the run");
+    }
+}
