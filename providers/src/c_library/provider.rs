@@ -19,7 +19,7 @@
 //!   `malformed result:` and names the field. The dispatcher contains all three. After any of
 //!   them the instance is dead: later calls fail at once (with the same crash), never hang.
 
-use super::host::{CallFailure, Connection};
+use super::host::{CallFailure, Connection, Ended};
 use super::marshal::{self, QuerySetImage};
 use super::protocol::{self, HostOp, Reply, Request};
 use nspsim_core::provider::{EntryPoint, HeldState};
@@ -314,7 +314,7 @@ impl CProvider {
                 if let Some(conn) = &self.conn {
                     conn.kill();
                 }
-                format!("host killed by signal {signal}")
+                Ended::Signaled(i32::from(signal)).describe()
             }
         };
         self.die(Dead::Crash(format!(
