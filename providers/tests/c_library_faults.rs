@@ -364,6 +364,7 @@ fn a_fork_that_fails_after_connecting_does_not_shift_later_runs() {
             args: Vec::new(),
             load_deadline: Duration::from_secs(5),
             address_sanitizer: false,
+            live: false,
             fail_fork_at: Some(fail),
         };
         let server = ForkServer::spawn(&spec).expect("spawns");

@@ -18,6 +18,9 @@
  *
  * Every read of memory a provider wrote (the NextEx buffer, *lpdwBufferLength) is bounded by
  * the sizes the host itself allocated; what the bytes mean is judged by nspsim, in Rust.
+ *
+ * In live mode (NSPSIM_HOST_LIVE=1) a child runs each work item on a real thread, and the
+ * threads' operations join the serve thread's under one lock (PROTOCOL.md, "Live mode").
  */
 #if defined(__linux__)
 #define _GNU_SOURCE
@@ -27,6 +30,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
@@ -76,8 +80,18 @@ enum {
     REQ_SET_SERVICE = 6,
     REQ_RUNDOWN = 7,
     REQ_RUN_WORK = 8,
+    REQ_POLL = 9,
 };
-enum { OP_COMPLETE = 'C', OP_DEFER = 'D', OP_UNADVERTISE = 'U', OP_LIMIT = 'L', OP_LATE_WRITE = 'W' };
+enum {
+    OP_COMPLETE = 'C',
+    OP_DEFER = 'D',
+    OP_UNADVERTISE = 'U',
+    OP_LIMIT = 'L',
+    OP_LATE_WRITE = 'W',
+    OP_THREAD = 'T',
+    OP_THREAD_END = 'E',
+    OP_WORK_CRASH = 'X',
+};
 
 unsigned char nh_provider_id[16];
 int nh_have_id;
@@ -271,6 +285,36 @@ static int recv_frame(reader_t *rd, buf_t *in)
 /* ------------------------------------------------------------------------------------------ */
 /* The child: one run's host process                                                            */
 
+/* Live mode (NSPSIM_HOST_LIVE=1, PROTOCOL.md "Live mode"): a work item is a real thread,
+ * started at once, and what it does goes into the same operations as the serve thread's, under
+ * `g_mu`. In sim mode the host has one thread and never takes the lock, so a sim run's bytes
+ * and costs are what they were. The lock is never held while provider code runs: a provider
+ * thread that completes a call while the serve thread waits on the provider's own lock must
+ * not deadlock on ours. */
+static int g_live;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER; /* an operation, or a thread ended */
+static uint32_t g_threads_running;
+static void lock(void)
+{
+    if (g_live) {
+        pthread_mutex_lock(&g_mu);
+    }
+}
+static void unlock(void)
+{
+    if (g_live) {
+        pthread_mutex_unlock(&g_mu);
+    }
+}
+
+/* A provider thread that crashed (live mode): its token and signal, set once by the signal
+ * handler (the thread then stops there for good), reported by the serve thread as an `X`
+ * operation before the process dies of that signal (see crash_handler). */
+static volatile sig_atomic_t g_crash_sig;
+static volatile uint64_t g_crash_token;
+static int g_crash_reported; /* the signal of the crash the last reply reported */
+
 static buf_t g_ops;          /* the operations of the current call, as sent */
 static uint32_t g_nops;
 static uint8_t g_limit;      /* a limit reached during the current call (LIMIT_*), or 0 */
@@ -289,7 +333,9 @@ static int ops_room(size_t n)
     return 1;
 }
 static uint64_t g_next_token = 1;
-static uint64_t g_running_work; /* token of the work item running, 0 on the call thread */
+/* The token of the work item this thread runs, 0 on the serve thread: per thread, since in
+ * live mode every work item is a thread of its own. */
+static _Thread_local uint64_t g_running_work;
 
 typedef struct {
     uint64_t token;
@@ -318,9 +364,10 @@ typedef struct {
 } pending_t;
 static pending_t **g_pending;
 static size_t g_npending, g_cappending;
-/* Completed during the current request, freed when it returns. */
-static pending_t **g_retired;
-static size_t g_nretired, g_capretired;
+/* Completed during the current request (or, in live mode, by this provider thread), freed when
+ * it returns: per thread, since each thread's memory rule is its own. */
+static _Thread_local pending_t **g_retired;
+static _Thread_local size_t g_nretired, g_capretired;
 
 uint64_t nh_current_work(void)
 {
@@ -329,16 +376,84 @@ uint64_t nh_current_work(void)
 
 void nh_note_unadvertise(void)
 {
-    if (!ops_room(1)) {
-        return;
+    lock();
+    if (ops_room(1)) {
+        put_u8(&g_ops, OP_UNADVERTISE);
+        g_nops++;
     }
-    put_u8(&g_ops, OP_UNADVERTISE);
-    g_nops++;
+    unlock();
+}
+
+static void retired_release(void);
+
+/* A provider thread (live mode): runs the callback, releases the memory of the calls it
+ * completed, and says it ended (`E`). */
+typedef struct {
+    uint64_t token;
+    nh_work_fn fn;
+    void *ctx;
+} thread_start_t;
+
+static void *thread_main(void *arg)
+{
+    thread_start_t start = *(thread_start_t *)arg;
+    free(arg);
+    g_running_work = start.token;
+    nh_call_work(start.fn, start.ctx, start.token);
+    lock();
+    retired_release();
+    if (ops_room(9)) {
+        put_u8(&g_ops, OP_THREAD_END);
+        put_u64(&g_ops, start.token);
+        g_nops++;
+    }
+    g_threads_running--;
+    pthread_cond_broadcast(&g_cv);
+    unlock();
+    free(g_retired);
+    return NULL;
+}
+
+/* Live mode: starts the work item on a thread of its own now, and appends `T`. The lock is
+ * held across pthread_create, so the thread's own operations (and its `E`) follow the `T`. */
+static uint64_t start_thread(nh_work_fn fn, void *ctx, int is_thread)
+{
+    uint64_t token = 0;
+    pthread_attr_t attr;
+    pthread_t t;
+    thread_start_t *start = malloc(sizeof(*start));
+    if (start == NULL) {
+        return 0;
+    }
+    lock();
+    if (g_threads_running < NH_MAX_WORK && ops_room(10)) {
+        start->token = g_next_token;
+        start->fn = fn;
+        start->ctx = ctx;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, thread_main, start) == 0) {
+            token = g_next_token++;
+            start = NULL;
+            g_threads_running++;
+            put_u8(&g_ops, OP_THREAD);
+            put_u64(&g_ops, token);
+            put_u8(&g_ops, (uint8_t)(is_thread ? 1 : 0));
+            g_nops++;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    unlock();
+    free(start);
+    return token;
 }
 
 uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread)
 {
     uint64_t token;
+    if (g_live) {
+        return start_thread(fn, ctx, is_thread);
+    }
     if (g_nwork >= NH_MAX_WORK || !ops_room(10)) {
         return 0;
     }
@@ -448,7 +563,19 @@ static void retired_release(void)
     g_nretired = 0;
 }
 
+static void complete_locked(uint64_t h, int32_t code);
+
 void nh_complete(uint64_t h, int32_t code)
+{
+    lock();
+    complete_locked(h, code);
+    if (g_live) {
+        pthread_cond_broadcast(&g_cv);
+    }
+    unlock();
+}
+
+static void complete_locked(uint64_t h, int32_t code)
 {
     size_t i;
     const pending_t *p = NULL;
@@ -544,6 +671,87 @@ static void protocol_error(const char *what)
     _exit(NH_EXIT_PROTOCOL);
 }
 
+/* The AddressSanitizer host keeps ASan's own handlers, which report the crash (status 86). */
+#if defined(__SANITIZE_ADDRESS__)
+#define NH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NH_ASAN 1
+#endif
+#endif
+
+#if !defined(NH_ASAN)
+/* Live mode: a provider thread that crashes stops in this handler, after saying which one it
+ * was, so that the serve thread can name its work item before the process dies of the same
+ * signal (PROTOCOL.md "Live mode"). On the serve thread the signal takes its default action at
+ * once, as without the handler. Only async-signal-safe calls here. */
+static int g_crash_claimed; /* a provider thread's crash was recorded */
+
+static void crash_handler(int sig)
+{
+    int none = 0;
+    uint64_t token = g_running_work;
+    if (token == 0) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    /* The first thread to crash is the one reported: its token is set before its signal, which
+     * is what the serve thread looks at. */
+    if (__atomic_compare_exchange_n(&g_crash_claimed, &none, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        g_crash_token = token;
+        __atomic_store_n(&g_crash_sig, sig, __ATOMIC_SEQ_CST);
+    }
+    for (;;) {
+        pause();
+    }
+}
+
+/* The signals a crash of provider code raises. */
+static const int g_crash_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+
+static void install_crash_handler(void)
+{
+    size_t i;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = crash_handler;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < sizeof(g_crash_signals) / sizeof(g_crash_signals[0]); i++) {
+        sigaction(g_crash_signals[i], &sa, NULL);
+    }
+}
+#else
+static void install_crash_handler(void)
+{
+}
+#endif
+
+/* Live mode, request 9: waits at most `wait_us` for something to report (an operation of a
+ * provider thread, a thread's end, a crash), unless there is something already or no thread
+ * runs. A crash is seen when the wait ends (a signal handler cannot signal a condition). */
+static void poll_wait(uint32_t wait_us)
+{
+    struct timespec until;
+    if (!g_live) {
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(wait_us / 1000000u);
+    until.tv_nsec += (long)(wait_us % 1000000u) * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g_mu);
+    while (g_nops == 0 && g_limit == 0 && g_crash_sig == 0 && g_threads_running > 0) {
+        if (pthread_cond_timedwait(&g_cv, &g_mu, &until) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
 /* Runs one request and builds its reply in `out`. */
 static void serve(rd_t *r, buf_t *out)
 {
@@ -554,7 +762,13 @@ static void serve(rd_t *r, buf_t *out)
     int err_set;
 
     nh_last_error_reset();
+    if (g_crash_sig != 0) {
+        /* A provider thread crashed while nobody asked: the provider is not called again. */
+        tag = 0;
+    }
     switch (tag) {
+    case 0:
+        break;
     case REQ_STARTUP:
         ret = nh_call_startup(&value);
         break;
@@ -591,19 +805,23 @@ static void serve(rd_t *r, buf_t *out)
         if (r->bad) {
             protocol_error("NextEx");
         }
-        if (g_npending >= NH_MAX_PENDING) {
-            g_limit = LIMIT_PENDING; /* the provider is not called */
-            break;
-        }
         /* Zero-filled, so a provider that reads what it did not write reads the same bytes in
          * every run; at least 8 bytes so a zero-length buffer is still a valid pointer. */
         mem = calloc(1, cap < 8 ? 8 : cap);
         if (mem == NULL) {
             die_nomem();
         }
+        lock();
+        if (g_npending >= NH_MAX_PENDING) {
+            g_limit = LIMIT_PENDING; /* the provider is not called */
+            unlock();
+            free(mem);
+            break;
+        }
         p = pending_add(h, 1, mem, cap < 8 ? 8 : cap);
         p->cap = cap;
         p->len = cap;
+        unlock();
         nh_call_next_ex(h, lookup, flags, &p->len, mem);
         break;
     }
@@ -625,13 +843,16 @@ static void serve(rd_t *r, buf_t *out)
         if (r->bad) {
             protocol_error("SetServiceEx");
         }
+        lock();
         if (g_npending >= NH_MAX_PENDING) {
             free(qs);
             g_limit = LIMIT_PENDING; /* the provider is not called */
+            unlock();
             break;
         }
         /* The registration stays valid until the call completes: the client waits for it. */
         (void)pending_add(h, 0, qs, size);
+        unlock();
         nh_call_set_service(h, qs, op, flags, session);
         break;
     }
@@ -663,10 +884,31 @@ static void serve(rd_t *r, buf_t *out)
         g_running_work = 0;
         break;
     }
+    case REQ_POLL: {
+        uint32_t wait_us = get_u32(r);
+        if (r->bad) {
+            protocol_error("Poll");
+        }
+        poll_wait(wait_us);
+        break;
+    }
     default:
         protocol_error("unknown request");
     }
+    lock();
     retired_release();
+    if (g_crash_sig != 0 && g_limit == 0) {
+        /* Room is kept: the crash is the one operation that must arrive. */
+        if (g_ops.len > NH_MAX_OPS - 16) {
+            g_ops.len = 0;
+            g_nops = 0;
+        }
+        put_u8(&g_ops, OP_WORK_CRASH);
+        put_u64(&g_ops, (uint64_t)g_crash_token);
+        put_u8(&g_ops, (uint8_t)g_crash_sig);
+        g_nops++;
+        g_crash_reported = (int)g_crash_sig;
+    }
     err_set = nh_last_error_get(&err);
     out->len = 0;
     put_u8(out, 'R');
@@ -686,6 +928,19 @@ static void serve(rd_t *r, buf_t *out)
     g_ops.len = 0;
     g_nops = 0;
     g_limit = 0;
+    unlock();
+}
+
+/* After a reply that reported a provider thread's crash: the process dies of that signal, as
+ * it would have without the handler. */
+static void die_of_crash(void)
+{
+    int sig = g_crash_reported;
+    if (sig != 0) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        _exit(128 + sig);
+    }
 }
 
 /* The child's life: run the host main, say what it advertised, serve calls until nspsim
@@ -698,6 +953,9 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
     int32_t ret;
 
     rd.fd = sock;
+    if (g_live) {
+        install_crash_handler();
+    }
 
     ret = is_entry ? nh_run_entry(sym, argc, argv) : nh_advertise_symbol(sym);
     nh_advert_get(&ad);
@@ -721,7 +979,8 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
         rd_t r;
         if (got == 0) {
             /* nspsim is done with this run. The provider's buffered output is flushed, but no
-             * destructor or atexit handler of its runs: nothing it does now is observed. */
+             * destructor or atexit handler of its runs: nothing it does now is observed. A
+             * provider thread still running ends with the process. */
             fflush(NULL);
             _exit(0);
         }
@@ -735,6 +994,7 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
         if (send_frame(sock, &out) != 0) {
             _exit(0);
         }
+        die_of_crash();
     }
 }
 
@@ -1010,6 +1270,8 @@ static void read_environment(void)
 {
     const char *t = getenv("NSPSIM_HOST_TOKEN");
     const char *f = getenv("NSPSIM_HOST_TEST_FAIL_FORK");
+    const char *live = getenv("NSPSIM_HOST_LIVE");
+    g_live = live != NULL && strcmp(live, "1") == 0;
     if (t != NULL) {
         g_token = (uint64_t)strtoull(t, NULL, 16);
     }
@@ -1018,6 +1280,7 @@ static void read_environment(void)
     }
     unsetenv("NSPSIM_HOST_TOKEN");
     unsetenv("NSPSIM_HOST_TEST_FAIL_FORK");
+    unsetenv("NSPSIM_HOST_LIVE");
 }
 
 int main(int argc, char **argv)

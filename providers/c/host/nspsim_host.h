@@ -24,19 +24,22 @@ extern unsigned char nh_provider_id[16];
 extern int nh_have_id;
 
 /* WSAProviderCompleteAsyncCall: appends a completion to the current call's operations,
- * with the NextEx output buffer when `h` names a NextEx call still pending here. */
+ * with the NextEx output buffer when `h` names a NextEx call still pending here. Any thread
+ * may call it (live mode: under the host's lock). */
 void nh_complete(uint64_t h, int32_t code);
 /* QueueUserWorkItem/CreateThread: records a work item and appends its token to the current
- * call's operations. Returns the token, or 0 when the table is full. */
+ * call's operations (live mode: starts it on a thread of its own). Returns the token, or 0
+ * when the table is full (or the thread cannot be created). Any thread may call it. */
 uint64_t nh_queue_work(nh_work_fn fn, void *ctx, int is_thread);
 /* WSAUnadvertiseProvider: appends an `unadvertise` operation (nspsim records, does not act). */
 void nh_note_unadvertise(void);
-/* The token of the work item running now, 0 on the call thread (for GetCurrentThreadId). */
+/* The token of the work item running on this thread, 0 on the call thread (for
+ * GetCurrentThreadId). */
 uint64_t nh_current_work(void);
 
 /* ---- Provided by nspsim_winapi.c, called by the protocol half. ---- */
 
-/* The per-thread last error (the host has one thread). `nh_last_error_reset` starts a call;
+/* The calling thread's last error. `nh_last_error_reset` starts a call;
  * `nh_last_error_get` says whether the provider set it during the call. */
 void nh_last_error_reset(void);
 int nh_last_error_get(uint32_t *value);

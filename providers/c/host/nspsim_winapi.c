@@ -4,9 +4,10 @@
  * library's undefined symbols resolve here when the host dlopens it).
  *
  * Compiled against nspsim's own Windows headers, so every signature is checked against the
- * declarations a provider compiles with. The host runs provider code on one thread; work a
- * provider hands to the thread pool (QueueUserWorkItem, CreateThread) is not started here but
- * recorded, and nspsim's scheduler decides when it runs (DESIGN.md, "C providers").
+ * declarations a provider compiles with. In sim mode the host runs provider code on one thread;
+ * work a provider hands to the thread pool (QueueUserWorkItem, CreateThread) is not started here
+ * but recorded, and nspsim's scheduler decides when it runs (DESIGN.md, "C providers"). In live
+ * mode nspsim_host.c starts a real thread for it (PROTOCOL.md, "Live mode").
  *
  * Semantics (docs/semantics.md): WSAAdvertiseProvider refuses an id other than the scenario's
  * with WSAEINVALIDPROVIDER (S3.1); the routine table is copied at advertise time, reading no
@@ -35,10 +36,10 @@ NSPSIM_STATIC_ASSERT(sizeof(pthread_mutex_t) <= sizeof(CRITICAL_SECTION),
                      "CRITICAL_SECTION must hold this host's pthread_mutex_t");
 NSPSIM_STATIC_ASSERT(sizeof(NSPV2_ROUTINE) == 72, "NSPV2_ROUTINE is 72 bytes on Win64");
 
-/* ---- Last error: one per thread on Windows; the host has one thread. ---- */
+/* ---- Last error: one per thread, as on Windows (in live mode provider threads are real). ---- */
 
-static DWORD g_last_error;
-static int g_last_error_set;
+static _Thread_local DWORD g_last_error;
+static _Thread_local int g_last_error_set;
 
 void nh_last_error_reset(void)
 {
@@ -524,8 +525,9 @@ LPWSTR WINAPI lstrcatW(LPWSTR lpString1, LPCWSTR lpString2)
     return lpString1;
 }
 
-/* ---- Critical sections: a recursive pthread mutex kept inside the CRITICAL_SECTION. Provider
- * code runs on one thread here, so a section is never contended; recursion is Windows'. */
+/* ---- Critical sections: a recursive pthread mutex kept inside the CRITICAL_SECTION. In sim mode
+ * provider code runs on one thread, so a section is never contended; in live mode provider
+ * threads contend for it for real. Recursion is Windows'. */
 
 static pthread_mutex_t *cs_mutex(LPCRITICAL_SECTION cs)
 {
@@ -569,7 +571,8 @@ VOID WINAPI DeleteCriticalSection(LPCRITICAL_SECTION lpCriticalSection)
     pthread_mutex_destroy(cs_mutex(lpCriticalSection));
 }
 
-/* ---- Threads and the thread pool: recorded as work items for nspsim's scheduler. ---- */
+/* ---- Threads and the thread pool: work items for nspsim's scheduler, or (live mode) real
+ * threads; nh_queue_work decides. ---- */
 
 BOOL WINAPI QueueUserWorkItem(LPTHREAD_START_ROUTINE Function, PVOID Context, ULONG Flags)
 {
@@ -592,9 +595,9 @@ static DWORD thread_id_of(uint64_t token)
     return (DWORD)(4u + 4u * (DWORD)token);
 }
 
-/* The thread runs when the scheduler says, from its start routine to its end; CREATE_SUSPENDED
- * is not modelled (there is no ResumeThread). The handle is a token-derived value that only
- * CloseHandle accepts. */
+/* The thread runs when the scheduler says (live mode: at once), from its start routine to its
+ * end; CREATE_SUSPENDED is not modelled (there is no ResumeThread). The handle is a
+ * token-derived value that only CloseHandle accepts. */
 HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
                            LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags,
                            LPDWORD lpThreadId)

@@ -51,6 +51,10 @@ pub struct HostSpec {
     /// The host is the AddressSanitizer build: it runs with [`ASAN_OPTIONS`], and an exit with
     /// [`ASAN_EXIT_CODE`] is described as a sanitizer report.
     pub address_sanitizer: bool,
+    /// Live mode: the children run a provider's work items on real threads of their own
+    /// (`NSPSIM_HOST_LIVE=1`, PROTOCOL.md "Live mode") instead of recording them for nspsim's
+    /// scheduler.
+    pub live: bool,
     /// Test only: the Nth fork of the server fails after its connection was made (the host's
     /// `NSPSIM_HOST_TEST_FAIL_FORK`), to check that nspsim skips that connection.
     #[doc(hidden)]
@@ -190,6 +194,7 @@ pub struct ForkServer {
     /// process that connects to the socket is not taken for a host.
     token: u64,
     address_sanitizer: bool,
+    live: bool,
     /// The directory holding the socket file, where there is one (not on Linux).
     #[cfg(not(target_os = "linux"))]
     dir: PathBuf,
@@ -344,6 +349,9 @@ impl ForkServer {
             let user = std::env::var("ASAN_OPTIONS").ok();
             cmd.env("ASAN_OPTIONS", asan_options(user.as_deref()));
         }
+        if spec.live {
+            cmd.env("NSPSIM_HOST_LIVE", "1");
+        }
         if let Some(n) = spec.fail_fork_at {
             cmd.env("NSPSIM_HOST_TEST_FAIL_FORK", n.to_string());
         }
@@ -381,6 +389,7 @@ impl ForkServer {
             listener,
             token,
             address_sanitizer: spec.address_sanitizer,
+            live: spec.live,
             #[cfg(not(target_os = "linux"))]
             dir,
         };
@@ -394,6 +403,11 @@ impl ForkServer {
         };
         // On an error, dropping `server` closes the pipe and reaps the host.
         ready.map(|()| Arc::new(server))
+    }
+
+    /// Whether its children run work items on real threads ([`HostSpec::live`]).
+    pub fn live(&self) -> bool {
+        self.live
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

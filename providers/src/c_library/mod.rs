@@ -25,8 +25,9 @@
 //!
 //! Rules: S3.1 (the host refuses an id other than the scenario's with WSAEINVALIDPROVIDER),
 //! S1.5 (the table as advertised, short or with NULL slots, is left to the dispatcher), S5.4
-//! and S5.5 (NextEx results and WSAEFAULT sizing), S6.3 (work items are the scheduler's), P4
-//! (crash and timeout containment).
+//! and S5.5 (NextEx results and WSAEFAULT sizing), S6.3 (work items are the scheduler's; in
+//! live mode, [`ProviderKind::build_live`], real threads of the host), P4 (crash and timeout
+//! containment).
 
 pub mod host;
 pub mod marshal;
@@ -260,6 +261,12 @@ impl CLibraryOptions {
     /// Compiles (once) and starts the fork server for these options; the library is loaded and
     /// its symbol resolved, or the error names the option at fault.
     pub fn spawn(&self) -> Result<Arc<ForkServer>, String> {
+        self.spawn_for(false)
+    }
+
+    /// [`CLibraryOptions::spawn`] for a live run (`live`): the children start a real thread
+    /// for each work item (PROTOCOL.md "Live mode").
+    pub fn spawn_for(&self, live: bool) -> Result<Arc<ForkServer>, String> {
         let library = std::path::absolute(&self.path).map_err(|e| {
             format!(
                 "{KIND} option `path`: cannot resolve {}: {e}",
@@ -289,6 +296,7 @@ impl CLibraryOptions {
             args: self.args.clone(),
             load_deadline: Duration::from_millis(self.call_deadline_ms),
             address_sanitizer: self.sanitizer == Variant::Address,
+            live,
             fail_fork_at: None,
         };
         ForkServer::spawn(&spec).map_err(|e| {
@@ -318,6 +326,7 @@ impl CLibraryOptions {
             is_entry: self.is_entry,
             id: self.id,
             deadline_ms: self.call_deadline_ms,
+            live: server.live(),
         };
         CProvider::start(conn, &launch).map_err(|e| format!("{KIND} {}: {e}", self.path.display()))
     }
@@ -388,6 +397,13 @@ impl ProviderKind for CLibraryKind {
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         let opts = CLibraryOptions::parse(options)?;
         let server = opts.spawn()?;
+        Ok(Box::new(opts.instance(&server)?))
+    }
+    /// Live runs: each instance has a fork server of its own whose children run work items on
+    /// real threads.
+    fn build_live(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        let opts = CLibraryOptions::parse(options)?;
+        let server = opts.spawn_for(true)?;
         Ok(Box::new(opts.instance(&server)?))
     }
     fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {

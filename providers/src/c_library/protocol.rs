@@ -46,6 +46,11 @@ pub enum Request<'a> {
     RunWork {
         token: u64,
     },
+    /// Live mode: what the provider's threads did since the last reply, waiting at most
+    /// `wait_us` for something when nothing is there yet and a thread runs.
+    Poll {
+        wait_us: u32,
+    },
 }
 
 impl Request<'_> {
@@ -107,6 +112,10 @@ impl Request<'_> {
                 out.push(8);
                 out.extend_from_slice(&token.to_le_bytes());
             }
+            Request::Poll { wait_us } => {
+                out.push(9);
+                out.extend_from_slice(&wait_us.to_le_bytes());
+            }
         }
         let body = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
         out[..4].copy_from_slice(&body.to_le_bytes());
@@ -135,6 +144,13 @@ pub enum HostOp {
     },
     /// QueueUserWorkItem (`thread` false) or CreateThread (`thread` true).
     Defer { token: u64, thread: bool },
+    /// Live mode: the same, started at once on a real thread of the host.
+    Thread { token: u64, thread: bool },
+    /// Live mode: the thread of work item `token` returned.
+    ThreadEnd { token: u64 },
+    /// Live mode: the thread of work item `token` crashed with `signal`; the host dies of it
+    /// right after this reply.
+    WorkCrash { token: u64, signal: u8 },
     /// WSAUnadvertiseProvider of the advertised id (recorded; the scenario decides reachability).
     Unadvertise,
     /// The provider reached one of the host's limits during the call (the reply holds nothing
@@ -322,6 +338,15 @@ pub fn decode_reply(body: &[u8]) -> Result<Reply, String> {
                 token: r.u64()?,
                 thread: r.u8()? != 0,
             },
+            b'T' => HostOp::Thread {
+                token: r.u64()?,
+                thread: r.u8()? != 0,
+            },
+            b'E' => HostOp::ThreadEnd { token: r.u64()? },
+            b'X' => HostOp::WorkCrash {
+                token: r.u64()?,
+                signal: r.u8()?,
+            },
             b'U' => HostOp::Unadvertise,
             b'L' => HostOp::Limit(match r.u8()? {
                 1 => HostLimit::Reply,
@@ -449,5 +474,42 @@ mod tests {
         let mut lie = b.clone();
         lie[18..22].copy_from_slice(&1_000_000_000u32.to_le_bytes());
         assert!(decode_reply(&lie).is_err());
+    }
+
+    #[test]
+    fn live_mode_operations_and_the_poll_request() {
+        let mut b = vec![b'R'];
+        b.extend_from_slice(&0i32.to_le_bytes());
+        b.push(0);
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&0u64.to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.push(b'T');
+        b.extend_from_slice(&4u64.to_le_bytes());
+        b.push(1);
+        b.push(b'E');
+        b.extend_from_slice(&4u64.to_le_bytes());
+        b.push(b'X');
+        b.extend_from_slice(&5u64.to_le_bytes());
+        b.push(11);
+        let r = decode_reply(&b).expect("a reply");
+        assert_eq!(
+            r.ops,
+            [
+                HostOp::Thread {
+                    token: 4,
+                    thread: true
+                },
+                HostOp::ThreadEnd { token: 4 },
+                HostOp::WorkCrash {
+                    token: 5,
+                    signal: 11
+                },
+            ]
+        );
+        assert!(decode_reply(&b[..b.len() - 1]).is_err());
+        let mut out = Vec::new();
+        Request::Poll { wait_us: 1000 }.encode(&mut out);
+        assert_eq!(out, [5, 0, 0, 0, 9, 0xe8, 0x03, 0, 0]);
     }
 }

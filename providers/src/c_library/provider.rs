@@ -7,13 +7,19 @@
 //!   with `*lpdwBufferLength` (S5.5).
 //! - `QueueUserWorkItem`/`CreateThread` become [`NspContext::defer`]; the scheduler later calls
 //!   [`NspV2Provider::run_deferred`], which runs the callback in the host (S6.3).
+//! - Live mode (`nspsim run --live`): the host starts each work item on a real thread at once,
+//!   and what the threads do travels on every reply. While a thread runs and a NextEx or
+//!   SetServiceEx is still pending, one deferred *poll* turn stays queued: the live driver runs
+//!   it whenever it is idle, and it asks the host for what the threads did (waiting a little
+//!   when there is nothing yet), so a completion reaches the dispatcher even when no call is in
+//!   flight. A thread that crashes the host is named as the work item it was.
 //! - P4: a host that dies during a call becomes a [`ProviderCrash`] panic naming how it ended
 //!   and the entry point; one that misses the deadline is killed and becomes a
 //!   [`ProviderTimeout`] panic; a malformed NextEx result becomes a panic whose text starts
 //!   `malformed result:` and names the field. The dispatcher contains all three. After any of
 //!   them the instance is dead: later calls fail at once (with the same crash), never hang.
 
-use super::host::{CallFailure, Connection};
+use super::host::{CallFailure, Connection, Ended};
 use super::marshal::{self, QuerySetImage};
 use super::protocol::{self, HostOp, Reply, Request};
 use nspsim_core::provider::{EntryPoint, HeldState};
@@ -22,7 +28,7 @@ use nspsim_core::{
     ProviderCrash, ProviderLookup, ProviderTimeout, QuerySet, RoutineTable, SessionArg,
     SetServiceFlags, SetServiceOp, SocketError, WorkToken, WsaError,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::panic::panic_any;
 
@@ -61,8 +67,16 @@ pub struct CProvider {
     /// Whether the scenario's id was checked by the host (else it is checked at each call).
     id_checked: bool,
     deadline_ms: u64,
-    /// Which entry point queued each pending work item, to name it if the item crashes.
+    /// Which entry point queued each pending work item (live mode: each thread still running),
+    /// to name it if the item crashes.
     origins: BTreeMap<u64, NspFn>,
+    /// Live mode: work items are the host's threads, and a poll turn is deferred while one
+    /// runs and a call waits for its completion.
+    live: bool,
+    /// Live mode: the poll turn is queued with the driver.
+    poll_queued: bool,
+    /// The SetServiceEx calls not completed yet (live mode polls while there are any).
+    pending_sets: BTreeSet<u64>,
     /// The buffer length of each NextEx not completed yet: a completion's buffer must have it
     /// (the host's word is not taken for how much to allocate here).
     next_ex_lens: BTreeMap<u64, u32>,
@@ -100,7 +114,17 @@ pub struct Launch<'a> {
     /// The scenario's provider id, when the runtime passed it.
     pub id: Option<Guid>,
     pub deadline_ms: u64,
+    /// The host runs work items on real threads (live mode).
+    pub live: bool,
 }
+
+/// The token of the live-mode poll turn: the host numbers its work items from 1.
+const POLL: WorkToken = WorkToken(0);
+
+/// How long one poll waits in the host for a thread to do something, at most: about what the
+/// live driver waits for a client request when idle, so a client's request waits no longer
+/// behind a poll than behind an idle driver.
+const POLL_WAIT_US: u32 = 1_000;
 
 fn wsa_text(code: u32) -> String {
     match WsaError::from_code(code) {
@@ -186,6 +210,9 @@ impl CProvider {
             id_checked: launch.id.is_some(),
             deadline_ms: launch.deadline_ms,
             origins: BTreeMap::new(),
+            live: launch.live,
+            poll_queued: false,
+            pending_sets: BTreeSet::new(),
             next_ex_lens: BTreeMap::new(),
             dead: None,
         })
@@ -247,7 +274,53 @@ impl CProvider {
         for op in std::mem::take(&mut reply.ops) {
             self.apply(ctx, func, op);
         }
+        if self.live {
+            self.keep_polling(ctx);
+        }
         reply
+    }
+
+    /// Live mode: queues the poll turn while a thread of the provider runs and a call waits for
+    /// a completion (which only a thread can still make). Once no call waits, a thread's doings
+    /// ride on the next call's reply; once no thread runs, nothing more can come unasked.
+    fn keep_polling(&mut self, ctx: &mut NspContext) {
+        let waiting = !self.next_ex_lens.is_empty() || !self.pending_sets.is_empty();
+        if !self.poll_queued && waiting && !self.origins.is_empty() {
+            self.poll_queued = true;
+            ctx.defer(POLL);
+        }
+    }
+
+    /// The work item to charge a live-mode poll's failure to: the oldest thread still running.
+    fn running_origin(&self) -> NspFn {
+        self.origins
+            .values()
+            .next()
+            .copied()
+            .unwrap_or(NspFn::LookupServiceNextEx)
+    }
+
+    /// A provider thread crashed (live mode): the host sent its token and dies of the signal
+    /// now; the fault says how it ended, as the fork server saw it, and names the work item.
+    fn work_crashed(&mut self, token: u64, signal: u8) -> ! {
+        let origin = self
+            .origins
+            .get(&token)
+            .copied()
+            .unwrap_or(NspFn::LookupServiceNextEx);
+        let how = match self.conn.as_mut().map(Connection::receive) {
+            Some(Err(CallFailure::Died(how))) => how,
+            _ => {
+                if let Some(conn) = &self.conn {
+                    conn.kill();
+                }
+                Ended::Signaled(i32::from(signal)).describe()
+            }
+        };
+        self.die(Dead::Crash(format!(
+            "{how} during {}",
+            During::Work(origin)
+        )))
     }
 
     fn apply(&mut self, ctx: &mut NspContext, func: NspFn, op: HostOp) {
@@ -257,6 +330,7 @@ impl CProvider {
                 // Any INT the provider passes is its code; the dispatcher judges it (P2).
                 let code = WsaError::from_code(code as u32);
                 let asked = self.next_ex_lens.remove(&call.0);
+                self.pending_sets.remove(&call.0);
                 if let Some(out) = output {
                     if asked != Some(out.capacity) {
                         self.die(Dead::Crash(format!(
@@ -294,6 +368,16 @@ impl CProvider {
                 self.origins.insert(token, func);
                 ctx.defer(WorkToken(token));
             }
+            // Live mode: the thread runs already; it is remembered until it ends, to name it
+            // if it crashes and to know whether to keep polling.
+            // (One started by another thread is charged to the call or poll whose reply said so.)
+            HostOp::Thread { token, .. } => {
+                self.origins.insert(token, func);
+            }
+            HostOp::ThreadEnd { token } => {
+                self.origins.remove(&token);
+            }
+            HostOp::WorkCrash { token, signal } => self.work_crashed(token, signal),
             // The scenario's steps decide when the provider stops being reachable.
             HostOp::Unadvertise => {}
             // P4: a limit of the host is a fault naming it, never a crash.
@@ -406,6 +490,9 @@ impl NspV2Provider for CProvider {
             flags: flags.0,
             image: &image,
         };
+        if self.live {
+            self.pending_sets.insert(call.0);
+        }
         self.call(ctx, During::Call(NspFn::SetServiceEx), req);
     }
 
@@ -416,6 +503,13 @@ impl NspV2Provider for CProvider {
     }
 
     fn run_deferred(&mut self, ctx: &mut NspContext, token: WorkToken) {
+        if self.live && token == POLL {
+            self.poll_queued = false;
+            let origin = self.running_origin();
+            let wait_us = POLL_WAIT_US;
+            self.call(ctx, During::Work(origin), Request::Poll { wait_us });
+            return;
+        }
         let origin = self
             .origins
             .remove(&token.0)

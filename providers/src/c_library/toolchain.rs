@@ -240,7 +240,7 @@ pub fn host_binary(variant: Variant) -> Result<PathBuf, String> {
     let src = dir.join("host");
     write_all(&src, &HOST_SOURCES)?;
     let tmp = temp_beside(&exe);
-    let mut args: Vec<String> = ["-std=c11", "-O2", "-fshort-wchar", "-rdynamic"]
+    let mut args: Vec<String> = ["-std=c11", "-O2", "-fshort-wchar", "-rdynamic", "-pthread"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -41,6 +41,14 @@ pub trait ProviderKind: Send + Sync {
     /// Builds a provider instance from validated options.
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String>;
 
+    /// Builds an instance for a live run (`nspsim run --live`), where the instance runs on a
+    /// host thread of its own and real time passes: a kind whose provider starts threads (a C
+    /// provider's `QueueUserWorkItem`) starts real ones here instead of deferring work to the
+    /// scheduler. The default is [`build`](ProviderKind::build).
+    fn build_live(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
+        self.build(options)
+    }
+
     /// The options as this installation's instances must see them, or `None` to use them as
     /// written (the default). A kind whose instances need more than their options learns it
     /// here: the provider id the catalog holds (the only GUID its code may advertise, S3.1),

@@ -7,7 +7,8 @@
 //!   channel; the dispatcher performs it ([`crate::script`]) and answers on a oneshot channel,
 //!   at once or, for a call that waits on an async completion, when the completion comes.
 //! - Deferred provider work runs on the provider's host thread whenever the dispatcher has no
-//!   client call to serve. A call that waits longer than the completion deadline, or a
+//!   client call to serve (for a C provider in live mode that includes polling its real
+//!   threads); once every client is done, what is left gets one completion deadline. A call that waits longer than the completion deadline, or a
 //!   provider call that does not return within the call deadline, is a `fault` of kind
 //!   `timeout`: the provider is unadvertised and the run goes on. Nothing waits forever.
 //! - Times are real microseconds since the start (`mode: live` traces). The order of events is
@@ -274,8 +275,20 @@ impl<S: EventSink> Serve<'_, S> {
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    // Every task is done; finish the provider work still pending.
+                    // Every task is done; finish the provider work still pending. Work can
+                    // queue more work (a C provider polls its threads while one runs and a call
+                    // of its is not completed), so it is bounded: no client waits any more,
+                    // and work still going after a completion deadline is a provider that
+                    // never finishes (a thread that never completes a crashed client's call).
+                    let draining = Instant::now();
                     while let Some(item) = self.d.pending_work().first().copied() {
+                        if draining.elapsed() > self.options.completion_deadline {
+                            self.report.stopped = Some(format!(
+                                "provider work was still going {} ms after the last client finished",
+                                self.options.completion_deadline.as_millis()
+                            ));
+                            return;
+                        }
                         self.tick();
                         self.d.run_work(item.id);
                         self.deliver_wakes();

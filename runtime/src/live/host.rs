@@ -12,7 +12,7 @@
 //! The provider's code runs only on its host thread; what it does through its context (last
 //! error, completions, deferred work) travels back with the reply, in order.
 
-use crate::dispatcher::ProviderTimeout;
+use crate::dispatcher::{ProviderCrash, ProviderTimeout};
 use crate::provider::{
     AsyncCall, CallSite, ContextOp, HeldState, NspContext, NspFn, NspResult, NspV2Provider,
     ProviderLookup, RoutineTable, SessionArg, SocketError, WorkToken,
@@ -53,8 +53,18 @@ enum Returned {
     Held(Option<HeldState>),
 }
 
+/// Why a hosted call did not return.
+enum Failed {
+    /// A panic, by its message.
+    Panic(String),
+    /// A proxy's own payload (a C provider's host died or missed its deadline), raised again
+    /// as it is on the dispatcher's side, so the fault is a `crash` or `timeout` with its text.
+    Crash(ProviderCrash),
+    Timeout(ProviderTimeout),
+}
+
 struct Reply {
-    returned: Result<Returned, String>,
+    returned: Result<Returned, Failed>,
     last_error: Option<WsaError>,
     ops: Vec<ContextOp>,
 }
@@ -147,11 +157,19 @@ fn serve(mut provider: Box<dyn NspV2Provider>, rx: Receiver<Request>) {
         }));
         IN_HOSTED_CALL.with(|c| c.set(false));
         let returned = outcome.map_err(|payload| {
-            payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-text panic payload".into())
+            if let Some(c) = payload.downcast_ref::<ProviderCrash>() {
+                return Failed::Crash(c.clone());
+            }
+            if let Some(t) = payload.downcast_ref::<ProviderTimeout>() {
+                return Failed::Timeout(t.clone());
+            }
+            Failed::Panic(
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-text panic payload".into()),
+            )
         });
         let panicked = returned.is_err();
         let _ = reply.send(Reply {
@@ -207,7 +225,9 @@ impl RemoteProvider {
         }
         match reply.returned {
             Ok(r) => r,
-            Err(message) => panic!("{message}"),
+            Err(Failed::Panic(message)) => panic!("{message}"),
+            Err(Failed::Crash(c)) => std::panic::panic_any(c),
+            Err(Failed::Timeout(t)) => std::panic::panic_any(t),
         }
     }
 }
@@ -348,7 +368,7 @@ impl ProviderKind for HostedKind {
         self.inner.bind(options, installation)
     }
     fn build(&self, options: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
-        let provider = self.inner.build(options)?;
+        let provider = self.inner.build_live(options)?;
         let proxy = host(provider, self.deadline)
             .map_err(|e| format!("cannot start a host thread: {e}"))?;
         Ok(Box::new(proxy))
