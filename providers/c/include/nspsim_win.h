@@ -351,8 +351,9 @@ static inline PVOID InterlockedCompareExchangePointer(PVOID volatile *Destinatio
     return Comperand;
 }
 
-/* ---- Threads and the thread pool. Under nspsim's scheduler a work item or thread is a unit
- * the scheduler picks, so a provider's deferred completion happens when the run says. */
+/* ---- Threads and the thread pool. In a simulated run a work item or thread is a unit the
+ * scheduler picks, so a provider's deferred completion happens when the run says; in a live
+ * run (`nspsim run --live`) each is a real thread of the host process. */
 typedef DWORD (WINAPI *PTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
 typedef PTHREAD_START_ROUTINE LPTHREAD_START_ROUTINE;
 

@@ -8,9 +8,10 @@
 //!   at once or, for a call that waits on an async completion, when the completion comes.
 //! - Deferred provider work runs on the provider's host thread whenever the dispatcher has no
 //!   client call to serve (for a C provider in live mode that includes polling its real
-//!   threads); once every client is done, what is left gets one completion deadline. A call that waits longer than the completion deadline, or a
-//!   provider call that does not return within the call deadline, is a `fault` of kind
-//!   `timeout`: the provider is unadvertised and the run goes on. Nothing waits forever.
+//!   threads); once every client is done, what is left gets one completion deadline. A call
+//!   that waits longer than the completion deadline, or a provider call that does not return
+//!   within the call deadline, is a `fault` of kind `timeout`: the provider is unadvertised
+//!   and the run goes on. Nothing waits forever.
 //! - Times are real microseconds since the start (`mode: live` traces). The order of events is
 //!   the order the dispatcher thread served them, so the trace replays in sim mode.
 
