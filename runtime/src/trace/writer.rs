@@ -7,8 +7,8 @@
 //! crash never leaves half a trace under the final name.
 
 use super::header::TraceHeader;
-use super::json::encode_event;
-use crate::event::{Event, EventSink, Stamped};
+use super::json::encode_parts;
+use crate::event::{Event, EventSink};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -96,14 +96,10 @@ impl Recorder {
             self.violations += 1;
         }
         self.last_t = self.last_t.max(t);
-        let stamped = Stamped {
-            seq: self.next_seq,
-            t: self.last_t,
-            event,
-        };
+        let seq = self.next_seq;
         self.next_seq += 1;
-        mirror(&stamped);
-        encode_event(&stamped, out);
+        mirror(seq, self.last_t, &event);
+        encode_parts(seq, self.last_t, &event, out);
     }
 
     /// Appends the `end` line.
@@ -123,11 +119,11 @@ impl Recorder {
 }
 
 /// One short `tracing` line per event, so `RUST_LOG=nsp=debug` shows the lifecycle live.
-fn mirror(s: &Stamped) {
+fn mirror(seq: u64, t: u64, event: &Event) {
     if !tracing::enabled!(target: "nsp", tracing::Level::DEBUG) {
         return;
     }
-    let what = match &s.event {
+    let what = match event {
         Event::ApiCall { pid, tid, call, .. } => format!("pid={pid} tid={tid} {}", call.name()),
         Event::ApiReturn {
             pid,
@@ -157,7 +153,7 @@ fn mirror(s: &Stamped) {
         Event::Violation { rule, detail } => format!("{rule}: {detail}"),
         other => format!("{other:?}"),
     };
-    tracing::debug!(target: "nsp", seq = s.seq, t = s.t, "{} {}", s.event.kind(), what);
+    tracing::debug!(target: "nsp", seq, t, "{} {}", event.kind(), what);
 }
 
 /// A trace kept in memory (tests, replay comparison, self-checks).
