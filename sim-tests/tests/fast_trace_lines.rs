@@ -116,8 +116,8 @@ fn the_fast_path_takes_every_golden_line() {
 /// What a single edit puts in: JSON's structural characters, digits, signs, letters that
 /// start literals or change a name, a space, a control character and a non-ASCII one.
 const PUT: &[char] = &[
-    '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '9', '-', '+', '.', 'e', 'n', 't', 'f',
-    'a', 's', 'x', 'A', ' ', '\n', '\u{1}', 'é',
+    '"', '\\', ',', ':', '{', '}', '[', ']', '0', '1', '9', '-', '+', '.', 'e', 'n', 't', 'f', 'a',
+    's', 'x', 'A', ' ', '\n', '\u{1}', 'é',
 ];
 
 #[test]

@@ -23,6 +23,25 @@ use std::borrow::Cow;
 /// Deeper `args` values are left to the general path (serde_json's own limit is 128).
 const MAX_DEPTH: usize = 16;
 
+/// The `args` and `result` keys the dispatcher writes (sorted): kept as `&'static str` rather
+/// than a `String` each, as the dispatcher's own events hold them.
+const KNOWN_KEYS: &[&str] = &[
+    "addrs",
+    "blob_len",
+    "buffer",
+    "comment",
+    "context",
+    "flags",
+    "handle",
+    "name",
+    "namespace",
+    "op",
+    "output_flags",
+    "provider",
+    "query_string",
+    "version",
+];
+
 /// The event of a canonical line (without its `\n`); `None` for anything else.
 pub fn decode_canonical(line: &str) -> Option<Stamped> {
     let mut c = Cursor { line, at: 0 };
@@ -284,18 +303,25 @@ impl<'a> Cursor<'a> {
     fn provider(&mut self) -> Option<Guid> {
         let s = self.key_string(",\"provider\":")?;
         let bytes = s.as_bytes();
-        if bytes.len() != 36 {
+        if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
             return None;
         }
         let mut v: u128 = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let digit = match b {
-                b'-' if matches!(i, 8 | 13 | 18 | 23) => continue,
-                b'0'..=b'9' if !matches!(i, 8 | 13 | 18 | 23) => b - b'0',
-                b'a'..=b'f' if !matches!(i, 8 | 13 | 18 | 23) => b - b'a' + 10,
-                _ => return None,
-            };
-            v = (v << 4) | u128::from(digit);
+        for part in [
+            &bytes[..8],
+            &bytes[9..13],
+            &bytes[14..18],
+            &bytes[19..23],
+            &bytes[24..],
+        ] {
+            for &b in part {
+                let digit = match b {
+                    b'0'..=b'9' => b - b'0',
+                    b'a'..=b'f' => b - b'a' + 10,
+                    _ => return None,
+                };
+                v = (v << 4) | u128::from(digit);
+            }
         }
         Some(Guid(v))
     }
@@ -321,7 +347,11 @@ impl<'a> Cursor<'a> {
     fn fields(&mut self) -> Option<Fields> {
         let mut fields = Fields::new();
         self.object(0, |k, v| {
-            fields.insert(Cow::Owned(k.to_string()), v);
+            let key = match KNOWN_KEYS.binary_search(&k) {
+                Ok(i) => Cow::Borrowed(KNOWN_KEYS[i]),
+                Err(_) => Cow::Owned(k.to_string()),
+            };
+            fields.insert(key, v);
         })?;
         Some(fields)
     }
@@ -384,5 +414,13 @@ impl<'a> Cursor<'a> {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn known_keys_are_sorted_for_the_binary_search() {
+        assert!(super::KNOWN_KEYS.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -320,7 +320,10 @@ fn write_uint(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+    // A char at a time: a copy of a few bytes of unknown length would be a call to memcpy.
+    for &b in &buf[at..] {
+        out.push(char::from(b));
+    }
 }
 
 fn write_int(out: &mut String, n: i64) {

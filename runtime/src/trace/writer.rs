@@ -8,7 +8,7 @@
 
 use super::header::TraceHeader;
 use super::json::encode_parts;
-use crate::event::{Event, EventSink};
+use crate::event::{Event, EventSink, Stamped};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -92,14 +92,34 @@ pub struct Recorder {
 impl Recorder {
     /// Encodes one event into `out` and mirrors it to `tracing` (target `nsp`).
     pub fn record(&mut self, t: u64, event: Event, out: &mut String) {
+        let (seq, t) = self.number(t, &event);
+        encode_parts(seq, t, &event, out);
+    }
+
+    /// Numbers and counts one event as [`Recorder::record`] does, without encoding it (replay
+    /// compares events with the recorded ones before it writes any line).
+    pub fn stamp(&mut self, t: u64, event: Event) -> Stamped {
+        let (seq, t) = self.number(t, &event);
+        Stamped { seq, t, event }
+    }
+
+    /// The next event's `seq` and `t`; counts it and mirrors it to `tracing`.
+    fn number(&mut self, t: u64, event: &Event) -> (u64, u64) {
         if matches!(event, Event::Violation { .. }) {
             self.violations += 1;
         }
         self.last_t = self.last_t.max(t);
         let seq = self.next_seq;
         self.next_seq += 1;
-        mirror(seq, self.last_t, &event);
-        encode_parts(seq, self.last_t, &event, out);
+        mirror(seq, self.last_t, event);
+        (seq, self.last_t)
+    }
+
+    /// The `end` event, numbered (what [`Recorder::end`] encodes).
+    pub fn stamp_end(&mut self, t: u64) -> Stamped {
+        let events = self.next_seq;
+        let violations = self.violations;
+        self.stamp(t, Event::End { events, violations })
     }
 
     /// Appends the `end` line.
