@@ -443,6 +443,15 @@ mod tests {
     }
 
     #[test]
+    fn lines_written_otherwise_than_their_encoding_are_listed() {
+        let spaced = E1.replace(",\"how\"", ", \"how\"");
+        let trace = parse_trace("a.jsonl", &text(&[HEADER, E0, &spaced, END])).expect("valid");
+        assert_eq!(trace.non_canonical, vec![3]);
+        let trace = parse_trace("a.jsonl", &text(&[HEADER, E0, E1, END])).expect("valid");
+        assert!(trace.non_canonical.is_empty());
+    }
+
+    #[test]
     fn a_trace_without_end_is_cut_short_not_an_error() {
         let trace = parse_trace("a.jsonl", &text(&[HEADER, E0])).expect("readable");
         assert!(!trace.is_complete());
