@@ -2,9 +2,9 @@
 //! it back.
 //!
 //! Encoding writes straight into a `String` (no intermediate JSON tree) because it runs once
-//! per event on the hot path; strings go through serde_json for correct escaping. Decoding
-//! parses with serde_json and checks every key, so `encode(decode(line)) == line` for every
-//! valid line.
+//! per event on the hot path; strings that need escaping go through serde_json. Decoding takes
+//! canonical lines by a hand-written fast path ([`super::fast`]) and everything else with
+//! serde_json, checking every key, so `encode(decode(line)) == line` for every canonical line.
 
 use super::header::clip;
 use crate::event::{
@@ -18,19 +18,31 @@ use std::fmt::Write;
 
 /// Appends one line (with its `\n`) for `s` to `out`.
 pub fn encode_event(s: &Stamped, out: &mut String) {
-    let mut w = Line::new(out);
-    w.unum("seq", s.seq);
-    w.unum("t", s.t);
-    w.raw_str("ev", s.event.kind());
-    match &s.event {
+    encode_parts(s.seq, s.t, &s.event, out);
+}
+
+/// [`encode_event`] for an event not yet stamped: the recorder numbers events as they come and
+/// need not move each into a [`Stamped`] first.
+pub fn encode_parts(seq: u64, t: u64, event: &Event, out: &mut String) {
+    // A line is rarely longer than this; one reservation saves the growth checks' reallocations.
+    out.reserve(256);
+    out.push_str("{\"seq\":");
+    write_uint(out, seq);
+    out.push_str(",\"t\":");
+    write_uint(out, t);
+    out.push_str(",\"ev\":\"");
+    out.push_str(event.kind());
+    out.push('"');
+    let mut w = Line { out };
+    match event {
         Event::ProcessStart { pid, name, role } => {
-            w.num("pid", pid.0);
-            w.text("name", name);
-            w.raw_str("role", role.name());
+            w.num(key!("pid"), pid.0);
+            w.text(key!("name"), name);
+            w.raw_str(key!("role"), role.name());
         }
         Event::ProcessExit { pid, how } => {
-            w.num("pid", pid.0);
-            w.raw_str("how", how.name());
+            w.num(key!("pid"), pid.0);
+            w.raw_str(key!("how"), how.name());
         }
         Event::CatalogInstall {
             provider,
@@ -40,17 +52,17 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             ret,
             err,
         } => {
-            w.guid("provider", provider);
-            w.text("name", name);
-            w.num("namespace", namespace.0);
-            w.num("version", *version);
-            w.num("ret", *ret);
-            w.num("err", *err);
+            w.guid(key!("provider"), provider);
+            w.text(key!("name"), name);
+            w.num(key!("namespace"), namespace.0);
+            w.num(key!("version"), *version);
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
         }
         Event::CatalogUninstall { provider, ret, err } => {
-            w.guid("provider", provider);
-            w.num("ret", *ret);
-            w.num("err", *err);
+            w.guid(key!("provider"), provider);
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
         }
         Event::CatalogEnable {
             provider,
@@ -58,11 +70,11 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             ret,
             err,
         } => {
-            w.guid("provider", provider);
-            w.key("enabled");
+            w.guid(key!("provider"), provider);
+            w.key(key!("enabled"));
             w.out.push_str(if *enabled { "true" } else { "false" });
-            w.num("ret", *ret);
-            w.num("err", *err);
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
         }
         Event::ProviderAdvertise {
             pid,
@@ -71,11 +83,11 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             err,
             absent,
         } => {
-            w.num("pid", pid.0);
-            w.guid("provider", provider);
-            w.num("ret", *ret);
-            w.num("err", *err);
-            w.key("absent");
+            w.num(key!("pid"), pid.0);
+            w.guid(key!("provider"), provider);
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
+            w.key(key!("absent"));
             w.out.push('[');
             for (i, f) in absent.iter().enumerate() {
                 if i > 0 {
@@ -93,10 +105,10 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             ret,
             err,
         } => {
-            w.num("pid", pid.0);
-            w.guid("provider", provider);
-            w.num("ret", *ret);
-            w.num("err", *err);
+            w.num(key!("pid"), pid.0);
+            w.guid(key!("provider"), provider);
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
         }
         Event::ApiCall {
             pid,
@@ -104,10 +116,10 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             call,
             args,
         } => {
-            w.num("pid", pid.0);
-            w.num("tid", tid.0);
-            w.raw_str("call", call.name());
-            w.fields("args", args);
+            w.num(key!("pid"), pid.0);
+            w.num(key!("tid"), tid.0);
+            w.raw_str(key!("call"), call.name());
+            w.fields(key!("args"), args);
         }
         Event::ApiReturn {
             pid,
@@ -117,13 +129,13 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             err,
             result,
         } => {
-            w.num("pid", pid.0);
-            w.num("tid", tid.0);
-            w.raw_str("call", call.name());
-            w.num("ret", *ret);
-            w.num("err", *err);
+            w.num(key!("pid"), pid.0);
+            w.num(key!("tid"), tid.0);
+            w.raw_str(key!("call"), call.name());
+            w.num(key!("ret"), *ret);
+            w.num(key!("err"), *err);
             if let Some(result) = result {
-                w.fields("result", result);
+                w.fields(key!("result"), result);
             }
         }
         Event::NspCall {
@@ -135,18 +147,18 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             async_call,
             args,
         } => {
-            w.guid("provider", provider);
-            w.raw_str("fn", func.name());
-            w.num("pid", pid.0);
-            w.label_or_null("session", *session);
+            w.guid(key!("provider"), provider);
+            w.raw_str(key!("fn"), func.name());
+            w.num(key!("pid"), pid.0);
+            w.label_or_null(key!("session"), *session);
             if let Some(l) = lookup {
-                w.label("lookup", *l);
+                w.label(key!("lookup"), *l);
             }
             if let Some(a) = async_call {
-                w.label("async", *a);
+                w.label(key!("async"), *a);
             }
             if let Some(args) = args {
-                w.fields("args", args);
+                w.fields(key!("args"), args);
             }
         }
         Event::NspReturn {
@@ -158,20 +170,20 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             session,
             lookup,
         } => {
-            w.guid("provider", provider);
-            w.raw_str("fn", func.name());
-            w.num("pid", pid.0);
-            w.key("ret");
+            w.guid(key!("provider"), provider);
+            w.raw_str(key!("fn"), func.name());
+            w.num(key!("pid"), pid.0);
+            w.key(key!("ret"));
             match ret {
                 Some(r) => write_int(w.out, i64::from(*r)),
                 None => w.out.push_str("null"),
             }
-            w.num("err", *err);
+            w.num(key!("err"), *err);
             if let Some(s) = session {
-                w.label_or_null("session", *s);
+                w.label_or_null(key!("session"), *s);
             }
             if let Some(l) = lookup {
-                w.label("lookup", *l);
+                w.label(key!("lookup"), *l);
             }
         }
         Event::AsyncComplete {
@@ -180,10 +192,10 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             err,
             outcome,
         } => {
-            w.guid("provider", provider);
-            w.label("async", *async_call);
-            w.num("err", *err);
-            w.raw_str("outcome", outcome.name());
+            w.guid(key!("provider"), provider);
+            w.label(key!("async"), *async_call);
+            w.num(key!("err"), *err);
+            w.raw_str(key!("outcome"), outcome.name());
         }
         Event::Fault {
             provider,
@@ -191,43 +203,40 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
             kind,
             detail,
         } => {
-            w.guid("provider", provider);
-            w.raw_str("fn", func.name());
-            w.raw_str("kind", kind.name());
-            w.text("detail", detail);
+            w.guid(key!("provider"), provider);
+            w.raw_str(key!("fn"), func.name());
+            w.raw_str(key!("kind"), kind.name());
+            w.text(key!("detail"), detail);
         }
         Event::Violation { rule, detail } => {
-            w.text("rule", rule);
-            w.text("detail", detail);
+            w.text(key!("rule"), rule);
+            w.text(key!("detail"), detail);
         }
         Event::End { events, violations } => {
-            w.unum("events", *events);
-            w.unum("violations", *violations);
+            w.unum(key!("events"), *events);
+            w.unum(key!("violations"), *violations);
         }
     }
     w.out.push_str("}\n");
 }
 
-/// Writes `{"k":v,...` keeping track of commas.
+/// `,"k":`, the text before every value after the prefix: one literal, so writing a key is one
+/// copy.
+macro_rules! key {
+    ($k:literal) => {
+        concat!(",\"", $k, "\":")
+    };
+}
+use key;
+
+/// Writes `,"k":v` pairs after the common prefix; every key comes from [`key!`].
 struct Line<'a> {
     out: &'a mut String,
-    first: bool,
 }
 
-impl<'a> Line<'a> {
-    fn new(out: &'a mut String) -> Self {
-        out.push('{');
-        Line { out, first: true }
-    }
-
+impl Line<'_> {
     fn key(&mut self, k: &str) {
-        if !self.first {
-            self.out.push(',');
-        }
-        self.first = false;
-        self.out.push('"');
         self.out.push_str(k);
-        self.out.push_str("\":");
     }
 
     fn num(&mut self, k: &str, v: impl Into<i64>) {
@@ -262,7 +271,10 @@ impl<'a> Line<'a> {
 
     fn label(&mut self, k: &str, l: Label) {
         self.key(k);
-        let _ = write!(self.out, "\"{l}\"");
+        self.out.push('"');
+        self.out.push(l.kind.prefix());
+        write_uint(self.out, u64::from(l.n));
+        self.out.push('"');
     }
 
     fn label_or_null(&mut self, k: &str, l: Option<Label>) {
@@ -293,6 +305,11 @@ impl<'a> Line<'a> {
 
 /// An unsigned integer in decimal, without the formatting machinery (a hot path).
 fn write_uint(out: &mut String, mut n: u64) {
+    // Most numbers in a trace (pids, tids, errors of 0, small counts) are one digit.
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
@@ -303,7 +320,10 @@ fn write_uint(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
+    // A char at a time: a copy of a few bytes of unknown length would be a call to memcpy.
+    for &b in &buf[at..] {
+        out.push(char::from(b));
+    }
 }
 
 fn write_int(out: &mut String, n: i64) {
@@ -371,16 +391,15 @@ fn write_value(out: &mut String, v: &Value) {
 /// A GUID in canonical lowercase form, without the formatting machinery.
 fn write_guid(out: &mut String, g: &Guid) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 36];
+    let mut buf = [b'-'; 36];
     let mut at = 0;
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            buf[at] = b'-';
+    for (i, byte) in g.0.to_be_bytes().into_iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
             at += 1;
         }
-        let nibble = (g.0 >> (124 - 4 * i)) & 0xf;
-        buf[at] = HEX[nibble as usize];
-        at += 1;
+        buf[at] = HEX[usize::from(byte >> 4)];
+        buf[at + 1] = HEX[usize::from(byte & 0xf)];
+        at += 2;
     }
     out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
@@ -512,8 +531,18 @@ fn call_of(v: &Option<Cow<'_, str>>) -> Result<ApiFn, DecodeError> {
         .ok_or_else(|| DecodeError(format!("`call`: unknown API function \"{}\"", clip(s))))
 }
 
-/// Parses one event line (without its `\n`).
+/// Parses one event line (without its `\n`): a canonical line by the fast path
+/// ([`super::fast::decode_canonical`]), anything else by the general one, which words the errors.
 pub fn decode_event(line: &str) -> Result<Stamped, DecodeError> {
+    match super::fast::decode_canonical(line) {
+        Some(s) => Ok(s),
+        None => decode_event_general(line),
+    }
+}
+
+/// [`decode_event`] by serde_json alone, whatever the line: the path that decides what every
+/// line the fast path declines means (and the reference the fast path is tested against).
+pub fn decode_event_general(line: &str) -> Result<Stamped, DecodeError> {
     if !line.starts_with('{') {
         return match serde_json::from_str::<Value>(line) {
             Err(e) => Err(DecodeError(format!("not JSON: {e}"))),

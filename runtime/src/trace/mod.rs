@@ -2,6 +2,7 @@
 //! key order, the `end` line; writing (in memory or through a writer thread to a file renamed
 //! into place when complete) and reading with line-numbered errors.
 
+pub mod fast;
 pub mod fields;
 pub mod header;
 pub mod json;
@@ -10,7 +11,7 @@ pub mod writer;
 
 pub use fields::QuerySetFields;
 pub use header::{Mode, TraceHeader, VERSION};
-pub use json::{DecodeError, decode_event, encode_event};
+pub use json::{DecodeError, decode_event, encode_event, encode_parts};
 pub use reader::{
     MAX_EVENT_LINE_BYTES, MAX_HEADER_LINE_BYTES, ReadError, Trace, parse_trace, read_from,
     read_trace, read_trace_and_text,

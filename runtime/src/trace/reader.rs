@@ -11,8 +11,9 @@
 //! event (with a warning); if it is not, the trace was cut short in the middle of that line,
 //! which is then left out (with a warning) and the trace read as cut short.
 
+use super::fast::decode_canonical;
 use super::header::{TraceHeader, clip};
-use super::json::{decode_event, encode_event};
+use super::json::{decode_event_general, encode_event};
 use crate::event::{Event, Stamped};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -42,6 +43,11 @@ pub struct Trace {
     /// What was accepted although the format says otherwise (a last line without its `\n`),
     /// one sentence each, for a reader to print as warnings.
     pub warnings: Vec<String>,
+    /// The line numbers (1-based, in order) of event lines, `end` line included, that do not
+    /// read back as they were written: encoding their event gives other bytes (spaces, keys in
+    /// another order, escapes written differently). Every other event line is exactly its
+    /// event's encoding, so replay compares events there and text only here.
+    pub non_canonical: Vec<usize>,
     /// The directory of the file the trace was read from: the embedded scenario's relative
     /// file names (a C provider's library) are resolved against it. `None` for text parsed
     /// in memory.
@@ -224,6 +230,8 @@ pub fn read_from<R: BufRead>(
     }
 
     let mut events: Vec<Stamped> = Vec::new();
+    let mut non_canonical = Vec::new();
+    let mut scratch = String::new();
     let mut violations_seen = 0u64;
     let mut end = None;
     let mut end_t = None;
@@ -255,10 +263,20 @@ pub fn read_from<R: BufRead>(
                 if line.trim().is_empty() {
                     Err("a blank line; expected an event".to_string())
                 } else {
-                    decode_event(line).map(|s| (line, s)).map_err(|e| e.0)
+                    match decode_canonical(line) {
+                        Some(s) => Ok((line, s, true)),
+                        None => decode_event_general(line)
+                            .map(|s| {
+                                scratch.clear();
+                                encode_event(&s, &mut scratch);
+                                let canonical = scratch.strip_suffix('\n') == Some(line);
+                                (line, s, canonical)
+                            })
+                            .map_err(|e| e.0),
+                    }
                 }
             });
-        let (line, s) = match decoded {
+        let (line, s, canonical) = match decoded {
             Ok(ok) => ok,
             Err(_) if !newline => {
                 warnings.push(format!(
@@ -286,6 +304,9 @@ pub fn read_from<R: BufRead>(
         if let Some(t) = text.as_mut() {
             t.push_str(line);
             t.push('\n');
+        }
+        if !canonical {
+            non_canonical.push(n);
         }
         match s.event {
             Event::End {
@@ -317,6 +338,7 @@ pub fn read_from<R: BufRead>(
             end,
             end_t,
             warnings,
+            non_canonical,
             base_dir: None,
         },
         text,
@@ -418,6 +440,15 @@ mod tests {
         assert_eq!(trace.events.len(), 2);
         assert_eq!(trace.to_text(), t);
         assert_eq!(trace.cut_short_note(), None);
+    }
+
+    #[test]
+    fn lines_written_otherwise_than_their_encoding_are_listed() {
+        let spaced = E1.replace(",\"how\"", ", \"how\"");
+        let trace = parse_trace("a.jsonl", &text(&[HEADER, E0, &spaced, END])).expect("valid");
+        assert_eq!(trace.non_canonical, vec![3]);
+        let trace = parse_trace("a.jsonl", &text(&[HEADER, E0, E1, END])).expect("valid");
+        assert!(trace.non_canonical.is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! crash never leaves half a trace under the final name.
 
 use super::header::TraceHeader;
-use super::json::encode_event;
+use super::json::encode_parts;
 use crate::event::{Event, EventSink, Stamped};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::fs::File;
@@ -92,18 +92,34 @@ pub struct Recorder {
 impl Recorder {
     /// Encodes one event into `out` and mirrors it to `tracing` (target `nsp`).
     pub fn record(&mut self, t: u64, event: Event, out: &mut String) {
+        let (seq, t) = self.number(t, &event);
+        encode_parts(seq, t, &event, out);
+    }
+
+    /// Numbers and counts one event as [`Recorder::record`] does, without encoding it (replay
+    /// compares events with the recorded ones before it writes any line).
+    pub fn stamp(&mut self, t: u64, event: Event) -> Stamped {
+        let (seq, t) = self.number(t, &event);
+        Stamped { seq, t, event }
+    }
+
+    /// The next event's `seq` and `t`; counts it and mirrors it to `tracing`.
+    fn number(&mut self, t: u64, event: &Event) -> (u64, u64) {
         if matches!(event, Event::Violation { .. }) {
             self.violations += 1;
         }
         self.last_t = self.last_t.max(t);
-        let stamped = Stamped {
-            seq: self.next_seq,
-            t: self.last_t,
-            event,
-        };
+        let seq = self.next_seq;
         self.next_seq += 1;
-        mirror(&stamped);
-        encode_event(&stamped, out);
+        mirror(seq, self.last_t, event);
+        (seq, self.last_t)
+    }
+
+    /// The `end` event, numbered (what [`Recorder::end`] encodes).
+    pub fn stamp_end(&mut self, t: u64) -> Stamped {
+        let events = self.next_seq;
+        let violations = self.violations;
+        self.stamp(t, Event::End { events, violations })
     }
 
     /// Appends the `end` line.
@@ -123,11 +139,11 @@ impl Recorder {
 }
 
 /// One short `tracing` line per event, so `RUST_LOG=nsp=debug` shows the lifecycle live.
-fn mirror(s: &Stamped) {
+fn mirror(seq: u64, t: u64, event: &Event) {
     if !tracing::enabled!(target: "nsp", tracing::Level::DEBUG) {
         return;
     }
-    let what = match &s.event {
+    let what = match event {
         Event::ApiCall { pid, tid, call, .. } => format!("pid={pid} tid={tid} {}", call.name()),
         Event::ApiReturn {
             pid,
@@ -157,7 +173,7 @@ fn mirror(s: &Stamped) {
         Event::Violation { rule, detail } => format!("{rule}: {detail}"),
         other => format!("{other:?}"),
     };
-    tracing::debug!(target: "nsp", seq = s.seq, t = s.t, "{} {}", s.event.kind(), what);
+    tracing::debug!(target: "nsp", seq, t, "{} {}", event.kind(), what);
 }
 
 /// A trace kept in memory (tests, replay comparison, self-checks).
