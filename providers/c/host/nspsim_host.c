@@ -38,6 +38,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,9 +208,48 @@ static int send_frame(int fd, const buf_t *body)
  * usually a whole request arrives in one system call. */
 typedef struct {
     int fd;
+    /* Nanoseconds to poll a socket for the next bytes before sleeping in read() (0: sleep at
+     * once, as for the control pipe). */
+    long spin_ns;
     unsigned char data[65536];
     size_t start, end;
 } reader_t;
+
+/* How long a run's host polls its socket before it sleeps in read(). nspsim sends the next
+ * request a few microseconds after a reply; a host asleep by then is woken by the kernel, and
+ * on a virtual machine whose other vCPU went idle that wake-up alone costs tens of
+ * microseconds, most of a call's round trip. Bounded, and each poll yields the CPU, so a busy
+ * machine's other work (another exploration worker) is delayed by little. nspsim's side
+ * spins the same way for the reply (host.rs, SPIN). */
+#define NH_SPIN_NS 50000L
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* read() on the reader's descriptor, after up to spin_ns of polling it (a socket) without
+ * sleeping: MSG_DONTWAIT reads what is there or fails with EAGAIN at once. */
+static ssize_t reader_read(reader_t *rd, void *p, size_t n)
+{
+    if (rd->spin_ns > 0) {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            ssize_t r = recv(rd->fd, p, n, MSG_DONTWAIT);
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                return r;
+            }
+            if (elapsed_ns(&start) >= rd->spin_ns) {
+                break;
+            }
+            sched_yield();
+        }
+    }
+    return read(rd->fd, p, n);
+}
 
 /* 1: read all n bytes; 0: end of file before the first byte; -1: error or a short read. */
 static int reader_fill(reader_t *rd, void *p, size_t n)
@@ -228,10 +268,10 @@ static int reader_fill(reader_t *rd, void *p, size_t n)
         }
         if (n - got >= sizeof(rd->data)) {
             /* A large body goes straight to its destination. */
-            r = read(rd->fd, c + got, n - got);
+            r = reader_read(rd, c + got, n - got);
         } else {
             rd->start = rd->end = 0;
-            r = read(rd->fd, rd->data, sizeof(rd->data));
+            r = reader_read(rd, rd->data, sizeof(rd->data));
             if (r > 0) {
                 rd->end = (size_t)r;
                 continue;
@@ -698,6 +738,7 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
     int32_t ret;
 
     rd.fd = sock;
+    rd.spin_ns = NH_SPIN_NS;
 
     ret = is_entry ? nh_run_entry(sym, argc, argv) : nh_advertise_symbol(sym);
     nh_advert_get(&ad);

@@ -551,6 +551,13 @@ pub enum CallFailure {
     Garbled(String),
 }
 
+/// How long nspsim polls a host's socket for the reply before it sleeps in a blocking read.
+/// A reply that comes while nspsim sleeps costs a wake-up by the kernel, which on a virtual
+/// machine whose other vCPU went idle is tens of microseconds, several times the round trip
+/// itself. Each poll yields the CPU, so the spin takes little from other work on a busy
+/// machine; the host spins the same way for the next request (`NH_SPIN_NS`).
+const SPIN: Duration = Duration::from_micros(50);
+
 /// How much a read asks for at least (a reply of a NextEx with a large buffer asks for more).
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -617,7 +624,7 @@ impl Connection {
             if self.body.len() < want.max(READ_CHUNK) {
                 self.body.resize(want.max(READ_CHUNK), 0);
             }
-            match self.stream.read(&mut self.body[filled..]) {
+            match self.read_some(filled, start) {
                 Ok(0) => return Err(CallFailure::Died(self.server.status(self.seq).describe())),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -642,6 +649,22 @@ impl Connection {
             )));
         }
         Ok(&self.body[4..want])
+    }
+
+    /// One read into `self.body[filled..]`: the socket is polled without sleeping until
+    /// [`SPIN`] after `start`, then read blocking (the read timeout is the call deadline).
+    fn read_some(&mut self, filled: usize, start: Instant) -> std::io::Result<usize> {
+        while start.elapsed() < SPIN {
+            let buf = &mut self.body[filled..];
+            match rustix::net::recv(&self.stream, buf, rustix::net::RecvFlags::DONTWAIT) {
+                Ok((n, _)) => return Ok(n),
+                Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => {
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.stream.read(&mut self.body[filled..])
     }
 
     /// Kills the child now (a garbled reply).
