@@ -28,6 +28,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,7 +39,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/un.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -907,6 +907,8 @@ static int connect_to(const char *path)
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
 #if defined(__linux__)
+    /* Only Linux has the abstract namespace; nspsim names a socket file elsewhere (host.rs,
+     * `listen`), so a leading '@' never reaches this on macOS. */
     if (path[0] == '@') {
         /* sun_path[0] stays NUL; the name follows, and the length says where it ends. */
         if (n > sizeof(addr.sun_path)) {
@@ -1019,7 +1021,11 @@ static pid_t spawn_child(const char *sock_path, int ctl_out, void *sym, int is_e
     if (pid == 0) {
         int null_fd = open("/dev/null", O_RDONLY);
 #if defined(__linux__)
-        /* Die with the fork server, which dies when nspsim does (its stdin closes). */
+        /* Die with the fork server, which dies when nspsim does (its stdin closes). A parent
+         * death signal is Linux's own (prctl); elsewhere (macOS) a child whose server died
+         * lives on until nspsim's end of its socket closes, which nspsim's exit does: its
+         * next read sees end-of-file and it exits. Only a child stuck in a provider's call
+         * then outlives nspsim, as it would a hung call's deadline. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() == 1) {
             _exit(0);

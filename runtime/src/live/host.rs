@@ -10,7 +10,8 @@
 //! the dispatcher's side, so it is contained and reported exactly as in-process (P4).
 //!
 //! The provider's code runs only on its host thread; what it does through its context (last
-//! error, completions, deferred work) travels back with the reply, in order.
+//! error, completions, deferred work) travels back with the reply, in order. Both ends wait
+//! for the other through [`super::wait`]: a short poll, then a park.
 
 use super::wait;
 use crate::dispatcher::ProviderTimeout;
