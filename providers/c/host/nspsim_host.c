@@ -738,7 +738,6 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
     int32_t ret;
 
     rd.fd = sock;
-    rd.spin_ns = NH_SPIN_NS;
 
     ret = is_entry ? nh_run_entry(sym, argc, argv) : nh_advertise_symbol(sym);
     nh_advert_get(&ad);
@@ -769,6 +768,9 @@ _Noreturn static void child_main(int sock, void *sym, int is_entry, int argc, ch
         if (got < 0) {
             protocol_error("frame");
         }
+        /* Spin for the next request only once the run has begun: a child forked ahead waits
+         * for its run's first request as long as the run before it lasts. */
+        rd.spin_ns = NH_SPIN_NS;
         r.p = in.data;
         r.left = in.len;
         r.bad = 0;

@@ -599,12 +599,18 @@ impl Connection {
             // Writing fails when the child is already gone (a broken pipe).
             return Err(CallFailure::Died(self.server.status(self.seq).describe()));
         }
-        self.receive()
+        self.receive_spinning(SPIN)
     }
 
-    /// Reads the next frame (the greeting, or a reply) within the deadline. It reads as much
-    /// as the socket holds at once, so a reply usually costs one system call.
+    /// Reads the next frame (the greeting) within the deadline. It reads as much as the socket
+    /// holds at once, so a frame usually costs one system call. No spin: a child forked ahead
+    /// sent its greeting long ago, and a fresh fork takes far longer than [`SPIN`].
     pub fn receive(&mut self) -> Result<&[u8], CallFailure> {
+        self.receive_spinning(Duration::ZERO)
+    }
+
+    /// [`Connection::receive`], polling the socket for up to `spin` before a blocking read.
+    fn receive_spinning(&mut self, spin: Duration) -> Result<&[u8], CallFailure> {
         let start = Instant::now();
         let mut filled = 0;
         let mut want = 4;
@@ -624,7 +630,7 @@ impl Connection {
             if self.body.len() < want.max(READ_CHUNK) {
                 self.body.resize(want.max(READ_CHUNK), 0);
             }
-            match self.read_some(filled, start) {
+            match self.read_some(filled, start, spin) {
                 Ok(0) => return Err(CallFailure::Died(self.server.status(self.seq).describe())),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -652,9 +658,14 @@ impl Connection {
     }
 
     /// One read into `self.body[filled..]`: the socket is polled without sleeping until
-    /// [`SPIN`] after `start`, then read blocking (the read timeout is the call deadline).
-    fn read_some(&mut self, filled: usize, start: Instant) -> std::io::Result<usize> {
-        while start.elapsed() < SPIN {
+    /// `spin` after `start`, then read blocking (the read timeout is the call deadline).
+    fn read_some(
+        &mut self,
+        filled: usize,
+        start: Instant,
+        spin: Duration,
+    ) -> std::io::Result<usize> {
+        while start.elapsed() < spin {
             let buf = &mut self.body[filled..];
             match rustix::net::recv(&self.stream, buf, rustix::net::RecvFlags::DONTWAIT) {
                 Ok((n, _)) => return Ok(n),
