@@ -263,7 +263,7 @@ impl<S: EventSink> Serve<'_, S> {
             } else {
                 Duration::ZERO
             };
-            match wait::recv_deadline(rx, wait::SPIN.min(idle), idle) {
+            match wait::recv_deadline(rx, wait::SPIN, idle) {
                 Ok(request) => {
                     self.tick();
                     self.serve(request);

@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 pub const SPIN: Duration = Duration::from_micros(50);
 
 /// Receives from `rx` within `deadline` (counted from the call), polling for up to `spin`
-/// before parking.
+/// (never past the deadline) before parking.
 pub fn recv_deadline<T>(
     rx: &Receiver<T>,
     spin: Duration,
     deadline: Duration,
 ) -> Result<T, RecvTimeoutError> {
+    let spin = spin.min(deadline);
     let start = Instant::now();
     loop {
         match rx.try_recv() {
