@@ -219,9 +219,10 @@ typedef struct {
  * request a few microseconds after a reply; a host asleep by then is woken by the kernel, and
  * on a virtual machine whose other vCPU went idle that wake-up alone costs tens of
  * microseconds, most of a call's round trip. Bounded, and each poll yields the CPU, so a busy
- * machine's other work (another exploration worker) is delayed by little. nspsim's side
- * spins the same way for the reply (host.rs, SPIN). */
-#define NH_SPIN_NS 50000L
+ * machine's other work (another exploration worker) is delayed by little: with 50 µs,
+ * `explore --jobs 2` on 2 busy cores was sometimes slower than with no spin at all; 20 µs
+ * was not. nspsim's side spins the same way for the reply (host.rs, SPIN). */
+#define NH_SPIN_NS 20000L
 
 static long elapsed_ns(const struct timespec *since)
 {

@@ -555,8 +555,9 @@ pub enum CallFailure {
 /// A reply that comes while nspsim sleeps costs a wake-up by the kernel, which on a virtual
 /// machine whose other vCPU went idle is tens of microseconds, several times the round trip
 /// itself. Each poll yields the CPU, so the spin takes little from other work on a busy
-/// machine; the host spins the same way for the next request (`NH_SPIN_NS`).
-const SPIN: Duration = Duration::from_micros(50);
+/// machine (with 50 µs, `explore --jobs 2` on 2 busy cores was sometimes slower than with no
+/// spin; 20 µs was not); the host spins the same way for the next request (`NH_SPIN_NS`).
+const SPIN: Duration = Duration::from_micros(20);
 
 /// How much a read asks for at least (a reply of a NextEx with a large buffer asks for more).
 const READ_CHUNK: usize = 16 * 1024;
