@@ -154,8 +154,22 @@ fn run_hook_discarding_with_online_checker(bencher: divan::Bencher) {
         });
 }
 
-/// Live mode (issue 8's figure): 64 client processes x 8 lookups over 3 providers on host
-/// threads, checker online, events discarded. Items are provider calls.
+/// Counts the provider calls (`nsp_call` events) of a live run and drops every event.
+#[derive(Default)]
+struct CountNspCalls(usize);
+
+impl nspsim_runtime::event::EventSink for CountNspCalls {
+    fn record(&mut self, _t: u64, event: nspsim_runtime::event::Event) {
+        if matches!(event, nspsim_runtime::event::Event::NspCall { .. }) {
+            self.0 += 1;
+        }
+        divan::black_box(event);
+    }
+}
+
+/// Live mode (issue 8's and issue 16's figure): 64 client processes x 8 lookups over 3
+/// providers on host threads, checker online, events counted and discarded. Items are
+/// provider calls, counted from the run's own `nsp_call` events.
 #[divan::bench(sample_count = 10)]
 fn live_64_clients_3_hosts(bencher: divan::Bencher) {
     use nspsim_runtime::live::{LiveOptions, hosted, run_live};
@@ -181,14 +195,55 @@ fn live_64_clients_3_hosts(bencher: divan::Bencher) {
     );
     let options = LiveOptions::default();
     let registry = hosted(nspsim_providers::registry(), options.call_deadline);
-    // Per client: 3 Startups, 8 x (3 Begins, 6 NextEx, 3 Ends), 3 Cleanups.
-    let provider_calls: usize = 64 * (3 + 8 * 12 + 3);
+    let run = || {
+        let sink =
+            nspsim_runtime::checker::Checked::new(CountNspCalls::default(), s.startup_policy);
+        let (report, sink) = run_live(&s, &registry, sink, &options).expect("live run");
+        assert!(report.stopped.is_none() && report.expect_failures.is_empty());
+        sink.into_inner().0
+    };
+    // Per client: 3 Startups, 8 x (3 Begins, 6 NextEx, 3 Ends), 3 Cleanups; counted, since a
+    // live run's interleaving could in principle change what the dispatcher calls.
+    let provider_calls = run();
     bencher
         .counter(divan::counter::ItemsCount::new(provider_calls))
+        .bench_local(run);
+}
+
+/// Live mode's floor (issue 16): an empty request/reply round trip between two threads, the
+/// way the dispatcher reaches a provider's host thread (`RemoteProvider`): an unbounded
+/// request channel, a `bounded(1)` reply channel made per call. `park`: crossbeam's own
+/// receive (a short spin, then park); `spin`: live mode's wait ([`nspsim_runtime::live::wait`]),
+/// which polls for longer before it parks. Items are round trips.
+#[divan::bench(args = ["park", "spin"])]
+fn live_floor_round_trip(bencher: divan::Bencher, wait: &str) {
+    use crossbeam_channel::{Sender, bounded, unbounded};
+    use nspsim_runtime::live::wait;
+    use std::time::Duration;
+    let spin = if wait == "spin" {
+        wait::SPIN
+    } else {
+        Duration::ZERO
+    };
+    let (tx, rx) = unbounded::<(u64, Sender<u64>)>();
+    let host = std::thread::spawn(move || {
+        while let Some((v, reply)) = wait::recv(&rx, spin) {
+            let _ = reply.send(v);
+        }
+    });
+    const ROUND_TRIPS: u64 = 1_000;
+    bencher
+        .counter(divan::counter::ItemsCount::new(ROUND_TRIPS))
         .bench_local(|| {
-            let sink = nspsim_runtime::checker::Checked::new(Discard, s.startup_policy);
-            run_live(&s, &registry, sink, &options).expect("live run")
+            for i in 0..ROUND_TRIPS {
+                let (reply_tx, reply_rx) = bounded(1);
+                tx.send((i, reply_tx)).expect("host thread");
+                let got = wait::recv_deadline(&reply_rx, spin, Duration::from_secs(2));
+                assert_eq!(got.ok(), Some(i));
+            }
         });
+    drop(tx);
+    host.join().expect("host thread");
 }
 
 /// Exploration throughput (issue 7's figure): seeds of the `small` scenario (2 providers,

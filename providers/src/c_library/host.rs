@@ -565,6 +565,14 @@ pub enum CallFailure {
     Garbled(String),
 }
 
+/// How long nspsim polls a host's socket for the reply before it sleeps in a blocking read.
+/// A reply that comes while nspsim sleeps costs a wake-up by the kernel, which on a virtual
+/// machine whose other vCPU went idle is tens of microseconds, several times the round trip
+/// itself. Each poll yields the CPU, so the spin takes little from other work on a busy
+/// machine (with 50 µs, `explore --jobs 2` on 2 busy cores was sometimes slower than with no
+/// spin; 20 µs was not); the host spins the same way for the next request (`NH_SPIN_NS`).
+const SPIN: Duration = Duration::from_micros(20);
+
 /// How much a read asks for at least (a reply of a NextEx with a large buffer asks for more).
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -606,12 +614,18 @@ impl Connection {
             // Writing fails when the child is already gone (a broken pipe).
             return Err(CallFailure::Died(self.server.status(self.seq).describe()));
         }
-        self.receive()
+        self.receive_spinning(SPIN)
     }
 
-    /// Reads the next frame (the greeting, or a reply) within the deadline. It reads as much
-    /// as the socket holds at once, so a reply usually costs one system call.
+    /// Reads the next frame (the greeting) within the deadline. It reads as much as the socket
+    /// holds at once, so a frame usually costs one system call. No spin: a child forked ahead
+    /// sent its greeting long ago, and a fresh fork takes far longer than [`SPIN`].
     pub fn receive(&mut self) -> Result<&[u8], CallFailure> {
+        self.receive_spinning(Duration::ZERO)
+    }
+
+    /// [`Connection::receive`], polling the socket for up to `spin` before a blocking read.
+    fn receive_spinning(&mut self, spin: Duration) -> Result<&[u8], CallFailure> {
         let start = Instant::now();
         let mut filled = 0;
         let mut want = 4;
@@ -631,7 +645,7 @@ impl Connection {
             if self.body.len() < want.max(READ_CHUNK) {
                 self.body.resize(want.max(READ_CHUNK), 0);
             }
-            match self.stream.read(&mut self.body[filled..]) {
+            match self.read_some(filled, start, spin) {
                 Ok(0) => return Err(CallFailure::Died(self.server.status(self.seq).describe())),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -656,6 +670,27 @@ impl Connection {
             )));
         }
         Ok(&self.body[4..want])
+    }
+
+    /// One read into `self.body[filled..]`: the socket is polled without sleeping until
+    /// `spin` after `start`, then read blocking (the read timeout is the call deadline).
+    fn read_some(
+        &mut self,
+        filled: usize,
+        start: Instant,
+        spin: Duration,
+    ) -> std::io::Result<usize> {
+        while start.elapsed() < spin {
+            let buf = &mut self.body[filled..];
+            match rustix::net::recv(&self.stream, buf, rustix::net::RecvFlags::DONTWAIT) {
+                Ok((n, _)) => return Ok(n),
+                Err(e) if e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR => {
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.stream.read(&mut self.body[filled..])
     }
 
     /// Kills the child now (a garbled reply).

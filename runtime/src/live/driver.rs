@@ -15,6 +15,7 @@
 //! - Times are real microseconds since the start (`mode: live` traces). The order of events is
 //!   the order the dispatcher thread served them, so the trace replays in sim mode.
 
+use super::wait;
 use crate::checker::{self, ExpectStep, Got, Verdict};
 use crate::event::{EventSink, Pid, Tid};
 use crate::registry::Registry;
@@ -264,7 +265,7 @@ impl<S: EventSink> Serve<'_, S> {
             } else {
                 Duration::ZERO
             };
-            match rx.recv_timeout(idle) {
+            match wait::recv_deadline(rx, wait::SPIN, idle) {
                 Ok(request) => {
                     self.tick();
                     self.serve(request);

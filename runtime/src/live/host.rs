@@ -10,8 +10,10 @@
 //! the dispatcher's side, so it is contained and reported exactly as in-process (P4).
 //!
 //! The provider's code runs only on its host thread; what it does through its context (last
-//! error, completions, deferred work) travels back with the reply, in order.
+//! error, completions, deferred work) travels back with the reply, in order. Both ends wait
+//! for the other through [`super::wait`]: a short poll, then a park.
 
+use super::wait;
 use crate::dispatcher::{ProviderCrash, ProviderTimeout};
 use crate::provider::{
     AsyncCall, CallSite, ContextOp, HeldState, NspContext, NspFn, NspResult, NspV2Provider,
@@ -125,7 +127,7 @@ pub fn in_hosted_call() -> bool {
 
 /// The host thread: one call at a time, in arrival order.
 fn serve(mut provider: Box<dyn NspV2Provider>, rx: Receiver<Request>) {
-    for Request { call, site, reply } in rx {
+    while let Some(Request { call, site, reply }) = wait::recv(&rx, wait::SPIN) {
         let mut ctx = NspContext::new(site);
         let p = provider.as_mut();
         IN_HOSTED_CALL.with(|c| c.set(true));
@@ -209,7 +211,7 @@ impl RemoteProvider {
         if self.tx.send(request).is_err() {
             panic!("the provider's host thread is gone");
         }
-        let reply = match reply_rx.recv_timeout(self.deadline) {
+        let reply = match wait::recv_deadline(&reply_rx, wait::SPIN, self.deadline) {
             Ok(r) => r,
             Err(_) => timeout(),
         };

@@ -4,6 +4,7 @@
 
 pub mod driver;
 pub mod host;
+pub mod wait;
 
 pub use driver::{LiveOptions, LiveReport, run_live};
 pub use host::{RemoteProvider, hosted};
