@@ -303,10 +303,21 @@ steps = [
   { op = "lookup_next", handle = "q" },
 ]
 [[process.thread]]
-steps = [ { op = "sleep", us = 1000 }, { op = "crash" } ]
+steps = [ { op = "sleep", us = 300000 }, { op = "crash" } ]
 "#,
     );
     let (out, trace) = run(&dir, "orphan", &s, true);
+    // The crash must come while the NextEx waits. A scenario cannot order two threads other
+    // than by time, so the second thread sleeps long enough for the first to reach NextEx on a
+    // loaded machine (1 ms did not: its process started 31 ms late under load); if it still
+    // came first, the test says so rather than fail on the missing stop.
+    let next = trace.find("\"fn\":\"NSPv2LookupServiceNextEx\"");
+    let crash = trace.find("\"how\":\"crash\"");
+    assert!(
+        matches!((next, crash), (Some(n), Some(c)) if n < c),
+        "the client crashed before its NextEx reached the provider (machine too slow for the \
+         scenario's 300 ms)\n{trace}"
+    );
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(
         said.contains("provider work was still going"),
