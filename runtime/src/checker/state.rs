@@ -18,6 +18,10 @@ pub(super) struct Process {
     /// Ended by a crash, a kill, or an exit with WSAStartups outstanding (S4.7).
     pub abnormal: bool,
     pub exited: bool,
+    /// Indices into [`Model::sessions`] by provider (a process has sessions with a few),
+    /// oldest first: finding a process's sessions does not walk every process's, and they
+    /// sit with the rest of its record.
+    pub sessions: Vec<(Guid, Vec<usize>)>,
 }
 
 #[derive(Debug, Default)]
@@ -214,9 +218,6 @@ pub(super) struct Model {
     pub processes: VecMap<Pid, Process>,
     pub providers: VecMap<Guid, Provider>,
     pub sessions: Vec<Session>,
-    /// Indices into `sessions` by pid, then by provider (a process has sessions with a few
-    /// providers), oldest first: finding a process's sessions does not walk every process's.
-    pub sessions_of: VecMap<Pid, Vec<(Guid, Vec<usize>)>>,
     pub handles: VecMap<Label, Handle>,
     pub asyncs: VecMap<Label, AsyncCall>,
     pub aftermath: Option<Aftermath>,
@@ -237,7 +238,6 @@ impl Model {
             // Room for a small run's sessions: growing from empty cost more than the rest of
             // the bookkeeping for the runs exploration makes by the hundred thousand.
             sessions: Vec::with_capacity(8),
-            sessions_of: VecMap::new(),
             handles: VecMap::new(),
             asyncs: VecMap::new(),
             aftermath: None,
@@ -289,10 +289,10 @@ impl Model {
     /// Every session of `pid` (with any provider, ended or not), oldest first.
     pub fn sessions_of_pid(&self, pid: Pid) -> Vec<usize> {
         let mut all: Vec<usize> = self
-            .sessions_of
+            .processes
             .get(&pid)
             .into_iter()
-            .flatten()
+            .flat_map(|p| &p.sessions)
             .flat_map(|(_, v)| v.iter().copied())
             .collect();
         all.sort_unstable();
@@ -301,9 +301,9 @@ impl Model {
 
     /// Every session of (pid, provider), ended or not, oldest first.
     pub fn sessions_of(&self, pid: Pid, provider: Guid) -> &[usize] {
-        self.sessions_of
+        self.processes
             .get(&pid)
-            .and_then(|of| of.iter().find(|(p, _)| *p == provider))
+            .and_then(|p| p.sessions.iter().find(|(p, _)| *p == provider))
             .map_or(&[], |(_, v)| v.as_slice())
     }
 
@@ -330,7 +330,9 @@ impl Model {
             handles: Vec::new(),
         });
         let i = self.sessions.len() - 1;
-        let of = self.sessions_of.get_or_insert_with(pid, Vec::new);
+        // A process the trace never started gets a record here; no rule reads one that has
+        // neither a WSAStartup nor an exit any differently from none.
+        let of = &mut self.process(pid).sessions;
         match of.iter_mut().find(|(p, _)| *p == provider) {
             Some((_, v)) => v.push(i),
             None => of.push((provider, vec![i])),
