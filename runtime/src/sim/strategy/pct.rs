@@ -169,10 +169,7 @@ impl Tournament {
     }
 
     fn best(&self) -> Option<(u64, Slot)> {
-        self.nodes
-            .get(1)
-            .filter(|e| e.on)
-            .map(|e| (e.p, e.slot))
+        self.nodes.get(1).filter(|e| e.on).map(|e| (e.p, e.slot))
     }
 
     fn put(&mut self, slot: Slot, e: Entry) {
