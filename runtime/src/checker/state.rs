@@ -470,3 +470,36 @@ impl Model {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::LabelKind;
+    use std::collections::BTreeMap;
+
+    /// Whether a key's guessed place hits (keys in order, no gaps) or misses (gaps, keys out
+    /// of order, other kinds of label with the same numbers), the map answers as a
+    /// `BTreeMap` does.
+    #[test]
+    fn a_vec_map_with_guessed_places_agrees_with_a_btree_map() {
+        let mut m = VecMap::new();
+        let mut b = BTreeMap::new();
+        let mut rng = crate::sim::rng::Pcg32::from_seed(3);
+        let kinds = [LabelKind::ProviderLookup, LabelKind::AsyncCall];
+        for i in 0..3_000u32 {
+            let n = match rng.below(4) {
+                0 => rng.below(u64::from(i) + 2) as u32,
+                1 => i + rng.below(3) as u32,
+                _ => i,
+            };
+            let k = Label::new(kinds[rng.below(8).min(1) as usize], n);
+            match rng.below(5) {
+                0 => assert_eq!(m.remove(&k), b.remove(&k)),
+                1 => assert_eq!(m.get(&k), b.get(&k)),
+                _ => assert_eq!(m.insert(k, i), b.insert(k, i)),
+            }
+        }
+        let all: Vec<_> = (&m).into_iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(all, b.into_iter().collect::<Vec<_>>());
+    }
+}
