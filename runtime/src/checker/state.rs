@@ -10,6 +10,7 @@ use super::{Rule, Violation};
 use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
 use crate::provider::NspFn;
 use crate::wsa::Guid;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub(super) struct Process {
@@ -166,13 +167,6 @@ impl<K: Ord, V> VecMap<K, V> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
 
-    /// The entries with keys in `from..=to`, in key order.
-    pub fn range(&self, from: &K, to: &K) -> impl Iterator<Item = (&K, &V)> {
-        let start = self.entries.partition_point(|(k, _)| k < from);
-        let end = self.entries.partition_point(|(k, _)| k <= to).max(start);
-        self.entries[start..end].iter().map(|(k, v)| (k, v))
-    }
-
     /// Empties the map, keeping its room for the next run.
     pub fn clear(&mut self) {
         self.entries.clear();
@@ -196,7 +190,7 @@ pub(super) struct Model {
     pub sessions: Vec<Session>,
     /// Indices into `sessions` by (pid, provider), oldest first: finding a process's
     /// sessions does not walk every process's.
-    pub sessions_of: VecMap<(Pid, Guid), Vec<usize>>,
+    pub sessions_of: BTreeMap<(Pid, Guid), Vec<usize>>,
     pub handles: VecMap<Label, Handle>,
     pub asyncs: VecMap<Label, AsyncCall>,
     pub aftermath: Option<Aftermath>,
@@ -217,7 +211,7 @@ impl Model {
             // Room for a small run's sessions: growing from empty cost more than the rest of
             // the bookkeeping for the runs exploration makes by the hundred thousand.
             sessions: Vec::with_capacity(8),
-            sessions_of: VecMap::new(),
+            sessions_of: BTreeMap::new(),
             handles: VecMap::new(),
             asyncs: VecMap::new(),
             aftermath: None,
@@ -300,7 +294,7 @@ impl Model {
     pub fn sessions_of_pid(&self, pid: Pid) -> Vec<usize> {
         let mut all: Vec<usize> = self
             .sessions_of
-            .range(&(pid, Guid(0)), &(pid, Guid(u128::MAX)))
+            .range((pid, Guid(0))..=(pid, Guid(u128::MAX)))
             .flat_map(|(_, v)| v.iter().copied())
             .collect();
         all.sort_unstable();
@@ -339,9 +333,7 @@ impl Model {
             handles: Vec::new(),
         });
         let i = self.sessions.len() - 1;
-        self.sessions_of
-            .get_or_insert_with((pid, provider), Vec::new)
-            .push(i);
+        self.sessions_of.entry((pid, provider)).or_default().push(i);
         i
     }
 
