@@ -125,7 +125,8 @@ struct SessionState {
 #[derive(Debug)]
 struct LookupState {
     session: Option<u64>,
-    name: String,
+    /// The name looked up, in lower case: the directory's key (made once, at Begin).
+    key: String,
     /// Index of the next result to return.
     cursor: usize,
     /// The last NextEx answered WSAEFAULT: that result is still the next one (S5.5).
@@ -233,21 +234,30 @@ impl EmailDirectory {
         })
     }
 
-    /// The results a lookup of `name` yields, in name order.
-    fn results(&mut self, name: &str) -> Result<Vec<QuerySet>, WsaError> {
-        let key = name.to_ascii_lowercase();
-        let directory = self.directory()?;
-        Ok(if key == "*" {
-            directory.values().cloned().collect()
+    /// Whether a lookup of `key` (lower case) yields any result, and its result number `n`
+    /// in name order. Borrowed: a NextEx copies out only the one result it returns.
+    fn nth_result<'d>(
+        directory: &'d BTreeMap<String, QuerySet>,
+        key: &str,
+        n: usize,
+    ) -> (bool, Option<&'d QuerySet>) {
+        if key == "*" {
+            (!directory.is_empty(), directory.values().nth(n))
         } else if let Some(domain) = key.strip_prefix("*@") {
-            directory
+            let mut matching = directory
                 .iter()
-                .filter(|(n, _)| domain_of(n).as_deref() == Some(domain))
-                .map(|(_, q)| q.clone())
-                .collect()
+                .filter(|(name, _)| domain_of(name).as_deref() == Some(domain))
+                .map(|(_, q)| q);
+            let first = matching.next();
+            let nth = match n {
+                0 => first,
+                n => matching.nth(n - 1),
+            };
+            (first.is_some(), nth)
         } else {
-            directory.get(&key).cloned().into_iter().collect()
-        })
+            let found = directory.get(key);
+            (found.is_some(), found.filter(|_| n == 0))
+        }
     }
 
     fn answer(
@@ -258,22 +268,20 @@ impl EmailDirectory {
         flags: LupFlags,
         buffer: u32,
     ) {
-        let Some(lookup) = self.lookups.get(&handle) else {
+        if !self.lookups.contains_key(&handle) {
             if self.bug == Some(Bug::CompleteAfterEnd) {
                 panic!("complete-after-end: NextEx completed from a lookup handle freed by End");
             }
             ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
             return;
-        };
-        let name = lookup.name.clone();
-        let results = match self.results(&name) {
-            Ok(r) => r,
-            Err(e) => {
-                ctx.complete_async_call(call, Err(e));
-                return;
-            }
-        };
-        let Some(lookup) = self.lookups.get_mut(&handle) else {
+        }
+        if let Err(e) = self.directory() {
+            ctx.complete_async_call(call, Err(e));
+            return;
+        }
+        // The handle and the directory at once: the result is borrowed, not copied.
+        let (Some(lookup), Some(directory)) = (self.lookups.get_mut(&handle), &self.directory)
+        else {
             return;
         };
         lookup.pending = None;
@@ -281,11 +289,12 @@ impl EmailDirectory {
             lookup.cursor += 1; // S5.5: skip the result that did not fit
         }
         lookup.held_back = false;
-        if results.is_empty() {
+        let (any, result) = Self::nth_result(directory, &lookup.key, lookup.cursor);
+        if !any {
             ctx.complete_async_call(call, Err(WsaError::NO_DATA));
             return;
         }
-        let Some(result) = results.get(lookup.cursor) else {
+        let Some(result) = result else {
             ctx.complete_async_call(call, Err(WsaError::E_NO_MORE));
             return;
         };
@@ -448,7 +457,7 @@ impl NspV2Provider for EmailDirectory {
         _flags: LupFlags,
         session: Option<SessionArg>,
     ) -> NspResult<ProviderLookup> {
-        let Some(name) = restrictions.service_instance_name.clone() else {
+        let Some(name) = restrictions.service_instance_name.as_deref() else {
             return Err(ctx.fail(WsaError::EINVAL));
         };
         let key = session.map_or(0, |a| a.raw());
@@ -458,7 +467,7 @@ impl NspV2Provider for EmailDirectory {
         if let Err(e) = self.directory() {
             return Err(ctx.fail(e));
         }
-        if !self.serves(&name) {
+        if !self.serves(name) {
             return Err(ctx.fail(WsaError::SERVICE_NOT_FOUND));
         }
         self.next_handle += 1;
@@ -467,7 +476,7 @@ impl NspV2Provider for EmailDirectory {
             handle,
             LookupState {
                 session: session.map(|s| s.raw()),
-                name,
+                key: name.to_ascii_lowercase(),
                 cursor: 0,
                 held_back: false,
                 pending: None,

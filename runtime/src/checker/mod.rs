@@ -52,6 +52,13 @@ impl Checker {
         }
     }
 
+    /// Back to a checker that has seen nothing, under `policy`, keeping the room its model
+    /// grew: judges a new run exactly as [`Checker::new`] would, without its allocations.
+    pub fn reset(&mut self, policy: StartupPolicy) {
+        self.model.reset(policy == StartupPolicy::PerWsaStartup);
+        self.undecidable.clear();
+    }
+
     /// Judges one event; returns the rules it broke. `violation` lines are not re-judged.
     pub fn observe(&mut self, s: &Stamped) -> Vec<Violation> {
         self.observe_event(s.seq, &s.event)
@@ -141,9 +148,16 @@ pub struct Checked<S> {
 
 impl<S: EventSink> Checked<S> {
     pub fn new(inner: S, policy: StartupPolicy) -> Self {
+        Self::with_checker(inner, Checker::new(policy), policy)
+    }
+
+    /// [`Checked::new`] over a checker used before (reset here), so a run of many short runs
+    /// reuses one model's room; [`Checked::into_parts`] gives the checker back.
+    pub fn with_checker(inner: S, mut checker: Checker, policy: StartupPolicy) -> Self {
+        checker.reset(policy);
         Checked {
             inner,
-            checker: Checker::new(policy),
+            checker,
             seq: 0,
             violations: 0,
         }
@@ -164,6 +178,11 @@ impl<S: EventSink> Checked<S> {
 
     pub fn into_inner(self) -> S {
         self.inner
+    }
+
+    /// The inner sink, and the checker for [`Checked::with_checker`].
+    pub fn into_parts(self) -> (S, Checker) {
+        (self.inner, self.checker)
     }
 
     fn emit(&mut self, t: u64, v: Violation) {

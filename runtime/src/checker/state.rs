@@ -201,6 +201,11 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
+
+    /// Empties the map, keeping its room for the next run.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 impl<'a, K, V> IntoIterator for &'a VecMap<K, V> {
@@ -244,6 +249,36 @@ impl Model {
             faulted_call: false,
             uninitialised_calls: VecMap::new(),
         }
+    }
+
+    /// Back to the model of a run that has not started, keeping the room its containers grew
+    /// (exploration checks runs by the hundred thousand, each much like the one before).
+    pub fn reset(&mut self, per_wsastartup: bool) {
+        // Every field, named: a field added later must be reset here too.
+        let Model {
+            per_wsastartup: policy,
+            seq,
+            processes,
+            providers,
+            sessions,
+            sessions_of,
+            handles,
+            asyncs,
+            aftermath,
+            faulted_call,
+            uninitialised_calls,
+        } = self;
+        *policy = per_wsastartup;
+        *seq = 0;
+        processes.clear();
+        providers.clear();
+        sessions.clear();
+        sessions_of.clear();
+        handles.clear();
+        asyncs.clear();
+        *aftermath = None;
+        *faulted_call = false;
+        uninitialised_calls.clear();
     }
 
     pub fn violation(&self, rule: Rule, detail: String) -> Violation {

@@ -846,3 +846,49 @@ fn s4_8_l6_equal_session_arguments_and_a_handle_left_open_at_the_last_rundown() 
     t.ret(NspFn::ClientSessionRundown, C, None, 0);
     only(&check_per_wsastartup(&t), "L6", at);
 }
+
+/// A checker's verdicts on a whole trace, in order (as [`check`] makes them, without sorting).
+fn judged_by(checker: &mut Checker, t: &Tr) -> Vec<(String, u64, String)> {
+    let mut out: Vec<Violation> = t.0.iter().flat_map(|s| checker.observe(s)).collect();
+    out.extend(checker.finish(true));
+    out.into_iter()
+        .map(|v| (v.rule.name().to_string(), v.seq, v.detail))
+        .collect()
+}
+
+#[test]
+fn a_reset_checker_judges_like_a_new_one() {
+    // The first run leaves state behind: a session, an open handle, an async call never
+    // completed, a crashed process whose Rundown is owed.
+    let mut first = with_session();
+    first.begin(C, s(1), h(1));
+    first.call(NspFn::LookupServiceNextEx, C, s(1), Some(h(1)), Some(a(1)));
+    first.ret(NspFn::LookupServiceNextEx, C, None, 0);
+    first.push(Event::ProcessExit {
+        pid: C,
+        how: ExitHow::Crash,
+    });
+    // The second is clean on its own; any of that state carried over would break a rule.
+    let mut second = with_session();
+    second.begin(C, s(1), h(1));
+    second.call(NspFn::LookupServiceEnd, C, s(1), Some(h(1)), None);
+    second.ret(NspFn::LookupServiceEnd, C, Some(0), 0);
+    second.call(NspFn::Cleanup, C, s(1), None, None);
+    second.ret(NspFn::Cleanup, C, Some(0), 0);
+    second.api(C, ApiFn::WSACleanup, 0, 0);
+    let mut used = Checker::new(StartupPolicy::PerProcess);
+    assert!(
+        !judged_by(&mut used, &first).is_empty(),
+        "the first run breaks rules"
+    );
+    used.reset(StartupPolicy::PerProcess);
+    let fresh = judged_by(&mut Checker::new(StartupPolicy::PerProcess), &second);
+    assert!(fresh.is_empty(), "{fresh:#?}");
+    assert_eq!(judged_by(&mut used, &second), fresh);
+    // And the other way round: the same verdicts on the first run after the second.
+    used.reset(StartupPolicy::PerProcess);
+    assert_eq!(
+        judged_by(&mut used, &first),
+        judged_by(&mut Checker::new(StartupPolicy::PerProcess), &first)
+    );
+}

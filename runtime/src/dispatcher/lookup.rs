@@ -585,15 +585,12 @@ impl<S: EventSink> Dispatcher<S> {
             if let Some(process) = self.process_mut(lookup.pid) {
                 process.lookups.retain(|l| *l != h);
             }
-            // S4.6: a retiring session whose last handle this was ends now.
-            let mut sessions: Vec<Handle<Session>> = Vec::new();
-            for m in &lookup.members {
-                if !sessions.contains(&m.session) {
-                    sessions.push(m.session);
+            // S4.6: a retiring session whose last handle this was ends now (each session
+            // once, in member order, without collecting them).
+            for (i, m) in lookup.members.iter().enumerate() {
+                if !lookup.members[..i].iter().any(|e| e.session == m.session) {
+                    self.end_if_retired(lookup.pid, m.session);
                 }
-            }
-            for session in sessions {
-                self.end_if_retired(lookup.pid, session);
             }
             if let Some(p) = pending {
                 self.finish_next(lookup.pid, p.tid, Err(WsaError::E_CANCELLED.into()));
@@ -623,21 +620,19 @@ impl<S: EventSink> Dispatcher<S> {
             .lookups
             .get(h)
             .expect("provider lookups are closed before their client lookup is freed");
-        let pid = lookup.pid;
-        let targets: Vec<usize> = lookup
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.open && only.is_none_or(|s| m.session == s))
-            .map(|(i, _)| i)
-            .collect();
-        for i in targets {
+        let (pid, members) = (lookup.pid, lookup.members.len());
+        // By index, without a list of targets: only this loop closes members while it runs
+        // (provider calls queue what they do), so each is judged as it comes up.
+        for i in 0..members {
             // Members are never removed, and provider calls cannot free the lookup.
             let member = self
                 .lookups
                 .get_mut(h)
                 .and_then(|l| l.members.get_mut(i))
                 .expect("a member of a live client lookup");
+            if !member.open || only.is_some_and(|s| member.session != s) {
+                continue;
+            }
             member.open = false;
             let (provider, handle, label, session) =
                 (member.provider, member.handle, member.label, member.session);

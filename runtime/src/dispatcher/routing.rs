@@ -54,18 +54,21 @@ impl<S: EventSink> Dispatcher<S> {
                 vec![]
             }));
         }
-        let routed: Vec<_> = self
-            .catalog
-            .visible(epoch)
-            .filter(|e| e.enabled && self.is_advertised(e.entry.id))
-            .filter(|e| namespace == Namespace::ALL || e.entry.namespace == namespace)
-            .collect();
+        // Walked again rather than collected: a route is worked out at every Begin.
+        let routed = || {
+            self.catalog
+                .visible(epoch)
+                .filter(|e| e.enabled && self.is_advertised(e.entry.id))
+                .filter(|e| namespace == Namespace::ALL || e.entry.namespace == namespace)
+        };
+        // Without NAPI data on any routed entry, S5.2 routes in catalog order.
         if namespace == Namespace::EMAIL
+            && routed().any(|e| e.entry.napi().is_some())
             && let Some(order) =
-                email_candidates(routed.iter().map(|e| &e.entry), name.unwrap_or("")).order()
+                email_candidates(routed().map(|e| &e.entry), name.unwrap_or("")).order()
         {
             return Ok(Route::Authority(order));
         }
-        Ok(Route::Every(routed.iter().map(|e| e.entry.id).collect()))
+        Ok(Route::Every(routed().map(|e| e.entry.id).collect()))
     }
 }

@@ -13,7 +13,7 @@
 
 use super::{Failure, Taken};
 use crate::runs::header;
-use nspsim_runtime::checker::Checked;
+use nspsim_runtime::checker::{Checked, Checker};
 use nspsim_runtime::event::{Event, EventSink};
 use nspsim_runtime::registry::{Prepared, Providers, Registry};
 use nspsim_runtime::scenario::Scenario;
@@ -176,11 +176,23 @@ pub(super) fn run_checked<S: EventSink>(
         free_time: false,
         stop_at_failure: true,
     };
-    let sink = Checked::new(sink, scenario.startup_policy);
+    let checker = SPARE_CHECKER
+        .with_borrow_mut(Option::take)
+        .unwrap_or_else(|| Checker::new(scenario.startup_policy));
+    let sink = Checked::with_checker(sink, checker, scenario.startup_policy);
     let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options).ok()?;
     // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
     sink.finish(report.end_time, !report.stopped_at_failure());
-    Some((report, sink.into_inner()))
+    let (sink, checker) = sink.into_parts();
+    SPARE_CHECKER.set(Some(checker));
+    Some((report, sink))
+}
+
+thread_local! {
+    /// The checker of this thread's last run, reset for the next: a seed's checker then costs
+    /// no allocations once the first few runs have grown its model (the checker judges the
+    /// same as a new one: [`Checker::reset`]).
+    static SPARE_CHECKER: std::cell::RefCell<Option<Checker>> = const { std::cell::RefCell::new(None) };
 }
 
 /// What to explore.

@@ -202,20 +202,27 @@ impl QuerySet {
     /// Namespace, provider id and output flags are always kept; context and protocols travel
     /// with LUP_RETURN_TYPE (they describe the service class).
     pub fn project(&self, flags: LupFlags) -> QuerySet {
+        // A field that is left out is not copied first.
         let keep = |f: LupFlags| flags.contains(f);
         QuerySet {
             service_instance_name: self
                 .service_instance_name
-                .clone()
-                .filter(|_| keep(LupFlags::RETURN_NAME)),
+                .as_ref()
+                .filter(|_| keep(LupFlags::RETURN_NAME))
+                .cloned(),
             version: self.version.filter(|_| keep(LupFlags::RETURN_VERSION)),
             comment: self
                 .comment
-                .clone()
-                .filter(|_| keep(LupFlags::RETURN_COMMENT)),
+                .as_ref()
+                .filter(|_| keep(LupFlags::RETURN_COMMENT))
+                .cloned(),
             namespace: self.namespace,
             ns_provider_id: self.ns_provider_id,
-            context: self.context.clone().filter(|_| keep(LupFlags::RETURN_TYPE)),
+            context: self
+                .context
+                .as_ref()
+                .filter(|_| keep(LupFlags::RETURN_TYPE))
+                .cloned(),
             protocols: if keep(LupFlags::RETURN_TYPE) {
                 self.protocols.clone()
             } else {
@@ -223,15 +230,20 @@ impl QuerySet {
             },
             query_string: self
                 .query_string
-                .clone()
-                .filter(|_| keep(LupFlags::RETURN_QUERY_STRING)),
+                .as_ref()
+                .filter(|_| keep(LupFlags::RETURN_QUERY_STRING))
+                .cloned(),
             addresses: if keep(LupFlags::RETURN_ADDR) {
                 self.addresses.clone()
             } else {
                 Vec::new()
             },
             output_flags: self.output_flags,
-            blob: self.blob.clone().filter(|_| keep(LupFlags::RETURN_BLOB)),
+            blob: self
+                .blob
+                .as_ref()
+                .filter(|_| keep(LupFlags::RETURN_BLOB))
+                .cloned(),
         }
     }
 }

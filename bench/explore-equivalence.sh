@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Old and new nspsim must explore alike: runs `explore --keep-going` with each binary over every
+# scenario in traces/, bench/ and the explore fixtures, under random and PCT, and compares what
+# they print (timings removed) and every file they write next to the scenario (failure traces,
+# regressions); then records `run` traces of the first RUN_SEEDS seeds of each (no faults) with
+# both and compares them byte for byte. Usage: bench/explore-equivalence.sh OLD_NSPSIM NEW_NSPSIM [SEEDS]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OLD=$1 NEW=$2 SEEDS=${3:-0..2000}
+TMP=$(mktemp -d /tmp/explore-eqv.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fail=0 runs=0
+for scenario in traces/*.toml bench/*.toml sim-tests/tests/fixtures/explore/*.toml; do
+  seeds=$SEEDS extra=()
+  # The big benches: a few seeds each (a seed there is thousands of events), and a short
+  # shrink for the one whose seeds fail.
+  case $scenario in
+    bench/clients-10000.toml) seeds=0..2 ;;
+    bench/shrink-1000.toml) seeds=0..3 extra=(--shrink-budget 100) ;;
+  esac
+  for strategy in random pct; do
+    for which in old new; do
+      dir=$TMP/$which && rm -rf "$dir" && mkdir -p "$dir"
+      cp "$scenario" "$dir/"
+      bin=$OLD && [[ $which == new ]] && bin=$NEW
+      (cd "$dir" && "$bin" explore "$(basename "$scenario")" --seeds "$seeds" --jobs 1 \
+        --keep-going --faults all --strategy "$strategy" "${extra[@]}" >out.txt 2>&1; echo "exit $?" >>out.txt)
+      sed -i "s|$bin|NSPSIM|g" "$dir/out.txt"
+      sed -i -E 's/in [0-9.]+ ?m?s \([0-9]+ seeds\/s\)/in T (R seeds\/s)/; s/after [0-9]+ s \([0-9]+\/s\)/after T (R\/s)/' "$dir/out.txt"
+      sed -i -E '/seeds after T/d; s/[0-9.]+ ?(ms|s|µs)\b/T/g' "$dir/out.txt"
+    done
+    runs=$((runs + 1))
+    if diff -r "$TMP/old" "$TMP/new" >"$TMP/diff.txt"; then
+      echo "same: $scenario $strategy ($(grep -c . "$TMP/new/out.txt") lines, $(ls "$TMP/new" | wc -l) files)"
+    else
+      fail=$((fail + 1))
+      echo "DIFFERENT: $scenario $strategy"; head -20 "$TMP/diff.txt"
+    fi
+  done
+done
+# Fault-free runs, traced in full (`run` records every event, details included).
+RUN_SEEDS=${RUN_SEEDS:-40}
+for scenario in traces/*.toml bench/nspsim-model.toml sim-tests/tests/fixtures/explore/*.toml; do
+  for strategy in random pct; do
+    same=0
+    for ((seed = 0; seed < RUN_SEEDS; seed++)); do
+      for which in old new; do
+        bin=$OLD && [[ $which == new ]] && bin=$NEW
+        "$bin" run "$scenario" --seed "$seed" --strategy "$strategy" -q \
+          --trace "$TMP/$which.jsonl" >"$TMP/$which.out" 2>&1
+        echo "exit $?" >>"$TMP/$which.out"
+        sed -i "s|$bin|NSPSIM|g; s|$TMP/$which|TRACE|g" "$TMP/$which.out"
+      done
+      runs=$((runs + 1))
+      if cmp -s "$TMP/old.jsonl" "$TMP/new.jsonl" && cmp -s "$TMP/old.out" "$TMP/new.out"; then
+        same=$((same + 1))
+      else
+        fail=$((fail + 1))
+        echo "DIFFERENT: run $scenario --seed $seed --strategy $strategy"
+      fi
+    done
+    echo "same: run $scenario $strategy, $same of $RUN_SEEDS seeds ($(wc -l <"$TMP/new.jsonl") lines in the last trace)"
+  done
+done
+echo "$runs runs compared, $fail different"
+exit $((fail > 0))
