@@ -261,7 +261,6 @@ impl Model {
             processes,
             providers,
             sessions,
-            sessions_of,
             handles,
             asyncs,
             aftermath,
@@ -273,7 +272,6 @@ impl Model {
         processes.clear();
         providers.clear();
         sessions.clear();
-        sessions_of.clear();
         handles.clear();
         asyncs.clear();
         *aftermath = None;
