@@ -1057,6 +1057,12 @@ pub fn explore_cmd(
     let Some(scenario) = load_scenario(&args.scenario, registry, err) else {
         return BAD_INPUT;
     };
+    // Every seed would fail to build the same way, and a sweep of runs that never started must
+    // not read as a clean one: say it before anything runs.
+    if let Err(e) = Prepared::new(registry, &scenario.providers) {
+        let _ = writeln!(err, "error: {e}");
+        return BAD_INPUT;
+    }
     let started = std::time::Instant::now();
     // One deadline for every phase: the seed sweep, crash points, shrinking.
     let deadline = args.time.and_then(|t| started.checked_add(t));

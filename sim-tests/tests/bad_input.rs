@@ -387,15 +387,15 @@ fn providers_show_a_required_option_as_required() {
     assert!(out.contains("required; the ordering bug to carry"), "{out}");
 }
 
+/// A scenario whose C library does not exist.
+const UNBUILDABLE: &str = "name = \"c\"\n[[provider]]\nid = \"3c1d2e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5\"\nname = \"contoso\"\nnamespace = \"NS_EMAIL\"\nkind = \"c-library\"\n[provider.options]\npath = \"libmissing.so\"\nentry = \"ContosoHostMain\"\n[[process]]\nname = \"a\"\nsteps = [ { op = \"startup\" }, { op = \"cleanup\" } ]\n";
+
 /// A provider that cannot be built is an input error said before a run starts: no banner, no
 /// column header, no trace file, in sim and in live mode alike.
 #[test]
 fn a_provider_that_cannot_be_built_is_reported_before_the_run_starts() {
     let d = Dir::new("unbuildable");
-    let s = d.write(
-        "c.toml",
-        "name = \"c\"\n[[provider]]\nid = \"3c1d2e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5\"\nname = \"contoso\"\nnamespace = \"NS_EMAIL\"\nkind = \"c-library\"\n[provider.options]\npath = \"libmissing.so\"\nentry = \"ContosoHostMain\"\n[[process]]\nname = \"a\"\nsteps = [ { op = \"startup\" }, { op = \"cleanup\" } ]\n",
-    );
+    let s = d.write("c.toml", UNBUILDABLE);
     for live in [false, true] {
         let trace = d.path("out.jsonl");
         let trace = trace.to_string_lossy();
@@ -421,4 +421,37 @@ fn a_provider_that_cannot_be_built_is_reported_before_the_run_starts() {
             "live {live}: no trace is left"
         );
     }
+}
+
+/// An exploration whose runs cannot start found nothing, which must not read as a clean sweep
+/// (it did: "2000 seeds … 0 failing", exit 0), from the command line or the library API.
+#[test]
+fn exploring_a_provider_that_cannot_be_built_is_an_error_not_a_clean_sweep() {
+    let d = Dir::new("unbuildable-explore");
+    let s = d.write("c.toml", UNBUILDABLE);
+    for extra in [&[][..], &["--crash-points"][..]] {
+        let mut args = vec!["explore", &s, "--seeds", "0..20", "--jobs", "1"];
+        args.extend_from_slice(extra);
+        let o = nspsim(&args);
+        assert_eq!(code(&o), 2, "{extra:?}: {}", text(&o.stdout));
+        assert!(
+            text(&o.stderr).contains("cannot be built")
+                && text(&o.stderr).contains("libmissing.so"),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+        assert!(!text(&o.stdout).contains("failing"), "{}", text(&o.stdout));
+    }
+    let scenario = nspsim::Scenario::from_toml(&s, UNBUILDABLE);
+    let swept = nspsim::explore(&scenario)
+        .seeds(0..20)
+        .no_regressions_file()
+        .run();
+    let e = swept.err().expect("the API refuses it too");
+    assert!(e.to_string().contains("cannot be built"), "{e}");
+    let e = nspsim::crash_points(&scenario)
+        .run()
+        .err()
+        .expect("and crash points");
+    assert!(e.to_string().contains("libmissing.so"), "{e}");
 }

@@ -199,6 +199,9 @@ impl Explore<'_> {
         super::quiet_provider_panics();
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
+        // Runs that cannot start find nothing; that must not read as a clean sweep.
+        nspsim_runtime::registry::Prepared::new(registry, &model.providers)
+            .map_err(|e| Error::Run(e.to_string()))?;
         let allowed = self.faults.kinds();
         let mut failures: Vec<Failure> = Vec::new();
         if let Some(path) = &self.regressions {

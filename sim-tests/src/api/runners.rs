@@ -315,6 +315,9 @@ impl CrashPoints<'_> {
         super::quiet_provider_panics();
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
+        // A baseline that cannot start tries no point; that must not read as none failing.
+        nspsim_runtime::registry::Prepared::new(registry, &model.providers)
+            .map_err(|e| Error::Run(e.to_string()))?;
         let seed = self.seed.or(model.seed).unwrap_or(0);
         let (tried, failing) = match machinery::crash_points(
             &model,

@@ -269,7 +269,8 @@ pub fn explore(
     let run_count = AtomicU64::new(0);
     let failing = AtomicUsize::new(0);
     // Options are parsed once for the whole range, not once per seed. A provider that cannot
-    // be prepared is left to each run, which reports it as it always has.
+    // be prepared fails every run before it starts, which finds nothing: the callers (the
+    // command line, the library API) refuse such a scenario before they get here.
     let prepared = Prepared::new(registry, &scenario.providers).ok();
     let providers: &dyn Providers = match &prepared {
         Some(p) => p,
