@@ -451,9 +451,8 @@ fn exploring_a_provider_that_cannot_be_built_is_an_error_not_a_clean_sweep() {
         panic!("the API refuses it too")
     };
     assert!(e.to_string().contains("cannot be built"), "{e}");
-    let e = nspsim::crash_points(&scenario)
-        .run()
-        .err()
-        .expect("and crash points");
+    let Err(e) = nspsim::crash_points(&scenario).run() else {
+        panic!("and crash points")
+    };
     assert!(e.to_string().contains("libmissing.so"), "{e}");
 }
