@@ -232,9 +232,11 @@ steps = [
   { op = "lookup_next", handle = "q" },
 ]
 [[process.thread]]
-steps = [ { op = "sleep", us = 1000 }, { op = "crash" } ]
+steps = [ { op = "sleep", us = 300000 }, { op = "crash" } ]
 "#,
     );
+    // 300 ms, not 1: the crash must come after NextEx, and a loaded machine starts a
+    // process tens of milliseconds late (see the orphan test below).
     let (out, trace) = run(&dir, "late", &s, true);
     passed(&out, &trace);
     let complete = trace
@@ -327,4 +329,36 @@ steps = [ { op = "sleep", us = 300000 }, { op = "crash" } ]
         let pid = host_pid(&pidfile).expect("the host main wrote its pid");
         assert!(!alive(pid), "the host {pid} outlived the run");
     }
+}
+
+/// A provider thread that corrupts the heap makes the host's free() of the call's memory abort
+/// on that thread. The host frees it without holding its lock, so the serve thread still
+/// reports the crash, naming the work item; freed under the lock (as it once was), the
+/// serve thread waited for the lock forever and the crash read as a timeout.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn a_thread_that_corrupts_the_heap_is_a_crash_of_its_work_item_not_a_timeout() {
+    let dir = Dir::new("c-live-threads-corrupt");
+    let pidfile = dir.path("host.pid");
+    let s = scenario(
+        "thread",
+        "corrupt",
+        &pidfile.display().to_string(),
+        1,
+        1,
+        "WSA_E_NO_MORE",
+    );
+    let (out, trace) = run(&dir, "corrupt", &s, true);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    let fault = trace
+        .lines()
+        .find(|l| l.contains("\"fault\""))
+        .unwrap_or_else(|| panic!("no fault line:\n{trace}"));
+    assert!(fault.contains("\"crash\""), "{fault}");
+    assert!(
+        fault.contains("(SIGABRT) during a work item queued by NSPv2LookupServiceNextEx"),
+        "{fault}"
+    );
+    let pid = host_pid(&pidfile).expect("the host main wrote its pid");
+    assert!(!alive(pid), "the crashed host {pid} is still there");
 }

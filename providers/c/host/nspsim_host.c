@@ -425,7 +425,8 @@ void nh_note_unadvertise(void)
     unlock();
 }
 
-static void retired_release(void);
+static void retired_check(void);
+static void retired_free(void);
 
 /* A provider thread (live mode): runs the callback, releases the memory of the calls it
  * completed, and says it ended (`E`). */
@@ -442,7 +443,10 @@ static void *thread_main(void *arg)
     g_running_work = start.token;
     nh_call_work(start.fn, start.ctx, start.token);
     lock();
-    retired_release();
+    retired_check();
+    unlock();
+    retired_free();
+    lock();
     if (ops_room(9)) {
         put_u8(&g_ops, OP_THREAD_END);
         put_u64(&g_ops, start.token);
@@ -577,13 +581,13 @@ static void pending_retire(size_t i)
 
 /* The current request returned: each call completed during it is checked for writes after its
  * completion (a `W` operation: the call's handle, 0 the NextEx buffer, 1 *lpdwBufferLength,
- * 2 the SetServiceEx query set), then poisoned and freed. A write in a later request lands in
- * freed memory, which only the AddressSanitizer host catches. */
-static void retired_release(void)
+ * 2 the SetServiceEx query set). Called with the lock held, since it appends operations; it
+ * only reads the provider's memory. */
+static void retired_check(void)
 {
     size_t i;
     for (i = 0; i < g_nretired; i++) {
-        pending_t *p = g_retired[i];
+        const pending_t *p = g_retired[i];
         int what = -1;
         if (memcmp(p->snapshot, p->mem, p->size) != 0) {
             what = p->is_next ? 0 : 2;
@@ -596,6 +600,19 @@ static void retired_release(void)
             put_u8(&g_ops, (uint8_t)what);
             g_nops++;
         }
+    }
+}
+
+/* Then the checked calls' memory is poisoned and freed, with the lock NOT held: a provider
+ * that corrupted the heap makes free() abort here, and a thread that died holding the lock
+ * would hang the serve thread, turning a crash into a timeout. The list is this thread's own,
+ * so nothing else touches it. A write in a later request lands in freed memory, which only
+ * the AddressSanitizer host catches. */
+static void retired_free(void)
+{
+    size_t i;
+    for (i = 0; i < g_nretired; i++) {
+        pending_t *p = g_retired[i];
         memset(p->mem, NH_POISON, p->size);
         free(p->mem);
         free(p->snapshot);
@@ -656,8 +673,11 @@ static void complete_locked(uint64_t h, int32_t code)
     g_nops++;
     if (p != NULL) {
         /* Not freed yet: the provider may still be running on its stack (completing from
-         * inside its NextEx is the common case), so the memory lives until the request
-         * returns, and is checked then. */
+         * inside its NextEx is the common case), so the memory lives until the request or
+         * work item of the thread that completed it returns, and is checked then. In live
+         * mode that is the completing thread's, not the call's: a provider whose NextEx
+         * waits for another thread to complete it, then writes, writes to freed memory
+         * unnoticed unless the host is the AddressSanitizer one. */
         pending_retire(i);
     }
 }
@@ -785,7 +805,8 @@ static void poll_wait(uint32_t wait_us)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&g_mu);
-    while (g_nops == 0 && g_limit == 0 && g_crash_sig == 0 && g_threads_running > 0) {
+    while (g_nops == 0 && g_limit == 0 && __atomic_load_n(&g_crash_sig, __ATOMIC_ACQUIRE) == 0
+           && g_threads_running > 0) {
         if (pthread_cond_timedwait(&g_cv, &g_mu, &until) != 0) {
             break;
         }
@@ -803,7 +824,7 @@ static void serve(rd_t *r, buf_t *out)
     int err_set;
 
     nh_last_error_reset();
-    if (g_crash_sig != 0) {
+    if (__atomic_load_n(&g_crash_sig, __ATOMIC_ACQUIRE) != 0) {
         /* A provider thread crashed while nobody asked: the provider is not called again. */
         tag = 0;
     }
@@ -937,8 +958,11 @@ static void serve(rd_t *r, buf_t *out)
         protocol_error("unknown request");
     }
     lock();
-    retired_release();
-    if (g_crash_sig != 0 && g_limit == 0) {
+    retired_check();
+    unlock();
+    retired_free();
+    lock();
+    if (__atomic_load_n(&g_crash_sig, __ATOMIC_ACQUIRE) != 0 && g_limit == 0) {
         /* Room is kept: the crash is the one operation that must arrive. */
         if (g_ops.len > NH_MAX_OPS - 16) {
             g_ops.len = 0;

@@ -76,6 +76,7 @@ void WSAAPI WSASetLastError(int iError)
 
 /* ---- WSAStartup / WSACleanup: reference counted, as in Ws2_32. ---- */
 
+/* Atomic: in live mode a provider's own threads may call WSAStartup and WSACleanup. */
 static int g_wsa_refs;
 
 int WSAAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)
@@ -100,17 +101,20 @@ int WSAAPI WSAStartup(WORD wVersionRequested, LPWSADATA lpWSAData)
     lpWSAData->lpVendorInfo = NULL;
     memcpy(lpWSAData->szDescription, "nspsim provider host (WinSock 2.0)", sizeof("nspsim provider host (WinSock 2.0)"));
     memcpy(lpWSAData->szSystemStatus, "Running", sizeof("Running"));
-    g_wsa_refs++;
+    __atomic_add_fetch(&g_wsa_refs, 1, __ATOMIC_SEQ_CST);
     return 0;
 }
 
 int WSAAPI WSACleanup(void)
 {
-    if (g_wsa_refs == 0) {
-        WSASetLastError(WSANOTINITIALISED);
-        return SOCKET_ERROR;
-    }
-    g_wsa_refs--;
+    int refs = __atomic_load_n(&g_wsa_refs, __ATOMIC_SEQ_CST);
+    do {
+        if (refs == 0) {
+            WSASetLastError(WSANOTINITIALISED);
+            return SOCKET_ERROR;
+        }
+    } while (!__atomic_compare_exchange_n(&g_wsa_refs, &refs, refs - 1, 0, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
     return 0;
 }
 
@@ -134,7 +138,7 @@ INT WSAAPI WSAAdvertiseProvider(const GUID *puuidProviderId, const LPCNSPV2_ROUT
         WSASetLastError(WSAEINVAL);
         return SOCKET_ERROR;
     }
-    if (g_wsa_refs == 0) {
+    if (__atomic_load_n(&g_wsa_refs, __ATOMIC_SEQ_CST) == 0) {
         WSASetLastError(WSANOTINITIALISED);
         return SOCKET_ERROR;
     }
