@@ -605,10 +605,14 @@ pub fn replay_cmd(
     }
     match replay_against(&trace, &text, registry) {
         ReplayVerdict::Identical { events } => {
-            let how = if trace.header.mode == Mode::Live {
-                "in sim mode, identical but for the real times"
-            } else {
-                "byte for byte"
+            // Line ends are the one difference a replay forgives (trace-format.md): the file
+            // then is not what nspsim wrote, so it must not be called byte for byte.
+            let how = match (trace.header.mode == Mode::Live, text.contains('\r')) {
+                (true, _) => "in sim mode, identical but for the real times",
+                (false, true) => {
+                    "event for event (its lines end in \\r\\n, not \\n as nspsim writes them)"
+                }
+                (false, false) => "byte for byte",
             };
             let _ = writeln!(out, "identical: {events} events replayed, {how}");
             // A failure trace replays to its failure: say what it records, and exit 1.

@@ -110,3 +110,23 @@ fn a_recording_cut_short_is_compared_as_far_as_it_goes() {
         "a line after `end` is refused"
     );
 }
+
+/// `nspsim replay` of a CRLF copy: identical event for event, but never called byte for byte,
+/// since the file is not what nspsim wrote.
+#[test]
+fn the_command_line_does_not_call_a_crlf_copy_byte_for_byte() {
+    let d = common::Dir::new("replay-crlf");
+    let lf = d.write("lf.jsonl", &golden());
+    let crlf = d.write("crlf.jsonl", &golden().replace('\n', "\r\n"));
+    let o = common::nspsim(&["replay", &lf]);
+    assert_eq!(common::code(&o), 0, "{}", common::text(&o.stderr));
+    assert!(common::text(&o.stdout).contains("byte for byte"));
+    let o = common::nspsim(&["replay", &crlf]);
+    assert_eq!(common::code(&o), 0, "{}", common::text(&o.stderr));
+    let said = common::text(&o.stdout);
+    assert!(!said.contains("byte for byte"), "{said}");
+    assert!(
+        said.contains("event for event") && said.contains("\\r\\n"),
+        "{said}"
+    );
+}
