@@ -4,12 +4,18 @@
 # they print (timings removed) and every file they write next to the scenario (failure traces,
 # regressions); then records `run` traces of the first RUN_SEEDS seeds of each (no faults) with
 # both and compares them byte for byte. Usage: bench/explore-equivalence.sh OLD_NSPSIM NEW_NSPSIM [SEEDS]
+# JOBS=2 explores on two threads (what a worker thread reuses between seeds is then shared
+# out differently; the findings must not change).
 set -uo pipefail
+# Absolute paths: each exploration runs in a scratch directory.
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+OLD=$(absolute "$1") NEW=$(absolute "$2") SEEDS=${3:-0..2000} JOBS=${JOBS:-1}
 cd "$(dirname "$0")/.."
-OLD=$1 NEW=$2 SEEDS=${3:-0..2000}
 TMP=$(mktemp -d /tmp/explore-eqv.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fail=0 runs=0
+# In place, without GNU sed's `-i` (macOS has BSD sed).
+edit() { local file=$1; shift; sed -E "$@" "$file" >"$file.new" && mv "$file.new" "$file"; }
 for scenario in traces/*.toml bench/*.toml sim-tests/tests/fixtures/explore/*.toml; do
   seeds=$SEEDS extra=()
   # The big benches: a few seeds each (a seed there is thousands of events), and a short
@@ -23,11 +29,17 @@ for scenario in traces/*.toml bench/*.toml sim-tests/tests/fixtures/explore/*.to
       dir=$TMP/$which && rm -rf "$dir" && mkdir -p "$dir"
       cp "$scenario" "$dir/"
       bin=$OLD && [[ $which == new ]] && bin=$NEW
-      (cd "$dir" && "$bin" explore "$(basename "$scenario")" --seeds "$seeds" --jobs 1 \
-        --keep-going --faults all --strategy "$strategy" "${extra[@]}" >out.txt 2>&1; echo "exit $?" >>out.txt)
-      sed -i "s|$bin|NSPSIM|g" "$dir/out.txt"
-      sed -i -E 's/in [0-9.]+ ?m?s \([0-9]+ seeds\/s\)/in T (R seeds\/s)/; s/after [0-9]+ s \([0-9]+\/s\)/after T (R\/s)/' "$dir/out.txt"
-      sed -i -E '/seeds after T/d; s/[0-9.]+ ?(ms|s|µs)\b/T/g' "$dir/out.txt"
+      # `${extra[@]+…}`: an empty array under `set -u` is an error in bash before 4.4.
+      (cd "$dir" && "$bin" explore "$(basename "$scenario")" --seeds "$seeds" --jobs "$JOBS" \
+        --keep-going --faults all --strategy "$strategy" ${extra[@]+"${extra[@]}"} >out.txt 2>&1; echo "exit $?" >>out.txt)
+      # Both binaries printing the same error would compare equal: a sweep must have run.
+      if ! grep -q "seeds in" "$dir/out.txt"; then
+        fail=$((fail + 1))
+        echo "DID NOT RUN: $scenario $strategy ($which)"; head -5 "$dir/out.txt"
+      fi
+      edit "$dir/out.txt" "s|$bin|NSPSIM|g"
+      edit "$dir/out.txt" 's/in [0-9.]+ ?m?s \([0-9]+ seeds\/s\)/in T (R seeds\/s)/; s/after [0-9]+ s \([0-9]+\/s\)/after T (R\/s)/'
+      edit "$dir/out.txt" '/seeds after T/d; s/[0-9.]+ ?(ms|s|µs)([^[:alnum:]]|$)/T\2/g'
     done
     runs=$((runs + 1))
     if diff -r "$TMP/old" "$TMP/new" >"$TMP/diff.txt"; then
@@ -49,7 +61,7 @@ for scenario in traces/*.toml bench/nspsim-model.toml sim-tests/tests/fixtures/e
         "$bin" run "$scenario" --seed "$seed" --strategy "$strategy" -q \
           --trace "$TMP/$which.jsonl" >"$TMP/$which.out" 2>&1
         echo "exit $?" >>"$TMP/$which.out"
-        sed -i "s|$bin|NSPSIM|g; s|$TMP/$which|TRACE|g" "$TMP/$which.out"
+        edit "$TMP/$which.out" "s|$bin|NSPSIM|g; s|$TMP/$which|TRACE|g"
       done
       runs=$((runs + 1))
       if cmp -s "$TMP/old.jsonl" "$TMP/new.jsonl" && cmp -s "$TMP/old.out" "$TMP/new.out"; then

@@ -55,8 +55,10 @@ impl Checker {
     /// Back to a checker that has seen nothing, under `policy`, keeping the room its model
     /// grew: judges a new run exactly as [`Checker::new`] would, without its allocations.
     pub fn reset(&mut self, policy: StartupPolicy) {
-        self.model.reset(policy == StartupPolicy::PerWsaStartup);
-        self.undecidable.clear();
+        // Every field named, so that a field added later cannot be left out of the reset.
+        let Checker { model, undecidable } = self;
+        model.reset(policy == StartupPolicy::PerWsaStartup);
+        undecidable.clear();
     }
 
     /// Judges one event; returns the rules it broke. `violation` lines are not re-judged.
