@@ -31,6 +31,17 @@ fn options_of<'a>(kind: &dyn ProviderKind, p: &'a ProviderSpec) -> Cow<'a, Value
 pub trait Providers: Sync {
     /// Builds an instance of a scenario's provider; `Err` says why it cannot be built.
     fn build(&self, p: &ProviderSpec) -> Result<Box<dyn NspV2Provider>, String>;
+
+    /// The registry the instances come from (what a scenario's kinds are checked against).
+    fn registry(&self) -> &Registry;
+
+    /// For many runs of `specs`: factories that parse options once (and start a C provider's
+    /// fork server once), when building from `self` would redo that at every build; `None`
+    /// when `self` already is such a set, or a spec cannot be prepared (each run then says why).
+    fn prepare<'a>(&'a self, specs: &'a [ProviderSpec]) -> Option<Prepared<'a>> {
+        let _ = specs;
+        None
+    }
 }
 
 impl Providers for Registry {
@@ -39,6 +50,14 @@ impl Providers for Registry {
             .get(&p.kind)
             .ok_or_else(|| "no such kind in the registry".to_string())?;
         kind.build(&options_of(kind, p))
+    }
+
+    fn registry(&self) -> &Registry {
+        self
+    }
+
+    fn prepare<'a>(&'a self, specs: &'a [ProviderSpec]) -> Option<Prepared<'a>> {
+        Prepared::new(self, specs).ok()
     }
 }
 
@@ -89,5 +108,9 @@ impl Providers for Prepared<'_> {
             Some((_, factory)) => factory(),
             None => self.registry.build(p),
         }
+    }
+
+    fn registry(&self) -> &Registry {
+        self.registry
     }
 }

@@ -139,9 +139,10 @@ enum Command {
         /// start.
         #[arg(long)]
         crash_points: bool,
-        /// Step limit per run (a run past it is a livelock); at least 1.
-        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
-        max_steps: u64,
+        /// Step limit per run (a run past it is a livelock); at least 1. Default: 100,000, or 16
+        /// per scripted step of a scenario that has more than 6,250.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_steps: Option<u64>,
         /// Candidate runs the shrinker may try. Each is one run of the (shrinking) scenario, so
         /// the time grows with its size: on the demo 20,000 take a few seconds; on a scenario of
         /// 200 processes each takes milliseconds. --time bounds it too.

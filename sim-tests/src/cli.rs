@@ -7,7 +7,7 @@ use crate::diagnostics;
 use crate::lifecycle::{Names, Printer};
 use crate::runs::{header, record};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use nspsim_runtime::registry::{Prepared, Registry};
+use nspsim_runtime::registry::{Prepared, Providers, Registry};
 use nspsim_runtime::scenario::{self, Scenario};
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
 use nspsim_runtime::sim::strategy::{Portfolio, StrategyName};
@@ -876,7 +876,8 @@ pub struct ExploreArgs {
     pub faults: Vec<nspsim_runtime::sim::faults::InjectedFaultKind>,
     pub keep_going: bool,
     pub crash_points: bool,
-    pub max_steps: u64,
+    /// `None`: [`world::explore_max_steps`] of the scenario.
+    pub max_steps: Option<u64>,
     pub shrink_budget: u64,
     pub shard: (u64, u64),
 }
@@ -1063,10 +1064,18 @@ pub fn explore_cmd(
     };
     // Every seed would fail to build the same way, and a sweep of runs that never started must
     // not read as a clean one: say it before anything runs.
-    if let Err(e) = Prepared::new(registry, &scenario.providers) {
-        let _ = writeln!(err, "error: {e}");
-        return BAD_INPUT;
-    }
+    // The set prepared here serves every run below (a C provider's host main runs once).
+    let prepared = match Prepared::new(registry, &scenario.providers) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let providers: &dyn Providers = &prepared;
+    let max_steps = args
+        .max_steps
+        .unwrap_or_else(|| world::explore_max_steps(&scenario));
     let started = std::time::Instant::now();
     // One deadline for every phase: the seed sweep, crash points, shrinking.
     let deadline = args.time.and_then(|t| started.checked_add(t));
@@ -1087,10 +1096,10 @@ pub fn explore_cmd(
         let progress = Progress::new("crash points", 0);
         let report = explore::crash_points_within(
             &scenario,
-            registry,
+            providers,
             seed,
             name,
-            args.max_steps,
+            max_steps,
             args.jobs,
             Bounds {
                 deadline,
@@ -1166,8 +1175,8 @@ pub fn explore_cmd(
                 first.failure.signature, first.after_moves
             ),
         );
-        let trace = explore::record_crash_point(&scenario, registry, first, args.max_steps)
-            .unwrap_or_default();
+        let trace =
+            explore::record_crash_point(&scenario, providers, first, max_steps).unwrap_or_default();
         if let Err(e) = write_output(&path, &trace, &args.scenario) {
             let _ = writeln!(err, "error: {e}");
             return BAD_INPUT;
@@ -1230,8 +1239,8 @@ pub fn explore_cmd(
         // Under the settings it failed with, where the file kept them.
         let plan = explore::plan_for(r.seed, r.faults.as_deref().unwrap_or(&args.faults));
         let name = r.strategy.unwrap_or(args.portfolio.for_seed(r.seed));
-        let max_steps = r.max_steps.unwrap_or(args.max_steps);
-        if let Some(f) = explore::run_seed(&scenario, registry, r.seed, name, &plan, max_steps) {
+        let max_steps = r.max_steps.unwrap_or(max_steps);
+        if let Some(f) = explore::run_seed(&scenario, providers, r.seed, name, &plan, max_steps) {
             let _ = writeln!(
                 out,
                 "regression seed {} still fails with {}",
@@ -1249,7 +1258,7 @@ pub fn explore_cmd(
         jobs,
         faults: args.faults.clone(),
         keep_going: args.keep_going,
-        max_steps: args.max_steps,
+        max_steps: max_steps,
         shard: args.shard,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -1297,7 +1306,7 @@ pub fn explore_cmd(
             }
         }
     };
-    let report = explore::explore(&scenario, registry, &opts, &progress);
+    let report = explore::explore(&scenario, providers, &opts, &progress);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -1332,7 +1341,7 @@ pub fn explore_cmd(
         );
     }
     for f in &first {
-        if let Err(e) = explore::record_regression(&regressions, f, &args.faults, args.max_steps) {
+        if let Err(e) = explore::record_regression(&regressions, f, &args.faults, max_steps) {
             let _ = writeln!(
                 err,
                 "warning: cannot update {}: {e}",
@@ -1344,9 +1353,9 @@ pub fn explore_cmd(
     let progress = Progress::new("shrink candidates", args.shrink_budget);
     let shrunk = explore::shrink_within(
         &scenario,
-        registry,
+        providers,
         &failure,
-        args.max_steps,
+        max_steps,
         args.shrink_budget,
         Bounds {
             deadline,
@@ -1405,7 +1414,7 @@ pub fn explore_cmd(
         failure.seed,
         failure.strategy.name(),
         explore::fault_names(&args.faults),
-        args.max_steps
+        max_steps
     );
     FINDINGS
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Dir, nspsim, text};
+use common::{Dir, nspsim, nspsim_command, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -361,4 +361,57 @@ fn a_thread_that_corrupts_the_heap_is_a_crash_of_its_work_item_not_a_timeout() {
     );
     let pid = host_pid(&pidfile).expect("the host main wrote its pid");
     assert!(!alive(pid), "the crashed host {pid} is still there");
+}
+
+/// How many times host processes loaded the library while `nspsim` ran with `args` (each
+/// fork server loads it once; the runs it serves are forked from it).
+fn loads_during(dir: &Dir, name: &str, args: &[&str]) -> (Output, usize) {
+    let loads = dir.path(&format!("{name}.loads"));
+    let out = nspsim_command()
+        .args(args)
+        .env("NSPSIM_TEST_LOADS", &loads)
+        .output()
+        .expect("run nspsim");
+    let count = std::fs::read_to_string(&loads).map_or(0, |t| t.lines().count());
+    (out, count)
+}
+
+#[test]
+fn one_exploration_loads_a_c_provider_once_for_its_seeds_shrinking_and_crash_points() {
+    let dir = Dir::new("c-live-threads-loads");
+    // Sim mode: the work item's crash is a finding, which is shrunk, recorded and replayed.
+    let failing = dir.write(
+        "failing.toml",
+        &scenario("queue", "crash", "", 2, 1, "WSAEFAULT"),
+    );
+    let (out, loads) = loads_during(
+        &dir,
+        "explore",
+        &["explore", &failing, "--seeds", "0..20", "--jobs", "1"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("shrunk"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(loads, 1, "{}", text(&out.stdout));
+    let passing = dir.write(
+        "passing.toml",
+        &scenario("queue", "complete", "", 2, 1, "WSAEFAULT"),
+    );
+    let (out, loads) = loads_during(&dir, "points", &["explore", &passing, "--crash-points"]);
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("crash points"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(loads, 1, "{}", text(&out.stdout));
 }

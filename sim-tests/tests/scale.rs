@@ -135,3 +135,24 @@ fn shards_find_what_the_whole_range_finds() {
     assert_eq!(run, whole_run);
     assert_eq!(union, whole);
 }
+
+/// Without `max_steps`, exploration's step limit grows with the scenario: 10,000 clients make
+/// 110,000 moves, past the 100,000 a small scenario is given, and that is no livelock.
+#[test]
+fn the_default_step_limit_does_not_call_ten_thousand_clients_a_livelock() {
+    let (s, _) = load(10_000);
+    assert!(nspsim_runtime::sim::world::explore_max_steps(&s) > 110_000);
+    let (small, _) = load(3);
+    assert_eq!(
+        nspsim_runtime::sim::world::explore_max_steps(&small),
+        nspsim_runtime::sim::world::EXPLORE_MAX_STEPS
+    );
+    let outcome = nspsim::explore(&nspsim::Scenario::from_toml("scale.toml", clients(10_000)))
+        .seeds(0..1)
+        .faults(nspsim::Faults::none())
+        .jobs(1)
+        .run()
+        .expect("the scenario explores");
+    assert_eq!(outcome.seeds_run, 1);
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+}

@@ -14,7 +14,7 @@ use super::strategy::FollowTrace;
 use super::world::{self, DEFAULT_MAX_STEPS};
 use crate::config::{Profile, StartupPolicy};
 use crate::event::{Event, EventSink, Stamped};
-use crate::registry::Registry;
+use crate::registry::Providers;
 use crate::scenario::Scenario;
 use crate::trace::{Mode, Recorder, Trace, encode_event};
 
@@ -37,13 +37,15 @@ pub enum ReplayVerdict {
 
 /// Replays `trace` and compares with its own encoding (sim mode: byte for byte; live mode:
 /// `t` is not compared).
-pub fn replay(trace: &Trace, registry: &Registry) -> ReplayVerdict {
-    replay_against(trace, &trace.to_text(), registry)
+pub fn replay(trace: &Trace, providers: &dyn Providers) -> ReplayVerdict {
+    replay_against(trace, &trace.to_text(), providers)
 }
 
-/// Replays `trace`, parsed from `recorded`, and compares with those bytes.
-pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> ReplayVerdict {
-    let mut scenario = match Scenario::from_json_with(&trace.header.scenario, registry) {
+/// Replays `trace`, parsed from `recorded`, and compares with those bytes. `providers` is a
+/// registry, or a set prepared for the scenario the trace embeds (as shrinking has).
+pub fn replay_against(trace: &Trace, recorded: &str, providers: &dyn Providers) -> ReplayVerdict {
+    let mut scenario = match Scenario::from_json_with(&trace.header.scenario, providers.registry())
+    {
         Ok(s) => s,
         Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
     };
@@ -87,7 +89,7 @@ pub fn replay_against(trace: &Trace, recorded: &str, registry: &Registry) -> Rep
         stop_at_failure: false,
     };
     let (report, mut sink) =
-        match world::run_with(&scenario, registry, &mut strategy, sink, &options) {
+        match world::run_with(&scenario, providers, &mut strategy, sink, &options) {
             Ok(r) => r,
             Err(e) => return ReplayVerdict::BadScenario(e.to_string()),
         };

@@ -46,6 +46,27 @@ pub const STEP_US: u64 = 10;
 /// The default bound on scheduling steps: a run that needs more is reported as a livelock.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 
+/// Exploration's step limit for a scenario of few scripted steps: a livelocking seed is given
+/// up sooner than a run's, since exploration meets many.
+pub const EXPLORE_MAX_STEPS: u64 = 100_000;
+
+/// Moves a scripted step may take in a run without any livelock: a lookup is a Begin, a NextEx
+/// per result and one more, and an End, any of them waiting for a deferred completion.
+const MOVES_PER_STEP: u64 = 16;
+
+/// Exploration's step limit for `scenario` when none is given: [`EXPLORE_MAX_STEPS`], or
+/// 16 moves per scripted step when that is more. A large scenario needs it: 10,000 clients of
+/// four steps each make 110,000 moves with no livelock at all.
+pub fn explore_max_steps(scenario: &Scenario) -> u64 {
+    let scripted: usize = scenario
+        .processes
+        .iter()
+        .map(|p| p.steps.len() + p.threads.iter().map(|t| t.steps.len()).sum::<usize>())
+        .sum();
+    EXPLORE_MAX_STEPS
+        .max(u64::try_from(scripted).map_or(u64::MAX, |n| n.saturating_mul(MOVES_PER_STEP)))
+}
+
 /// [`RunReport::stopped`] of a run stopped at its first failure.
 pub const STOPPED_AT_FAILURE: &str = "stopped at the first failure";
 

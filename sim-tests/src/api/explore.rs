@@ -11,7 +11,7 @@ use std::time::Duration;
 /// [`Explore::check`] to panic on a failure.
 ///
 /// Defaults: seeds `0..1000`, all faults, the portfolio strategy (random walk on even seeds,
-/// PCT on odd ones), every core, 100,000 steps per run, a shrink budget of 20,000 runs,
+/// PCT on odd ones), every core, 100,000 steps per run (16 per scripted step when that is more), a shrink budget of 20,000 runs,
 /// failure traces under [`default_output_dir`](super::default_output_dir), and for a scenario
 /// read from a file the regression file beside it (`NAME.toml.regressions`: commit it).
 pub fn explore(scenario: &Scenario) -> Explore<'_> {
@@ -21,7 +21,7 @@ pub fn explore(scenario: &Scenario) -> Explore<'_> {
         faults: Faults::all(),
         portfolio: Portfolio::Both,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        max_steps: 100_000,
+        max_steps: None,
         shrink_budget: 20_000,
         time: None,
         keep_going: false,
@@ -39,7 +39,8 @@ pub struct Explore<'s> {
     faults: Faults,
     portfolio: Portfolio,
     jobs: usize,
-    max_steps: u64,
+    /// `None`: [`nspsim_runtime::sim::world::explore_max_steps`] of the scenario.
+    max_steps: Option<u64>,
     shrink_budget: u64,
     time: Option<Duration>,
     keep_going: bool,
@@ -152,7 +153,7 @@ impl Explore<'_> {
 
     /// Step limit per run (a run past it is a livelock).
     pub fn max_steps(mut self, max_steps: u64) -> Self {
-        self.max_steps = max_steps;
+        self.max_steps = Some(max_steps);
         self
     }
 
@@ -199,18 +200,23 @@ impl Explore<'_> {
         super::quiet_provider_panics();
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
-        // Runs that cannot start find nothing; that must not read as a clean sweep.
-        nspsim_runtime::registry::Prepared::new(registry, &model.providers)
+        // Runs that cannot start find nothing; that must not read as a clean sweep. The set
+        // prepared here serves every run below (a C provider's host main runs once).
+        let prepared = nspsim_runtime::registry::Prepared::new(registry, &model.providers)
             .map_err(|e| Error::Run(e.to_string()))?;
+        let providers: &dyn nspsim_runtime::registry::Providers = &prepared;
+        let max_steps = self
+            .max_steps
+            .unwrap_or_else(|| nspsim_runtime::sim::world::explore_max_steps(&model));
         let allowed = self.faults.kinds();
         let mut failures: Vec<Failure> = Vec::new();
         if let Some(path) = &self.regressions {
             for r in machinery::read_regressions(path) {
                 let plan = machinery::plan_for(r.seed, r.faults.as_deref().unwrap_or(allowed));
                 let name = r.strategy.unwrap_or(self.portfolio.for_seed(r.seed));
-                let max_steps = r.max_steps.unwrap_or(self.max_steps);
+                let max_steps = r.max_steps.unwrap_or(max_steps);
                 if let Some(f) =
-                    machinery::run_seed(&model, registry, r.seed, name, &plan, max_steps)
+                    machinery::run_seed(&model, providers, r.seed, name, &plan, max_steps)
                 {
                     failures.push(f);
                 }
@@ -232,10 +238,10 @@ impl Explore<'_> {
                     jobs: self.jobs,
                     faults: allowed.to_vec(),
                     keep_going: self.keep_going,
-                    max_steps: self.max_steps,
+                    max_steps,
                     shard: (0, 1),
                 };
-                machinery::explore(&model, registry, &opts, &|_, _| {})
+                machinery::explore(&model, providers, &opts, &|_, _| {})
             });
         let (seeds_run, elapsed, found) = swept.map_or((0, Duration::ZERO, Vec::new()), |r| {
             (r.seeds_run, r.elapsed, r.failures)
@@ -259,21 +265,15 @@ impl Explore<'_> {
                 })?;
             }
             for f in &outcome.failures {
-                machinery::record_regression(path, f, allowed, self.max_steps).map_err(
-                    |error| Error::Io {
+                machinery::record_regression(path, f, allowed, max_steps).map_err(|error| {
+                    Error::Io {
                         path: path.clone(),
                         error,
-                    },
-                )?;
+                    }
+                })?;
             }
         }
-        let shrunk = machinery::shrink(
-            &model,
-            registry,
-            &failure,
-            self.max_steps,
-            self.shrink_budget,
-        );
+        let shrunk = machinery::shrink(&model, providers, &failure, max_steps, self.shrink_budget);
         let dir = self
             .output_dir
             .clone()
@@ -295,7 +295,7 @@ impl Explore<'_> {
                 failure.seed + 1,
                 failure.strategy.name(),
                 machinery::fault_names(allowed),
-                self.max_steps
+                max_steps
             )
         });
         outcome.shrunk = Some(ShrunkFailure {

@@ -246,7 +246,7 @@ pub fn crash_points(scenario: &Scenario) -> CrashPoints<'_> {
         scenario,
         seed: None,
         strategy: StrategyName::Random,
-        max_steps: 100_000,
+        max_steps: None,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         output_dir: None,
     }
@@ -259,7 +259,8 @@ pub struct CrashPoints<'s> {
     scenario: &'s Scenario,
     seed: Option<u64>,
     strategy: StrategyName,
-    max_steps: u64,
+    /// `None`: [`nspsim_runtime::sim::world::explore_max_steps`] of the scenario.
+    max_steps: Option<u64>,
     jobs: usize,
     output_dir: Option<PathBuf>,
 }
@@ -292,9 +293,9 @@ impl CrashPoints<'_> {
         self
     }
 
-    /// Step limit per run.
+    /// Step limit per run (default: as [`explore`](super::explore)'s).
     pub fn max_steps(mut self, max_steps: u64) -> Self {
-        self.max_steps = max_steps;
+        self.max_steps = Some(max_steps);
         self
     }
 
@@ -316,15 +317,20 @@ impl CrashPoints<'_> {
         let registry = self.scenario.registry();
         let model = self.scenario.load()?;
         // A baseline that cannot start tries no point; that must not read as none failing.
-        nspsim_runtime::registry::Prepared::new(registry, &model.providers)
+        // The set prepared here serves every point (a C provider's host main runs once).
+        let prepared = nspsim_runtime::registry::Prepared::new(registry, &model.providers)
             .map_err(|e| Error::Run(e.to_string()))?;
+        let providers: &dyn nspsim_runtime::registry::Providers = &prepared;
+        let max_steps = self
+            .max_steps
+            .unwrap_or_else(|| nspsim_runtime::sim::world::explore_max_steps(&model));
         let seed = self.seed.or(model.seed).unwrap_or(0);
         let (tried, failing) = match machinery::crash_points(
             &model,
-            registry,
+            providers,
             seed,
             self.strategy,
-            self.max_steps,
+            max_steps,
             self.jobs,
         ) {
             Ok(found) => found,
@@ -340,7 +346,7 @@ impl CrashPoints<'_> {
         };
         let first_trace = match failing.first() {
             Some(first) => {
-                let trace = machinery::record_crash_point(&model, registry, first, self.max_steps)
+                let trace = machinery::record_crash_point(&model, providers, first, max_steps)
                     .unwrap_or_default();
                 let dir = self
                     .output_dir

@@ -6,7 +6,7 @@ use super::seeds::{
 };
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::Pid;
-use nspsim_runtime::registry::Registry;
+use nspsim_runtime::registry::Providers;
 use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::sim::faults::{Fault, FaultPlan};
 use nspsim_runtime::sim::strategy::{Actor, Move, Recording, StepAt, StrategyName};
@@ -66,12 +66,12 @@ pub struct CrashPoint {
 /// The trace of a crash point's run, ending at its failure.
 pub fn record_crash_point(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     point: &CrashPoint,
     max_steps: u64,
 ) -> Option<String> {
     let moves = point.schedule.clone();
-    record_moves(scenario, registry, point.failure.seed, moves, max_steps)
+    record_moves(scenario, providers, point.failure.seed, moves, max_steps)
 }
 
 /// Crash-point enumeration: the run of `seed` is recorded, then each client process is
@@ -82,7 +82,7 @@ pub fn record_crash_point(
 /// crash. The points run on `jobs` threads.
 pub fn crash_points(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     name: StrategyName,
     max_steps: u64,
@@ -90,7 +90,7 @@ pub fn crash_points(
 ) -> Result<(u64, Vec<CrashPoint>), Failure> {
     let r = crash_points_within(
         scenario,
-        registry,
+        providers,
         seed,
         name,
         max_steps,
@@ -107,19 +107,26 @@ pub fn crash_points(
 /// the run's length; the deadline is what bounds it on a large scenario.
 pub fn crash_points_within(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     name: StrategyName,
     max_steps: u64,
     jobs: usize,
     bounds: Bounds,
 ) -> Result<CrashPointsReport, Failure> {
+    // Every point runs the same providers: prepared once (a C provider's fork server is
+    // started once, not once per point).
+    let prepared = providers.prepare(&scenario.providers);
+    let providers: &dyn Providers = match &prepared {
+        Some(p) => p,
+        None => providers,
+    };
     let mut recording = Recording::new(name.build(max_steps));
     let none = FaultPlan::none();
     let runs = 1;
     let baseline = run_checked(
         scenario,
-        registry,
+        providers,
         seed,
         &mut recording,
         &none,
@@ -171,7 +178,7 @@ pub fn crash_points_within(
             verdict,
             moves: made,
             ..
-        } = run_guided(scenario, registry, seed, guide, max_steps)?;
+        } = run_guided(scenario, providers, seed, guide, max_steps)?;
         let (signature, detail) = verdict?;
         // A crash that never struck is not this point's failure.
         made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {

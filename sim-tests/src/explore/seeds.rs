@@ -15,7 +15,7 @@ use super::{Failure, Taken};
 use crate::runs::header;
 use nspsim_runtime::checker::{Checked, Checker};
 use nspsim_runtime::event::{Event, EventSink};
-use nspsim_runtime::registry::{Prepared, Providers, Registry};
+use nspsim_runtime::registry::Providers;
 use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy, StrategyName};
@@ -113,19 +113,19 @@ pub(super) fn judge(report: &world::RunReport, findings: Findings) -> Option<(St
 /// first failure, so its trace is cut short there.
 pub fn record_seed(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     strategy_name: StrategyName,
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<String> {
     let mut strat = strategy_name.build(max_steps);
-    record_with(scenario, registry, seed, strat.as_mut(), plan, max_steps)
+    record_with(scenario, providers, seed, strat.as_mut(), plan, max_steps)
 }
 
 fn record_with(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     strat: &mut dyn Strategy,
     plan: &FaultPlan,
@@ -135,7 +135,7 @@ fn record_with(
         inner: TraceBuffer::new(&header(scenario, seed)),
         done: false,
     };
-    let (report, sink) = run_checked(scenario, registry, seed, strat, plan, max_steps, sink)?;
+    let (report, sink) = run_checked(scenario, providers, seed, strat, plan, max_steps, sink)?;
     Some(if report.stopped_at_failure() {
         sink.inner.cut_short()
     } else {
@@ -243,7 +243,7 @@ pub fn shard_seeds(first: u64, last: u64, (i, n): (u64, u64)) -> Option<(u64, u1
 /// called now and then with (seeds run, failures so far).
 pub fn explore(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     opts: &ExploreOptions,
     progress: &(dyn Fn(u64, usize) + Sync),
 ) -> ExploreReport {
@@ -271,10 +271,10 @@ pub fn explore(
     // Options are parsed once for the whole range, not once per seed. A provider that cannot
     // be prepared fails every run before it starts, which finds nothing: the callers (the
     // command line, the library API) refuse such a scenario before they get here.
-    let prepared = Prepared::new(registry, &scenario.providers).ok();
+    let prepared = providers.prepare(&scenario.providers);
     let providers: &dyn Providers = match &prepared {
         Some(p) => p,
-        None => registry,
+        None => providers,
     };
     let jobs = usize::try_from(count).unwrap_or(usize::MAX).min(opts.jobs);
     let mut failures: Vec<Failure> = on_threads(jobs, || {
@@ -337,7 +337,7 @@ pub(super) struct Guided {
 /// Runs `scenario` under `guide`, recording the moves it makes, and judges it.
 pub(super) fn run_guided(
     scenario: &Scenario,
-    registry: &dyn Providers,
+    providers: &dyn Providers,
     seed: u64,
     guide: Guide,
     max_steps: u64,
@@ -355,7 +355,7 @@ pub(super) fn run_guided(
     let mut recording = Recording::new(inner);
     let (report, findings) = run_checked(
         scenario,
-        registry,
+        providers,
         seed,
         &mut recording,
         plan,
@@ -373,14 +373,14 @@ pub(super) fn run_guided(
 /// The trace of `scenario` run following `moves`, ending at its failure.
 pub(super) fn record_moves(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     seed: u64,
     moves: Vec<Move>,
     max_steps: u64,
 ) -> Option<String> {
     let all = FaultPlan::all_always();
     let mut schedule = Schedule::new(moves);
-    record_with(scenario, registry, seed, &mut schedule, &all, max_steps)
+    record_with(scenario, providers, seed, &mut schedule, &all, max_steps)
 }
 
 /// The moves alone, without the steps they ran.

@@ -21,7 +21,7 @@ use super::crash_points::Bounds;
 use super::seeds::{Guide, Guided, bare, record_moves, run_guided};
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::{Pid, Tid};
-use nspsim_runtime::registry::{Prepared, Providers, Registry};
+use nspsim_runtime::registry::{Providers, Registry};
 use nspsim_runtime::scenario::{ExpectCalls, NextCount, Scenario, Step};
 use nspsim_runtime::sim::faults::Fault;
 use nspsim_runtime::sim::replayer::{ReplayVerdict, replay_against};
@@ -144,14 +144,14 @@ fn scenario_size(s: &Scenario) -> usize {
 /// [`Schedule`]: nspsim_runtime::sim::strategy::Schedule
 pub fn shrink(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     failure: &Failure,
     max_steps: u64,
     budget: u64,
 ) -> Shrunk {
     shrink_within(
         scenario,
-        registry,
+        providers,
         failure,
         max_steps,
         budget,
@@ -163,7 +163,7 @@ pub fn shrink(
 /// far ([`Shrunk::stopped_early`]), and reports progress as (candidates tried, budget).
 pub fn shrink_within(
     scenario: &Scenario,
-    registry: &Registry,
+    providers: &dyn Providers,
     failure: &Failure,
     max_steps: u64,
     budget: u64,
@@ -183,11 +183,12 @@ pub fn shrink_within(
     // The shrinker changes clients, never providers: every candidate's provider specs equal
     // the scenario's, so one prepared set serves them all (a C provider's fork server is
     // started once, not once per candidate). A spec it cannot prepare is left to each run.
-    let prepared = Prepared::new(registry, &scenario.providers).ok();
+    let prepared = providers.prepare(&scenario.providers);
     let providers: &dyn Providers = match &prepared {
         Some(p) => p,
-        None => registry,
+        None => providers,
     };
+    let registry = providers.registry();
     let first = run_guided(scenario, providers, seed, original, max_steps);
     let start_with = Candidate {
         scenario: scenario.clone(),
@@ -362,7 +363,7 @@ pub fn shrink_within(
     canonical_handles(&mut search.smallest.scenario);
     let trace = record_moves(
         &search.smallest.scenario,
-        registry,
+        providers,
         seed,
         bare(&search.smallest.moves),
         max_steps,
@@ -376,7 +377,7 @@ pub fn shrink_within(
                 .scenario
                 .base_dir()
                 .map(std::path::Path::to_path_buf);
-            match replay_against(&t, &trace, registry) {
+            match replay_against(&t, &trace, providers) {
                 ReplayVerdict::Identical { .. } => Ok(()),
                 other => Err(format!("{other:?}")),
             }
