@@ -1258,7 +1258,7 @@ pub fn explore_cmd(
         jobs,
         faults: args.faults.clone(),
         keep_going: args.keep_going,
-        max_steps: max_steps,
+        max_steps,
         shard: args.shard,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
