@@ -8,14 +8,19 @@
 # out differently; the findings must not change).
 set -uo pipefail
 # Absolute paths: each exploration runs in a scratch directory.
-absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+absolute() {
+  case $1 in
+    */*) echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")" ;;
+    *) command -v "$1" ;; # a name found on PATH
+  esac
+}
 OLD=$(absolute "$1") NEW=$(absolute "$2") SEEDS=${3:-0..2000} JOBS=${JOBS:-1}
 cd "$(dirname "$0")/.."
 TMP=$(mktemp -d /tmp/explore-eqv.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fail=0 runs=0
 # In place, without GNU sed's `-i` (macOS has BSD sed).
-edit() { local file=$1; shift; sed -E "$@" "$file" >"$file.new" && mv "$file.new" "$file"; }
+edit() { local file=$1; shift; sed "$@" "$file" >"$file.new" && mv "$file.new" "$file"; }
 for scenario in traces/*.toml bench/*.toml sim-tests/tests/fixtures/explore/*.toml; do
   seeds=$SEEDS extra=()
   # The big benches: a few seeds each (a seed there is thousands of events), and a short
@@ -38,8 +43,8 @@ for scenario in traces/*.toml bench/*.toml sim-tests/tests/fixtures/explore/*.to
         echo "DID NOT RUN: $scenario $strategy ($which)"; head -5 "$dir/out.txt"
       fi
       edit "$dir/out.txt" "s|$bin|NSPSIM|g"
-      edit "$dir/out.txt" 's/in [0-9.]+ ?m?s \([0-9]+ seeds\/s\)/in T (R seeds\/s)/; s/after [0-9]+ s \([0-9]+\/s\)/after T (R\/s)/'
-      edit "$dir/out.txt" '/seeds after T/d; s/[0-9.]+ ?(ms|s|µs)([^[:alnum:]]|$)/T\2/g'
+      edit "$dir/out.txt" -E 's/in [0-9.]+ ?m?s \([0-9]+ seeds\/s\)/in T (R seeds\/s)/; s/after [0-9]+ s \([0-9]+\/s\)/after T (R\/s)/'
+      edit "$dir/out.txt" -E '/seeds after T/d; s/[0-9.]+ ?(ms|s|µs)([^[:alnum:]]|$)/T\2/g'
     done
     runs=$((runs + 1))
     if diff -r "$TMP/old" "$TMP/new" >"$TMP/diff.txt"; then

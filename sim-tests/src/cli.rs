@@ -1341,7 +1341,7 @@ pub fn explore_cmd(
         );
     }
     for f in &first {
-        if let Err(e) = explore::record_regression(&regressions, f, &args.faults, max_steps) {
+        if let Err(e) = explore::record_regression(&regressions, f, &args.faults, f.max_steps) {
             let _ = writeln!(
                 err,
                 "warning: cannot update {}: {e}",
@@ -1355,7 +1355,7 @@ pub fn explore_cmd(
         &scenario,
         providers,
         &failure,
-        max_steps,
+        failure.max_steps,
         args.shrink_budget,
         Bounds {
             deadline,
@@ -1414,7 +1414,7 @@ pub fn explore_cmd(
         failure.seed,
         failure.strategy.name(),
         explore::fault_names(&args.faults),
-        max_steps
+        failure.max_steps
     );
     FINDINGS
 }

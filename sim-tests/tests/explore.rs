@@ -7,6 +7,8 @@
 //! process of its own the same races need at least 32 and 33 events in trace v1 (the host's
 //! start, WSAStartup and advertise come first), which the `-separate-host` tests check.
 
+mod common;
+
 use nspsim::explore::{self, ExploreOptions};
 use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario::{self, Scenario};
@@ -492,4 +494,33 @@ steps = [
         shrunk.trace
     );
     assert_eq!(shrunk.replays, Ok(()));
+}
+
+/// A regression seed that fails only under the step limit it was recorded with (a limit too
+/// small for the scenario: a `livelock`) is shrunk and printed under that limit, not under
+/// the default, under which it would not fail at all.
+#[test]
+fn a_regression_seed_is_shrunk_under_the_step_limit_it_was_recorded_with() {
+    let dir = common::Dir::new("explore-regression-limit");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/nspsim-model.toml");
+    let text = std::fs::read_to_string(model).expect("read the model");
+    let path = dir.write("model.toml", &text);
+    dir.write(
+        "model.toml.regressions",
+        "seed 0 strategy=random faults=none max-steps=10 # livelock\n",
+    );
+    let outcome = nspsim::explore(&nspsim::Scenario::from_file(&path).expect("loads"))
+        .seeds(0..0)
+        .jobs(1)
+        .shrink_budget(20)
+        .output_dir(dir.path("out"))
+        .run()
+        .expect("explores");
+    let shrunk = outcome.shrunk.expect("the regression seed still fails");
+    assert_eq!(shrunk.failure.max_steps, 10);
+    assert_eq!(shrunk.rule, "livelock", "{}", shrunk.trace);
+    // Cut short at the limit: a whole run of the model writes about 145 event lines.
+    assert!(shrunk.trace.lines().count() < 60, "{}", shrunk.trace);
+    let command = shrunk.unshrunk_command.expect("a command");
+    assert!(command.ends_with("--max-steps 10"), "{command}");
 }

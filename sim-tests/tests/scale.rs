@@ -151,6 +151,8 @@ fn the_default_step_limit_does_not_call_ten_thousand_clients_a_livelock() {
         .seeds(0..1)
         .faults(nspsim::Faults::none())
         .jobs(1)
+        // Were the limit too small, the livelock found would not be shrunk at length here.
+        .shrink_budget(1)
         .run()
         .expect("the scenario explores");
     assert_eq!(outcome.seeds_run, 1);

@@ -54,15 +54,18 @@ pub const EXPLORE_MAX_STEPS: u64 = 100_000;
 /// per result and one more, and an End, any of them waiting for a deferred completion.
 const MOVES_PER_STEP: u64 = 16;
 
-/// Exploration's step limit for `scenario` when none is given: [`EXPLORE_MAX_STEPS`], or
-/// 16 moves per scripted step when that is more. A large scenario needs it: 10,000 clients of
-/// four steps each make 110,000 moves with no livelock at all.
+/// Exploration's step limit for `scenario` when none is given: [`EXPLORE_MAX_STEPS`], or 16
+/// moves per scripted step (hosts' and clients') when that is more. A large scenario needs it:
+/// 10,000 clients of four steps each make 110,000 moves with no livelock at all. A lookup of
+/// many results may take more moves than 16; `--max-steps` is there for it.
 pub fn explore_max_steps(scenario: &Scenario) -> u64 {
-    let scripted: usize = scenario
+    let hosts: usize = scenario.hosts.iter().map(|h| h.steps.len()).sum();
+    let clients: usize = scenario
         .processes
         .iter()
         .map(|p| p.steps.len() + p.threads.iter().map(|t| t.steps.len()).sum::<usize>())
         .sum();
+    let scripted = hosts + clients;
     EXPLORE_MAX_STEPS
         .max(u64::try_from(scripted).map_or(u64::MAX, |n| n.saturating_mul(MOVES_PER_STEP)))
 }

@@ -265,7 +265,7 @@ impl Explore<'_> {
                 })?;
             }
             for f in &outcome.failures {
-                machinery::record_regression(path, f, allowed, max_steps).map_err(|error| {
+                machinery::record_regression(path, f, allowed, f.max_steps).map_err(|error| {
                     Error::Io {
                         path: path.clone(),
                         error,
@@ -273,7 +273,13 @@ impl Explore<'_> {
                 })?;
             }
         }
-        let shrunk = machinery::shrink(&model, providers, &failure, max_steps, self.shrink_budget);
+        let shrunk = machinery::shrink(
+            &model,
+            providers,
+            &failure,
+            failure.max_steps,
+            self.shrink_budget,
+        );
         let dir = self
             .output_dir
             .clone()
@@ -295,7 +301,7 @@ impl Explore<'_> {
                 failure.seed + 1,
                 failure.strategy.name(),
                 machinery::fault_names(allowed),
-                max_steps
+                failure.max_steps
             )
         });
         outcome.shrunk = Some(ShrunkFailure {

@@ -149,6 +149,7 @@ pub fn crash_points_within(
             plan: none,
             strategy: name,
             events,
+            max_steps,
         });
     }
     let moves = recording.moves;
@@ -192,6 +193,7 @@ pub fn crash_points_within(
                 plan: FaultPlan::none(),
                 strategy: name,
                 events: 0,
+                max_steps,
             },
             schedule,
         })

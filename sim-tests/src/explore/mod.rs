@@ -44,6 +44,9 @@ pub struct Failure {
     pub strategy: StrategyName,
     /// Events the failing run wrote (what a shrunk trace is measured by).
     pub events: u64,
+    /// The step limit it failed under: a regression seed keeps the one it was recorded with,
+    /// which shrinking must use too (a `livelock` may be no more than that limit).
+    pub max_steps: u64,
 }
 
 /// A move of a run, with the script step it ran.

@@ -181,6 +181,7 @@ mod tests {
             plan: FaultPlan::none(),
             strategy: StrategyName::Pct,
             events: 3,
+            max_steps: 500,
         };
         record_regression(
             &path,

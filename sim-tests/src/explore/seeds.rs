@@ -89,6 +89,7 @@ pub fn run_seed(
         plan: plan.clone(),
         strategy: strategy_name,
         events,
+        max_steps,
     })
 }
 
