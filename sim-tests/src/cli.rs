@@ -1240,14 +1240,21 @@ pub fn explore_cmd(
         let plan = explore::plan_for(r.seed, r.faults.as_deref().unwrap_or(&args.faults));
         let name = r.strategy.unwrap_or(args.portfolio.for_seed(r.seed));
         let max_steps = r.max_steps.unwrap_or(max_steps);
-        if let Some(f) = explore::run_seed(&scenario, providers, r.seed, name, &plan, max_steps) {
-            let _ = writeln!(
-                out,
-                "regression seed {} still fails with {}",
-                r.seed,
-                shown(&f.signature)
-            );
-            first.push(f);
+        match explore::try_run_seed(&scenario, providers, r.seed, name, &plan, max_steps) {
+            Ok(Some(f)) => {
+                let _ = writeln!(
+                    out,
+                    "regression seed {} still fails with {}",
+                    r.seed,
+                    shown(&f.signature)
+                );
+                first.push(f);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = writeln!(err, "error: regression seed {} could not run: {e}", r.seed);
+                return BAD_INPUT;
+            }
         }
     }
     let opts = ExploreOptions {
@@ -1319,6 +1326,14 @@ pub fn explore_cmd(
         report.seeds_run as f64 / secs,
         report.failures.len()
     );
+    if let Some((seed, why)) = &report.cannot_run {
+        // Every later seed would fail to start too, and read as passing: stop, and say so.
+        let _ = writeln!(
+            err,
+            "error: seed {seed} could not run: {why}; the sweep stopped there, and seeds that could not run are not counted as passing"
+        );
+        return BAD_INPUT;
+    }
     // A regression seed inside the range is found again: report it once.
     let known: Vec<u64> = first.iter().map(|f| f.seed).collect();
     first.extend(
@@ -1363,6 +1378,15 @@ pub fn explore_cmd(
         },
     );
     progress.finish();
+    if shrunk.trace.is_empty() {
+        // Not even the failing run could be recorded: its providers can no longer be built.
+        let _ = writeln!(
+            err,
+            "error: seed {}'s run could not start again (a provider could not be built), so it was neither shrunk nor recorded",
+            failure.seed
+        );
+        return BAD_INPUT;
+    }
     let path = beside(
         &args.scenario,
         &format!("fail-{}-seed{}.jsonl", failure.signature, failure.seed),

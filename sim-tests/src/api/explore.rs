@@ -215,10 +215,15 @@ impl Explore<'_> {
                 let plan = machinery::plan_for(r.seed, r.faults.as_deref().unwrap_or(allowed));
                 let name = r.strategy.unwrap_or(self.portfolio.for_seed(r.seed));
                 let max_steps = r.max_steps.unwrap_or(max_steps);
-                if let Some(f) =
-                    machinery::run_seed(&model, providers, r.seed, name, &plan, max_steps)
-                {
-                    failures.push(f);
+                match machinery::try_run_seed(&model, providers, r.seed, name, &plan, max_steps) {
+                    Ok(Some(f)) => failures.push(f),
+                    Ok(None) => {}
+                    Err(e) => {
+                        return Err(Error::Run(format!(
+                            "regression seed {} could not run: {e}",
+                            r.seed
+                        )));
+                    }
                 }
             }
         }
@@ -243,6 +248,12 @@ impl Explore<'_> {
                 };
                 machinery::explore(&model, providers, &opts, &|_, _| {})
             });
+        if let Some((seed, why)) = swept.as_ref().and_then(|r| r.cannot_run.as_ref()) {
+            // Every later seed would fail to start too, and read as passing.
+            return Err(Error::Run(format!(
+                "seed {seed} could not run: {why}; the sweep stopped there"
+            )));
+        }
         let (seeds_run, elapsed, found) = swept.map_or((0, Duration::ZERO, Vec::new()), |r| {
             (r.seeds_run, r.elapsed, r.failures)
         });
@@ -280,6 +291,13 @@ impl Explore<'_> {
             failure.max_steps,
             self.shrink_budget,
         );
+        if shrunk.trace.is_empty() {
+            // Not even the failing run could be recorded: its providers can no longer be built.
+            return Err(Error::Run(format!(
+                "seed {}'s run could not start again (a provider could not be built), so it was neither shrunk nor recorded",
+                failure.seed
+            )));
+        }
         let dir = self
             .output_dir
             .clone()

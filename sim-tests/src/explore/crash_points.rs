@@ -133,7 +133,7 @@ pub fn crash_points_within(
         max_steps,
         Findings::default(),
     );
-    let Some((report, findings)) = baseline else {
+    let Ok((report, findings)) = baseline else {
         return Ok(CrashPointsReport {
             runs,
             ..CrashPointsReport::default()

@@ -24,7 +24,7 @@ pub use regressions::{
 };
 pub use seeds::{
     ExploreOptions, ExploreReport, explore, fault_finding, plan_for, record_seed, run_seed,
-    shard_seeds,
+    shard_seeds, try_run_seed,
 };
 pub use shrink::{Shrunk, shrink, shrink_within};
 

@@ -17,11 +17,13 @@ use nspsim_runtime::checker::{Checked, Checker};
 use nspsim_runtime::event::{Event, EventSink};
 use nspsim_runtime::registry::Providers;
 use nspsim_runtime::scenario::Scenario;
+use nspsim_runtime::script::RunError;
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy, StrategyName};
 use nspsim_runtime::sim::world::{self, RunOptions};
 use nspsim_runtime::trace::TraceBuffer;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Collects the first failure of a run, and counts its events up to the first `violation`
@@ -60,8 +62,9 @@ impl EventSink for Findings {
     }
 }
 
-/// Runs one seed without recording; `Some` when it fails. `providers` is the registry, or
-/// factories prepared from it once for many seeds.
+/// Runs one seed without recording; `Some` when it fails, `None` when it passes or cannot
+/// start ([`try_run_seed`] tells those apart). `providers` is the registry, or factories
+/// prepared from it once for many seeds.
 pub fn run_seed(
     scenario: &Scenario,
     providers: &dyn Providers,
@@ -70,6 +73,22 @@ pub fn run_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Option<Failure> {
+    try_run_seed(scenario, providers, seed, strategy_name, plan, max_steps)
+        .ok()
+        .flatten()
+}
+
+/// [`run_seed`], with `Err` for a run that could not start: a provider that cannot be built
+/// (such as a C provider whose host process can no longer be started). A sweep must say so,
+/// not count the seed as passing.
+pub fn try_run_seed(
+    scenario: &Scenario,
+    providers: &dyn Providers,
+    seed: u64,
+    strategy_name: StrategyName,
+    plan: &FaultPlan,
+    max_steps: u64,
+) -> Result<Option<Failure>, RunError> {
     let mut strat = strategy_name.build(max_steps);
     let (report, findings) = run_checked(
         scenario,
@@ -81,8 +100,7 @@ pub fn run_seed(
         Findings::default(),
     )?;
     let events = findings.events;
-    let (signature, detail) = judge(&report, findings)?;
-    Some(Failure {
+    Ok(judge(&report, findings).map(|(signature, detail)| Failure {
         seed,
         signature,
         detail,
@@ -90,7 +108,7 @@ pub fn run_seed(
         strategy: strategy_name,
         events,
         max_steps,
-    })
+    }))
 }
 
 /// The failure of a run, as (signature, detail), if it failed.
@@ -136,7 +154,8 @@ fn record_with(
         inner: TraceBuffer::new(&header(scenario, seed)),
         done: false,
     };
-    let (report, sink) = run_checked(scenario, providers, seed, strat, plan, max_steps, sink)?;
+    let (report, sink) =
+        run_checked(scenario, providers, seed, strat, plan, max_steps, sink).ok()?;
     Some(if report.stopped_at_failure() {
         sink.inner.cut_short()
     } else {
@@ -169,7 +188,7 @@ pub(super) fn run_checked<S: EventSink>(
     plan: &FaultPlan,
     max_steps: u64,
     sink: S,
-) -> Option<(world::RunReport, S)> {
+) -> Result<(world::RunReport, S), RunError> {
     let options = RunOptions {
         seed,
         max_steps,
@@ -181,12 +200,12 @@ pub(super) fn run_checked<S: EventSink>(
         .with_borrow_mut(Option::take)
         .unwrap_or_else(|| Checker::new(scenario.startup_policy));
     let sink = Checked::with_checker(sink, checker, scenario.startup_policy);
-    let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options).ok()?;
+    let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options)?;
     // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
     sink.finish(report.end_time, !report.stopped_at_failure());
     let (sink, checker) = sink.into_parts();
     SPARE_CHECKER.set(Some(checker));
-    Some((report, sink))
+    Ok((report, sink))
 }
 
 thread_local! {
@@ -221,6 +240,10 @@ pub struct ExploreReport {
     /// Sorted by seed; at most one unless `keep_going`.
     pub failures: Vec<Failure>,
     pub elapsed: Duration,
+    /// A seed whose run could not start, and why (a provider could not be built): the sweep
+    /// stopped there, since every later seed would fail the same way and read as passing.
+    /// The smallest such seed the workers met.
+    pub cannot_run: Option<(u64, String)>,
 }
 
 /// The fault plan of a seed under these options.
@@ -269,6 +292,8 @@ pub fn explore(
     let smallest_failure = AtomicU64::new(u64::MAX);
     let run_count = AtomicU64::new(0);
     let failing = AtomicUsize::new(0);
+    let cannot_run: Mutex<Option<(u64, String)>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
     // Options are parsed once for the whole range, not once per seed. A provider that cannot
     // be prepared fails every run before it starts, which finds nothing: the callers (the
     // command line, the library API) refuse such a scenario before they get here.
@@ -285,15 +310,27 @@ pub fn explore(
         while let Some(seed) = take() {
             if (!opts.keep_going && seed > smallest_failure.load(Ordering::Relaxed))
                 || deadline.is_some_and(|d| Instant::now() >= d)
+                || stop.load(Ordering::Relaxed)
             {
                 break;
             }
             let plan = plan_for(seed, &opts.faults);
             let name = opts.portfolio.for_seed(seed);
-            if let Some(f) = run_seed(scenario, providers, seed, name, &plan, opts.max_steps) {
-                smallest_failure.fetch_min(seed, Ordering::Relaxed);
-                failing.fetch_add(1, Ordering::Relaxed);
-                found.push(f);
+            match try_run_seed(scenario, providers, seed, name, &plan, opts.max_steps) {
+                Ok(Some(f)) => {
+                    smallest_failure.fetch_min(seed, Ordering::Relaxed);
+                    failing.fetch_add(1, Ordering::Relaxed);
+                    found.push(f);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    let mut first = cannot_run.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.as_ref().is_none_or(|(s, _)| seed < *s) {
+                        *first = Some((seed, e.to_string()));
+                    }
+                    break;
+                }
             }
             let n = run_count.fetch_add(1, Ordering::Relaxed) + 1;
             if n % 256 == 0 {
@@ -310,6 +347,7 @@ pub fn explore(
         seeds_run: run_count.load(Ordering::Relaxed),
         failures,
         elapsed: start.elapsed(),
+        cannot_run: cannot_run.into_inner().unwrap_or_else(|p| p.into_inner()),
     }
 }
 
@@ -362,7 +400,8 @@ pub(super) fn run_guided(
         plan,
         max_steps,
         Findings::default(),
-    )?;
+    )
+    .ok()?;
     let events = findings.events;
     Some(Guided {
         verdict: judge(&report, findings),
