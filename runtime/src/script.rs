@@ -571,6 +571,10 @@ pub enum RunError {
         kind: String,
         message: String,
     },
+    /// A provider's code could no longer be run, not by its own doing
+    /// ([`HarnessFailure`](crate::provider::HarnessFailure)): the run was abandoned, unjudged.
+    #[error("the run was abandoned: {detail}")]
+    Abandoned { detail: String },
 }
 
 /// Builds a provider instance from its spec.

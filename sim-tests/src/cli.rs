@@ -1382,7 +1382,7 @@ pub fn explore_cmd(
         // Not even the failing run could be recorded: its providers can no longer be built.
         let _ = writeln!(
             err,
-            "error: seed {}'s run could not start again (a provider could not be built), so it was neither shrunk nor recorded",
+            "error: seed {}'s failure could not be run again (its providers could not be built or run), so it was neither shrunk nor recorded",
             failure.seed
         );
         return BAD_INPUT;

@@ -556,8 +556,8 @@ impl Drop for ForkServer {
 /// Why a call got no reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallFailure {
-    /// The child is gone: how it ended, described.
-    Died(String),
+    /// The child is gone: how it ended, as its fork server saw it.
+    Died(Ended),
     /// No reply within the deadline; the child was killed.
     Timeout,
     /// The child answered with bytes that are not a reply (its memory was corrupted, most
@@ -612,7 +612,7 @@ impl Connection {
         req.encode(&mut self.out);
         if self.stream.write_all(&self.out).is_err() {
             // Writing fails when the child is already gone (a broken pipe).
-            return Err(CallFailure::Died(self.server.status(self.seq).describe()));
+            return Err(CallFailure::Died(self.server.status(self.seq)));
         }
         self.receive_spinning(SPIN)
     }
@@ -646,14 +646,14 @@ impl Connection {
                 self.body.resize(want.max(READ_CHUNK), 0);
             }
             match self.read_some(filled, start, spin) {
-                Ok(0) => return Err(CallFailure::Died(self.server.status(self.seq).describe())),
+                Ok(0) => return Err(CallFailure::Died(self.server.status(self.seq))),
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     self.server.kill(self.seq);
                     return Err(CallFailure::Timeout);
                 }
-                Err(_) => return Err(CallFailure::Died(self.server.status(self.seq).describe())),
+                Err(_) => return Err(CallFailure::Died(self.server.status(self.seq))),
             }
             // A reply that trickles in does not get a fresh deadline for every piece.
             if filled < want && start.elapsed() >= self.deadline {

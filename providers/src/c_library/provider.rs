@@ -24,9 +24,9 @@ use super::marshal::{self, QuerySetImage};
 use super::protocol::{self, HostOp, Reply, Request};
 use nspsim_core::provider::{EntryPoint, HeldState};
 use nspsim_core::{
-    AsyncCall, Guid, LupFlags, NextExOutput, NspContext, NspFn, NspResult, NspV2Provider,
-    ProviderCrash, ProviderLookup, ProviderTimeout, QuerySet, RoutineTable, SessionArg,
-    SetServiceFlags, SetServiceOp, SocketError, WorkToken, WsaError,
+    AsyncCall, Guid, HarnessFailure, LupFlags, NextExOutput, NspContext, NspFn, NspResult,
+    NspV2Provider, ProviderCrash, ProviderLookup, ProviderTimeout, QuerySet, RoutineTable,
+    SessionArg, SetServiceFlags, SetServiceOp, SocketError, WorkToken, WsaError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -87,6 +87,8 @@ pub struct CProvider {
 #[derive(Clone)]
 enum Dead {
     Crash(String),
+    /// Not the provider's doing ([`HarnessFailure`]): its host's fork server is gone.
+    Lost(String),
     Timeout(NspFn, u64),
     Panic(String),
 }
@@ -95,6 +97,9 @@ impl Dead {
     fn raise(&self) -> ! {
         match self {
             Dead::Crash(detail) => panic_any(ProviderCrash {
+                detail: detail.clone(),
+            }),
+            Dead::Lost(detail) => panic_any(HarnessFailure {
                 detail: detail.clone(),
             }),
             Dead::Timeout(func, after_ms) => panic_any(ProviderTimeout {
@@ -144,7 +149,9 @@ impl CProvider {
         };
         let body = match conn.receive() {
             Ok(b) => b,
-            Err(CallFailure::Died(how)) => return Err(format!("{how} while running {what}")),
+            Err(CallFailure::Died(how)) => {
+                return Err(format!("{} while running {what}", how.describe()));
+            }
             Err(CallFailure::Timeout) => {
                 return Err(format!(
                     "{what} did not return within {} ms (call_deadline_ms); the host was killed",
@@ -255,7 +262,14 @@ impl CProvider {
                 conn.kill();
                 Dead::Crash(format!("host sent a malformed reply during {what}: {e}"))
             }),
-            Err(CallFailure::Died(how)) => Err(Dead::Crash(format!("{how} during {what}"))),
+            // With its fork server gone, nothing tells that the provider's code ended the host.
+            Err(CallFailure::Died(Ended::Unknown)) => Err(Dead::Lost(format!(
+                "{} during {what}",
+                Ended::Unknown.describe()
+            ))),
+            Err(CallFailure::Died(how)) => {
+                Err(Dead::Crash(format!("{} during {what}", how.describe())))
+            }
             Err(CallFailure::Timeout) => Err(Dead::Timeout(func, deadline_ms)),
             Err(CallFailure::Garbled(e)) => {
                 Err(Dead::Crash(format!("host sent {e} during {what}")))
@@ -309,7 +323,7 @@ impl CProvider {
             .copied()
             .unwrap_or(NspFn::LookupServiceNextEx);
         let how = match self.conn.as_mut().map(Connection::receive) {
-            Some(Err(CallFailure::Died(how))) => how,
+            Some(Err(CallFailure::Died(how))) => how.describe(),
             _ => {
                 if let Some(conn) = &self.conn {
                     conn.kill();

@@ -127,9 +127,9 @@ pub mod registry;
 pub mod wsa;
 
 pub use provider::{
-    AsyncCall, EntryPoint, NextExOutput, NspContext, NspFn, NspResult, NspV2Provider,
-    ProviderCrash, ProviderLookup, ProviderTimeout, RoutineTable, SessionArg, SocketError,
-    WorkToken,
+    AsyncCall, EntryPoint, HarnessFailure, NextExOutput, NspContext, NspFn, NspResult,
+    NspV2Provider, ProviderCrash, ProviderLookup, ProviderTimeout, RoutineTable, SessionArg,
+    SocketError, WorkToken,
 };
 pub use registry::{Factory, Installation, OptionDoc, ProviderKind, Registry};
 pub use wsa::{Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, SetServiceOp, WsaError};

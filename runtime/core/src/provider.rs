@@ -397,6 +397,24 @@ impl fmt::Display for ProviderCrash {
     }
 }
 
+/// The panic payload a provider proxy raises when nspsim can no longer run the provider's
+/// code for a reason that is not the provider's doing: the machinery around it failed (a C
+/// provider's fork server is gone, so how its host ended cannot be known). It is no finding: a
+/// sim run is abandoned with an error, never judged, so that exploration does not report a
+/// crash the provider did not cause. Live mode, whose threads cannot be abandoned, reports it
+/// as a crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HarnessFailure {
+    /// What failed, e.g. `host ended (how is unknown: its fork server is gone) during …`.
+    pub detail: String,
+}
+
+impl fmt::Display for HarnessFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// What a provider can report about the state it holds (for P5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeldState {

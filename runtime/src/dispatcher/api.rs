@@ -90,7 +90,7 @@ pub struct WorkItem {
     pub serves: Option<Label>,
 }
 
-pub use crate::provider::{ProviderCrash, ProviderTimeout};
+pub use crate::provider::{HarnessFailure, ProviderCrash, ProviderTimeout};
 
 thread_local! {
     static IN_PROVIDER_CALL: Cell<bool> = const { Cell::new(false) };

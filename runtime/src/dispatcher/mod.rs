@@ -45,8 +45,8 @@ mod session;
 mod set_service;
 
 pub use api::{
-    ApiError, ApiResult, LookupHandle, ProviderCrash, ProviderTimeout, Wake, WakeOutcome, WorkItem,
-    in_provider_call,
+    ApiError, ApiResult, HarnessFailure, LookupHandle, ProviderCrash, ProviderTimeout, Wake,
+    WakeOutcome, WorkItem, in_provider_call,
 };
 pub use process::{negotiate_version, version_text};
 

@@ -18,7 +18,7 @@
 //! Callers decide routing and reachability (L8) before they come here; the seam only asserts
 //! that the provider is still advertised.
 
-use super::api::{ProviderCrash, ProviderTimeout, WorkItem, set_in_provider_call};
+use super::api::{HarnessFailure, ProviderCrash, ProviderTimeout, WorkItem, set_in_provider_call};
 use super::{Detach, Dispatcher, Work, emit};
 use crate::event::{Event, EventSink, FaultKind, Fields, Label, Pid};
 use crate::provider::{CallSite, ContextOp, NspContext, NspFn, NspV2Provider, RoutineTable};
@@ -269,6 +269,10 @@ impl<S: EventSink> Dispatcher<S> {
                 Some((value, last_error))
             }
             Err(payload) => {
+                // Not the provider's doing: the run is abandoned (world::run_with), not judged.
+                if payload.is::<HarnessFailure>() {
+                    std::panic::resume_unwind(payload);
+                }
                 let (kind, detail) = if let Some(t) = payload.downcast_ref::<ProviderTimeout>() {
                     (FaultKind::Timeout, t.to_string())
                 } else if let Some(c) = payload.downcast_ref::<ProviderCrash>() {

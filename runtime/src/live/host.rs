@@ -14,7 +14,7 @@
 //! for the other through [`super::wait`]: a short poll, then a park.
 
 use super::wait;
-use crate::dispatcher::{ProviderCrash, ProviderTimeout};
+use crate::dispatcher::{HarnessFailure, ProviderCrash, ProviderTimeout};
 use crate::provider::{
     AsyncCall, CallSite, ContextOp, HeldState, NspContext, NspFn, NspResult, NspV2Provider,
     ProviderLookup, RoutineTable, SessionArg, SocketError, WorkToken,
@@ -161,6 +161,12 @@ fn serve(mut provider: Box<dyn NspV2Provider>, rx: Receiver<Request>) {
         let returned = outcome.map_err(|payload| {
             if let Some(c) = payload.downcast_ref::<ProviderCrash>() {
                 return Failed::Crash(c.clone());
+            }
+            // A live run cannot be abandoned with threads still running: a crash it is.
+            if let Some(h) = payload.downcast_ref::<HarnessFailure>() {
+                return Failed::Crash(ProviderCrash {
+                    detail: h.detail.clone(),
+                });
             }
             if let Some(t) = payload.downcast_ref::<ProviderTimeout>() {
                 return Failed::Timeout(t.clone());

@@ -30,6 +30,7 @@ use super::strategy::{Actor, Choice, Choices, Strategy};
 use crate::checker::{self, ExpectStep, Got};
 use crate::config::Config;
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
+use crate::provider::HarnessFailure;
 use crate::registry::Providers;
 use crate::scenario::{Expectation, Scenario, Step};
 use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Outcome, Performed};
@@ -316,69 +317,83 @@ pub fn run_with<S: EventSink>(
     // One buffer for the faults offered at a step, reused from step to step.
     let mut faults = Vec::new();
     strategy.begin(seed);
-    world.setup(&options.faults)?;
-    loop {
-        world.emitted = count.get();
-        if world.report.steps >= max_steps {
-            world.report.stopped = Some(format!(
-                "step limit of {max_steps} reached: the run does not end (a livelock?)"
-            ));
-            break;
-        }
-        let plan = &options.faults;
-        let offer_faults = !plan.is_none()
-            && (plan.rate_ppm >= 1_000_000 || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
-        let movable = !world.runnable.is_empty() || !world.d.pending_work().is_empty();
-        // Only deferred work can run now: letting time pass first is a choice too (S6.3).
-        let tick = if movable && (options.free_time || world.runnable.is_empty()) {
-            world.next_due()
-        } else {
-            None
-        };
-        faults.clear();
-        let offer_faults = offer_faults && movable;
-        if offer_faults {
-            world.provider_fault_choices(plan, &mut faults);
-        }
-        if !movable {
-            match world.next_due() {
-                Some(t) => {
-                    world.advance(t);
-                    continue;
+    // A provider whose code can no longer be run, by no doing of its own, abandons the run
+    // (`HarnessFailure`): it unwinds from the provider call to here, past every frame that
+    // would otherwise judge it.
+    let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        world.setup(&options.faults)?;
+        loop {
+            world.emitted = count.get();
+            if world.report.steps >= max_steps {
+                world.report.stopped = Some(format!(
+                    "step limit of {max_steps} reached: the run does not end (a livelock?)"
+                ));
+                break;
+            }
+            let plan = &options.faults;
+            let offer_faults = !plan.is_none()
+                && (plan.rate_ppm >= 1_000_000
+                    || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
+            let movable = !world.runnable.is_empty() || !world.d.pending_work().is_empty();
+            // Only deferred work can run now: letting time pass first is a choice too (S6.3).
+            let tick = if movable && (options.free_time || world.runnable.is_empty()) {
+                world.next_due()
+            } else {
+                None
+            };
+            faults.clear();
+            let offer_faults = offer_faults && movable;
+            if offer_faults {
+                world.provider_fault_choices(plan, &mut faults);
+            }
+            if !movable {
+                match world.next_due() {
+                    Some(t) => {
+                        world.advance(t);
+                        continue;
+                    }
+                    None => break,
                 }
-                None => break,
+            }
+            let choices = Choices::of_world(
+                &world.runnable,
+                world.d.pending_work(),
+                tick,
+                &world.process_faults,
+                offer_faults,
+                &faults,
+            )
+            .with_threads(&world.thread_starts);
+            let Some(choice) = strategy
+                .pick(&choices, world.emitted)
+                .and_then(|i| choices.get(i))
+            else {
+                world.report.stopped = Some(
+                    strategy
+                        .stop_reason()
+                        .unwrap_or_else(|| "the strategy stopped the run".to_string()),
+                );
+                break;
+            };
+            world.runnable.clear_log();
+            world.process_faults.clear_log();
+            world.report.steps += 1;
+            world.execute(choice);
+            if options.stop_at_failure && world.d.sink().failed() {
+                world.report.stopped = Some(STOPPED_AT_FAILURE.to_string());
+                break;
             }
         }
-        let choices = Choices::of_world(
-            &world.runnable,
-            world.d.pending_work(),
-            tick,
-            &world.process_faults,
-            offer_faults,
-            &faults,
-        )
-        .with_threads(&world.thread_starts);
-        let Some(choice) = strategy
-            .pick(&choices, world.emitted)
-            .and_then(|i| choices.get(i))
-        else {
-            world.report.stopped = Some(
-                strategy
-                    .stop_reason()
-                    .unwrap_or_else(|| "the strategy stopped the run".to_string()),
-            );
-            break;
-        };
-        world.runnable.clear_log();
-        world.process_faults.clear_log();
-        world.report.steps += 1;
-        world.execute(choice);
-        if options.stop_at_failure && world.d.sink().failed() {
-            world.report.stopped = Some(STOPPED_AT_FAILURE.to_string());
-            break;
-        }
+        world.finish();
+        Ok(())
+    }));
+    match driven {
+        Ok(result) => result?,
+        Err(payload) => match payload.downcast::<HarnessFailure>() {
+            Ok(h) => return Err(RunError::Abandoned { detail: h.detail }),
+            Err(other) => std::panic::resume_unwind(other),
+        },
     }
-    world.finish();
     let World { d, report, .. } = world;
     Ok((report, d.into_sink().inner))
 }

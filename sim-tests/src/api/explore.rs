@@ -294,7 +294,7 @@ impl Explore<'_> {
         if shrunk.trace.is_empty() {
             // Not even the failing run could be recorded: its providers can no longer be built.
             return Err(Error::Run(format!(
-                "seed {}'s run could not start again (a provider could not be built), so it was neither shrunk nor recorded",
+                "seed {}'s failure could not be run again (its providers could not be built or run), so it was neither shrunk nor recorded",
                 failure.seed
             )));
         }
