@@ -1124,6 +1124,15 @@ pub fn explore_cmd(
                 return FINDINGS;
             }
         };
+        if let Some(why) = &report.cannot_run {
+            // Points after it could not be judged: none may read as passing.
+            let _ = writeln!(
+                err,
+                "error: a crash point's run could not run: {why}; crash points stopped after {} runs",
+                report.runs
+            );
+            return BAD_INPUT;
+        }
         let found = &report.found;
         for cp in found {
             let _ = writeln!(
@@ -1175,8 +1184,14 @@ pub fn explore_cmd(
                 first.failure.signature, first.after_moves
             ),
         );
-        let trace =
-            explore::record_crash_point(&scenario, providers, first, max_steps).unwrap_or_default();
+        let Some(trace) = explore::record_crash_point(&scenario, providers, first, max_steps)
+        else {
+            let _ = writeln!(
+                err,
+                "error: the first failing crash point could not be run again to record it (its providers could not be built or run)"
+            );
+            return BAD_INPUT;
+        };
         if let Err(e) = write_output(&path, &trace, &args.scenario) {
             let _ = writeln!(err, "error: {e}");
             return BAD_INPUT;
@@ -1328,6 +1343,14 @@ pub fn explore_cmd(
     );
     if let Some((seed, why)) = &report.cannot_run {
         // Every later seed would fail to start too, and read as passing: stop, and say so.
+        for f in first.iter().chain(&report.failures) {
+            let _ = writeln!(
+                out,
+                "seed {} fails with {} (found before the sweep stopped; not shrunk)",
+                f.seed,
+                shown(&f.signature)
+            );
+        }
         let _ = writeln!(
             err,
             "error: seed {seed} could not run: {why}; the sweep stopped there, and seeds that could not run are not counted as passing"

@@ -446,12 +446,12 @@ fn a_sweep_whose_provider_can_no_longer_start_stops_and_says_so() {
     assert_eq!(out.status.code(), Some(2), "{printed}{said}");
     assert!(said.contains("could not run"), "{said}");
     assert!(said.contains("the sweep stopped there"), "{said}");
-    // The run in flight when the server ended is abandoned, not blamed on the provider; a
-    // later one could not start at all.
+    // Which run meets the server's end depends on timing: one in flight is abandoned ("how is
+    // unknown: its fork server is gone"), one not yet started cannot start ("cannot start a
+    // host process", or its greeting never came). None is blamed on the provider.
+    // (tests/harness_failure.rs checks the abandoning itself, deterministically.)
     assert!(
-        said.contains(
-            "the run was abandoned: host ended (how is unknown: its fork server is gone)"
-        ) || said.contains("cannot start a host process"),
+        said.contains("its fork server is gone") || said.contains("cannot start a host process"),
         "{said}"
     );
     assert!(!printed.contains("fails with"), "{printed}");

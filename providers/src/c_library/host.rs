@@ -179,6 +179,8 @@ fn greeting(
 /// fork server kill it (a child normally exits at once; a status request comes after
 /// end-of-file). nspsim polls, holding the control channel for one short request at a time.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a fork server whose pipe broke may take to be seen exited ([`ForkServer::gone`]).
+const GONE_GRACE: Duration = Duration::from_millis(500);
 
 /// How long [`ForkServer::fork`] waits for the connection of the child it was told about (it is
 /// queued before the reply, so this is only reached when something else is wrong).
@@ -526,6 +528,21 @@ impl ForkServer {
         self.ask(b'K', seq).unwrap_or(Ended::Unknown)
     }
 
+    /// Whether the fork server process itself has exited: only then is a child's unknown end
+    /// nobody's finding. It may still be exiting when its pipe breaks, hence a short wait; a
+    /// server that is alive but cannot tell (it never knew the child) is not gone.
+    pub fn gone(&self) -> bool {
+        let start = Instant::now();
+        loop {
+            match self.lock().child.try_wait() {
+                Ok(Some(_)) => return true,
+                Ok(None) if start.elapsed() < GONE_GRACE => {}
+                Ok(None) | Err(_) => return false,
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// nspsim is done with the child of fork `seq` (its socket is closed): the server reaps it
     /// when it exits.
     pub fn release(&self, seq: u32) {
@@ -696,6 +713,11 @@ impl Connection {
     /// Kills the child now (a garbled reply).
     pub fn kill(&self) {
         self.server.kill(self.seq);
+    }
+
+    /// Whether the fork server this child came from has exited ([`ForkServer::gone`]).
+    pub fn server_gone(&self) -> bool {
+        self.server.gone()
     }
 
     /// The child's pid (diagnostics and tests; never traced).

@@ -262,7 +262,6 @@ impl CProvider {
                 conn.kill();
                 Dead::Crash(format!("host sent a malformed reply during {what}: {e}"))
             }),
-            // With its fork server gone, nothing tells that the provider's code ended the host.
             Err(CallFailure::Died(Ended::Unknown)) => Err(Dead::Lost(format!(
                 "{} during {what}",
                 Ended::Unknown.describe()
@@ -274,6 +273,12 @@ impl CProvider {
             Err(CallFailure::Garbled(e)) => {
                 Err(Dead::Crash(format!("host sent {e} during {what}")))
             }
+        };
+        // With its fork server gone (it exited), nothing tells that the provider's code ended
+        // the host: no finding. A server that is there but cannot tell is not that case.
+        let reply = match reply {
+            Err(Dead::Lost(detail)) if !conn.server_gone() => Err(Dead::Crash(detail)),
+            other => other,
         };
         let mut reply = match reply {
             Ok(r) => r,

@@ -325,15 +325,25 @@ impl CrashPoints<'_> {
             .max_steps
             .unwrap_or_else(|| nspsim_runtime::sim::world::explore_max_steps(&model));
         let seed = self.seed.or(model.seed).unwrap_or(0);
-        let (tried, failing) = match machinery::crash_points(
+        let (tried, failing) = match machinery::crash_points_within(
             &model,
             providers,
             seed,
             self.strategy,
             max_steps,
             self.jobs,
+            machinery::Bounds::none(),
         ) {
-            Ok(found) => found,
+            // Points after one that could not run could not be judged: none may read as passing.
+            Ok(report) => match report.cannot_run {
+                Some(why) => {
+                    return Err(Error::Run(format!(
+                        "a crash point's run could not run: {why}; crash points stopped after {} runs",
+                        report.runs
+                    )));
+                }
+                None => (report.runs, report.found),
+            },
             Err(f) => {
                 return Ok(CrashPointsOutcome {
                     seed,
@@ -347,7 +357,12 @@ impl CrashPoints<'_> {
         let first_trace = match failing.first() {
             Some(first) => {
                 let trace = machinery::record_crash_point(&model, providers, first, max_steps)
-                    .unwrap_or_default();
+                    .ok_or_else(|| {
+                        Error::Run(
+                            "the first failing crash point could not be run again to record it (its providers could not be built or run)"
+                                .to_string(),
+                        )
+                    })?;
                 let dir = self
                     .output_dir
                     .clone()

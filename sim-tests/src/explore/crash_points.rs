@@ -2,15 +2,17 @@
 //! moves in turn, exhaustively; a failing point is kept as a schedule that records its trace.
 
 use super::seeds::{
-    Findings, Guide, Guided, bare, judge, on_threads, record_moves, run_checked, run_guided,
+    Findings, Guide, Guided, bare, judge, on_threads, record_moves, run_checked, try_run_guided,
 };
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::Pid;
 use nspsim_runtime::registry::Providers;
 use nspsim_runtime::scenario::Scenario;
+use nspsim_runtime::script::RunError;
 use nspsim_runtime::sim::faults::{Fault, FaultPlan};
 use nspsim_runtime::sim::strategy::{Actor, Move, Recording, StepAt, StrategyName};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// What bounds a long phase of exploration (crash points, shrinking) and how it reports: a
@@ -46,6 +48,9 @@ pub struct CrashPointsReport {
     pub found: Vec<CrashPoint>,
     /// The deadline struck before every point was tried.
     pub stopped_early: bool,
+    /// A run that could not start or was abandoned (a provider could not be built or run),
+    /// and why: the points stopped there, since none after it could be judged.
+    pub cannot_run: Option<String>,
 }
 
 /// A crash point: a client process crashed at one scheduling step of a run.
@@ -133,11 +138,15 @@ pub fn crash_points_within(
         max_steps,
         Findings::default(),
     );
-    let Ok((report, findings)) = baseline else {
-        return Ok(CrashPointsReport {
-            runs,
-            ..CrashPointsReport::default()
-        });
+    let (report, findings) = match baseline {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(CrashPointsReport {
+                runs,
+                cannot_run: Some(e.to_string()),
+                ..CrashPointsReport::default()
+            });
+        }
     };
     let events = findings.events;
     // A run that fails by itself would blame every crash after its failure.
@@ -170,44 +179,58 @@ pub fn crash_points_within(
     // back into point order, so it does not depend on `jobs`.
     let next = AtomicU64::new(0);
     let tried = AtomicU64::new(0);
-    let try_point = |&(i, pid, after): &(usize, Pid, usize)| -> Option<CrashPoint> {
-        let crash = Move::Fault(Fault::Crash(pid));
-        let mut schedule = bare(&moves);
-        schedule.insert(after, crash);
-        let guide = Guide::Moves(schedule.clone());
-        let Guided {
-            verdict,
-            moves: made,
-            ..
-        } = run_guided(scenario, providers, seed, guide, max_steps)?;
-        let (signature, detail) = verdict?;
-        // A crash that never struck is not this point's failure.
-        made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {
-            process: scenario.processes[i].name.clone(),
-            after_moves: after,
-            at: where_stood(&moves, after, pid),
-            failure: Failure {
-                seed,
-                signature,
-                detail,
-                plan: FaultPlan::none(),
-                strategy: name,
-                events: 0,
-                max_steps,
-            },
-            schedule,
-        })
-    };
+    let cannot_run: Mutex<Option<(usize, String)>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let try_point =
+        |&(i, pid, after): &(usize, Pid, usize)| -> Result<Option<CrashPoint>, RunError> {
+            let crash = Move::Fault(Fault::Crash(pid));
+            let mut schedule = bare(&moves);
+            schedule.insert(after, crash);
+            let guide = Guide::Moves(schedule.clone());
+            let Guided {
+                verdict,
+                moves: made,
+                ..
+            } = try_run_guided(scenario, providers, seed, guide, max_steps)?;
+            let Some((signature, detail)) = verdict else {
+                return Ok(None);
+            };
+            // A crash that never struck is not this point's failure.
+            Ok(made.iter().any(|(m, _)| *m == crash).then(|| CrashPoint {
+                process: scenario.processes[i].name.clone(),
+                after_moves: after,
+                at: where_stood(&moves, after, pid),
+                failure: Failure {
+                    seed,
+                    signature,
+                    detail,
+                    plan: FaultPlan::none(),
+                    strategy: name,
+                    events: 0,
+                    max_steps,
+                },
+                schedule,
+            }))
+        };
     let workers = jobs.min(points.len()).max(1);
     let mut found: Vec<(usize, CrashPoint)> = on_threads(workers, || {
         let mut mine = Vec::new();
-        while !bounds.expired() {
+        while !bounds.expired() && !stop.load(Ordering::Relaxed) {
             let k = next.fetch_add(1, Ordering::Relaxed) as usize;
             let Some(point) = points.get(k) else {
                 break;
             };
-            if let Some(cp) = try_point(point) {
-                mine.push((k, cp));
+            match try_point(point) {
+                Ok(Some(cp)) => mine.push((k, cp)),
+                Ok(None) => {}
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    let mut first = cannot_run.lock().unwrap_or_else(|p| p.into_inner());
+                    if first.as_ref().is_none_or(|(at, _)| k < *at) {
+                        *first = Some((k, e.to_string()));
+                    }
+                    break;
+                }
             }
             let n = tried.fetch_add(1, Ordering::Relaxed) + 1;
             if n % 16 == 0 || n == total {
@@ -223,6 +246,10 @@ pub fn crash_points_within(
         points: total,
         found: found.into_iter().map(|(_, cp)| cp).collect(),
         stopped_early: tried < total,
+        cannot_run: cannot_run
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|(_, why)| why),
     })
 }
 

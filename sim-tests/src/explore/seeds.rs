@@ -373,7 +373,8 @@ pub(super) struct Guided {
     pub(super) moves: Vec<Taken>,
 }
 
-/// Runs `scenario` under `guide`, recording the moves it makes, and judges it.
+/// Runs `scenario` under `guide`, recording the moves it makes, and judges it; `None` when
+/// it could not run.
 pub(super) fn run_guided(
     scenario: &Scenario,
     providers: &dyn Providers,
@@ -381,6 +382,17 @@ pub(super) fn run_guided(
     guide: Guide,
     max_steps: u64,
 ) -> Option<Guided> {
+    try_run_guided(scenario, providers, seed, guide, max_steps).ok()
+}
+
+/// [`run_guided`], saying why a run could not start or was abandoned.
+pub(super) fn try_run_guided(
+    scenario: &Scenario,
+    providers: &dyn Providers,
+    seed: u64,
+    guide: Guide,
+    max_steps: u64,
+) -> Result<Guided, RunError> {
     let all = FaultPlan::all_always();
     let (inner, seed, plan): (Box<dyn Strategy>, u64, &FaultPlan) = match guide {
         // Faults are offered at every step; the moves decide which strike.
@@ -400,10 +412,9 @@ pub(super) fn run_guided(
         plan,
         max_steps,
         Findings::default(),
-    )
-    .ok()?;
+    )?;
     let events = findings.events;
-    Some(Guided {
+    Ok(Guided {
         verdict: judge(&report, findings),
         events,
         moves: recording.moves,
