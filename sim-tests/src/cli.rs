@@ -1128,8 +1128,8 @@ pub fn explore_cmd(
             // Points after it could not be judged: none may read as passing.
             let _ = writeln!(
                 err,
-                "error: a crash point's run could not run: {why}; crash points stopped after {} runs",
-                report.runs
+                "error: {}",
+                explore::cannot::crash_point(report.runs, why)
             );
             return BAD_INPUT;
         }
@@ -1186,10 +1186,7 @@ pub fn explore_cmd(
         );
         let Some(trace) = explore::record_crash_point(&scenario, providers, first, max_steps)
         else {
-            let _ = writeln!(
-                err,
-                "error: the first failing crash point could not be run again to record it (its providers could not be built or run)"
-            );
+            let _ = writeln!(err, "error: {}", explore::cannot::rerun_crash_point());
             return BAD_INPUT;
         };
         if let Err(e) = write_output(&path, &trace, &args.scenario) {
@@ -1267,7 +1264,7 @@ pub fn explore_cmd(
             }
             Ok(None) => {}
             Err(e) => {
-                let _ = writeln!(err, "error: regression seed {} could not run: {e}", r.seed);
+                let _ = writeln!(err, "error: {}", explore::cannot::regression(r.seed, &e));
                 return BAD_INPUT;
             }
         }
@@ -1351,10 +1348,7 @@ pub fn explore_cmd(
                 shown(&f.signature)
             );
         }
-        let _ = writeln!(
-            err,
-            "error: seed {seed} could not run: {why}; the sweep stopped there, and seeds that could not run are not counted as passing"
-        );
+        let _ = writeln!(err, "error: {}", explore::cannot::sweep(*seed, why));
         return BAD_INPUT;
     }
     // A regression seed inside the range is found again: report it once.
@@ -1403,11 +1397,7 @@ pub fn explore_cmd(
     progress.finish();
     if shrunk.trace.is_empty() {
         // Not even the failing run could be recorded: its providers can no longer be built.
-        let _ = writeln!(
-            err,
-            "error: seed {}'s failure could not be run again (its providers could not be built or run), so it was neither shrunk nor recorded",
-            failure.seed
-        );
+        let _ = writeln!(err, "error: {}", explore::cannot::rerun(failure.seed));
         return BAD_INPUT;
     }
     let path = beside(

@@ -219,10 +219,7 @@ impl Explore<'_> {
                     Ok(Some(f)) => failures.push(f),
                     Ok(None) => {}
                     Err(e) => {
-                        return Err(Error::Run(format!(
-                            "regression seed {} could not run: {e}",
-                            r.seed
-                        )));
+                        return Err(Error::Run(machinery::cannot::regression(r.seed, &e)));
                     }
                 }
             }
@@ -250,9 +247,7 @@ impl Explore<'_> {
             });
         if let Some((seed, why)) = swept.as_ref().and_then(|r| r.cannot_run.as_ref()) {
             // Every later seed would fail to start too, and read as passing.
-            return Err(Error::Run(format!(
-                "seed {seed} could not run: {why}; the sweep stopped there"
-            )));
+            return Err(Error::Run(machinery::cannot::sweep(*seed, why)));
         }
         let (seeds_run, elapsed, found) = swept.map_or((0, Duration::ZERO, Vec::new()), |r| {
             (r.seeds_run, r.elapsed, r.failures)
@@ -293,10 +288,7 @@ impl Explore<'_> {
         );
         if shrunk.trace.is_empty() {
             // Not even the failing run could be recorded: its providers can no longer be built.
-            return Err(Error::Run(format!(
-                "seed {}'s failure could not be run again (its providers could not be built or run), so it was neither shrunk nor recorded",
-                failure.seed
-            )));
+            return Err(Error::Run(machinery::cannot::rerun(failure.seed)));
         }
         let dir = self
             .output_dir

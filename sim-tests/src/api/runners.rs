@@ -337,9 +337,9 @@ impl CrashPoints<'_> {
             // Points after one that could not run could not be judged: none may read as passing.
             Ok(report) => match report.cannot_run {
                 Some(why) => {
-                    return Err(Error::Run(format!(
-                        "a crash point's run could not run: {why}; crash points stopped after {} runs",
-                        report.runs
+                    return Err(Error::Run(machinery::cannot::crash_point(
+                        report.runs,
+                        &why,
                     )));
                 }
                 None => (report.runs, report.found),
@@ -357,12 +357,7 @@ impl CrashPoints<'_> {
         let first_trace = match failing.first() {
             Some(first) => {
                 let trace = machinery::record_crash_point(&model, providers, first, max_steps)
-                    .ok_or_else(|| {
-                        Error::Run(
-                            "the first failing crash point could not be run again to record it (its providers could not be built or run)"
-                                .to_string(),
-                        )
-                    })?;
+                    .ok_or_else(|| Error::Run(machinery::cannot::rerun_crash_point()))?;
                 let dir = self
                     .output_dir
                     .clone()

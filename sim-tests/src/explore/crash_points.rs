@@ -2,7 +2,8 @@
 //! moves in turn, exhaustively; a failing point is kept as a schedule that records its trace.
 
 use super::seeds::{
-    Findings, Guide, Guided, bare, judge, on_threads, record_moves, run_checked, try_run_guided,
+    Findings, Guide, Guided, Unrunnable, bare, judge, on_threads, record_moves, run_checked,
+    try_run_guided,
 };
 use super::{Failure, Taken, client_pid};
 use nspsim_runtime::event::Pid;
@@ -11,8 +12,7 @@ use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::script::RunError;
 use nspsim_runtime::sim::faults::{Fault, FaultPlan};
 use nspsim_runtime::sim::strategy::{Actor, Move, Recording, StepAt, StrategyName};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// What bounds a long phase of exploration (crash points, shrinking) and how it reports: a
@@ -179,8 +179,7 @@ pub fn crash_points_within(
     // back into point order, so it does not depend on `jobs`.
     let next = AtomicU64::new(0);
     let tried = AtomicU64::new(0);
-    let cannot_run: Mutex<Option<(usize, String)>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
+    let unrunnable = Unrunnable::default();
     let try_point =
         |&(i, pid, after): &(usize, Pid, usize)| -> Result<Option<CrashPoint>, RunError> {
             let crash = Move::Fault(Fault::Crash(pid));
@@ -215,7 +214,7 @@ pub fn crash_points_within(
     let workers = jobs.min(points.len()).max(1);
     let mut found: Vec<(usize, CrashPoint)> = on_threads(workers, || {
         let mut mine = Vec::new();
-        while !bounds.expired() && !stop.load(Ordering::Relaxed) {
+        while !bounds.expired() && !unrunnable.met() {
             let k = next.fetch_add(1, Ordering::Relaxed) as usize;
             let Some(point) = points.get(k) else {
                 break;
@@ -224,11 +223,7 @@ pub fn crash_points_within(
                 Ok(Some(cp)) => mine.push((k, cp)),
                 Ok(None) => {}
                 Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    let mut first = cannot_run.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.as_ref().is_none_or(|(at, _)| k < *at) {
-                        *first = Some((k, e.to_string()));
-                    }
+                    unrunnable.meet(k as u64, &e);
                     break;
                 }
             }
@@ -246,10 +241,7 @@ pub fn crash_points_within(
         points: total,
         found: found.into_iter().map(|(_, cp)| cp).collect(),
         stopped_early: tried < total,
-        cannot_run: cannot_run
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .map(|(_, why)| why),
+        cannot_run: unrunnable.into_first().map(|(_, why)| why),
     })
 }
 

@@ -292,8 +292,7 @@ pub fn explore(
     let smallest_failure = AtomicU64::new(u64::MAX);
     let run_count = AtomicU64::new(0);
     let failing = AtomicUsize::new(0);
-    let cannot_run: Mutex<Option<(u64, String)>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
+    let unrunnable = Unrunnable::default();
     // Options are parsed once for the whole range, not once per seed. A provider that cannot
     // be prepared fails every run before it starts, which finds nothing: the callers (the
     // command line, the library API) refuse such a scenario before they get here.
@@ -310,7 +309,7 @@ pub fn explore(
         while let Some(seed) = take() {
             if (!opts.keep_going && seed > smallest_failure.load(Ordering::Relaxed))
                 || deadline.is_some_and(|d| Instant::now() >= d)
-                || stop.load(Ordering::Relaxed)
+                || unrunnable.met()
             {
                 break;
             }
@@ -324,11 +323,7 @@ pub fn explore(
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    let mut first = cannot_run.lock().unwrap_or_else(|p| p.into_inner());
-                    if first.as_ref().is_none_or(|(s, _)| seed < *s) {
-                        *first = Some((seed, e.to_string()));
-                    }
+                    unrunnable.meet(seed, &e);
                     break;
                 }
             }
@@ -347,7 +342,7 @@ pub fn explore(
         seeds_run: run_count.load(Ordering::Relaxed),
         failures,
         elapsed: start.elapsed(),
-        cannot_run: cannot_run.into_inner().unwrap_or_else(|p| p.into_inner()),
+        cannot_run: unrunnable.into_first(),
     }
 }
 
@@ -439,6 +434,36 @@ pub(super) fn bare(moves: &[Taken]) -> Vec<Move> {
     moves.iter().map(|(m, _)| *m).collect()
 }
 
+/// The first run that could not start (or was abandoned) among runs shared out to worker
+/// threads: once one is met, the workers stop, since none after it could be judged and none
+/// may read as passing. "First" is the smallest index met, whatever the threads' timing.
+#[derive(Default)]
+pub(super) struct Unrunnable {
+    met: AtomicBool,
+    first: Mutex<Option<(u64, String)>>,
+}
+
+impl Unrunnable {
+    /// Whether the workers should stop.
+    pub(super) fn met(&self) -> bool {
+        self.met.load(Ordering::Relaxed)
+    }
+
+    /// Run `at` could not run, for `why`.
+    pub(super) fn meet(&self, at: u64, why: &RunError) {
+        self.met.store(true, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        if first.as_ref().is_none_or(|(k, _)| at < *k) {
+            *first = Some((at, why.to_string()));
+        }
+    }
+
+    /// The first run met, and why.
+    pub(super) fn into_first(self) -> Option<(u64, String)> {
+        self.first.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Runs `work` on `jobs` threads (at least one) and gathers what each found.
 pub(super) fn on_threads<T: Send>(jobs: usize, work: impl Fn() -> Vec<T> + Sync) -> Vec<T> {
     std::thread::scope(|scope| {
@@ -450,6 +475,38 @@ pub(super) fn on_threads<T: Send>(jobs: usize, work: impl Fn() -> Vec<T> + Sync)
             .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
+}
+
+/// The sentences the command line and the library API give, alike, when runs cannot be made.
+pub mod cannot {
+    /// A regression seed's run could not start.
+    pub fn regression(seed: u64, why: &impl std::fmt::Display) -> String {
+        format!("regression seed {seed} could not run: {why}")
+    }
+
+    /// A sweep stopped at a seed that could not run.
+    pub fn sweep(seed: u64, why: &str) -> String {
+        format!(
+            "seed {seed} could not run: {why}; the sweep stopped there, and seeds that could not run are not counted as passing"
+        )
+    }
+
+    /// A failure could not be run again to be shrunk and recorded.
+    pub fn rerun(seed: u64) -> String {
+        format!(
+            "seed {seed}'s failure could not be run again (its providers could not be built or run), so it was neither shrunk nor recorded"
+        )
+    }
+
+    /// Crash points stopped at a run that could not run.
+    pub fn crash_point(runs: u64, why: &str) -> String {
+        format!("a crash point's run could not run: {why}; crash points stopped after {runs} runs")
+    }
+
+    /// The first failing crash point could not be run again to be recorded.
+    pub fn rerun_crash_point() -> String {
+        "the first failing crash point could not be run again to record it (its providers could not be built or run)".to_string()
+    }
 }
 
 /// A provider fault as a finding: rule P4 and the sentence reports give it.
