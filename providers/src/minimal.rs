@@ -9,13 +9,13 @@
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`).
 
 use crate::options::EntryOption;
+use crate::table::Table;
 use nspsim_core::provider::{
     AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg,
 };
 use nspsim_core::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The options of both minimal kinds.
@@ -41,8 +41,7 @@ pub struct Minimal {
     stubs: bool,
     /// Shared by every instance built from the same prepared options (read only).
     entries: Arc<[QuerySet]>,
-    lookups: BTreeMap<u64, LookupState>,
-    next_handle: u64,
+    lookups: Table<LookupState>,
 }
 
 impl Minimal {
@@ -68,8 +67,7 @@ impl Minimal {
         Minimal {
             stubs,
             entries,
-            lookups: BTreeMap::new(),
-            next_handle: 0,
+            lookups: Table::default(),
         }
     }
 }
@@ -96,16 +94,11 @@ impl NspV2Provider for Minimal {
         let Some(name) = restrictions.service_instance_name.clone() else {
             return Err(ctx.fail(WsaError::EINVAL));
         };
-        self.next_handle += 1;
-        self.lookups.insert(
-            self.next_handle,
-            LookupState {
-                name,
-                cursor: 0,
-                held_back: false,
-            },
-        );
-        Ok(ProviderLookup(self.next_handle))
+        Ok(ProviderLookup(self.lookups.insert(LookupState {
+            name,
+            cursor: 0,
+            held_back: false,
+        })))
     }
 
     fn lookup_service_next_ex(
@@ -116,7 +109,7 @@ impl NspV2Provider for Minimal {
         flags: LupFlags,
         buffer_len: u32,
     ) {
-        let Some(state) = self.lookups.get_mut(&lookup.0) else {
+        let Some(state) = self.lookups.get_mut(lookup.0) else {
             ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
             return;
         };
@@ -153,7 +146,7 @@ impl NspV2Provider for Minimal {
         ctx: &mut NspContext,
         lookup: ProviderLookup,
     ) -> NspResult<()> {
-        match self.lookups.remove(&lookup.0) {
+        match self.lookups.remove(lookup.0) {
             Some(_) => Ok(()),
             None => Err(ctx.fail(WsaError::INVALID_HANDLE)),
         }

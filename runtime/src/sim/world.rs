@@ -27,6 +27,7 @@
 use super::faults::{Fault, FaultPlan, InjectedFaultKind};
 use super::runnable::{Runnable, Slot};
 use super::strategy::{Actor, Choice, Choices, Strategy};
+use super::timers::Timers;
 use crate::checker::{self, ExpectStep, Got};
 use crate::config::Config;
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
@@ -37,8 +38,7 @@ use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Ou
 pub use crate::script::{RunError, catalog_entry};
 use crate::wsa::QuerySet;
 use crate::{ApiError, Dispatcher, Wake, WakeOutcome};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+
 use std::ops::Range;
 
 /// Virtual time one API call takes.
@@ -142,6 +142,11 @@ enum ThreadState {
     Done,
 }
 
+/// One scripted thread. What deciding whether it can move reads ([`World::slot_state`]) comes
+/// first, in declaration order (`repr(C)`), and the lookup loop's state is boxed: when time
+/// moves on, every waiting thread is looked at, and with thousands of clients a thread that
+/// spans a few cache lines costs a miss for each.
+#[repr(C)]
 struct ThreadRun<'a> {
     pid: Pid,
     tid: Tid,
@@ -149,11 +154,12 @@ struct ThreadRun<'a> {
     steps: &'a [Step],
     pc: usize,
     ready_at: u64,
+    /// The `lookup` step in progress.
+    lookup: Option<Box<LookupLoop>>,
     state: ThreadState,
     /// The outcome of its last call step; `None` before the first, and after a step that
     /// was not run (an `expect` after it is not judged).
     last: Option<Outcome>,
-    lookup: Option<LookupLoop>,
 }
 
 struct ProcRun {
@@ -195,7 +201,7 @@ pub struct World<'a, S: EventSink> {
     dirty: Vec<Slot>,
     /// When slots that are waiting for their time are due, earliest first. An entry whose
     /// slot has since changed is stale, and dropped when it comes up.
-    timers: BinaryHeap<Reverse<(u64, Slot)>>,
+    timers: Timers,
     /// The due time each slot has an entry for in `timers`, so none is pushed twice.
     armed: Vec<Option<u64>>,
     /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
@@ -309,7 +315,7 @@ pub fn run_with<S: EventSink>(
         wakes: Vec::new(),
         runnable: Runnable::default(),
         dirty: Vec::new(),
-        timers: BinaryHeap::new(),
+        timers: Timers::new(),
         armed: Vec::new(),
         process_faults: Runnable::default(),
         thread_starts: Vec::new(),
@@ -438,7 +444,7 @@ impl<'a, S: Observing> World<'a, S> {
             .collect();
         self.runnable = Runnable::new(slots);
         self.armed = vec![None; slots];
-        self.timers = BinaryHeap::with_capacity(slots);
+        self.timers.clear();
         self.dirty = Vec::with_capacity(8);
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
@@ -528,7 +534,7 @@ impl<'a, S: Observing> World<'a, S> {
             && *armed != Some(t)
         {
             *armed = Some(t);
-            self.timers.push(Reverse((t, slot)));
+            self.timers.push(t, slot);
         }
     }
 
@@ -544,7 +550,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn advance(&mut self, t: u64) {
         self.now = t;
         self.d.set_time(t);
-        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+        while let Some((due, slot)) = self.timers.peek() {
             if due > t {
                 break;
             }
@@ -590,7 +596,7 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// The earliest time a ready thread (or a process's exit after a final `sleep`) is due.
     fn next_due(&mut self) -> Option<u64> {
-        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+        while let Some((due, slot)) = self.timers.peek() {
             if due > self.now && self.slot_state(slot).1 == Some(due) {
                 return Some(due);
             }
@@ -723,9 +729,8 @@ impl<'a, S: Observing> World<'a, S> {
         if self.threads[i].lookup.is_none()
             && let Some(lp) = LookupLoop::of(step)
         {
-            self.threads[i].lookup = Some(lp);
+            self.threads[i].lookup = Some(Box::new(lp));
         }
-        // The loop state is large: it is stepped where it lies rather than moved out and back.
         if let Some(lp) = self.threads[i].lookup.as_mut() {
             match lp.step(&mut self.d, pid, tid) {
                 LoopStep::More => self.threads[i].ready_at = self.now + STEP_US,
