@@ -13,6 +13,7 @@ use super::{Rule, Violation};
 use crate::event::{ApiFn, Event, Label, Pid};
 use crate::provider::NspFn;
 use crate::wsa::{Guid, WsaError};
+use smallvec::SmallVec;
 
 pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
     match event {
@@ -272,7 +273,7 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
     if !m.per_wsastartup && remaining > 0 {
         return;
     }
-    let mut providers: Vec<Guid> = m
+    let mut providers: SmallVec<[Guid; 4]> = m
         .sessions_of_pid(pid)
         .into_iter()
         .map(|i| &m.sessions[i])

@@ -10,6 +10,10 @@ use super::{Rule, Violation};
 use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
 use crate::provider::NspFn;
 use crate::wsa::Guid;
+use smallvec::{SmallVec, smallvec};
+
+/// Indices into [`Model::sessions`]: a process's, or one provider's of a process (a few).
+pub(super) type Indices = SmallVec<[usize; 2]>;
 
 #[derive(Debug, Default)]
 pub(super) struct Process {
@@ -20,8 +24,8 @@ pub(super) struct Process {
     pub exited: bool,
     /// Indices into [`Model::sessions`] by provider (a process has sessions with a few),
     /// oldest first: finding a process's sessions does not walk every process's, and they
-    /// sit with the rest of its record.
-    pub sessions: Vec<(Guid, Vec<usize>)>,
+    /// sit with the rest of its record (inline for the usual one provider and two sessions).
+    pub sessions: SmallVec<[(Guid, Indices); 1]>,
 }
 
 #[derive(Debug, Default)]
@@ -73,8 +77,8 @@ pub(super) struct Session {
     /// Reported under L3/L5 already (so the end of the run does not report it again).
     pub reported: bool,
     /// Provider lookup handles opened in this session (closed ones included; the handle
-    /// table says which are still open).
-    pub handles: Vec<Label>,
+    /// table says which are still open). Inline for the usual few.
+    pub handles: SmallVec<[Label; 2]>,
 }
 
 #[derive(Debug)]
@@ -307,7 +311,7 @@ impl Model {
     }
 
     /// Live sessions of (pid, provider), oldest first.
-    pub fn live(&self, pid: Pid, provider: Guid) -> Vec<usize> {
+    pub fn live(&self, pid: Pid, provider: Guid) -> Indices {
         self.live_iter(pid, provider).collect()
     }
 
@@ -320,8 +324,8 @@ impl Model {
     }
 
     /// Every session of `pid` (with any provider, ended or not), oldest first.
-    pub fn sessions_of_pid(&self, pid: Pid) -> Vec<usize> {
-        let mut all: Vec<usize> = self
+    pub fn sessions_of_pid(&self, pid: Pid) -> Indices {
+        let mut all: Indices = self
             .processes
             .get(&pid)
             .into_iter()
@@ -360,7 +364,7 @@ impl Model {
             ended: None,
             retiring: false,
             reported: false,
-            handles: Vec::new(),
+            handles: SmallVec::new(),
         });
         let i = self.sessions.len() - 1;
         // A process the trace never started gets a record here; no rule reads one that has
@@ -368,7 +372,7 @@ impl Model {
         let of = &mut self.process(pid).sessions;
         match of.iter_mut().find(|(p, _)| *p == provider) {
             Some((_, v)) => v.push(i),
-            None => of.push((provider, vec![i])),
+            None => of.push((provider, smallvec![i])),
         }
         i
     }

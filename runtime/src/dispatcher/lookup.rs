@@ -38,6 +38,7 @@ use crate::provider::{AsyncCall, NextExOutput, NspFn, ProviderLookup};
 use crate::trace::QuerySetFields;
 use crate::wsa::{Guid, LupFlags, QuerySet, WsaError, flags::narrow_for_next};
 use serde_json::json;
+use smallvec::SmallVec;
 use std::task::Poll;
 
 /// WSAENOMORE (10102) and WSAECANCELLED (10103) are the older spellings of WSA_E_NO_MORE and
@@ -56,13 +57,17 @@ pub(super) struct ClientLookup {
     pub pid: Pid,
     pub label: Label,
     pub flags: LupFlags,
-    /// The providers whose Begin succeeded, in the order Next asks them.
-    pub members: Vec<Member>,
+    /// The providers whose Begin succeeded, in the order Next asks them (inline for the
+    /// usual one or two).
+    pub members: Members,
     /// The member Next asks now; `members.len()` once every one has ended.
     pub current: usize,
     pub plan: Plan,
     pub pending: Option<PendingNext>,
 }
+
+/// A client lookup's members.
+pub(super) type Members = SmallVec<[Member; 2]>;
 
 /// How a client lookup goes from one provider to the next.
 pub(super) enum Plan {
@@ -161,7 +166,7 @@ impl<S: EventSink> Dispatcher<S> {
         let (members, errors, plan) = match route {
             Route::Authority(order) if !flags.contains(LupFlags::NON_AUTHORITATIVE) => {
                 // S5.2: candidates one at a time, until one's Begin succeeds.
-                let mut unstarted: std::collections::VecDeque<Guid> = order.into();
+                let mut unstarted: std::collections::VecDeque<Guid> = order.into_iter().collect();
                 let mut errors = Vec::new();
                 let mut member = None;
                 while let Some(provider) = unstarted.pop_front() {
@@ -182,7 +187,7 @@ impl<S: EventSink> Dispatcher<S> {
             }
             route => {
                 // S5.3 (and S5.2 with LUP_NON_AUTHORITATIVE): every provider, in order.
-                let mut members = Vec::with_capacity(routed);
+                let mut members = Members::new();
                 let mut errors = Vec::new();
                 for provider in route.providers().iter().copied() {
                     match self.begin_one(pid, provider, restrictions, flags) {

@@ -12,11 +12,14 @@ use crate::event::{ApiFn, Event, EventSink, ExitHow, Fields, Pid, Role, Tid};
 use crate::handles::Handle;
 use crate::wsa::WsaError;
 use serde_json::json;
+use smallvec::{SmallVec, smallvec};
 
 /// The Winsock versions WSAStartup can negotiate, lowest first (S4.1).
 const VERSIONS: [(u8, u8); 5] = [(1, 0), (1, 1), (2, 0), (2, 1), (2, 2)];
 
 /// A simulated process.
+/// Its lists are inline for the usual few entries: a process is looked at on nearly every
+/// call, and with thousands of them each list behind a pointer was another cache miss.
 pub(super) struct Process {
     pub name: String,
     pub role: Role,
@@ -25,11 +28,11 @@ pub(super) struct Process {
     pub startups: u32,
     /// The catalog epoch of the first successful WSAStartup (S2.3).
     pub catalog_epoch: u64,
-    pub threads: Vec<Thread>,
+    pub threads: SmallVec<[Thread; 1]>,
     /// Live sessions, oldest first.
-    pub sessions: Vec<Handle<Session>>,
+    pub sessions: SmallVec<[Handle<Session>; 2]>,
     /// Open client lookup handles, oldest first.
-    pub lookups: Vec<Handle<ClientLookup>>,
+    pub lookups: SmallVec<[Handle<ClientLookup>; 2]>,
 }
 
 /// A thread of a simulated process.
@@ -68,9 +71,9 @@ impl<S: EventSink> Dispatcher<S> {
             alive: true,
             startups: 0,
             catalog_epoch: 0,
-            threads: vec![Thread::default()],
-            sessions: Vec::new(),
-            lookups: Vec::new(),
+            threads: smallvec![Thread::default()],
+            sessions: SmallVec::new(),
+            lookups: SmallVec::new(),
         });
         let pid = Pid(self.processes.len() as u32);
         emit!(
@@ -345,7 +348,7 @@ impl<S: EventSink> Dispatcher<S> {
         }
         self.pump();
         // S4.7: every session still live gets one Rundown, after the exit.
-        let live: Vec<_> = self
+        let live = self
             .process(pid)
             .map(|p| p.sessions.clone())
             .unwrap_or_default();

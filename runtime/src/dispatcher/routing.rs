@@ -13,16 +13,21 @@ use super::Dispatcher;
 use crate::catalog::email_candidates;
 use crate::event::{EventSink, Pid};
 use crate::wsa::{Guid, Namespace, WsaError};
+use smallvec::{SmallVec, smallvec};
+
+/// Providers in routing order: inline for the usual few, since a route is worked out at
+/// every Begin.
+pub(super) type Providers = SmallVec<[Guid; 4]>;
 
 /// Where a client call goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Route {
     /// S5.1/S5.3: every routed provider, in catalog order; each is called.
-    Every(Vec<Guid>),
+    Every(Providers),
     /// S5.2 (and S7.1 for registration): NS_EMAIL authority routing. The candidates in
     /// order, then the providers without NAPI data; asked one at a time unless the lookup says
     /// LUP_NON_AUTHORITATIVE.
-    Authority(Vec<Guid>),
+    Authority(Providers),
 }
 
 impl Route {
@@ -49,9 +54,9 @@ impl<S: EventSink> Dispatcher<S> {
             }
             // S3.3: an installed provider that is not advertised is skipped silently.
             return Ok(Route::Every(if self.is_advertised(id) {
-                vec![id]
+                smallvec![id]
             } else {
-                vec![]
+                Providers::new()
             }));
         }
         // Walked again rather than collected: a route is worked out at every Begin.
@@ -67,7 +72,7 @@ impl<S: EventSink> Dispatcher<S> {
             && let Some(order) =
                 email_candidates(routed().map(|e| &e.entry), name.unwrap_or("")).order()
         {
-            return Ok(Route::Authority(order));
+            return Ok(Route::Authority(Providers::from_vec(order)));
         }
         Ok(Route::Every(routed().map(|e| e.entry.id).collect()))
     }

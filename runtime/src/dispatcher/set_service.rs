@@ -11,12 +11,12 @@ use super::Dispatcher;
 use super::api::{ApiResult, Wake, WakeOutcome};
 use super::async_call::{AsyncRecord, Waiter, Waiting};
 use super::nsp_call::{NspCall, NspReturn};
-use super::routing::Route;
+use super::routing::{Providers, Route};
 use crate::event::{ApiFn, EventSink, Fields, Pid, Tid};
 use crate::handles::Handle;
 use crate::provider::{AsyncCall, NspFn};
 use crate::trace::QuerySetFields;
-use crate::wsa::{Guid, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
+use crate::wsa::{QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde_json::json;
 use std::task::Poll;
 
@@ -25,7 +25,7 @@ pub(super) struct SetServiceState {
     pub info: QuerySet,
     pub op: SetServiceOp,
     pub flags: SetServiceFlags,
-    pub routed: Vec<Guid>,
+    pub routed: Providers,
     pub next: usize,
     /// S5.2/S7.1 authority routing: the first success ends the call.
     pub first_success_only: bool,

@@ -195,6 +195,8 @@ pub struct World<'a, S: EventSink> {
     faults_injected: u64,
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
+    /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
+    spare_loops: Vec<Box<LookupLoop>>,
     /// The threads and exits that can move now (slots: threads, then one exit per process).
     runnable: Runnable,
     /// Slots whose state changed during the current step, to bring `runnable` up to date.
@@ -313,6 +315,7 @@ pub fn run_with<S: EventSink>(
         emitted: 0,
         faults_injected: 0,
         wakes: Vec::new(),
+        spare_loops: Vec::new(),
         runnable: Runnable::default(),
         dirty: Vec::new(),
         timers: Timers::new(),
@@ -729,14 +732,23 @@ impl<'a, S: Observing> World<'a, S> {
         if self.threads[i].lookup.is_none()
             && let Some(lp) = LookupLoop::of(step)
         {
-            self.threads[i].lookup = Some(Box::new(lp));
+            let boxed = match self.spare_loops.pop() {
+                Some(mut room) => {
+                    *room = lp;
+                    room
+                }
+                None => Box::new(lp),
+            };
+            self.threads[i].lookup = Some(boxed);
         }
         if let Some(lp) = self.threads[i].lookup.as_mut() {
             match lp.step(&mut self.d, pid, tid) {
                 LoopStep::More => self.threads[i].ready_at = self.now + STEP_US,
                 LoopStep::Waiting => self.threads[i].state = ThreadState::Waiting,
                 LoopStep::Done(outcome) => {
-                    self.threads[i].lookup = None;
+                    if let Some(room) = self.threads[i].lookup.take() {
+                        self.spare_loops.push(room);
+                    }
                     self.finish_step(i, outcome);
                 }
             }
