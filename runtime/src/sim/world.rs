@@ -196,6 +196,7 @@ pub struct World<'a, S: EventSink> {
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
     /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
+    #[allow(clippy::vec_box, reason = "the boxes are what is kept: a thread holds one")]
     spare_loops: Vec<Box<LookupLoop>>,
     /// The threads and exits that can move now (slots: threads, then one exit per process).
     runnable: Runnable,
