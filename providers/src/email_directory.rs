@@ -36,7 +36,7 @@
 //! A [`Bug`] turns the provider into one with a real-world ordering bug (the `buggy` kind).
 
 use crate::options::{CompletionMode, EntryOption, domain_of};
-use crate::table::Table;
+use nspsim_core::handles::{Handle, HandleTable};
 use nspsim_core::provider::{
     AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg, WorkToken,
@@ -170,7 +170,7 @@ pub struct EmailDirectory {
     /// freed too early).
     directory: Option<BTreeMap<String, QuerySet>>,
     sessions: BTreeMap<u64, SessionState>,
-    lookups: Table<LookupState>,
+    lookups: HandleTable<LookupState>,
     deferred: BTreeMap<u64, Deferred>,
     next_session: u64,
     next_token: u64,
@@ -190,7 +190,7 @@ impl EmailDirectory {
             bug: None,
             directory: None,
             sessions: BTreeMap::new(),
-            lookups: Table::default(),
+            lookups: HandleTable::new(),
             deferred: BTreeMap::new(),
             next_session: 0,
             next_token: 0,
@@ -267,7 +267,7 @@ impl EmailDirectory {
         flags: LupFlags,
         buffer: u32,
     ) {
-        if !self.lookups.contains(handle) {
+        if !self.lookups.contains(Handle::from_raw(handle)) {
             if self.bug == Some(Bug::CompleteAfterEnd) {
                 panic!("complete-after-end: NextEx completed from a lookup handle freed by End");
             }
@@ -279,8 +279,10 @@ impl EmailDirectory {
             return;
         }
         // The handle and the directory at once: the result is borrowed, not copied.
-        let (Some(lookup), Some(directory)) = (self.lookups.get_mut(handle), &self.directory)
-        else {
+        let (Some(lookup), Some(directory)) = (
+            self.lookups.get_mut(Handle::from_raw(handle)),
+            &self.directory,
+        ) else {
             return;
         };
         lookup.pending = None;
@@ -399,7 +401,7 @@ impl EmailDirectory {
     }
 
     fn free_handle(&mut self, ctx: &mut NspContext, handle: u64) {
-        if let Some(lookup) = self.lookups.remove(handle) {
+        if let Some(lookup) = self.lookups.remove(Handle::from_raw(handle)) {
             if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(&s)) {
                 session.handles.retain(|h| *h != handle);
             }
@@ -469,13 +471,16 @@ impl NspV2Provider for EmailDirectory {
         if !self.serves(name) {
             return Err(ctx.fail(WsaError::SERVICE_NOT_FOUND));
         }
-        let handle = self.lookups.insert(LookupState {
-            session: session.map(|s| s.raw()),
-            key: name.to_ascii_lowercase(),
-            cursor: 0,
-            held_back: false,
-            pending: None,
-        });
+        let handle = self
+            .lookups
+            .insert(LookupState {
+                session: session.map(|s| s.raw()),
+                key: name.to_ascii_lowercase(),
+                cursor: 0,
+                held_back: false,
+                pending: None,
+            })
+            .to_raw();
         if let Some(s) = self.sessions.get_mut(&key) {
             s.handles.push(handle);
         }
@@ -493,7 +498,7 @@ impl NspV2Provider for EmailDirectory {
         match self.options.completion {
             CompletionMode::Inline => self.answer(ctx, call, lookup.0, flags, buffer_len),
             CompletionMode::Deferred => {
-                if !self.lookups.contains(lookup.0) {
+                if !self.lookups.contains(Handle::from_raw(lookup.0)) {
                     ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
                     return;
                 }
@@ -506,21 +511,25 @@ impl NspV2Provider for EmailDirectory {
                         buffer: buffer_len,
                     },
                 );
-                if let Some(l) = self.lookups.get_mut(lookup.0) {
+                if let Some(l) = self.lookups.get_mut(Handle::from_raw(lookup.0)) {
                     l.pending = Some(Pending {
                         call,
                         token: Some(token),
                     });
                 }
             }
-            CompletionMode::UntilCancelled => match self.lookups.get_mut(lookup.0) {
-                // Held: End on the handle, or the end of its session, cancels it.
-                Some(l) if l.pending.is_none() => l.pending = Some(Pending { call, token: None }),
-                // The dispatcher never sends a second Next while one is pending (§13); a
-                // provider answers one anyway rather than lose the first.
-                Some(_) => ctx.complete_async_call(call, Err(WsaError::EINVAL)),
-                None => ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE)),
-            },
+            CompletionMode::UntilCancelled => {
+                match self.lookups.get_mut(Handle::from_raw(lookup.0)) {
+                    // Held: End on the handle, or the end of its session, cancels it.
+                    Some(l) if l.pending.is_none() => {
+                        l.pending = Some(Pending { call, token: None })
+                    }
+                    // The dispatcher never sends a second Next while one is pending (§13); a
+                    // provider answers one anyway rather than lose the first.
+                    Some(_) => ctx.complete_async_call(call, Err(WsaError::EINVAL)),
+                    None => ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE)),
+                }
+            }
         }
     }
 
@@ -529,7 +538,7 @@ impl NspV2Provider for EmailDirectory {
         ctx: &mut NspContext,
         lookup: ProviderLookup,
     ) -> NspResult<()> {
-        if !self.lookups.contains(lookup.0) {
+        if !self.lookups.contains(Handle::from_raw(lookup.0)) {
             return Err(ctx.fail(WsaError::INVALID_HANDLE));
         }
         self.free_handle(ctx, lookup.0);

@@ -17,7 +17,6 @@ pub mod email_directory;
 pub mod faulty;
 pub mod minimal;
 pub mod options;
-mod table;
 
 use email_directory::{Bug, EmailDirectory, EmailOptions};
 use faulty::{Faulty, FaultyOptions};

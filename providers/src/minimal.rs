@@ -9,7 +9,7 @@
 //! Options: `entries` (array of `{ name, addrs, comment, blob }`).
 
 use crate::options::EntryOption;
-use crate::table::Table;
+use nspsim_core::handles::{Handle, HandleTable};
 use nspsim_core::provider::{
     AsyncCall, HeldState, NextExOutput, NspContext, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg,
@@ -41,7 +41,7 @@ pub struct Minimal {
     stubs: bool,
     /// Shared by every instance built from the same prepared options (read only).
     entries: Arc<[QuerySet]>,
-    lookups: Table<LookupState>,
+    lookups: HandleTable<LookupState>,
 }
 
 impl Minimal {
@@ -67,7 +67,7 @@ impl Minimal {
         Minimal {
             stubs,
             entries,
-            lookups: Table::default(),
+            lookups: HandleTable::new(),
         }
     }
 }
@@ -94,11 +94,12 @@ impl NspV2Provider for Minimal {
         let Some(name) = restrictions.service_instance_name.clone() else {
             return Err(ctx.fail(WsaError::EINVAL));
         };
-        Ok(ProviderLookup(self.lookups.insert(LookupState {
+        let handle = self.lookups.insert(LookupState {
             name,
             cursor: 0,
             held_back: false,
-        })))
+        });
+        Ok(ProviderLookup(handle.to_raw()))
     }
 
     fn lookup_service_next_ex(
@@ -109,7 +110,7 @@ impl NspV2Provider for Minimal {
         flags: LupFlags,
         buffer_len: u32,
     ) {
-        let Some(state) = self.lookups.get_mut(lookup.0) else {
+        let Some(state) = self.lookups.get_mut(Handle::from_raw(lookup.0)) else {
             ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
             return;
         };
@@ -146,7 +147,7 @@ impl NspV2Provider for Minimal {
         ctx: &mut NspContext,
         lookup: ProviderLookup,
     ) -> NspResult<()> {
-        match self.lookups.remove(lookup.0) {
+        match self.lookups.remove(Handle::from_raw(lookup.0)) {
             Some(_) => Ok(()),
             None => Err(ctx.fail(WsaError::INVALID_HANDLE)),
         }

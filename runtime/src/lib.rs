@@ -11,14 +11,13 @@
 //!   [`handles`] (generation-checked handle tables).
 //! - What leaves the dispatcher: [`event`].
 
-pub use nspsim_core::{provider, wsa};
+pub use nspsim_core::{handles, provider, wsa};
 
 pub mod catalog;
 pub mod checker;
 pub mod config;
 pub mod dispatcher;
 pub mod event;
-pub mod handles;
 pub mod live;
 pub mod registry;
 pub mod scenario;

@@ -593,7 +593,8 @@ pub fn build(
 #[derive(Clone, Debug)]
 pub struct Started<'a> {
     pub pid: Pid,
-    pub name: String,
+    /// Borrowed from the scenario, like the scripts.
+    pub name: &'a str,
     pub role: Role,
     /// Implicit hosts stay up when their (empty) script is over.
     pub stays_up: bool,
@@ -627,8 +628,9 @@ pub fn set_up<'a, S: EventSink>(
     let implicit = scenario.implicit_hosts();
     let mut started =
         Vec::with_capacity(scenario.hosts.len() + implicit.len() + scenario.processes.len());
+    d.reserve_processes(started.capacity());
     let mut start = |d: &mut Dispatcher<S>,
-                     name: &str,
+                     name: &'a str,
                      role: Role,
                      stays_up: bool,
                      scripts: Vec<&'a [Step]>| {
@@ -647,7 +649,7 @@ pub fn set_up<'a, S: EventSink>(
             .collect();
         started.push(Started {
             pid,
-            name: name.to_string(),
+            name,
             role,
             stays_up,
             threads,

@@ -122,6 +122,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod handles;
 pub mod provider;
 pub mod registry;
 pub mod wsa;

@@ -132,7 +132,10 @@ pub fn run_live<S: EventSink>(
             message: e.to_string(),
         })?;
     let mut alive: BTreeMap<Pid, (usize, bool)> = BTreeMap::new(); // threads left, stays up
-    let pids: Vec<(String, Pid)> = started.iter().map(|p| (p.name.clone(), p.pid)).collect();
+    let pids: Vec<(String, Pid)> = started
+        .iter()
+        .map(|p| (p.name.to_string(), p.pid))
+        .collect();
     for p in &started {
         alive.insert(p.pid, (p.threads.len(), p.stays_up));
         if p.stays_up {
@@ -141,7 +144,7 @@ pub fn run_live<S: EventSink>(
         for (tid, steps) in &p.threads {
             runtime.spawn(client(
                 p.pid,
-                p.name.clone(),
+                p.name.to_string(),
                 *tid,
                 steps.to_vec(),
                 scenario.providers.clone(),

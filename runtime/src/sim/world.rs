@@ -162,8 +162,9 @@ struct ThreadRun<'a> {
     last: Option<Outcome>,
 }
 
-struct ProcRun {
-    name: String,
+struct ProcRun<'a> {
+    /// Borrowed from the scenario.
+    name: &'a str,
     /// Its threads' indices in [`World::threads`] (a process's threads are listed together).
     threads: Range<usize>,
     role: Role,
@@ -186,7 +187,7 @@ pub struct World<'a, S: EventSink> {
     providers: &'a dyn Providers,
     d: Dispatcher<S>,
     threads: Vec<ThreadRun<'a>>,
-    procs: Vec<ProcRun>,
+    procs: Vec<ProcRun<'a>>,
     now: u64,
     report: RunReport,
     emitted: u64,
@@ -196,7 +197,10 @@ pub struct World<'a, S: EventSink> {
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
     /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
-    #[allow(clippy::vec_box, reason = "the boxes are what is kept: a thread holds one")]
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes are what is kept: a thread holds one"
+    )]
     spare_loops: Vec<Box<LookupLoop>>,
     /// The threads and exits that can move now (slots: threads, then one exit per process).
     runnable: Runnable,
@@ -572,11 +576,11 @@ impl<'a, S: Observing> World<'a, S> {
         }
     }
 
-    fn proc_mut(&mut self, pid: Pid) -> Option<&mut ProcRun> {
+    fn proc_mut(&mut self, pid: Pid) -> Option<&mut ProcRun<'a>> {
         self.procs.get_mut((pid.0 as usize).checked_sub(1)?)
     }
 
-    fn proc(&self, pid: Pid) -> Option<&ProcRun> {
+    fn proc(&self, pid: Pid) -> Option<&ProcRun<'a>> {
         self.procs.get((pid.0 as usize).checked_sub(1)?)
     }
 
@@ -771,7 +775,7 @@ impl<'a, S: Observing> World<'a, S> {
             Performed::NotRun(reason) => {
                 if self.faults_injected == 0 {
                     let t = &self.threads[i];
-                    let name = self.proc(pid).map_or("?", |p| p.name.as_str());
+                    let name = self.proc(pid).map_or("?", |p| p.name);
                     let v = checker::step_not_run_violation(pid, name, tid, t.pc + 1, &reason);
                     self.report.expect_failures.push(v.detail.clone());
                     self.d.record_external(v.into_event());
@@ -874,7 +878,7 @@ impl<'a, S: Observing> World<'a, S> {
         };
         let step = ExpectStep {
             pid: t.pid,
-            process: self.proc(t.pid).map_or("?", |p| p.name.as_str()),
+            process: self.proc(t.pid).map_or("?", |p| p.name),
             tid: t.tid,
             step: t.pc + 1,
             expect,
@@ -922,7 +926,7 @@ impl<'a, S: Observing> World<'a, S> {
         for t in &self.threads {
             let alive = self.proc(t.pid).is_some_and(|p| p.alive);
             if alive && t.state == ThreadState::Waiting {
-                let name = self.proc(t.pid).map_or("?", |p| p.name.as_str());
+                let name = self.proc(t.pid).map_or("?", |p| p.name);
                 self.report.stuck.push(format!(
                     "pid {} ({name}) thread {} still waits for an async call that was never completed",
                     t.pid.0, t.tid.0

@@ -1,5 +1,11 @@
 //! Handle tables: `slab` storage with a generation beside each slot (S5.7).
 //!
+//! The dispatcher keeps its client lookup handles, sessions and async calls in these, and a
+//! provider may keep its lookup handles in one too (the mock providers do): a provider's
+//! handle is an opaque 64-bit value ([`Handle::to_raw`]), and a table finds its state in O(1)
+//! however many clients have lookups open, where a search tree keyed by handle took a few
+//! cache misses per call.
+//!
 //! `slab` hands freed keys back LIFO, so a key alone would name a new object after the old one
 //! was freed. A [`Handle`] is the key plus the generation the slot had when the object was
 //! inserted; a handle whose generation no longer matches (closed, stale) or whose key was never
@@ -93,9 +99,28 @@ impl<T> Default for HandleTable<T> {
     }
 }
 
+impl<T: std::fmt::Debug> std::fmt::Debug for HandleTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Issue order, so that two equal runs print alike.
+        f.debug_map()
+            .entries(
+                self.handles()
+                    .into_iter()
+                    .filter_map(|h| Some((h, self.get(h)?))),
+            )
+            .finish()
+    }
+}
+
 impl<T> HandleTable<T> {
+    /// An empty table.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes room for `additional` more values without growing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional);
     }
 
     /// Stores `value` and returns its fresh handle.
@@ -119,6 +144,7 @@ impl<T> HandleTable<T> {
             .map(|slot| &slot.value)
     }
 
+    /// [`HandleTable::get`], to change the value.
     pub fn get_mut(&mut self, h: Handle<T>) -> Option<&mut T> {
         self.slots
             .get_mut(h.key as usize)
@@ -132,6 +158,7 @@ impl<T> HandleTable<T> {
         Some(self.slots.remove(h.key as usize).value)
     }
 
+    /// Whether `h` is live.
     pub fn contains(&self, h: Handle<T>) -> bool {
         self.get(h).is_some()
     }
@@ -141,10 +168,12 @@ impl<T> HandleTable<T> {
         self.issued
     }
 
+    /// How many values are live.
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// Whether no value is live.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
