@@ -12,7 +12,7 @@ use crate::checker::{Answer, CallCounts};
 use crate::event::{ApiFn, CompletionOutcome, Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::NspV2Provider;
 use crate::registry::Providers;
-use crate::scenario::{NextBuffer, NextCount, ProviderSpec, Scenario, Step, Target};
+use crate::scenario::{NextBuffer, NextCount, ProcessSpec, ProviderSpec, Scenario, Step, Target};
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
 use crate::{ApiError, Dispatcher, LookupHandle};
 use std::collections::BTreeMap;
@@ -674,9 +674,17 @@ pub fn set_up<'a, S: EventSink>(
             let _ = d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
         }
     }
+    // Processes made by one template run equal scripts: each reads the first one's copy, so
+    // that thousands of clients share one script in the cache instead of thousands.
+    let mut shared: Option<&'a ProcessSpec> = None;
     for p in &scenario.processes {
-        let mut scripts: Vec<&'a [Step]> = vec![&p.steps];
-        scripts.extend(p.threads.iter().map(|t| &t.steps[..]));
+        let script = match shared {
+            Some(q) if q.steps == p.steps && q.threads == p.threads => q,
+            _ => p,
+        };
+        shared = Some(script);
+        let mut scripts: Vec<&'a [Step]> = vec![&script.steps];
+        scripts.extend(script.threads.iter().map(|t| &t.steps[..]));
         start(d, &p.name, Role::Client, false, scripts);
     }
     Ok(started)
