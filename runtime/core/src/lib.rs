@@ -8,6 +8,9 @@
 //!   and deferred work the scheduler decides when to run).
 //! - [`registry`]: a [`ProviderKind`] names a provider, documents its options and builds
 //!   instances; a [`Registry`] holds the kinds a scenario may name with `kind = "…"`.
+//! - [`handles`]: a table that issues generation-checked handles, O(1) by handle: a place
+//!   for a provider's per-lookup state that refuses a handle already freed (the dispatcher
+//!   keeps its own handles in these, and so do the mock providers).
 //!
 //! A provider never starts threads: a completion it wants to deliver later is a
 //! [`NspContext::defer`] request, and the simulator (or live mode's host thread) picks the

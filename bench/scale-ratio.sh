@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Exploration's cost per event at 3, 250 and 2,500 clients (issue 16): `nspsim explore --jobs 1
+# --faults crash` over bench/clients-10000.toml's lifecycle with `count` set to each size,
+# random and PCT, the sizes alternating ROUNDS times in this one invocation. Prints events/s
+# (best and median) per size and the ratio of the 3-client figure to each.
+#
+# Events per seed are counted once per size from a fault-free `nspsim run` (its trace's `end`
+# line), so every size is normalised the same way; injected crashes make a seed somewhat
+# shorter at every size.
+#
+# At 2,500 clients a run's state no longer fits in a core's cache, so that figure depends on
+# what else shares the last-level cache: on a shared (virtual) machine it can swing by half
+# between minutes while the 3-client figure stays put. Best-of is the figure least disturbed
+# by neighbours; compare binaries in one invocation (BINS="old new"), never across runs.
+#
+# Override ROUNDS, STRATEGIES ("random pct"), BINS (nspsim binaries; default: a release build
+# of this checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+STRATEGIES=${STRATEGIES:-random pct}
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+if [[ -z ${BINS:-} ]]; then
+  cargo build --release --quiet -p nspsim
+  BINS=$TARGET/release/nspsim
+fi
+TMP=$(mktemp -d /tmp/scale-ratio.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# size -> seeds per run (about two seconds each: `explore` prints its time to 10 ms)
+sizes=(3 250 2500)
+declare -A seeds=([3]=150000 [250]=2000 [2500]=60)
+declare -A events
+first=${BINS%% *}
+for n in "${sizes[@]}"; do
+  sed "s/^count = 10000$/count = $n/; s/^name = \"clients-10000\"$/name = \"c$n\"/" \
+    bench/clients-10000.toml >"$TMP/c$n.toml"
+  "$first" run "$TMP/c$n.toml" --seed 1 -q --trace "$TMP/c$n.jsonl" >/dev/null
+  events[$n]=$(tail -n 1 "$TMP/c$n.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
+  [[ -n ${events[$n]} ]] || { echo "no end line in the $n-client trace" >&2; exit 1; }
+done
+
+for strategy in $STRATEGIES; do
+  declare -A times=()
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for bin in $BINS; do
+      for n in "${sizes[@]}"; do
+        out=$("$bin" explore "$TMP/c$n.toml" --seeds "0..${seeds[$n]}" --jobs 1 \
+          --faults crash --strategy "$strategy" 2>&1)
+        t=$(sed -n 's/.* seeds in \([0-9.]*\) s.*/\1/p' <<<"$out" | tail -n 1)
+        [[ -n $t ]] || { echo "explore printed no time:" >&2; echo "$out" >&2; exit 1; }
+        times[$bin,$n]="${times[$bin,$n]:-} $t"
+      done
+    done
+  done
+  for bin in $BINS; do
+    echo "$strategy, $bin:"
+    for n in "${sizes[@]}"; do
+      echo "$n ${seeds[$n]} ${events[$n]} ${times[$bin,$n]}"
+    done | awk '
+      function sort(a, k,   i, j, x) { for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
+      {
+        k = 0; for (i = 4; i <= NF; i++) t[++k] = $i; sort(t, k)
+        best = $2 * $3 / t[1]; med = $2 * $3 / t[int((k + 1) / 2)]
+        if (NR == 1) { b3 = best; m3 = med }
+        printf "  %5d clients: %6.2f M events/s best, %6.2f median; 3-client figure / this: %.2f best, %.2f median\n", $1, best / 1e6, med / 1e6, b3 / best, m3 / med
+      }'
+  done
+  unset times
+done
