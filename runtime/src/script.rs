@@ -720,3 +720,52 @@ mod napi_tests {
         assert_eq!(plain.napi(), None);
     }
 }
+
+#[cfg(test)]
+mod set_up_tests {
+    use super::*;
+    use crate::NullSink;
+    use crate::registry::Registry;
+
+    const TEMPLATE: &str = r#"
+name = "t"
+[[process]]
+name = "c-{i}"
+count = 3
+steps = [ { op = "startup" }, { op = "cleanup" } ]
+"#;
+
+    fn started_scripts(scenario: &Scenario) -> Vec<*const [Step]> {
+        let mut d = Dispatcher::new(crate::sim::world::config_of(scenario), NullSink);
+        let started = set_up(&mut d, scenario, &Registry::new()).expect("sets up");
+        started
+            .iter()
+            .map(|p| std::ptr::from_ref(p.threads[0].1))
+            .collect()
+    }
+
+    #[test]
+    fn clients_of_one_template_read_one_copy_of_their_script() {
+        let scenario =
+            crate::scenario::parse("t.toml", TEMPLATE, &Registry::new()).expect("parses");
+        let scripts = started_scripts(&scenario);
+        assert_eq!(scripts.len(), 3);
+        assert!(scripts.iter().all(|s| std::ptr::eq(*s, scripts[0])));
+    }
+
+    #[test]
+    fn a_client_whose_script_was_changed_reads_its_own() {
+        let mut scenario =
+            crate::scenario::parse("t.toml", TEMPLATE, &Registry::new()).expect("parses");
+        scenario.processes[1].steps.pop();
+        let mut d = Dispatcher::new(crate::sim::world::config_of(&scenario), NullSink);
+        let started = set_up(&mut d, &scenario, &Registry::new()).expect("sets up");
+        for (p, spec) in started.iter().zip(&scenario.processes) {
+            assert_eq!(p.threads[0].1, &spec.steps[..], "{}", p.name);
+        }
+        assert!(!std::ptr::eq(
+            started[1].threads[0].1,
+            started[0].threads[0].1
+        ));
+    }
+}
