@@ -21,8 +21,8 @@
 //!   seed, strategy) fixes the run, byte for byte.
 //! - A step costs the same with 3 processes as with 10,000: which threads, exits and faults
 //!   can move is kept up to date as they change ([`super::runnable`]; the slots a step touched
-//!   are refreshed at its end, and threads waiting for their time sit in a timer heap), never
-//!   rebuilt by walking every thread.
+//!   are refreshed at its end, and threads waiting for their time sit in a timer queue,
+//!   [`super::timers`]), never rebuilt by walking every thread.
 
 use super::faults::{Fault, FaultPlan, InjectedFaultKind};
 use super::runnable::{Runnable, Slot};
