@@ -28,36 +28,41 @@ fi
 TMP=$(mktemp -d /tmp/scale-ratio.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-# size -> seeds per run (about two seconds each: `explore` prints its time to 10 ms)
+# Sizes, and seeds per run for each (about two seconds each: `explore` prints its time to
+# 10 ms). Plain arrays, indexed alike: macOS's bash 3.2 has no associative ones.
 sizes=(3 250 2500)
-declare -A seeds=([3]=150000 [250]=2000 [2500]=60)
-declare -A events
-first=${BINS%% *}
-for n in "${sizes[@]}"; do
+seeds=(150000 2000 60)
+events=()
+bins=($BINS)
+for i in "${!sizes[@]}"; do
+  n=${sizes[$i]}
   sed "s/^count = 10000$/count = $n/; s/^name = \"clients-10000\"$/name = \"c$n\"/" \
     bench/clients-10000.toml >"$TMP/c$n.toml"
-  "$first" run "$TMP/c$n.toml" --seed 1 -q --trace "$TMP/c$n.jsonl" >/dev/null
-  events[$n]=$(tail -n 1 "$TMP/c$n.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
-  [[ -n ${events[$n]} ]] || { echo "no end line in the $n-client trace" >&2; exit 1; }
+  "${bins[0]}" run "$TMP/c$n.toml" --seed 1 -q --trace "$TMP/c$n.jsonl" >/dev/null
+  events[$i]=$(tail -n 1 "$TMP/c$n.jsonl" | sed -n 's/.*"events":\([0-9]*\).*/\1/p')
+  [[ -n ${events[$i]} ]] || { echo "no end line in the $n-client trace" >&2; exit 1; }
 done
 
 for strategy in $STRATEGIES; do
-  declare -A times=()
+  # times[b * 3 + i]: binary b's run times at size i, space-separated.
+  times=()
   for ((r = 1; r <= ROUNDS; r++)); do
-    for bin in $BINS; do
-      for n in "${sizes[@]}"; do
-        out=$("$bin" explore "$TMP/c$n.toml" --seeds "0..${seeds[$n]}" --jobs 1 \
+    for b in "${!bins[@]}"; do
+      for i in "${!sizes[@]}"; do
+        n=${sizes[$i]}
+        out=$("${bins[$b]}" explore "$TMP/c$n.toml" --seeds "0..${seeds[$i]}" --jobs 1 \
           --faults crash --strategy "$strategy" 2>&1)
         t=$(sed -n 's/.* seeds in \([0-9.]*\) s.*/\1/p' <<<"$out" | tail -n 1)
         [[ -n $t ]] || { echo "explore printed no time:" >&2; echo "$out" >&2; exit 1; }
-        times[$bin,$n]="${times[$bin,$n]:-} $t"
+        k=$((b * ${#sizes[@]} + i))
+        times[$k]="${times[$k]:-} $t"
       done
     done
   done
-  for bin in $BINS; do
-    echo "$strategy, $bin:"
-    for n in "${sizes[@]}"; do
-      echo "$n ${seeds[$n]} ${events[$n]} ${times[$bin,$n]}"
+  for b in "${!bins[@]}"; do
+    echo "$strategy, ${bins[$b]}:"
+    for i in "${!sizes[@]}"; do
+      echo "${sizes[$i]} ${seeds[$i]} ${events[$i]} ${times[$((b * ${#sizes[@]} + i))]}"
     done | awk '
       function sort(a, k,   i, j, x) { for (i = 2; i <= k; i++) { x = a[i]; for (j = i - 1; j > 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
       {
@@ -67,5 +72,4 @@ for strategy in $STRATEGIES; do
         printf "  %5d clients: %6.2f M events/s best, %6.2f median; 3-client figure / this: %.2f best, %.2f median\n", $1, best / 1e6, med / 1e6, b3 / best, m3 / med
       }'
   done
-  unset times
 done
