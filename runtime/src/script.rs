@@ -626,9 +626,9 @@ pub fn set_up<'a, S: EventSink>(
         }
     }
     let implicit = scenario.implicit_hosts();
-    let mut started =
-        Vec::with_capacity(scenario.hosts.len() + implicit.len() + scenario.processes.len());
-    d.reserve_processes(started.capacity());
+    let processes = scenario.hosts.len() + implicit.len() + scenario.processes.len();
+    let mut started = Vec::with_capacity(processes);
+    d.reserve_processes(processes);
     let mut start = |d: &mut Dispatcher<S>,
                      name: &'a str,
                      role: Role,
@@ -674,8 +674,9 @@ pub fn set_up<'a, S: EventSink>(
             let _ = d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
         }
     }
-    // Processes made by one template run equal scripts: each reads the first one's copy, so
-    // that thousands of clients share one script in the cache instead of thousands.
+    // Consecutive processes with equal scripts (those one template made, unless a shrinker
+    // changed some) read the first one's copy, so that thousands of clients share one script
+    // in the cache instead of thousands.
     let mut shared: Option<&'a ProcessSpec> = None;
     for p in &scenario.processes {
         let script = match shared {

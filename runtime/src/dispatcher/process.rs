@@ -63,7 +63,6 @@ pub fn version_text(v: (u8, u8)) -> String {
 }
 
 impl<S: EventSink> Dispatcher<S> {
-    /// Starts a process with one thread (tid 1).
     /// Makes room for `n` more processes and a session and a lookup each, so that a run that
     /// starts thousands does not copy its tables as they grow.
     pub fn reserve_processes(&mut self, n: usize) {
@@ -72,6 +71,7 @@ impl<S: EventSink> Dispatcher<S> {
         self.lookups.reserve(n);
     }
 
+    /// Starts a process with one thread (tid 1).
     pub fn create_process(&mut self, name: &str, role: Role) -> Pid {
         self.processes.push(Process {
             name: name.to_string(),
