@@ -20,7 +20,9 @@ pub(super) struct AsyncRecord {
     provider: Guid,
     label: Label,
     waiter: Option<Waiter>,
-    output: Option<NextExOutput>,
+    /// Boxed: a record is moved into and out of its table once per call, and most calls
+    /// carry no output; a query set inline made every record some 270 bytes to copy.
+    output: Option<Box<NextExOutput>>,
 }
 
 /// A blocking call in progress on a thread: a client call that waits for an async call.
@@ -78,7 +80,7 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(rec) = self.async_calls.get_mut(Handle::from_raw(call.0))
             && rec.provider == provider
         {
-            rec.output = Some(output);
+            rec.output = Some(Box::new(output));
         }
     }
 
@@ -162,7 +164,11 @@ impl<S: EventSink> Dispatcher<S> {
                 outcome,
             }
         );
-        let output = self.async_calls.remove(h).and_then(|rec| rec.output);
+        let output = self
+            .async_calls
+            .remove(h)
+            .and_then(|rec| rec.output)
+            .map(|o| *o);
         // The record is gone before the waiter continues: a second completion is rejected.
         match waiter {
             Some(Waiter::Next(lookup)) => self.on_next_done(lookup, h, code, output),
