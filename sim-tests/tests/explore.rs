@@ -48,14 +48,15 @@ fn finds_and_shrinks(file: &str, faults: &[InjectedFaultKind], rule: &str) -> (u
     let (s, r) = load(file);
     let seed = s.seed.unwrap_or(0);
     assert_eq!(
-        explore::run_seed(
+        explore::try_run_seed(
             &s,
             &r,
             seed,
             StrategyName::Random,
             &FaultPlan::none(),
             MAX_STEPS
-        ),
+        )
+        .expect("the seed runs"),
         None,
         "{file}: the bug must hide under the scenario's own seed"
     );
@@ -232,7 +233,7 @@ fn crash_points_refuse_a_seed_whose_run_fails_by_itself() {
     // must not be blamed for it.
     let (s, r) = load("shared-session.toml");
     assert!(
-        explore::run_seed(
+        explore::try_run_seed(
             &s,
             &r,
             1,
@@ -240,6 +241,7 @@ fn crash_points_refuse_a_seed_whose_run_fails_by_itself() {
             &FaultPlan::none(),
             MAX_STEPS
         )
+        .expect("the seed runs")
         .is_some()
     );
     let own = explore::crash_points(&s, &r, 1, StrategyName::Random, MAX_STEPS, 2)
@@ -307,7 +309,8 @@ fn verdicts_do_not_depend_on_event_details() {
         for seed in 0..40 {
             let plan = FaultPlan::swarm(seed, &InjectedFaultKind::ALL);
             let judged =
-                explore::run_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS);
+                explore::try_run_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS)
+                    .expect("the seed runs");
             let text =
                 explore::record_seed(&s, &registry, seed, StrategyName::Random, &plan, MAX_STEPS)
                     .expect("run");
@@ -398,7 +401,7 @@ steps = [
 fn a_shrunk_scenario_still_loads_and_fails_the_same_expectation() {
     let r = nspsim_providers::registry();
     let s = scenario::parse("expecting.toml", EXPECTING, &r).unwrap_or_else(|e| panic!("{e}"));
-    let failure = explore::run_seed(
+    let failure = explore::try_run_seed(
         &s,
         &r,
         0,
@@ -406,6 +409,7 @@ fn a_shrunk_scenario_still_loads_and_fails_the_same_expectation() {
         &FaultPlan::none(),
         MAX_STEPS,
     )
+    .expect("the seed runs")
     .expect("entry 2 fails");
     assert!(
         failure.detail.starts_with("expect_calls entry 2:"),
@@ -465,7 +469,7 @@ steps = [
 "#;
     let r = nspsim_providers::registry();
     let s = scenario::parse("wrong-result.toml", text, &r).unwrap_or_else(|e| panic!("{e}"));
-    let failure = explore::run_seed(
+    let failure = explore::try_run_seed(
         &s,
         &r,
         0,
@@ -473,6 +477,7 @@ steps = [
         &FaultPlan::none(),
         MAX_STEPS,
     )
+    .expect("the seed runs")
     .expect("the expect step fails");
     assert!(
         failure.detail.contains("step 3: expected"),

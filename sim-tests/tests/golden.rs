@@ -200,14 +200,15 @@ fn no_rule_broken_on_seeds(seeds: std::ops::Range<u64>) {
                     StrategyName::Pct,
                 ),
             ] {
-                let failure = nspsim::explore::run_seed(
+                let failure = nspsim::explore::try_run_seed(
                     &s,
                     &registry,
                     seed,
                     strategy,
                     &plan,
                     DEFAULT_MAX_STEPS,
-                );
+                )
+                .expect("the seed runs");
                 if let Some(f) = failure.filter(|f| f.signature != "expect") {
                     panic!(
                         "{} seed {seed} ({plan}): {}: {}",

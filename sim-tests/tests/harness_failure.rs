@@ -3,12 +3,14 @@
 //! crash points stop with an error, rather than blame the provider (P4) or count the seeds
 //! after it as passing. The test provider raises it in every Begin, so every run hits it.
 
+mod common;
+
+use common::TestKind;
 use nspsim::{Faults, Scenario};
 use nspsim_runtime::provider::{
     AsyncCall, HarnessFailure, NspContext, NspResult, NspV2Provider, ProviderLookup, RoutineTable,
     SessionArg,
 };
-use nspsim_runtime::registry::{OptionDoc, ProviderKind};
 use nspsim_runtime::script::RunError;
 use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
@@ -49,25 +51,11 @@ impl NspV2Provider for Orphaned {
     }
 }
 
-struct OrphanedKind;
-
-impl ProviderKind for OrphanedKind {
-    fn name(&self) -> &'static str {
-        "orphaned"
-    }
-    fn summary(&self) -> &'static str {
-        "test: every Begin finds the provider's host machinery gone"
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        &[]
-    }
-    fn validate(&self, _: &serde_json::Value) -> Result<(), String> {
-        Ok(())
-    }
-    fn build(&self, _: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
-        Ok(Box::new(Orphaned))
-    }
-}
+const ORPHANED: TestKind = TestKind {
+    name: "orphaned",
+    summary: "test: every Begin finds the provider's host machinery gone",
+    build: || Box::new(Orphaned),
+};
 
 fn scenario() -> Scenario {
     Scenario::from_toml(
@@ -83,7 +71,7 @@ name = "c"
 steps = [ { op = "startup" }, { op = "lookup", namespace = "NS_EMAIL", name = "a@x" }, { op = "cleanup" } ]
 "#,
     )
-    .with_kind(OrphanedKind)
+    .with_kind(ORPHANED)
 }
 
 #[test]

@@ -11,7 +11,7 @@ use nspsim_runtime::live::hosted;
 use nspsim_runtime::provider::{
     AsyncCall, NspContext, NspResult, NspV2Provider, ProviderLookup, RoutineTable, SessionArg,
 };
-use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
+use nspsim_runtime::registry::Registry;
 use nspsim_runtime::scenario;
 use nspsim_runtime::sim::strategy::StrategyName;
 use nspsim_runtime::sim::world::DEFAULT_MAX_STEPS;
@@ -123,30 +123,16 @@ static RELEASE: (std::sync::Mutex<bool>, std::sync::Condvar) =
 /// Whether the hung Begin has returned.
 static BEGIN_RETURNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-struct SluggishKind;
-
-impl ProviderKind for SluggishKind {
-    fn name(&self) -> &'static str {
-        "sluggish"
-    }
-    fn summary(&self) -> &'static str {
-        "test: Begin hangs until the test releases it"
-    }
-    fn options(&self) -> &'static [OptionDoc] {
-        &[]
-    }
-    fn validate(&self, _: &serde_json::Value) -> Result<(), String> {
-        Ok(())
-    }
-    fn build(&self, _: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
-        Ok(Box::new(Sluggish))
-    }
-}
+const SLUGGISH: TestKind = TestKind {
+    name: "sluggish",
+    summary: "test: Begin hangs until the test releases it",
+    build: || Box::new(Sluggish),
+};
 
 #[test]
 fn a_call_past_its_deadline_is_a_timeout_fault_and_the_run_ends() {
     let mut inner = Registry::new();
-    inner.register(Box::new(SluggishKind));
+    inner.register(Box::new(SLUGGISH));
     let registry = hosted(inner, Duration::from_millis(100));
     let text = r#"name = "slow"
 [[provider]]

@@ -23,7 +23,7 @@ pub use regressions::{
     regression_path,
 };
 pub use seeds::{
-    ExploreOptions, ExploreReport, cannot, explore, fault_finding, plan_for, record_seed, run_seed,
+    ExploreOptions, ExploreReport, cannot, explore, fault_finding, plan_for, record_seed,
     shard_seeds, try_run_seed,
 };
 pub use shrink::{Shrunk, shrink, shrink_within};

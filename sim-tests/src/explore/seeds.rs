@@ -62,25 +62,10 @@ impl EventSink for Findings {
     }
 }
 
-/// Runs one seed without recording; `Some` when it fails, `None` when it passes or cannot
-/// start ([`try_run_seed`] tells those apart). `providers` is the registry, or factories
-/// prepared from it once for many seeds.
-pub fn run_seed(
-    scenario: &Scenario,
-    providers: &dyn Providers,
-    seed: u64,
-    strategy_name: StrategyName,
-    plan: &FaultPlan,
-    max_steps: u64,
-) -> Option<Failure> {
-    try_run_seed(scenario, providers, seed, strategy_name, plan, max_steps)
-        .ok()
-        .flatten()
-}
-
-/// [`run_seed`], with `Err` for a run that could not start: a provider that cannot be built
-/// (such as a C provider whose host process can no longer be started). A sweep must say so,
-/// not count the seed as passing.
+/// Runs one seed without recording: `Ok(Some)` when it fails, `Ok(None)` when it passes, and
+/// `Err` for a run that could not start: a provider that cannot be built (such as a C provider
+/// whose host process can no longer be started). A sweep must say so, not count the seed as
+/// passing. `providers` is the registry, or factories prepared from it once for many seeds.
 pub fn try_run_seed(
     scenario: &Scenario,
     providers: &dyn Providers,

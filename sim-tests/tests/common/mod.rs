@@ -8,7 +8,8 @@
 use nspsim_runtime::checker::Checked;
 use nspsim_runtime::event::VecSink;
 use nspsim_runtime::live::{LiveOptions, LiveReport, hosted, run_live};
-use nspsim_runtime::registry::Registry;
+use nspsim_runtime::provider::NspV2Provider;
+use nspsim_runtime::registry::{OptionDoc, ProviderKind, Registry};
 use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::sim::strategy::RandomWalk;
 use nspsim_runtime::sim::world::{self, RunOptions, RunReport};
@@ -135,4 +136,29 @@ pub fn live_trace(s: &Scenario, options: &LiveOptions) -> (String, LiveReport) {
     let (report, mut sink) = run_live(s, &registry, sink, options).expect("live run");
     sink.finish(report.elapsed_us, true);
     (sink.into_inner().finish(report.elapsed_us), report)
+}
+
+/// The kind of a test's own provider: no options, every instance made by `build`.
+pub struct TestKind {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub build: fn() -> Box<dyn NspV2Provider>,
+}
+
+impl ProviderKind for TestKind {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn summary(&self) -> &'static str {
+        self.summary
+    }
+    fn options(&self) -> &'static [OptionDoc] {
+        &[]
+    }
+    fn validate(&self, _: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+    fn build(&self, _: &serde_json::Value) -> Result<Box<dyn NspV2Provider>, String> {
+        Ok((self.build)())
+    }
 }
