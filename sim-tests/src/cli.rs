@@ -1248,11 +1248,15 @@ pub fn explore_cmd(
         if r.seed % args.shard.1 != args.shard.0 {
             continue; // another shard's
         }
-        // Under the settings it failed with, where the file kept them.
-        let plan = explore::plan_for(r.seed, r.faults.as_deref().unwrap_or(&args.faults));
-        let name = r.strategy.unwrap_or(args.portfolio.for_seed(r.seed));
-        let max_steps = r.max_steps.unwrap_or(max_steps);
-        match explore::try_run_seed(&scenario, providers, r.seed, name, &plan, max_steps) {
+        let rerun = explore::rerun_regression(
+            &scenario,
+            providers,
+            &r,
+            &args.faults,
+            args.portfolio,
+            max_steps,
+        );
+        match rerun {
             Ok(Some(f)) => {
                 let _ = writeln!(
                     out,
@@ -1263,8 +1267,8 @@ pub fn explore_cmd(
                 first.push(f);
             }
             Ok(None) => {}
-            Err(e) => {
-                let _ = writeln!(err, "error: {}", explore::cannot::regression(r.seed, &e));
+            Err(why) => {
+                let _ = writeln!(err, "error: {why}");
                 return BAD_INPUT;
             }
         }

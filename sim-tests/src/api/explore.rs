@@ -212,15 +212,17 @@ impl Explore<'_> {
         let mut failures: Vec<Failure> = Vec::new();
         if let Some(path) = &self.regressions {
             for r in machinery::read_regressions(path) {
-                let plan = machinery::plan_for(r.seed, r.faults.as_deref().unwrap_or(allowed));
-                let name = r.strategy.unwrap_or(self.portfolio.for_seed(r.seed));
-                let max_steps = r.max_steps.unwrap_or(max_steps);
-                match machinery::try_run_seed(&model, providers, r.seed, name, &plan, max_steps) {
-                    Ok(Some(f)) => failures.push(f),
-                    Ok(None) => {}
-                    Err(e) => {
-                        return Err(Error::Run(machinery::cannot::regression(r.seed, &e)));
-                    }
+                if let Some(f) = machinery::rerun_regression(
+                    &model,
+                    providers,
+                    &r,
+                    allowed,
+                    self.portfolio,
+                    max_steps,
+                )
+                .map_err(Error::Run)?
+                {
+                    failures.push(f);
                 }
             }
         }

@@ -24,7 +24,7 @@ pub use regressions::{
 };
 pub use seeds::{
     ExploreOptions, ExploreReport, cannot, explore, fault_finding, plan_for, record_seed,
-    shard_seeds, try_run_seed,
+    rerun_regression, shard_seeds, try_run_seed,
 };
 pub use shrink::{Shrunk, shrink, shrink_within};
 

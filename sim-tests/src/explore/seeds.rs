@@ -231,6 +231,24 @@ pub struct ExploreReport {
     pub cannot_run: Option<(u64, String)>,
 }
 
+/// Runs a regression seed again under the settings it failed with, where its file kept them
+/// (else `faults`, the portfolio's strategy for the seed, `max_steps`): `Ok(Some)` when it
+/// still fails, `Err` with the sentence to print when it could not run.
+pub fn rerun_regression(
+    scenario: &Scenario,
+    providers: &dyn Providers,
+    r: &super::Regression,
+    faults: &[InjectedFaultKind],
+    portfolio: Portfolio,
+    max_steps: u64,
+) -> Result<Option<Failure>, String> {
+    let plan = plan_for(r.seed, r.faults.as_deref().unwrap_or(faults));
+    let name = r.strategy.unwrap_or(portfolio.for_seed(r.seed));
+    let max_steps = r.max_steps.unwrap_or(max_steps);
+    try_run_seed(scenario, providers, r.seed, name, &plan, max_steps)
+        .map_err(|e| cannot::regression(r.seed, &e))
+}
+
 /// The fault plan of a seed under these options.
 pub fn plan_for(seed: u64, allowed: &[InjectedFaultKind]) -> FaultPlan {
     if allowed.is_empty() {
