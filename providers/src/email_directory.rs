@@ -160,15 +160,44 @@ enum Deferred {
     },
 }
 
+/// Entries by lower-case name.
+type Directory = BTreeMap<String, QuerySet>;
+
+/// Options parsed once, with the directory they load, for every instance built from them
+/// ([`ProviderKind::prepare`]): an exploration builds an instance per seed, and building the
+/// directory (a tree of entries, each with its strings) was a few per cent of a seed.
+///
+/// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
+#[derive(Debug)]
+pub struct Prepared {
+    options: EmailOptions,
+    directory: Arc<Directory>,
+}
+
+impl Prepared {
+    pub fn new(options: EmailOptions) -> Prepared {
+        let directory = options
+            .entries
+            .iter()
+            .map(|e| (e.name.to_ascii_lowercase(), e.to_query_set()))
+            .collect();
+        Prepared {
+            options,
+            directory: Arc::new(directory),
+        }
+    }
+}
+
 /// The `email-directory` provider.
 #[derive(Debug)]
 pub struct EmailDirectory {
     /// Shared by every instance built from the same prepared options (read only).
-    options: Arc<EmailOptions>,
+    prepared: Arc<Prepared>,
     bug: Option<Bug>,
     /// The loaded directory; `None` before the first Startup (and, for the buggy kinds, once
-    /// freed too early).
-    directory: Option<BTreeMap<String, QuerySet>>,
+    /// freed too early). Shared with the prepared options until a SetService changes it:
+    /// then this instance gets its own copy.
+    directory: Option<Arc<Directory>>,
     sessions: BTreeMap<u64, SessionState>,
     lookups: HandleTable<LookupState>,
     deferred: BTreeMap<u64, Deferred>,
@@ -178,15 +207,15 @@ pub struct EmailDirectory {
 
 impl EmailDirectory {
     pub fn new(options: EmailOptions) -> Self {
-        Self::shared(Arc::new(options))
+        Self::shared(Arc::new(Prepared::new(options)))
     }
 
     /// An instance over options parsed once for many instances ([`ProviderKind::prepare`]).
     ///
     /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
-    pub fn shared(options: Arc<EmailOptions>) -> Self {
+    pub fn shared(prepared: Arc<Prepared>) -> Self {
         EmailDirectory {
-            options,
+            prepared,
             bug: None,
             directory: None,
             sessions: BTreeMap::new(),
@@ -202,41 +231,41 @@ impl EmailDirectory {
         self
     }
 
-    fn load(&self) -> BTreeMap<String, QuerySet> {
-        self.options
-            .entries
-            .iter()
-            .map(|e| (e.name.to_ascii_lowercase(), e.to_query_set()))
-            .collect()
+    fn options(&self) -> &EmailOptions {
+        &self.prepared.options
     }
 
     /// The directory, or the state a buggy provider reaches after freeing it too early: a
     /// use after free, which in a C provider is a crash and here is a panic (P4).
-    fn directory(&mut self) -> Result<&mut BTreeMap<String, QuerySet>, WsaError> {
-        match (self.directory.is_some(), self.bug) {
-            (true, _) => self.directory.as_mut().ok_or(WsaError::EINVAL),
-            (false, Some(bug)) => panic!("{}: directory used after it was freed", bug.name()),
-            (false, None) => Err(WsaError::EINVAL),
+    fn directory(&self) -> Result<&Directory, WsaError> {
+        match (&self.directory, self.bug) {
+            (Some(directory), _) => Ok(directory),
+            (None, Some(bug)) => panic!("{}: directory used after it was freed", bug.name()),
+            (None, None) => Err(WsaError::EINVAL),
         }
     }
 
+    /// [`EmailDirectory::directory`], to change: this instance's own copy from now on.
+    fn directory_mut(&mut self) -> Result<&mut Directory, WsaError> {
+        self.directory()?;
+        self.directory
+            .as_mut()
+            .map(Arc::make_mut)
+            .ok_or(WsaError::EINVAL)
+    }
+
     fn serves(&self, name: &str) -> bool {
-        if self.options.domains.is_empty() || self.options.authority.as_deref() == Some("wildcard")
-        {
+        let options = self.options();
+        if options.domains.is_empty() || options.authority.as_deref() == Some("wildcard") {
             return true;
         }
-        domain_of(name).is_some_and(|d| {
-            self.options
-                .domains
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(&d))
-        })
+        domain_of(name).is_some_and(|d| options.domains.iter().any(|s| s.eq_ignore_ascii_case(&d)))
     }
 
     /// Whether a lookup of `key` (lower case) yields any result, and its result number `n`
     /// in name order. Borrowed: a NextEx copies out only the one result it returns.
     fn nth_result<'d>(
-        directory: &'d BTreeMap<String, QuerySet>,
+        directory: &'d Directory,
         key: &str,
         n: usize,
     ) -> (bool, Option<&'d QuerySet>) {
@@ -323,7 +352,7 @@ impl EmailDirectory {
             .as_deref()
             .ok_or(WsaError::EINVAL)?
             .to_ascii_lowercase();
-        let directory = self.directory()?;
+        let directory = self.directory_mut()?;
         let given = &info.addresses;
         let same = |a: &CsAddr, b: &CsAddr| a.remote == b.remote;
         match op {
@@ -425,7 +454,7 @@ impl NspV2Provider for EmailDirectory {
 
     fn startup(&mut self, _ctx: &mut NspContext) -> NspResult<Option<SessionArg>> {
         if self.directory.is_none() {
-            self.directory = Some(self.load());
+            self.directory = Some(self.prepared.directory.clone());
         }
         let raw = if self.bug == Some(Bug::SharedSession) {
             SHARED_ARG
@@ -495,7 +524,7 @@ impl NspV2Provider for EmailDirectory {
         flags: LupFlags,
         buffer_len: u32,
     ) {
-        match self.options.completion {
+        match self.options().completion {
             CompletionMode::Inline => self.answer(ctx, call, lookup.0, flags, buffer_len),
             CompletionMode::Deferred => {
                 if !self.lookups.contains(Handle::from_raw(lookup.0)) {
@@ -555,7 +584,7 @@ impl NspV2Provider for EmailDirectory {
         _session: Option<SessionArg>,
     ) {
         let result = self.set_service(info, op, flags);
-        match self.options.completion {
+        match self.options().completion {
             CompletionMode::Inline | CompletionMode::UntilCancelled => {
                 ctx.complete_async_call(call, result)
             }

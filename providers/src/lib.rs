@@ -18,7 +18,7 @@ pub mod faulty;
 pub mod minimal;
 pub mod options;
 
-use email_directory::{Bug, EmailDirectory, EmailOptions};
+use email_directory::{Bug, EmailDirectory, EmailOptions, Prepared};
 use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_core::provider::NspV2Provider;
@@ -92,9 +92,9 @@ impl ProviderKind for EmailDirectoryKind {
     fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
         let opts: EmailOptions = options::parse(self.name(), options)?;
         opts.validate()?;
-        let opts = Arc::new(opts);
+        let prepared = Arc::new(Prepared::new(opts));
         Ok(Box::new(move || {
-            Ok(Box::new(EmailDirectory::shared(opts.clone())) as Box<dyn NspV2Provider>)
+            Ok(Box::new(EmailDirectory::shared(prepared.clone())) as Box<dyn NspV2Provider>)
         }))
     }
 }
@@ -179,10 +179,12 @@ impl ProviderKind for BuggyKind {
     }
     fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
         let (bug, opts) = buggy_options(options)?;
-        let opts = Arc::new(opts);
+        let prepared = Arc::new(Prepared::new(opts));
         Ok(Box::new(move || {
-            Ok(Box::new(EmailDirectory::shared(opts.clone()).with_bug(bug))
-                as Box<dyn NspV2Provider>)
+            Ok(
+                Box::new(EmailDirectory::shared(prepared.clone()).with_bug(bug))
+                    as Box<dyn NspV2Provider>,
+            )
         }))
     }
 }

@@ -274,11 +274,12 @@ pub struct CallSite {
 }
 
 /// One thing a provider did through its context, in the order it did it.
-#[allow(clippy::large_enum_variant)] // see NextExOutput
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContextOp {
-    /// [`NspContext::write_next_ex`].
-    WriteNextEx(AsyncCall, NextExOutput),
+    /// [`NspContext::write_next_ex`]. Boxed: a result is a few hundred bytes, and every
+    /// operation is moved into the context's list and out again; the box is what the
+    /// dispatcher keeps until the call completes.
+    WriteNextEx(AsyncCall, Box<NextExOutput>),
     /// [`NspContext::complete_async_call`].
     Complete(AsyncCall, Result<(), WsaError>),
     /// [`NspContext::defer`].
@@ -334,7 +335,8 @@ impl NspContext {
 
     /// Fills NextEx's output for `call` (the buffer and `*lpdwBufferLength`).
     pub fn write_next_ex(&mut self, call: AsyncCall, output: NextExOutput) {
-        self.ops.push(ContextOp::WriteNextEx(call, output));
+        self.ops
+            .push(ContextOp::WriteNextEx(call, Box::new(output)));
     }
 
     /// WSAProviderCompleteAsyncCall (S6.2). The code is `Ok(())` or a Winsock error.
@@ -346,6 +348,13 @@ impl NspContext {
     /// choosing (S6.3).
     pub fn defer(&mut self, token: WorkToken) {
         self.ops.push(ContextOp::Defer(token));
+    }
+
+    /// Records an operation the provider made through another context, as if made through
+    /// this one: a driver that runs the provider's code elsewhere (a host thread or process)
+    /// hands its operations back here, in order.
+    pub fn replay(&mut self, op: ContextOp) {
+        self.ops.push(op);
     }
 
     /// The last error the provider set in this call, if any.

@@ -195,6 +195,7 @@ impl<S: EventSink> Checked<S> {
 }
 
 impl<S: EventSink> EventSink for Checked<S> {
+    #[inline]
     fn record(&mut self, t: u64, event: Event) {
         let seq = self.seq;
         self.seq += 1;

@@ -76,11 +76,16 @@ impl<S: EventSink> Dispatcher<S> {
     /// NextEx's output for `call`, written by its provider (S5.5). A write for a call that is
     /// not the provider's own, or no longer open, is dropped: the completion that follows is
     /// judged on its own (S6.2, P3).
-    pub(super) fn write_next_ex(&mut self, provider: Guid, call: AsyncCall, output: NextExOutput) {
+    pub(super) fn write_next_ex(
+        &mut self,
+        provider: Guid,
+        call: AsyncCall,
+        output: Box<NextExOutput>,
+    ) {
         if let Some(rec) = self.async_calls.get_mut(Handle::from_raw(call.0))
             && rec.provider == provider
         {
-            rec.output = Some(Box::new(output));
+            rec.output = Some(output);
         }
     }
 

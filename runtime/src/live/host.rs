@@ -225,11 +225,7 @@ impl RemoteProvider {
             ctx.set_last_error(e);
         }
         for op in reply.ops {
-            match op {
-                ContextOp::WriteNextEx(call, out) => ctx.write_next_ex(call, out),
-                ContextOp::Complete(call, code) => ctx.complete_async_call(call, code),
-                ContextOp::Defer(token) => ctx.defer(token),
-            }
+            ctx.replay(op);
         }
         match reply.returned {
             Ok(r) => r,

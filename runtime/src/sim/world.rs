@@ -231,6 +231,7 @@ struct Counting<S> {
 }
 
 impl<S: EventSink> EventSink for Counting<S> {
+    #[inline]
     fn record(&mut self, t: u64, event: Event) {
         if !matches!(event, Event::Violation { .. }) {
             self.count.set(self.count.get() + 1);

@@ -36,6 +36,7 @@ pub(super) struct Findings {
 }
 
 impl EventSink for Findings {
+    #[inline]
     fn record(&mut self, _t: u64, event: Event) {
         if !self.past_violation {
             self.events += 1;
