@@ -12,7 +12,9 @@ use crate::checker::{Answer, CallCounts};
 use crate::event::{ApiFn, CompletionOutcome, Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::NspV2Provider;
 use crate::registry::Providers;
-use crate::scenario::{NextBuffer, NextCount, ProcessSpec, ProviderSpec, Scenario, Step, Target};
+use crate::scenario::{
+    NextBuffer, NextCount, ProcessSpec, ProviderSpec, Scenario, Step, Target, ThreadSpec,
+};
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
 use crate::{ApiError, Dispatcher, LookupHandle};
 use std::collections::BTreeMap;
@@ -477,13 +479,59 @@ impl LookupLoop {
         else {
             return None;
         };
-        Some(LookupLoop {
-            query: restrictions(*target, name.as_deref()),
-            flags: *flags,
-            buffer: *buffer,
+        Some(LookupLoop::with(
+            *target,
+            name.clone(),
+            *flags,
+            *next,
+            *buffer,
+        ))
+    }
+
+    /// [`LookupLoop::of`] in place: the loop becomes `step`'s, keeping the room its query's
+    /// name and its answers took (a world reuses finished loops). `false`, and the loop
+    /// unchanged, when `step` is not a `lookup`.
+    pub fn restart(&mut self, step: &Step) -> bool {
+        let Step::Lookup {
+            target,
+            name,
+            flags,
+            next,
+            buffer,
+        } = step
+        else {
+            return false;
+        };
+        let name = name.as_deref().map(|n| {
+            let mut s = self.query.service_instance_name.take().unwrap_or_default();
+            s.clear();
+            s.push_str(n);
+            s
+        });
+        let mut answers = std::mem::take(&mut self.answers);
+        answers.clear();
+        *self = LookupLoop::with(*target, name, *flags, *next, *buffer);
+        self.answers = answers;
+        true
+    }
+
+    fn with(
+        target: Target,
+        name: Option<String>,
+        flags: LupFlags,
+        next: NextCount,
+        buffer: u32,
+    ) -> LookupLoop {
+        LookupLoop {
+            query: QuerySet {
+                service_instance_name: name,
+                ..restrictions(target, None)
+            },
+            flags,
+            buffer,
             limit: match next {
                 NextCount::All => None,
-                NextCount::Count(n) => Some(*n),
+                NextCount::Count(n) => Some(n),
             },
             handle: None,
             results: 0,
@@ -491,7 +539,7 @@ impl LookupLoop {
             error: None,
             required: None,
             ending: matches!(next, NextCount::Count(0)),
-        })
+        }
     }
 
     /// Makes the loop's next call.
@@ -629,24 +677,21 @@ pub fn set_up<'a, S: EventSink>(
     let processes = scenario.hosts.len() + implicit.len() + scenario.processes.len();
     let mut started = Vec::with_capacity(processes);
     d.reserve_processes(processes);
+    // A process's main script, then its other threads' (built in place: collecting them
+    // through a list of scripts cost two allocations and a copy per process).
     let mut start = |d: &mut Dispatcher<S>,
                      name: &'a str,
                      role: Role,
                      stays_up: bool,
-                     scripts: Vec<&'a [Step]>| {
+                     main: &'a [Step],
+                     others: &'a [ThreadSpec]| {
         let pid = d.create_process(name, role);
-        let threads = scripts
-            .into_iter()
-            .enumerate()
-            .map(|(i, steps)| {
-                let tid = if i == 0 {
-                    Tid(1)
-                } else {
-                    d.create_thread(pid).unwrap_or(Tid(i as u32 + 1))
-                };
-                (tid, steps)
-            })
-            .collect();
+        let mut threads = Vec::with_capacity(1 + others.len());
+        threads.push((Tid(1), main));
+        for (i, t) in others.iter().enumerate() {
+            let tid = d.create_thread(pid).unwrap_or(Tid(i as u32 + 2));
+            threads.push((tid, &t.steps[..]));
+        }
         started.push(Started {
             pid,
             name,
@@ -657,10 +702,10 @@ pub fn set_up<'a, S: EventSink>(
         pid
     };
     for h in &scenario.hosts {
-        start(d, &h.name, Role::Host, false, vec![&h.steps]);
+        start(d, &h.name, Role::Host, false, &h.steps, &[]);
     }
     for name in implicit {
-        let pid = start(d, name, Role::Host, true, vec![&[]]);
+        let pid = start(d, name, Role::Host, true, &[], &[]);
         let _ = d.wsa_startup(pid, Tid(1), (2, 2));
         for (p, instance) in scenario.providers.iter().zip(built.iter_mut()) {
             if p.host != name || !p.installed {
@@ -684,9 +729,14 @@ pub fn set_up<'a, S: EventSink>(
             _ => p,
         };
         shared = Some(script);
-        let mut scripts: Vec<&'a [Step]> = vec![&script.steps];
-        scripts.extend(script.threads.iter().map(|t| &t.steps[..]));
-        start(d, &p.name, Role::Client, false, scripts);
+        start(
+            d,
+            &p.name,
+            Role::Client,
+            false,
+            &script.steps,
+            &script.threads,
+        );
     }
     Ok(started)
 }
@@ -768,5 +818,50 @@ steps = [ { op = "startup" }, { op = "cleanup" } ]
             started[1].threads[0].1,
             started[0].threads[0].1
         ));
+    }
+}
+
+#[cfg(test)]
+mod lookup_loop_tests {
+    use super::*;
+
+    fn lookup(name: Option<&str>, next: NextCount) -> Step {
+        Step::Lookup {
+            target: Target::Namespace(Namespace::EMAIL),
+            name: name.map(str::to_string),
+            flags: LupFlags::RETURN_ADDR,
+            next,
+            buffer: 4096,
+        }
+    }
+
+    #[test]
+    fn a_restarted_loop_is_a_new_one() {
+        let steps = [
+            lookup(Some("bob@example.com"), NextCount::All),
+            lookup(None, NextCount::Count(0)),
+            lookup(Some("a-much-longer-name@example.com"), NextCount::Count(2)),
+        ];
+        let mut lp = LookupLoop::of(&lookup(Some("x@example.com"), NextCount::All))
+            .expect("a lookup makes a loop");
+        for step in &steps {
+            // What a finished loop leaves behind.
+            lp.handle = Some(LookupHandle(9));
+            lp.results = 3;
+            lp.error = Some(WsaError::EFAULT);
+            lp.required = Some(300);
+            lp.ending = true;
+            lp.answers.push(Answer {
+                name: Some("old".into()),
+                addrs: Vec::new(),
+                provider: None,
+            });
+            assert!(lp.restart(step));
+            let fresh = LookupLoop::of(step).expect("a lookup makes a loop");
+            assert_eq!(format!("{lp:?}"), format!("{fresh:?}"));
+        }
+        let before = format!("{lp:?}");
+        assert!(!lp.restart(&Step::Cleanup), "only a lookup restarts a loop");
+        assert_eq!(format!("{lp:?}"), before);
     }
 }

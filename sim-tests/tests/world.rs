@@ -148,3 +148,53 @@ fn a_recorded_schedule_replays_the_run_byte_for_byte() {
         "injected faults must strike ({with_faults})"
     );
 }
+
+#[test]
+fn a_run_on_a_thread_that_ran_another_is_the_same_run() {
+    // A thread keeps a run's buffers for its next run (exploration's workers run thousands):
+    // the second run must not see anything of the first. A faulty run cut short by its step
+    // limit first (it leaves lookup loops, timers and runnable slots behind, where a run
+    // that ends leaves them empty): of another scenario, then of the same seed after a step
+    // or three (the timers it armed are the very ones the whole run arms first), then the
+    // whole run, whose trace must be the one a fresh thread records.
+    use nspsim::runs::header;
+    use nspsim_runtime::sim::faults::InjectedFaultKind;
+    use nspsim_runtime::trace::TraceBuffer;
+    let registry = nspsim_providers::registry();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load = |file: &str| scenario::load(&dir.join(file), &registry).expect(file);
+    let (big, small) = (load("../traces/demo.toml"), load("benches/small.toml"));
+    let record = |s: &Scenario, seed: u64, faults: FaultPlan, max_steps: u64| {
+        let options = RunOptions {
+            seed,
+            max_steps,
+            faults,
+            free_time: false,
+            stop_at_failure: false,
+        };
+        let mut strategy = nspsim_runtime::sim::strategy::RandomWalk::new();
+        let sink = Checked::new(TraceBuffer::new(&header(s, seed)), s.startup_policy);
+        let (report, mut sink) =
+            world::run_with(s, &registry, &mut strategy, sink, &options).expect("run");
+        sink.finish(report.end_time, true);
+        sink.into_inner().finish(report.end_time)
+    };
+    for seed in 0..20 {
+        let fresh = std::thread::scope(|t| {
+            t.spawn(|| record(&small, seed, FaultPlan::none(), 100_000))
+                .join()
+                .expect("a fresh thread runs")
+        });
+        let after = std::thread::scope(|t| {
+            t.spawn(|| {
+                let faults = FaultPlan::swarm(seed, &InjectedFaultKind::ALL);
+                record(&big, seed + 1, faults, 5 + seed);
+                record(&small, seed, FaultPlan::none(), 1 + seed % 3);
+                record(&small, seed, FaultPlan::none(), 100_000)
+            })
+            .join()
+            .expect("a used thread runs")
+        });
+        assert!(fresh == after, "seed {seed}: the run after another differs");
+    }
+}

@@ -48,6 +48,29 @@ impl Runnable {
         }
     }
 
+    /// Back to [`Runnable::new`]`(n)`, keeping the room already allocated: a thread that runs
+    /// many short runs (exploration) reuses one set.
+    pub fn reset(&mut self, n: usize) {
+        // Every field named, so that a field added later cannot be left out of the reset.
+        let Runnable {
+            slots,
+            words,
+            tree,
+            occupied,
+            log,
+        } = self;
+        let w = n.div_ceil(64);
+        slots.clear();
+        slots.resize(n, None);
+        words.clear();
+        words.resize(w, 0);
+        tree.clear();
+        tree.resize(w + 1, 0);
+        *occupied = 0;
+        log.clear();
+        log.reserve(n);
+    }
+
     /// How many slots are runnable.
     pub fn len(&self) -> usize {
         self.occupied as usize
@@ -220,6 +243,25 @@ mod tests {
         }
         assert_eq!(nth_set_bit(u64::MAX, 63), Some(63));
         assert_eq!(nth_set_bit(1 << 63, 0), Some(63));
+    }
+
+    #[test]
+    fn a_reset_set_is_a_new_one() {
+        let mut r = Runnable::new(300);
+        for s in [0, 5, 64, 65, 299] {
+            r.set(s, step(s));
+        }
+        r.set(5, None);
+        for n in [0, 10, 64, 300, 500] {
+            r.reset(n);
+            assert_eq!(
+                format!("{r:?}"),
+                format!("{:?}", Runnable::new(n)),
+                "{n} slots"
+            );
+            r.set(1, step(1));
+            assert_eq!(r.select(0), (n > 1).then_some(1), "{n} slots");
+        }
     }
 
     #[test]

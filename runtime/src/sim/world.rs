@@ -224,7 +224,7 @@ pub struct World<'a, S: EventSink> {
 /// replay strategy knows where it is; and lets the [`Observer`] see them (for `expect`).
 struct Counting<S> {
     inner: S,
-    count: std::rc::Rc<std::cell::Cell<u64>>,
+    count: u64,
     observer: Observer,
     /// The observer needs events even when the inner sink discards them.
     observed: bool,
@@ -234,7 +234,7 @@ impl<S: EventSink> EventSink for Counting<S> {
     #[inline]
     fn record(&mut self, t: u64, event: Event) {
         if !matches!(event, Event::Violation { .. }) {
-            self.count.set(self.count.get() + 1);
+            self.count += 1;
         }
         self.observer.observe(&event);
         self.inner.record(t, event);
@@ -302,14 +302,14 @@ pub fn run_with<S: EventSink>(
     options: &RunOptions,
 ) -> Result<(RunReport, S), RunError> {
     let (seed, max_steps) = (options.seed, options.max_steps);
-    let count = std::rc::Rc::new(std::cell::Cell::new(0));
     let observer = Observer::for_scenario(scenario);
     let counting = Counting {
         inner: sink,
-        count: count.clone(),
+        count: 0,
         observed: observer.keeps_results(),
         observer,
     };
+    let room = ROOM.with_borrow_mut(Option::take).unwrap_or_default();
     let mut world = World {
         scenario,
         providers,
@@ -320,14 +320,14 @@ pub fn run_with<S: EventSink>(
         report: RunReport::default(),
         emitted: 0,
         faults_injected: 0,
-        wakes: Vec::new(),
-        spare_loops: Vec::new(),
-        runnable: Runnable::default(),
-        dirty: Vec::new(),
-        timers: Timers::new(),
-        armed: Vec::new(),
-        process_faults: Runnable::default(),
-        thread_starts: Vec::new(),
+        wakes: room.wakes,
+        spare_loops: room.spare_loops,
+        runnable: room.runnable,
+        dirty: room.dirty,
+        timers: room.timers,
+        armed: room.armed,
+        process_faults: room.process_faults,
+        thread_starts: room.thread_starts,
     };
     // One buffer for the faults offered at a step, reused from step to step.
     let mut faults = Vec::new();
@@ -338,7 +338,7 @@ pub fn run_with<S: EventSink>(
     let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         world.setup(&options.faults)?;
         loop {
-            world.emitted = count.get();
+            world.emitted = world.d.sink().count;
             if world.report.steps >= max_steps {
                 world.report.stopped = Some(format!(
                     "step limit of {max_steps} reached: the run does not end (a livelock?)"
@@ -409,8 +409,55 @@ pub fn run_with<S: EventSink>(
             Err(other) => std::panic::resume_unwind(other),
         },
     }
-    let World { d, report, .. } = world;
+    let World {
+        d,
+        report,
+        wakes,
+        spare_loops,
+        runnable,
+        dirty,
+        timers,
+        armed,
+        process_faults,
+        thread_starts,
+        ..
+    } = world;
+    ROOM.set(Some(Room {
+        wakes,
+        spare_loops,
+        runnable,
+        dirty,
+        timers,
+        armed,
+        process_faults,
+        thread_starts,
+    }));
     Ok((report, d.into_sink().inner))
+}
+
+/// The buffers a run grows that borrow nothing from its scenario, kept by the thread for its
+/// next run: exploration makes thousands of short runs on each worker, and starting each with
+/// the room the last one grew saves a dozen allocations per seed. Only room is kept: a run
+/// empties every buffer before use ([`World::setup`]), so no run depends on the one before.
+#[derive(Default)]
+struct Room {
+    wakes: Vec<Wake>,
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes are what is kept: a thread holds one"
+    )]
+    spare_loops: Vec<Box<LookupLoop>>,
+    runnable: Runnable,
+    dirty: Vec<Slot>,
+    timers: Timers,
+    armed: Vec<Option<u64>>,
+    process_faults: Runnable,
+    thread_starts: Vec<u32>,
+}
+
+thread_local! {
+    /// This thread's [`Room`], between runs.
+    static ROOM: std::cell::RefCell<Option<Room>> = const { std::cell::RefCell::new(None) };
 }
 
 impl<'a, S: Observing> World<'a, S> {
@@ -445,16 +492,19 @@ impl<'a, S: Observing> World<'a, S> {
             });
         }
         let slots = self.threads.len() + self.procs.len();
-        self.thread_starts = self
-            .procs
-            .iter()
-            .map(|p| p.threads.start as u32)
-            .chain(std::iter::once(self.threads.len() as u32))
-            .collect();
-        self.runnable = Runnable::new(slots);
-        self.armed = vec![None; slots];
+        self.wakes.clear();
+        self.thread_starts.clear();
+        self.thread_starts.extend(
+            self.procs
+                .iter()
+                .map(|p| p.threads.start as u32)
+                .chain(std::iter::once(self.threads.len() as u32)),
+        );
+        self.runnable.reset(slots);
+        self.armed.clear();
+        self.armed.resize(slots, None);
         self.timers.clear();
-        self.dirty = Vec::with_capacity(8);
+        self.dirty.clear();
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
             self.run_eager(i);
@@ -463,7 +513,8 @@ impl<'a, S: Observing> World<'a, S> {
         for slot in 0..slots {
             self.refresh(slot as Slot);
         }
-        self.process_faults = Runnable::new(self.procs.len() * FAULTS_PER_PROCESS);
+        self.process_faults
+            .reset(self.procs.len() * FAULTS_PER_PROCESS);
         for (i, p) in self.procs.iter().enumerate() {
             let pid = Pid(i as u32 + 1);
             for (j, offered) in process_faults(p.role, pid).into_iter().enumerate() {
@@ -735,17 +786,15 @@ impl<'a, S: Observing> World<'a, S> {
         let Some(step) = self.threads[i].steps.get(self.threads[i].pc) else {
             return;
         };
-        if self.threads[i].lookup.is_none()
-            && let Some(lp) = LookupLoop::of(step)
-        {
-            let boxed = match self.spare_loops.pop() {
+        if self.threads[i].lookup.is_none() && matches!(step, Step::Lookup { .. }) {
+            self.threads[i].lookup = match self.spare_loops.pop() {
                 Some(mut room) => {
-                    *room = lp;
-                    room
+                    let restarted = room.restart(step);
+                    debug_assert!(restarted, "a lookup step restarts a loop");
+                    Some(room)
                 }
-                None => Box::new(lp),
+                None => LookupLoop::of(step).map(Box::new),
             };
-            self.threads[i].lookup = Some(boxed);
         }
         if let Some(lp) = self.threads[i].lookup.as_mut() {
             match lp.step(&mut self.d, pid, tid) {
