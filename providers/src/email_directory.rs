@@ -43,6 +43,7 @@ use nspsim_core::provider::{
 };
 use nspsim_core::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -119,15 +120,17 @@ const SHARED_ARG: u64 = 0x5e55_0001;
 /// Per-session state.
 #[derive(Debug, Default)]
 struct SessionState {
-    handles: Vec<u64>,
+    /// Inline for the usual few.
+    handles: SmallVec<[u64; 2]>,
 }
 
 /// Per-handle state.
 #[derive(Debug)]
 struct LookupState {
     session: Option<u64>,
-    /// The name looked up, in lower case: the directory's key (made once, at Begin).
-    key: String,
+    /// The name looked up, in lower case: the directory's key (made once, at Begin, and
+    /// shared with the directory's own when the name is in it, as it nearly always is).
+    key: Arc<str>,
     /// Index of the next result to return.
     cursor: usize,
     /// The last NextEx answered WSAEFAULT: that result is still the next one (S5.5).
@@ -161,7 +164,7 @@ enum Deferred {
 }
 
 /// Entries by lower-case name.
-type Directory = BTreeMap<String, QuerySet>;
+type Directory = BTreeMap<Arc<str>, QuerySet>;
 
 /// Options parsed once, with the directory they load, for every instance built from them
 /// ([`ProviderKind::prepare`]): an exploration builds an instance per seed, and building the
@@ -179,7 +182,7 @@ impl Prepared {
         let directory = options
             .entries
             .iter()
-            .map(|e| (e.name.to_ascii_lowercase(), e.to_query_set()))
+            .map(|e| (Arc::from(e.name.to_ascii_lowercase()), e.to_query_set()))
             .collect();
         Prepared {
             options,
@@ -201,6 +204,8 @@ pub struct EmailDirectory {
     sessions: BTreeMap<u64, SessionState>,
     lookups: HandleTable<LookupState>,
     deferred: BTreeMap<u64, Deferred>,
+    /// Room to lower-case a name looked up in, kept from call to call.
+    lowered: String,
     next_session: u64,
     next_token: u64,
 }
@@ -221,6 +226,7 @@ impl EmailDirectory {
             sessions: BTreeMap::new(),
             lookups: HandleTable::new(),
             deferred: BTreeMap::new(),
+            lowered: String::new(),
             next_session: 0,
             next_token: 0,
         }
@@ -252,6 +258,22 @@ impl EmailDirectory {
             .as_mut()
             .map(Arc::make_mut)
             .ok_or(WsaError::EINVAL)
+    }
+
+    /// The directory key `name` is looked up under: the directory's own copy when it has
+    /// one (no allocation), else a new one (a name not listed yet, or a pattern).
+    fn key_of(&mut self, name: &str) -> Arc<str> {
+        self.lowered.clear();
+        self.lowered.push_str(name);
+        self.lowered.make_ascii_lowercase();
+        let listed = self
+            .directory
+            .as_deref()
+            .and_then(|d| d.get_key_value(self.lowered.as_str()));
+        match listed {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(self.lowered.as_str()),
+        }
     }
 
     fn serves(&self, name: &str) -> bool {
@@ -357,10 +379,12 @@ impl EmailDirectory {
         let same = |a: &CsAddr, b: &CsAddr| a.remote == b.remote;
         match op {
             SetServiceOp::Register => {
-                let entry = directory.entry(name).or_insert_with(|| QuerySet {
-                    addresses: Vec::new(),
-                    ..info.clone()
-                });
+                let entry = directory
+                    .entry(Arc::from(name))
+                    .or_insert_with(|| QuerySet {
+                        addresses: Vec::new(),
+                        ..info.clone()
+                    });
                 if flags.multiple() {
                     for a in given {
                         if !entry.addresses.iter().any(|e| same(e, a)) {
@@ -374,7 +398,7 @@ impl EmailDirectory {
             }
             SetServiceOp::Deregister => {
                 let entry = directory
-                    .get_mut(&name)
+                    .get_mut(name.as_str())
                     .ok_or(WsaError::SERVICE_NOT_FOUND)?;
                 if flags.multiple() {
                     entry
@@ -388,17 +412,19 @@ impl EmailDirectory {
             SetServiceOp::Delete => {
                 if flags.multiple() {
                     let entry = directory
-                        .get_mut(&name)
+                        .get_mut(name.as_str())
                         .ok_or(WsaError::SERVICE_NOT_FOUND)?;
                     entry
                         .addresses
                         .retain(|e| !given.iter().any(|a| same(e, a)));
                     // S7.2: "only removes object from the namespace if no addresses remain".
                     if entry.addresses.is_empty() {
-                        directory.remove(&name);
+                        directory.remove(name.as_str());
                     }
                 } else {
-                    directory.remove(&name).ok_or(WsaError::SERVICE_NOT_FOUND)?;
+                    directory
+                        .remove(name.as_str())
+                        .ok_or(WsaError::SERVICE_NOT_FOUND)?;
                 }
                 Ok(())
             }
@@ -500,11 +526,12 @@ impl NspV2Provider for EmailDirectory {
         if !self.serves(name) {
             return Err(ctx.fail(WsaError::SERVICE_NOT_FOUND));
         }
+        let name_key = self.key_of(name);
         let handle = self
             .lookups
             .insert(LookupState {
                 session: session.map(|s| s.raw()),
-                key: name.to_ascii_lowercase(),
+                key: name_key,
                 cursor: 0,
                 held_back: false,
                 pending: None,

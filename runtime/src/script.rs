@@ -17,6 +17,7 @@ use crate::scenario::{
 };
 use crate::wsa::{CsAddr, Guid, LupFlags, Namespace, QuerySet, SetServiceFlags, WsaError};
 use crate::{ApiError, Dispatcher, LookupHandle};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::task::Poll;
 
@@ -647,8 +648,9 @@ pub struct Started<'a> {
     /// Implicit hosts stay up when their (empty) script is over.
     pub stays_up: bool,
     /// Each thread's script, main thread first, borrowed from the scenario (a run reads its
-    /// scripts; copying them for every seed of an exploration is waste).
-    pub threads: Vec<(Tid, &'a [Step])>,
+    /// scripts; copying them for every seed of an exploration is waste). Inline for the usual
+    /// one thread.
+    pub threads: SmallVec<[(Tid, &'a [Step]); 1]>,
 }
 
 /// Starts a scenario: installs the catalog, starts every process with its threads in pid
@@ -686,7 +688,7 @@ pub fn set_up<'a, S: EventSink>(
                      main: &'a [Step],
                      others: &'a [ThreadSpec]| {
         let pid = d.create_process(name, role);
-        let mut threads = Vec::with_capacity(1 + others.len());
+        let mut threads = SmallVec::with_capacity(1 + others.len());
         threads.push((Tid(1), main));
         for (i, t) in others.iter().enumerate() {
             let tid = d.create_thread(pid).unwrap_or(Tid(i as u32 + 2));
