@@ -261,8 +261,10 @@ impl<S: EventSink> Dispatcher<S> {
                 let last_error = ctx.last_error();
                 let mut ops = ctx.take_ops();
                 // Applying an operation never calls a provider, so the buffer is free again
-                // once they are applied.
-                for op in ops.drain(..) {
+                // once they are applied. Reversed once and popped, not drained: a call makes
+                // none to a few, and a drain's bookkeeping cost more than applying them.
+                ops.reverse();
+                while let Some(op) = ops.pop() {
                     self.apply_context_op(provider, func, op);
                 }
                 self.ops = ops;
