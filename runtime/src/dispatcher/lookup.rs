@@ -98,6 +98,15 @@ pub(super) struct Member {
     pub open: bool,
 }
 
+/// The thread inside WSALookupServiceNext right now, and the outcome its Next finished with
+/// before the entry point returned (an inline completion, S6.3): handed straight back rather
+/// than pushed to the driver's wakes and searched for there.
+pub(super) struct InlineNext {
+    pid: Pid,
+    tid: Tid,
+    outcome: Option<ApiResult<QuerySet>>,
+}
+
 /// A Next waiting for its NextEx to complete.
 pub(super) struct PendingNext {
     pub tid: Tid,
@@ -340,9 +349,36 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.waiting = Some(Waiting::LookupServiceNext(lookup));
         }
+        self.catch_inline_next(pid, tid);
         self.advance_next(lookup, tid, effective, buffer_len);
         self.pump();
-        self.take_wake_of(pid, tid)
+        self.take_inline_next(pid, tid)
+    }
+
+    /// Lets a Next that finishes inside its entry point hand its outcome straight back. Not
+    /// when the thread already has a wake waiting for the driver: the entry point then takes
+    /// the first of its wakes, as a Next always has.
+    fn catch_inline_next(&mut self, pid: Pid, tid: Tid) {
+        let has_wake = self.wakes.iter().any(|w| w.pid == pid && w.tid == tid);
+        self.inline_next = (!has_wake).then_some(InlineNext {
+            pid,
+            tid,
+            outcome: None,
+        });
+    }
+
+    /// What a Next's entry point returns once its own work is done: the outcome it finished
+    /// with, or `Pending`.
+    fn take_inline_next(&mut self, pid: Pid, tid: Tid) -> Poll<ApiResult<QuerySet>> {
+        match self.inline_next.take() {
+            Some(InlineNext {
+                outcome: Some(outcome),
+                ..
+            }) => Poll::Ready(outcome),
+            // The thread's first finish would have been caught, so none went to the wakes.
+            Some(InlineNext { outcome: None, .. }) => Poll::Pending,
+            None => self.take_wake_of(pid, tid),
+        }
     }
 
     /// Takes the wake of a call that finished before its entry point returned.
@@ -552,6 +588,14 @@ impl<S: EventSink> Dispatcher<S> {
                 Err(_) => None,
             },
         );
+        if let Some(inline) = self
+            .inline_next
+            .as_mut()
+            .filter(|n| n.pid == pid && n.tid == tid && n.outcome.is_none())
+        {
+            inline.outcome = Some(outcome);
+            return;
+        }
         self.wake(Wake {
             pid,
             tid,

@@ -59,7 +59,7 @@ use crate::wsa::{Guid, WsaError};
 use advertisement::Advertised;
 use async_call::AsyncRecord;
 use labels::Labels;
-use lookup::ClientLookup;
+use lookup::{ClientLookup, InlineNext};
 use process::Process;
 use session::Session;
 use std::collections::{BTreeMap, VecDeque};
@@ -125,6 +125,8 @@ pub struct Dispatcher<S: EventSink> {
     queue: VecDeque<Work>,
     /// Blocking calls that finished, for the driver.
     wakes: Vec<Wake>,
+    /// `lookup`: the Next in progress, which may finish before its entry point returns.
+    inline_next: Option<InlineNext>,
     /// `session` (session arguments) and `lookup` (provider lookup handles).
     labels: Labels,
     /// `nsp_call`: the async call the provider call in progress serves (for
@@ -151,6 +153,7 @@ impl<S: EventSink> Dispatcher<S> {
             next_work_id: 0,
             queue: VecDeque::new(),
             wakes: Vec::new(),
+            inline_next: None,
             labels: Labels::default(),
             serving: None,
             ops: Vec::new(),
