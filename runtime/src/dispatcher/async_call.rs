@@ -169,11 +169,7 @@ impl<S: EventSink> Dispatcher<S> {
                 outcome,
             }
         );
-        let output = self
-            .async_calls
-            .remove(h)
-            .and_then(|rec| rec.output)
-            .map(|o| *o);
+        let output = self.async_calls.remove(h).and_then(|rec| rec.output);
         // The record is gone before the waiter continues: a second completion is rejected.
         match waiter {
             Some(Waiter::Next(lookup)) => self.on_next_done(lookup, h, code, output),

@@ -66,6 +66,35 @@ pub(super) struct ClientLookup {
     pub pending: Option<PendingNext>,
 }
 
+/// What a NextEx that finished with `code`, having written `output`, means for the client
+/// (S5.4, S5.5). The output stays boxed until its result is taken: a query set is a few hundred
+/// bytes, and every move of it is a copy.
+fn next_ex_outcome(
+    code: Result<(), WsaError>,
+    output: Option<Box<NextExOutput>>,
+    buffer_len: u32,
+) -> ApiResult<QuerySet> {
+    match (code.map_err(modern_spelling), output) {
+        (Ok(()), Some(output)) => match *output {
+            NextExOutput::Result(qs) => {
+                let size = qs.wire_size();
+                if size > buffer_len {
+                    Err(ApiError::buffer_too_small(size))
+                } else {
+                    Ok(qs)
+                }
+            }
+            NextExOutput::BufferTooSmall { .. } => Err(WsaError::SYSCALLFAILURE.into()),
+        },
+        (Ok(()), None) => Err(WsaError::SYSCALLFAILURE.into()),
+        (Err(WsaError::EFAULT), Some(output)) => match *output {
+            NextExOutput::BufferTooSmall { required } => Err(ApiError::buffer_too_small(required)),
+            NextExOutput::Result(_) => Err(WsaError::EFAULT.into()),
+        },
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
 /// A client lookup's members.
 pub(super) type Members = SmallVec<[Member; 2]>;
 
@@ -521,7 +550,7 @@ impl<S: EventSink> Dispatcher<S> {
         h: Handle<ClientLookup>,
         call: Handle<AsyncRecord>,
         code: Result<(), WsaError>,
-        output: Option<NextExOutput>,
+        output: Option<Box<NextExOutput>>,
     ) {
         // Callers pass only the call the Next still waits for (`is_waited_for`, or the NextEx
         // that just faulted): a stale completion was discarded before it came here (S6.2).
@@ -534,35 +563,18 @@ impl<S: EventSink> Dispatcher<S> {
             .take_if(|p| p.call == call)
             .expect("a NextEx finishes for the Next that waits for it");
         let pid = lookup.pid;
-        let result = match (code.map_err(modern_spelling), output) {
-            (Ok(()), Some(NextExOutput::Result(qs))) => {
-                let size = qs.wire_size();
-                if size > pending.buffer_len {
-                    Err(ApiError::buffer_too_small(size))
-                } else {
-                    Ok(qs)
-                }
-            }
-            (Ok(()), _) => Err(WsaError::SYSCALLFAILURE.into()),
-            (Err(WsaError::EFAULT), Some(NextExOutput::BufferTooSmall { required })) => {
-                Err(ApiError::buffer_too_small(required))
-            }
-            (Err(e), _) => Err(e.into()),
+        let outcome = next_ex_outcome(code, output, pending.buffer_len);
+        // S5.4: WSAEFAULT stays with this provider; the result is not consumed (S5.5).
+        let stays = match &outcome {
+            Ok(_) => true,
+            Err(e) => e.code == WsaError::EFAULT,
         };
-        match result {
-            Ok(qs) => {
-                Self::note_resolved(lookup);
-                self.finish_next(pid, pending.tid, Ok(qs));
-            }
-            // S5.4: WSAEFAULT stays with this provider; the result is not consumed (S5.5).
-            Err(e) if e.code == WsaError::EFAULT => {
-                Self::note_resolved(lookup);
-                self.finish_next(pid, pending.tid, Err(e))
-            }
-            Err(_) => {
-                self.move_on(h);
-                self.advance_next(h, pending.tid, pending.flags, pending.buffer_len);
-            }
+        if stays {
+            Self::note_resolved(lookup);
+            self.finish_next(pid, pending.tid, outcome);
+        } else {
+            self.move_on(h);
+            self.advance_next(h, pending.tid, pending.flags, pending.buffer_len);
         }
     }
 
