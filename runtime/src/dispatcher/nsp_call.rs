@@ -26,7 +26,8 @@ use crate::wsa::{Guid, SOCKET_ERROR, WsaError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// One traced provider call: what its `nsp.call` line says. `A` builds the `args` object,
-/// only when the sink wants details.
+/// only when the sink wants details; otherwise the line has none, like an `api.return` without
+/// its `result` (an empty map would only be dropped again by the sink).
 pub(super) struct NspCall<A = fn() -> Fields> {
     provider: Guid,
     func: NspFn,
@@ -180,7 +181,9 @@ impl<S: EventSink> Dispatcher<S> {
                 session,
                 lookup,
                 async_call,
-                args: args.map(|build| self.details(build)),
+                args: args
+                    .filter(|_| self.sink.wants_details())
+                    .map(|build| build()),
             }
         );
         let site = CallSite {
