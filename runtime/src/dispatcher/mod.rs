@@ -56,13 +56,13 @@ use crate::event::{Event, EventSink, Fields, Label};
 use crate::handles::HandleTable;
 use crate::provider::{AsyncCall, ContextOp, NspFn, WorkToken};
 use crate::wsa::{Guid, WsaError};
-use advertisement::Advertised;
+use advertisement::Adverts;
 use async_call::AsyncRecord;
 use labels::Labels;
 use lookup::{ClientLookup, InlineNext};
 use process::Process;
 use session::Session;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Emits an event, building it only when the sink wants events.
 macro_rules! emit {
@@ -109,7 +109,7 @@ pub struct Dispatcher<S: EventSink> {
     /// `catalog_ops`, read by `routing`.
     catalog: Catalog,
     /// `advertisement`.
-    adverts: BTreeMap<Guid, Advertised>,
+    adverts: Adverts,
     /// `process`.
     processes: Vec<Process>,
     /// `session`.
@@ -144,7 +144,7 @@ impl<S: EventSink> Dispatcher<S> {
             sink,
             now: 0,
             catalog: Catalog::new(),
-            adverts: BTreeMap::new(),
+            adverts: Adverts::default(),
             processes: Vec::new(),
             sessions: HandleTable::new(),
             lookups: HandleTable::new(),
