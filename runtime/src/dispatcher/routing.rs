@@ -59,21 +59,27 @@ impl<S: EventSink> Dispatcher<S> {
                 Providers::new()
             }));
         }
-        // Walked again rather than collected: a route is worked out at every Begin.
         let routed = || {
             self.catalog
                 .visible(epoch)
                 .filter(|e| e.enabled && self.is_advertised(e.entry.id))
                 .filter(|e| namespace == Namespace::ALL || e.entry.namespace == namespace)
         };
-        // Without NAPI data on any routed entry, S5.2 routes in catalog order.
+        // One walk finds both the catalog-order route and whether any routed entry has NAPI
+        // data; without any, S5.2 routes in catalog order too.
+        let mut every = Providers::new();
+        let mut napi = false;
+        for e in routed() {
+            napi |= e.entry.napi().is_some();
+            every.push(e.entry.id);
+        }
         if namespace == Namespace::EMAIL
-            && routed().any(|e| e.entry.napi().is_some())
+            && napi
             && let Some(order) =
                 email_candidates(routed().map(|e| &e.entry), name.unwrap_or("")).order()
         {
             return Ok(Route::Authority(Providers::from_vec(order)));
         }
-        Ok(Route::Every(routed().map(|e| e.entry.id).collect()))
+        Ok(Route::Every(every))
     }
 }
