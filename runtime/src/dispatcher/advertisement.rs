@@ -248,7 +248,7 @@ impl<S: EventSink> Dispatcher<S> {
     ) -> Result<(), WsaError> {
         self.check_caller(pid, tid)?;
         let outcome = self
-            .check_started(pid, tid)
+            .check_started(pid)
             .and_then(|()| match self.adverts.get(&id) {
                 Some(a) if a.host == pid && !a.faulted => Ok(()),
                 _ => Err(WsaError::EINVAL),

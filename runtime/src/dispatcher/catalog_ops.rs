@@ -94,7 +94,7 @@ impl<S: EventSink> Dispatcher<S> {
             Fields::from([("buffer".into(), json!(buffer_len))])
         });
         let outcome = self
-            .check_started(pid, tid)
+            .check_started(pid)
             .map_err(ApiError::from)
             .and_then(|()| {
                 let epoch = self.catalog_epoch(pid);

@@ -352,7 +352,7 @@ impl<S: EventSink> Dispatcher<S> {
             args
         });
         let start = self
-            .check_started(pid, tid)
+            .check_started(pid)
             .and_then(|()| self.client_lookup(pid, h));
         let lookup = match start {
             Ok(lookup) => lookup,
@@ -626,7 +626,7 @@ impl<S: EventSink> Dispatcher<S> {
             )])
         });
         let outcome = self
-            .check_started(pid, tid)
+            .check_started(pid)
             .and_then(|()| self.client_lookup(pid, h))
             .map_err(ApiError::from)
             .map(|lookup| self.end_client_lookup(lookup));

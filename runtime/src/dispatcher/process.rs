@@ -191,10 +191,11 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
-    /// The common prologue of every client API call but WSAStartup: the caller is valid and the
-    /// process has an outstanding WSAStartup (S4.1, L10).
-    pub(super) fn check_started(&self, pid: Pid, tid: Tid) -> Result<(), WsaError> {
-        self.check_caller(pid, tid)?;
+    /// The second half of every client API call's prologue but WSAStartup's, after
+    /// [`Dispatcher::check_caller`] accepted the caller (and its `api.call` was written): the
+    /// process has an outstanding WSAStartup (S4.1, L10). Every caller checked the caller
+    /// already, and writing `api.call` changes nothing, so it is not checked twice.
+    pub(super) fn check_started(&self, pid: Pid) -> Result<(), WsaError> {
         if self.startup_count(pid) == 0 {
             return Err(WsaError::NOTINITIALISED);
         }

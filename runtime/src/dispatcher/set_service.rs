@@ -53,7 +53,7 @@ impl<S: EventSink> Dispatcher<S> {
             args.insert("op".into(), json!(op.code()));
             args
         });
-        let routed = self.check_started(pid, tid).and_then(|()| {
+        let routed = self.check_started(pid).and_then(|()| {
             self.route(
                 pid,
                 info.namespace,
