@@ -6,6 +6,7 @@
 use crate::event::{Label, LabelKind};
 use crate::wsa::Guid;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 #[derive(Default)]
 pub(super) struct Labels {
@@ -27,10 +28,11 @@ impl Labels {
     }
 
     pub fn release_session(&mut self, provider: Guid, raw: u64) {
-        if let Some(entry) = self.sessions.get_mut(&(provider, raw)) {
-            entry.1 -= 1;
-            if entry.1 == 0 {
-                self.sessions.remove(&(provider, raw));
+        // Through the entry: one search of the tree, not a second one to remove it.
+        if let Entry::Occupied(mut entry) = self.sessions.entry((provider, raw)) {
+            entry.get_mut().1 -= 1;
+            if entry.get().1 == 0 {
+                entry.remove();
             }
         }
     }
