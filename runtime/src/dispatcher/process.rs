@@ -21,7 +21,7 @@ const VERSIONS: [(u8, u8); 5] = [(1, 0), (1, 1), (2, 0), (2, 1), (2, 2)];
 /// Its lists are inline for the usual few entries: a process is looked at on nearly every
 /// call, and with thousands of them each list behind a pointer was another cache miss.
 pub(super) struct Process {
-    pub name: String,
+    /// No name: only events carry it (when the sink wants details), and the driver has it.
     pub role: Role,
     pub alive: bool,
     /// Successful WSAStartups not yet matched by a WSACleanup (S4.1).
@@ -74,7 +74,6 @@ impl<S: EventSink> Dispatcher<S> {
     /// Starts a process with one thread (tid 1).
     pub fn create_process(&mut self, name: &str, role: Role) -> Pid {
         self.processes.push(Process {
-            name: name.to_string(),
             role,
             alive: true,
             startups: 0,
@@ -139,11 +138,6 @@ impl<S: EventSink> Dispatcher<S> {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.last_error = code;
         }
-    }
-
-    /// The name a process was created with.
-    pub fn process_name(&self, pid: Pid) -> Option<&str> {
-        self.process(pid).map(|p| p.name.as_str())
     }
 
     /// Whether a process is a client or a host.

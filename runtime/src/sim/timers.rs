@@ -88,15 +88,18 @@ impl Timers {
 
     fn open(&mut self, at: usize, due: u64) {
         let slots = self.spare.pop().unwrap_or_default();
-        self.buckets.insert(
-            at,
-            Bucket {
-                due,
-                slots,
-                unsorted: false,
-                peeked: false,
-            },
-        );
+        let bucket = Bucket {
+            due,
+            slots,
+            unsorted: false,
+            peeked: false,
+        };
+        // The latest time nearly always: `insert` at the end still shifts by the general path.
+        if at == self.buckets.len() {
+            self.buckets.push_back(bucket);
+        } else {
+            self.buckets.insert(at, bucket);
+        }
     }
 
     /// The first entry: earliest due time, then lowest slot.
