@@ -4,10 +4,13 @@
 
 use super::state::Model;
 use super::{Rule, Violation};
-use crate::event::{ApiFn, Event};
-use crate::wsa::WsaError;
+use crate::event::{ApiFn, Event, FaultKind, Pid, Tid};
+use crate::provider::NspFn;
+use crate::wsa::{Guid, WsaError};
 
-pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
+/// Catalog and advertisement events: provider reachability and routine tables. Failed
+/// operations (`ret` not 0) change nothing.
+pub(super) fn catalog(m: &mut Model, event: &Event) {
     match event {
         Event::CatalogInstall {
             provider, ret: 0, ..
@@ -49,93 +52,117 @@ pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
             m.provider(*provider).advertised = false;
             m.detach(*provider, true);
         }
-        Event::NspCall {
-            provider,
-            func,
-            pid,
-            ..
-        } if !m.reachable(*provider) => {
-            let why = match m.providers.get(provider) {
-                None => "not installed",
-                Some(p) if !p.advertised => "not advertised",
-                Some(p) if !p.installed => "not installed",
-                Some(_) => "disabled",
-            };
+        _ => {}
+    }
+}
+
+/// `nsp.call`: L8, only a reachable provider gets calls.
+#[inline]
+pub(super) fn nsp_call(m: &Model, provider: Guid, func: NspFn, pid: Pid, out: &mut Vec<Violation>) {
+    if !m.reachable(provider) {
+        unreachable_called(m, provider, func, pid, out);
+    }
+}
+
+#[cold]
+fn unreachable_called(m: &Model, provider: Guid, func: NspFn, pid: Pid, out: &mut Vec<Violation>) {
+    let why = match m.providers.get(&provider) {
+        None => "not installed",
+        Some(p) if !p.advertised => "not advertised",
+        Some(p) if !p.installed => "not installed",
+        Some(_) => "disabled",
+    };
+    let detail = format!(
+        "provider {provider} got {func} for pid {} while it is {why}",
+        pid.0
+    );
+    out.push(m.violation(Rule::L8, detail));
+}
+
+/// `nsp.return`: P1 and P2 for a SOCKET_ERROR, unless a fault made it (WSASYSCALLFAILURE).
+#[inline]
+pub(super) fn nsp_return(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    ret: Option<i32>,
+    err: u32,
+    out: &mut Vec<Violation>,
+) {
+    let after_fault = std::mem::take(&mut m.faulted_call);
+    if ret != Some(-1) || after_fault {
+        return;
+    }
+    match WsaError::from_code(err) {
+        None => {
             let detail = format!(
-                "provider {provider} got {func} for pid {} while it is {why}",
+                "provider {provider} returned SOCKET_ERROR from {func} (pid {}) without setting a last error",
                 pid.0
             );
-            out.push(m.violation(Rule::L8, detail));
+            out.push(m.violation(Rule::P1, detail));
         }
-        Event::NspReturn {
-            provider,
-            func,
-            pid,
-            ret: Some(-1),
-            err,
-            ..
-        } => {
-            let after_fault = std::mem::take(&mut m.faulted_call);
-            match WsaError::from_code(*err) {
-                None if !after_fault => {
-                    let detail = format!(
-                        "provider {provider} returned SOCKET_ERROR from {func} (pid {}) without setting a last error",
-                        pid.0
-                    );
-                    out.push(m.violation(Rule::P1, detail));
-                }
-                Some(e) if !after_fault && !func.documented_errors().contains(&e) => {
-                    let detail = format!(
-                        "provider {provider} failed {func} (pid {}) with {e}, which is not among the errors that function may report",
-                        pid.0
-                    );
-                    out.push(m.violation(Rule::P2, detail));
-                }
-                _ => {}
-            }
-        }
-        Event::NspReturn { .. } => m.faulted_call = false,
-        Event::Fault {
-            provider,
-            func,
-            kind,
-            detail,
-        } => {
-            m.faulted_call = true;
+        Some(e) if !func.documented_errors().contains(&e) => {
             let detail = format!(
-                "provider {provider} {} in {func} (contained; the provider is unadvertised): {detail}",
-                match kind.name() {
-                    "panic" => "panicked",
-                    "crash" => "crashed",
-                    _ => "timed out",
-                }
+                "provider {provider} failed {func} (pid {}) with {e}, which is not among the errors that function may report",
+                pid.0
             );
-            out.push(m.violation(Rule::P4, detail));
+            out.push(m.violation(Rule::P2, detail));
         }
-        Event::ApiCall { pid, tid, call, .. } => {
-            let started = m.processes.get(pid).is_some_and(|p| p.startups > 0);
-            if *call != ApiFn::WSAStartup && !started {
-                m.uninitialised_calls.insert((*pid, *tid), *call);
-            }
-        }
-        Event::ApiReturn {
-            pid,
-            tid,
-            call,
-            ret,
-            err,
-            ..
-        } if m.uninitialised_calls.get(&(*pid, *tid)) == Some(call) => {
-            m.uninitialised_calls.remove(&(*pid, *tid));
-            if !(*ret == -1 && *err == WsaError::NOTINITIALISED.code()) {
-                let detail = format!(
-                    "pid {} called {} with no WSAStartup outstanding and got ret {ret}, err {err} instead of WSANOTINITIALISED",
-                    pid.0,
-                    call.name()
-                );
-                out.push(m.violation(Rule::L10, detail));
-            }
-        }
-        _ => {}
+        Some(_) => {}
+    }
+}
+
+/// `fault`: P4, a contained provider fault; the `nsp.return` that follows is the
+/// dispatcher's.
+pub(super) fn fault(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    kind: FaultKind,
+    detail: &str,
+    out: &mut Vec<Violation>,
+) {
+    m.faulted_call = true;
+    let detail = format!(
+        "provider {provider} {} in {func} (contained; the provider is unadvertised): {detail}",
+        kind.verb()
+    );
+    out.push(m.violation(Rule::P4, detail));
+}
+
+/// `api.call`: remembers a call made with no WSAStartup outstanding, for L10 at its return.
+#[inline]
+pub(super) fn api_call(m: &mut Model, pid: Pid, tid: Tid, call: ApiFn) {
+    let started = m.processes.get(&pid).is_some_and(|p| p.startups > 0);
+    if call != ApiFn::WSAStartup && !started {
+        m.uninitialised_calls.insert((pid, tid), call);
+    }
+}
+
+/// `api.return`: L10, a call made with no WSAStartup outstanding fails with
+/// WSANOTINITIALISED.
+#[inline]
+pub(super) fn api_return(
+    m: &mut Model,
+    pid: Pid,
+    tid: Tid,
+    call: ApiFn,
+    ret: i32,
+    err: u32,
+    out: &mut Vec<Violation>,
+) {
+    // Nearly every call is made inside WSAStartup: nothing to look up.
+    if m.uninitialised_calls.is_empty() || m.uninitialised_calls.get(&(pid, tid)) != Some(&call) {
+        return;
+    }
+    m.uninitialised_calls.remove(&(pid, tid));
+    if !(ret == -1 && err == WsaError::NOTINITIALISED.code()) {
+        let detail = format!(
+            "pid {} called {} with no WSAStartup outstanding and got ret {ret}, err {err} instead of WSANOTINITIALISED",
+            pid.0,
+            call.name()
+        );
+        out.push(m.violation(Rule::L10, detail));
     }
 }

@@ -4,122 +4,155 @@
 
 use super::state::{AsyncCall, Handle, Model};
 use super::{Rule, Violation};
-use crate::event::{CompletionOutcome, Event};
+use crate::event::{CompletionOutcome, Label, Pid};
 use crate::provider::NspFn;
-use crate::wsa::WsaError;
+use crate::wsa::{Guid, WsaError};
 
-pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    match event {
-        Event::NspReturn {
-            pid,
+/// `nsp.return`: a successful Begin produces a provider lookup handle in the session the call
+/// went through.
+#[inline]
+pub(super) fn nsp_return(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    lookup: Option<Label>,
+) {
+    if let (NspFn::LookupServiceBegin, Some(h)) = (func, lookup) {
+        opened(m, provider, pid, h);
+    }
+}
+
+fn opened(m: &mut Model, provider: Guid, pid: Pid, h: Label) {
+    let Some(session) = m.newest_live(pid, provider) else {
+        return;
+    };
+    if let Some(s) = m.sessions.get_mut(session) {
+        s.handles.push(h);
+    }
+    m.handles.insert(
+        h,
+        Handle {
+            session,
             provider,
-            func: NspFn::LookupServiceBegin,
-            lookup: Some(h),
-            ..
-        } => {
-            if let Some(session) = m.newest_live(*pid, *provider) {
-                if let Some(s) = m.sessions.get_mut(session) {
-                    s.handles.push(*h);
-                }
-                m.handles.insert(
-                    *h,
-                    Handle {
-                        session,
-                        provider: *provider,
-                        pid: *pid,
-                        closed: None,
-                    },
-                );
+            pid,
+            closed: None,
+        },
+    );
+}
+
+/// `nsp.call`: End closes a handle once (L6); NextEx and SetServiceEx start an async call,
+/// NextEx only on an open handle (L4).
+#[inline]
+pub(super) fn nsp_call(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    lookup: Option<Label>,
+    async_call: Option<Label>,
+    out: &mut Vec<Violation>,
+) {
+    match (func, async_call) {
+        (NspFn::LookupServiceEnd, _) => {
+            if let Some(h) = lookup {
+                closed(m, provider, pid, h, out);
             }
         }
-        Event::NspCall {
-            provider,
-            func: NspFn::LookupServiceEnd,
-            pid,
-            lookup: Some(h),
-            ..
-        } => {
-            let seq = m.seq;
-            let mut closed_in = None;
-            let detail = match m.handles.get_mut(h) {
-                Some(handle) if handle.closed.is_none() => {
-                    handle.closed = Some(seq);
-                    closed_in = Some(handle.session);
-                    None
-                }
-                Some(handle) => Some(format!(
-                    "provider {provider} got a second NSPv2LookupServiceEnd for handle {h} of pid {} (closed at seq {})",
-                    pid.0,
-                    handle.closed.unwrap_or(seq)
-                )),
-                None => Some(format!(
-                    "provider {provider} got NSPv2LookupServiceEnd for handle {h} of pid {}, which its Begin never produced",
-                    pid.0
-                )),
-            };
-            if let Some(detail) = detail {
-                out.push(m.violation(Rule::L6, detail));
-            }
-            if let Some(session) = closed_in {
-                super::sessions::after_handle_closed(m, session);
-            }
-        }
-        Event::NspCall {
-            provider,
-            func: func @ (NspFn::LookupServiceNextEx | NspFn::SetServiceEx),
-            pid,
-            lookup,
-            async_call: Some(a),
-            ..
-        } => {
-            if let Some(h) = lookup
-                && let Some(closed) = m.handles.get(h).and_then(|x| x.closed)
-            {
-                let detail = format!(
-                    "provider {provider} got NSPv2LookupServiceNextEx on handle {h} of pid {} after it was closed at seq {closed}",
-                    pid.0
-                );
-                out.push(m.violation(Rule::L4, detail));
-            }
-            m.asyncs.insert(
-                *a,
-                AsyncCall {
-                    provider: *provider,
-                    pid: *pid,
-                    func: *func,
-                    completed: false,
-                    exempt: false,
-                },
-            );
-        }
-        Event::AsyncComplete {
-            provider,
-            async_call,
-            err,
-            outcome,
-        } => {
-            if *outcome == CompletionOutcome::Rejected {
-                let detail = format!(
-                    "provider {provider} completed async call {async_call}, which is unknown or already completed (WSAProviderCompleteAsyncCall returned WSAEINVAL)"
-                );
-                out.push(m.violation(Rule::P3, detail));
-                return;
-            }
-            let Some(call) = m.asyncs.get_mut(async_call) else {
-                return;
-            };
-            call.completed = true;
-            let func = call.func;
-            if let Some(e) = WsaError::from_code(*err)
-                && !func.documented_errors().contains(&e)
-            {
-                let detail = format!(
-                    "provider {provider} completed {func} call {async_call} with {e}, which is not among the errors that function may report"
-                );
-                out.push(m.violation(Rule::P2, detail));
-            }
+        (NspFn::LookupServiceNextEx | NspFn::SetServiceEx, Some(a)) => {
+            started(m, provider, func, pid, lookup, a, out);
         }
         _ => {}
+    }
+}
+
+/// L6: NSPv2LookupServiceEnd for a handle Begin produced, once.
+fn closed(m: &mut Model, provider: Guid, pid: Pid, h: Label, out: &mut Vec<Violation>) {
+    let seq = m.seq;
+    let mut closed_in = None;
+    let detail = match m.handles.get_mut(&h) {
+        Some(handle) if handle.closed.is_none() => {
+            handle.closed = Some(seq);
+            closed_in = Some(handle.session);
+            None
+        }
+        Some(handle) => Some(format!(
+            "provider {provider} got a second NSPv2LookupServiceEnd for handle {h} of pid {} (closed at seq {})",
+            pid.0,
+            handle.closed.unwrap_or(seq)
+        )),
+        None => Some(format!(
+            "provider {provider} got NSPv2LookupServiceEnd for handle {h} of pid {}, which its Begin never produced",
+            pid.0
+        )),
+    };
+    if let Some(detail) = detail {
+        out.push(m.violation(Rule::L6, detail));
+    }
+    if let Some(session) = closed_in {
+        super::sessions::after_handle_closed(m, session);
+    }
+}
+
+/// An async call starts (L7 waits for its completion); on a closed handle it breaks L4.
+fn started(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    lookup: Option<Label>,
+    a: Label,
+    out: &mut Vec<Violation>,
+) {
+    if let Some(h) = lookup
+        && let Some(closed) = m.handles.get(&h).and_then(|x| x.closed)
+    {
+        let detail = format!(
+            "provider {provider} got NSPv2LookupServiceNextEx on handle {h} of pid {} after it was closed at seq {closed}",
+            pid.0
+        );
+        out.push(m.violation(Rule::L4, detail));
+    }
+    m.asyncs.insert(
+        a,
+        AsyncCall {
+            provider,
+            pid,
+            func,
+            completed: false,
+            exempt: false,
+        },
+    );
+}
+
+/// `async.complete`: P3 for a rejected completion, P2 for an undocumented code.
+pub(super) fn async_complete(
+    m: &mut Model,
+    provider: Guid,
+    async_call: Label,
+    err: u32,
+    outcome: CompletionOutcome,
+    out: &mut Vec<Violation>,
+) {
+    if outcome == CompletionOutcome::Rejected {
+        let detail = format!(
+            "provider {provider} completed async call {async_call}, which is unknown or already completed (WSAProviderCompleteAsyncCall returned WSAEINVAL)"
+        );
+        out.push(m.violation(Rule::P3, detail));
+        return;
+    }
+    let Some(call) = m.asyncs.get_mut(&async_call) else {
+        return;
+    };
+    call.completed = true;
+    let func = call.func;
+    if let Some(e) = WsaError::from_code(err)
+        && !func.documented_errors().contains(&e)
+    {
+        let detail = format!(
+            "provider {provider} completed {func} call {async_call} with {e}, which is not among the errors that function may report"
+        );
+        out.push(m.violation(Rule::P2, detail));
     }
 }
 

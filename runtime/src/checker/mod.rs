@@ -19,7 +19,8 @@
 //! through by [`check`], so a trace re-checks to the list it was recorded with.
 //!
 //! One rule family per file: [`sessions`] (L1–L5, L9), [`handles`] (L6, L7, P3), [`calls`]
-//! (L8, L10, P1, P2, P4); [`state`] is the model they share.
+//! (L8, L10, P1, P2, P4); [`state`] is the model they share. Each event is matched once, here
+//! ([`judge`]), and handed only to the families that judge its kind.
 
 mod calls;
 mod handles;
@@ -69,18 +70,16 @@ impl Checker {
     /// [`Checker::observe`] of the event numbered `seq`, for callers that hold the event
     /// unstamped (the online checker, which hands it on without a copy).
     pub fn observe_event(&mut self, seq: u64, event: &Event) -> Vec<Violation> {
-        self.model.seq = seq;
         let mut out = Vec::new();
-        match event {
-            Event::Violation { .. } | Event::End { .. } => {}
-            event => {
-                self.model.close_aftermath_if(event, &mut out);
-                calls::observe(&mut self.model, event, &mut out);
-                sessions::observe(&mut self.model, event, &mut out);
-                handles::observe(&mut self.model, event, &mut out);
-            }
-        }
+        self.observe_into(seq, event, &mut out);
         out
+    }
+
+    /// [`Checker::observe_event`], appending the rules broken to `out`: the online checker
+    /// keeps one buffer for a run, so an event that breaks nothing costs no vector.
+    pub fn observe_into(&mut self, seq: u64, event: &Event, out: &mut Vec<Violation>) {
+        self.model.seq = seq;
+        judge(&mut self.model, event, out);
     }
 
     /// End-of-run rules. For a trace cut short (`complete` false) they are not decidable.
@@ -100,6 +99,89 @@ impl Checker {
 
     pub fn undecidable(&self) -> &[String] {
         &self.undecidable
+    }
+}
+
+/// Hands one event to the families that judge its kind, in the order they always judged it
+/// (the close of an abnormal exit's aftermath, then calls, sessions, handles), so an event's
+/// violations come out in the same order. One match per event, and a family sees only the
+/// kinds it judges: the checker runs for every event of every exploration run.
+fn judge(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
+    match event {
+        Event::ApiCall { pid, tid, call, .. } => {
+            m.close_aftermath(out);
+            calls::api_call(m, *pid, *tid, *call);
+        }
+        Event::ApiReturn {
+            pid,
+            tid,
+            call,
+            ret,
+            err,
+            ..
+        } => {
+            calls::api_return(m, *pid, *tid, *call, *ret, *err, out);
+            sessions::api_return(m, *pid, *call, *ret, out);
+        }
+        Event::NspCall {
+            provider,
+            func,
+            pid,
+            session,
+            lookup,
+            async_call,
+            ..
+        } => {
+            calls::nsp_call(m, *provider, *func, *pid, out);
+            sessions::nsp_call(m, *provider, *func, *pid, *session, out);
+            handles::nsp_call(m, *provider, *func, *pid, *lookup, *async_call, out);
+        }
+        Event::NspReturn {
+            provider,
+            func,
+            pid,
+            ret,
+            err,
+            session,
+            lookup,
+        } => {
+            calls::nsp_return(m, *provider, *func, *pid, *ret, *err, out);
+            sessions::nsp_return(m, *provider, *func, *pid, *ret, *err, *session);
+            handles::nsp_return(m, *provider, *func, *pid, *lookup);
+        }
+        Event::AsyncComplete {
+            provider,
+            async_call,
+            err,
+            outcome,
+        } => handles::async_complete(m, *provider, *async_call, *err, *outcome, out),
+        Event::Fault {
+            provider,
+            func,
+            kind,
+            detail,
+        } => calls::fault(m, *provider, *func, *kind, detail, out),
+        Event::ProcessStart { pid, .. } => {
+            m.close_aftermath(out);
+            sessions::process_start(m, *pid);
+        }
+        Event::ProcessExit { pid, how } => {
+            // Another process's exit starts something new; the same one's does not.
+            if m.aftermath.as_ref().is_some_and(|a| a.pid != *pid) {
+                m.close_aftermath(out);
+            }
+            sessions::process_exit(m, *pid, *how);
+        }
+        Event::CatalogInstall { .. }
+        | Event::CatalogUninstall { .. }
+        | Event::CatalogEnable { .. }
+        | Event::ProviderAdvertise { .. } => {
+            m.close_aftermath(out);
+            calls::catalog(m, event);
+        }
+        // It ends something rather than starting it: the aftermath stays open.
+        Event::ProviderUnadvertise { .. } => calls::catalog(m, event),
+        Event::Violation { .. } | Event::End { .. } => {}
     }
 }
 
@@ -146,6 +228,8 @@ pub struct Checked<S> {
     checker: Checker,
     seq: u64,
     violations: u64,
+    /// What the event being recorded broke: one buffer for the run (usually empty).
+    found: Vec<Violation>,
 }
 
 impl<S: EventSink> Checked<S> {
@@ -162,6 +246,7 @@ impl<S: EventSink> Checked<S> {
             checker,
             seq: 0,
             violations: 0,
+            found: Vec::new(),
         }
     }
 
@@ -187,6 +272,17 @@ impl<S: EventSink> Checked<S> {
         (self.inner, self.checker)
     }
 
+    /// Writes what the last event broke, in order, after it.
+    #[cold]
+    fn emit_found(&mut self, t: u64) {
+        let mut found = std::mem::take(&mut self.found);
+        for v in found.drain(..) {
+            self.emit(t, v);
+        }
+        // The room goes back for the next event.
+        self.found = found;
+    }
+
     fn emit(&mut self, t: u64, v: Violation) {
         self.seq += 1;
         self.violations += 1;
@@ -202,10 +298,10 @@ impl<S: EventSink> EventSink for Checked<S> {
         if matches!(event, Event::Violation { .. }) {
             self.violations += 1;
         }
-        let found = self.checker.observe_event(seq, &event);
+        self.checker.observe_into(seq, &event, &mut self.found);
         self.inner.record(t, event);
-        for v in found {
-            self.emit(t, v);
+        if !self.found.is_empty() {
+            self.emit_found(t);
         }
     }
 

@@ -10,104 +10,117 @@
 
 use super::state::{Aftermath, Ended, Model, label_text};
 use super::{Rule, Violation};
-use crate::event::{ApiFn, Event, Label, Pid};
+use crate::event::{ApiFn, ExitHow, Label, Pid};
 use crate::provider::NspFn;
 use crate::wsa::{Guid, WsaError};
 use smallvec::SmallVec;
 
-pub(super) fn observe(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    match event {
-        Event::ProcessStart { pid, .. } => {
-            m.process(*pid);
+/// `process.start`: the process gets its record.
+pub(super) fn process_start(m: &mut Model, pid: Pid) {
+    m.process(pid);
+}
+
+/// `process.exit`: after an abnormal end, its live sessions are owed a Rundown (L5), or end
+/// silently when their provider cannot give one.
+pub(super) fn process_exit(m: &mut Model, pid: Pid, how: ExitHow) {
+    m.exit(pid, how);
+    if !m.process(pid).abnormal {
+        return;
+    }
+    let mut live = m.sessions_of_pid(pid);
+    live.retain(|i| m.sessions[*i].ended.is_none());
+    let mut owed = Vec::new();
+    let mut silent = Vec::new();
+    for i in live {
+        let provider = m.sessions[i].provider;
+        if m.reachable(provider) && m.has(provider, NspFn::ClientSessionRundown) {
+            owed.push(i);
+        } else {
+            // An absent Rundown (S1.3) or a gone provider (S3.4): it ends without a
+            // call, after its handles are closed.
+            silent.push(i);
         }
-        Event::ProcessExit { pid, how } => {
-            m.exit(*pid, *how);
-            if !m.process(*pid).abnormal {
-                return;
-            }
-            let mut live = m.sessions_of_pid(*pid);
-            live.retain(|i| m.sessions[*i].ended.is_none());
-            let mut owed = Vec::new();
-            let mut silent = Vec::new();
-            for i in live {
-                let provider = m.sessions[i].provider;
-                if m.reachable(provider) && m.has(provider, NspFn::ClientSessionRundown) {
-                    owed.push(i);
-                } else {
-                    // An absent Rundown (S1.3) or a gone provider (S3.4): it ends without a
-                    // call, after its handles are closed.
-                    silent.push(i);
-                }
-            }
-            m.aftermath = Some(Aftermath {
-                pid: *pid,
-                exit_seq: m.seq,
-                owed,
-                silent,
-            });
-        }
-        Event::ApiReturn {
-            pid,
-            call: ApiFn::WSAStartup,
-            ret: 0,
-            ..
-        } => m.process(*pid).startups += 1,
-        Event::ApiReturn {
-            pid,
-            call: ApiFn::WSACleanup,
-            ret: 0,
-            ..
-        } => {
-            let p = m.process(*pid);
+    }
+    m.aftermath = Some(Aftermath {
+        pid,
+        exit_seq: m.seq,
+        owed,
+        silent,
+    });
+}
+
+/// `api.return`: a successful WSAStartup or WSACleanup moves the process's count; a
+/// WSACleanup then ends the sessions the policy no longer covers.
+#[inline]
+pub(super) fn api_return(m: &mut Model, pid: Pid, call: ApiFn, ret: i32, out: &mut Vec<Violation>) {
+    if ret != 0 {
+        return;
+    }
+    match call {
+        ApiFn::WSAStartup => m.process(pid).startups += 1,
+        ApiFn::WSACleanup => {
+            let p = m.process(pid);
             p.startups = p.startups.saturating_sub(1);
             let remaining = p.startups as usize;
-            after_cleanup(m, *pid, remaining, out);
+            after_cleanup(m, pid, remaining, out);
         }
-        Event::NspCall {
-            provider,
-            func: NspFn::Startup,
-            pid,
-            ..
-        } => {
-            let p = m.process(*pid);
-            if !p.alive || p.startups == 0 {
-                let detail = format!(
-                    "provider {provider} got NSPv2Startup for pid {} while it has no WSAStartup outstanding",
-                    pid.0
-                );
-                out.push(m.violation(Rule::L9, detail));
-            }
-        }
-        Event::NspReturn {
-            pid,
-            provider,
-            func: NspFn::Startup,
-            ret,
-            err,
-            session,
-            ..
-        } => {
-            let stub = *ret == Some(-1) && *err == WsaError::EOPNOTSUPP.code();
-            if *ret == Some(0) || stub {
-                let label = if stub { None } else { session.flatten() };
-                m.open_session(*pid, *provider, label);
-            }
-        }
-        Event::NspCall {
-            provider,
-            func: func @ (NspFn::LookupServiceBegin | NspFn::SetServiceEx),
-            pid,
-            session,
-            ..
-        } => session_call(m, *pid, *provider, *func, *session, out),
-        Event::NspCall {
-            provider,
-            func: func @ (NspFn::Cleanup | NspFn::ClientSessionRundown),
-            pid,
-            session,
-            ..
-        } => session_end(m, *pid, *provider, *func, *session, out),
         _ => {}
+    }
+}
+
+/// `nsp.call`: Startup only while WSAStartup is outstanding (L9); Begin and SetServiceEx
+/// through the live session; Cleanup and Rundown end one.
+#[inline]
+pub(super) fn nsp_call(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    session: Option<Label>,
+    out: &mut Vec<Violation>,
+) {
+    match func {
+        NspFn::Startup => startup_call(m, provider, pid, out),
+        NspFn::LookupServiceBegin | NspFn::SetServiceEx => {
+            session_call(m, pid, provider, func, session, out)
+        }
+        NspFn::Cleanup | NspFn::ClientSessionRundown => {
+            session_end(m, pid, provider, func, session, out)
+        }
+        NspFn::LookupServiceNextEx | NspFn::LookupServiceEnd => {}
+    }
+}
+
+/// L9: NSPv2Startup only for a live process with a WSAStartup outstanding.
+fn startup_call(m: &mut Model, provider: Guid, pid: Pid, out: &mut Vec<Violation>) {
+    let p = m.process(pid);
+    if !p.alive || p.startups == 0 {
+        let detail = format!(
+            "provider {provider} got NSPv2Startup for pid {} while it has no WSAStartup outstanding",
+            pid.0
+        );
+        out.push(m.violation(Rule::L9, detail));
+    }
+}
+
+/// `nsp.return`: a successful Startup (or a stub one, EOPNOTSUPP) opens a session.
+#[inline]
+pub(super) fn nsp_return(
+    m: &mut Model,
+    provider: Guid,
+    func: NspFn,
+    pid: Pid,
+    ret: Option<i32>,
+    err: u32,
+    session: Option<Option<Label>>,
+) {
+    if func != NspFn::Startup {
+        return;
+    }
+    let stub = ret == Some(-1) && err == WsaError::EOPNOTSUPP.code();
+    if ret == Some(0) || stub {
+        let label = if stub { None } else { session.flatten() };
+        m.open_session(pid, provider, label);
     }
 }
 

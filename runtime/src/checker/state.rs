@@ -7,7 +7,7 @@
 //! (S1.3).
 
 use super::{Rule, Violation};
-use crate::event::{ApiFn, Event, ExitHow, Label, Pid, Tid};
+use crate::event::{ApiFn, ExitHow, Label, Pid, Tid};
 use crate::provider::NspFn;
 use crate::wsa::Guid;
 use smallvec::{SmallVec, smallvec};
@@ -165,6 +165,10 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
             Some((last, _)) if last < k => Err(self.entries.len()),
             _ => self.entries.binary_search_by(|(e, _)| e.cmp(k)),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     pub fn get(&self, k: &K) -> Option<&V> {
@@ -416,30 +420,16 @@ impl Model {
         }
     }
 
-    /// Closes the aftermath of an abnormal exit when `event` starts something new.
-    pub fn close_aftermath_if(&mut self, event: &Event, out: &mut Vec<Violation>) {
-        let starts_something = match event {
-            Event::ApiCall { .. }
-            | Event::ProcessStart { .. }
-            | Event::ProviderAdvertise { .. }
-            | Event::CatalogInstall { .. }
-            | Event::CatalogUninstall { .. }
-            | Event::CatalogEnable { .. } => true,
-            Event::ProcessExit { pid, .. } => {
-                self.aftermath.as_ref().is_some_and(|a| a.pid != *pid)
-            }
-            _ => false,
-        };
-        if starts_something {
-            self.close_aftermath(out);
+    /// L5: every Rundown owed after an abnormal exit must have come by now (something new
+    /// started, or the run ended).
+    #[inline]
+    pub fn close_aftermath(&mut self, out: &mut Vec<Violation>) {
+        if let Some(a) = self.aftermath.take() {
+            self.close(a, out);
         }
     }
 
-    /// L5: every Rundown owed after an abnormal exit must have come by now.
-    pub fn close_aftermath(&mut self, out: &mut Vec<Violation>) {
-        let Some(a) = self.aftermath.take() else {
-            return;
-        };
+    fn close(&mut self, a: Aftermath, out: &mut Vec<Violation>) {
         for i in a.silent {
             if self.sessions.get(i).is_some_and(|s| s.ended.is_none()) {
                 self.end_session(i, Ended::Silently(self.seq));
