@@ -154,6 +154,7 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
         }
     }
 
+    #[inline]
     fn find(&self, k: &K) -> Result<usize, usize> {
         if let Some(at) = k.place()
             && self.entries.get(at).is_some_and(|(e, _)| e == k)
@@ -171,15 +172,18 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
         self.entries.is_empty()
     }
 
+    #[inline]
     pub fn get(&self, k: &K) -> Option<&V> {
         self.find(k).ok().map(|i| &self.entries[i].1)
     }
 
+    #[inline]
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
         self.find(k).ok().map(|i| &mut self.entries[i].1)
     }
 
     /// Inserts or replaces, like `BTreeMap::insert`.
+    #[inline]
     pub fn insert(&mut self, k: K, v: V) -> Option<V> {
         match self.find(&k) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, v)),
@@ -195,6 +199,7 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
     }
 
     /// The value of `k`, inserted with `make` first when absent.
+    #[inline]
     pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.find(&k) {
             Ok(i) => i,
@@ -295,6 +300,7 @@ impl Model {
         }
     }
 
+    #[inline]
     pub fn process(&mut self, pid: Pid) -> &mut Process {
         self.processes.get_or_insert_with(pid, || Process {
             alive: true,
@@ -306,10 +312,12 @@ impl Model {
         self.providers.get_or_insert_with(id, Provider::default)
     }
 
+    #[inline]
     pub fn reachable(&self, id: Guid) -> bool {
         self.providers.get(&id).is_some_and(Provider::reachable)
     }
 
+    #[inline]
     pub fn has(&self, id: Guid, f: NspFn) -> bool {
         self.providers.get(&id).is_none_or(|p| p.has(f))
     }
@@ -321,6 +329,7 @@ impl Model {
 
     /// The newest live session of (pid, provider) that new calls go through: a retiring one
     /// takes no new call (S4.6).
+    #[inline]
     pub fn newest_live(&self, pid: Pid, provider: Guid) -> Option<usize> {
         self.live_iter(pid, provider)
             .rev()
@@ -341,6 +350,7 @@ impl Model {
     }
 
     /// Every session of (pid, provider), ended or not, oldest first.
+    #[inline]
     pub fn sessions_of(&self, pid: Pid, provider: Guid) -> &[usize] {
         self.processes
             .get(&pid)
