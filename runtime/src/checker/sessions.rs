@@ -23,8 +23,7 @@ pub(super) fn process_start(m: &mut Model, pid: Pid) {
 /// `process.exit`: after an abnormal end, its live sessions are owed a Rundown (L5), or end
 /// silently when their provider cannot give one.
 pub(super) fn process_exit(m: &mut Model, pid: Pid, how: ExitHow) {
-    m.exit(pid, how);
-    if !m.process(pid).abnormal {
+    if !m.exit(pid, how) {
         return;
     }
     let mut live = m.sessions_of_pid(pid);

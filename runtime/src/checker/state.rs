@@ -203,12 +203,17 @@ impl<K: Ord + Placed, V> VecMap<K, V> {
     pub fn get_or_insert_with(&mut self, k: K, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.find(&k) {
             Ok(i) => i,
-            Err(i) => {
-                self.entries.insert(i, (k, make()));
-                i
-            }
+            Err(i) => self.insert_at(i, k, make()),
         };
         &mut self.entries[i].1
+    }
+
+    /// Puts an absent key where [`VecMap::find`] placed it. Out of line: a key is inserted
+    /// once and looked up many times, and the lookups stay small enough to inline.
+    #[cold]
+    fn insert_at(&mut self, i: usize, k: K, v: V) -> usize {
+        self.entries.insert(i, (k, v));
+        i
     }
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
@@ -465,12 +470,14 @@ impl Model {
         }
     }
 
-    pub fn exit(&mut self, pid: Pid, how: ExitHow) {
+    /// The process ended; returns whether abnormally (S4.7).
+    pub fn exit(&mut self, pid: Pid, how: ExitHow) -> bool {
         let p = self.process(pid);
         let abnormal = how != ExitHow::Exit || p.startups > 0;
         p.alive = false;
         p.exited = true;
         p.abnormal = abnormal;
+        abnormal
     }
 }
 
