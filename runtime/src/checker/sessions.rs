@@ -203,6 +203,12 @@ fn ending_session(m: &Model, pid: Pid, provider: Guid, label: Option<Label>) -> 
             .rev()
             .filter(move |i| m.sessions[*i].label == label)
     };
+    let mut candidates = same();
+    let newest = candidates.next()?;
+    if candidates.next().is_none() {
+        // The usual case, one live session with that label: every choice below picks it.
+        return Some(newest);
+    }
     let idle = |i: &usize| !m.has_open_handles(*i);
     same()
         .find(|i| m.sessions[*i].retiring && idle(i))
@@ -285,15 +291,16 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
     if !m.per_wsastartup && remaining > 0 {
         return;
     }
+    // The process's sessions are kept by provider, each provider once.
     let mut providers: SmallVec<[Guid; 4]> = m
-        .sessions_of_pid(pid)
+        .processes
+        .get(&pid)
         .into_iter()
-        .map(|i| &m.sessions[i])
-        .filter(|s| s.ended.is_none())
-        .map(|s| s.provider)
+        .flat_map(|p| &p.sessions)
+        .filter(|(_, of)| of.iter().any(|i| m.sessions[*i].ended.is_none()))
+        .map(|(provider, _)| *provider)
         .collect();
     providers.sort();
-    providers.dedup();
     for provider in providers {
         if remaining == 0 {
             let live = m.live(pid, provider);
