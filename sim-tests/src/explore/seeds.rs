@@ -40,16 +40,18 @@ impl EventSink for Findings {
     fn record(&mut self, _t: u64, event: Event) {
         if !self.past_violation {
             self.events += 1;
-            self.past_violation = matches!(event, Event::Violation { .. });
         }
-        if self.first.is_some() {
-            return;
-        }
+        // One match: nearly every event is neither, and only needs dropping.
         match event {
-            Event::Violation { rule, detail } => self.first = Some((rule, detail)),
+            Event::Violation { rule, detail } => {
+                self.past_violation = true;
+                if self.first.is_none() {
+                    self.first = Some((rule, detail));
+                }
+            }
             Event::Fault {
                 func, kind, detail, ..
-            } => {
+            } if self.first.is_none() => {
                 self.first = Some(fault_finding(func, kind, &detail));
             }
             _ => {}
