@@ -115,7 +115,16 @@ impl Timers {
 
     /// Removes the first entry ([`Timers::peek`]'s).
     pub fn pop(&mut self) -> Option<(u64, Slot)> {
-        let next = self.peek()?;
+        self.pop_due(u64::MAX)
+    }
+
+    /// Removes the first entry if it is due by `t`: [`Timers::peek`] and [`Timers::pop`] in
+    /// one look at the front bucket, for the world's loop over the entries that came due.
+    pub fn pop_due(&mut self, t: u64) -> Option<(u64, Slot)> {
+        let (due, slot) = self.peek()?;
+        if due > t {
+            return None;
+        }
         let first = self.buckets.front_mut()?;
         first.slots.pop();
         if first.slots.is_empty()
@@ -123,7 +132,7 @@ impl Timers {
         {
             self.spare.push(b.slots);
         }
-        Some(next)
+        Some((due, slot))
     }
 }
 
@@ -140,7 +149,7 @@ mod tests {
         let mut timers = Timers::new();
         let mut heap = BinaryHeap::new();
         for round in 0..20_000 {
-            match rng.below(4) {
+            match rng.below(5) {
                 // Duplicates included: they leave as often as they were pushed.
                 0 | 1 => {
                     let (due, slot) = (rng.below(6) * 10, rng.below(50) as Slot);
@@ -149,6 +158,13 @@ mod tests {
                 }
                 // A peek sorts the front bucket; later pushes into it go in their place.
                 2 => assert_eq!(timers.peek(), heap.peek().map(|r| r.0)),
+                // Only what is due by a time leaves (the world's loop as time moves on).
+                3 => {
+                    let t = rng.below(6) * 10;
+                    let due = heap.peek().is_some_and(|r| r.0.0 <= t);
+                    let expected = if due { heap.pop().map(|r| r.0) } else { None };
+                    assert_eq!(timers.pop_due(t), expected);
+                }
                 _ => assert_eq!(timers.pop(), heap.pop().map(|r| r.0)),
             }
             if round % 5_000 == 4_999 {

@@ -610,11 +610,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn advance(&mut self, t: u64) {
         self.now = t;
         self.d.set_time(t);
-        while let Some((due, slot)) = self.timers.peek() {
-            if due > t {
-                break;
-            }
-            self.timers.pop();
+        while let Some((due, slot)) = self.timers.pop_due(t) {
             self.disarm(slot, due);
             self.refresh(slot);
         }
