@@ -456,6 +456,20 @@ pub struct LookupLoop {
     ending: bool,
 }
 
+/// What a `lookup` step asks for: target, name, flags, how many Nexts, buffer size.
+fn lookup_parts(step: &Step) -> Option<(Target, Option<&str>, LupFlags, NextCount, u32)> {
+    match step {
+        Step::Lookup {
+            target,
+            name,
+            flags,
+            next,
+            buffer,
+        } => Some((*target, name.as_deref(), *flags, *next, *buffer)),
+        _ => None,
+    }
+}
+
 /// How one call of a lookup loop went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoopStep {
@@ -470,22 +484,13 @@ pub enum LoopStep {
 impl LookupLoop {
     /// `None` when `step` is not a `lookup`.
     pub fn of(step: &Step) -> Option<LookupLoop> {
-        let Step::Lookup {
+        let (target, name, flags, next, buffer) = lookup_parts(step)?;
+        Some(LookupLoop::with(
             target,
-            name,
+            name.map(str::to_string),
             flags,
             next,
             buffer,
-        } = step
-        else {
-            return None;
-        };
-        Some(LookupLoop::with(
-            *target,
-            name.clone(),
-            *flags,
-            *next,
-            *buffer,
         ))
     }
 
@@ -493,17 +498,10 @@ impl LookupLoop {
     /// name and its answers took (a world reuses finished loops). `false`, and the loop
     /// unchanged, when `step` is not a `lookup`.
     pub fn restart(&mut self, step: &Step) -> bool {
-        let Step::Lookup {
-            target,
-            name,
-            flags,
-            next,
-            buffer,
-        } = step
-        else {
+        let Some((target, name, flags, next, buffer)) = lookup_parts(step) else {
             return false;
         };
-        let name = name.as_deref().map(|n| {
+        let name = name.map(|n| {
             let mut s = self.query.service_instance_name.take().unwrap_or_default();
             s.clear();
             s.push_str(n);
@@ -511,7 +509,7 @@ impl LookupLoop {
         });
         let mut answers = std::mem::take(&mut self.answers);
         answers.clear();
-        *self = LookupLoop::with(*target, name, *flags, *next, *buffer);
+        *self = LookupLoop::with(target, name, flags, next, buffer);
         self.answers = answers;
         true
     }

@@ -194,30 +194,8 @@ pub struct World<'a, S: EventSink> {
     /// Faults injected so far. An `expect` describes fault-free behaviour, so once a fault
     /// has struck, later `expect`s are not checked.
     faults_injected: u64,
-    /// Wakes being delivered, kept between steps so that polling allocates nothing.
-    wakes: Vec<Wake>,
-    /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
-    #[allow(
-        clippy::vec_box,
-        reason = "the boxes are what is kept: a thread holds one"
-    )]
-    spare_loops: Vec<Box<LookupLoop>>,
-    /// The threads and exits that can move now (slots: threads, then one exit per process).
-    runnable: Runnable,
-    /// Slots whose state changed during the current step, to bring `runnable` up to date.
-    dirty: Vec<Slot>,
-    /// When slots that are waiting for their time are due, earliest first. An entry whose
-    /// slot has since changed is stale, and dropped when it comes up.
-    timers: Timers,
-    /// The due time each slot has an entry for in `timers`, so none is pushed twice.
-    armed: Vec<Option<u64>>,
-    /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
-    /// date as processes exit, so offering them does not walk every process.
-    process_faults: Runnable,
-    /// Where each process's thread slots start (process `pid` has slots
-    /// `thread_starts[pid - 1]..thread_starts[pid]`), so a strategy finds a thread's choice
-    /// without a scan.
-    thread_starts: Vec<u32>,
+    /// The run's scheduling buffers, kept by the thread for its next run ([`Room`]).
+    room: Room,
 }
 
 /// Counts the events that pass (but `violation` lines, which are verdicts, not moves), so a
@@ -320,14 +298,7 @@ pub fn run_with<S: EventSink>(
         report: RunReport::default(),
         emitted: 0,
         faults_injected: 0,
-        wakes: room.wakes,
-        spare_loops: room.spare_loops,
-        runnable: room.runnable,
-        dirty: room.dirty,
-        timers: room.timers,
-        armed: room.armed,
-        process_faults: room.process_faults,
-        thread_starts: room.thread_starts,
+        room,
     };
     // One buffer for the faults offered at a step, reused from step to step.
     let mut faults = Vec::new();
@@ -349,9 +320,9 @@ pub fn run_with<S: EventSink>(
             let offer_faults = !plan.is_none()
                 && (plan.rate_ppm >= 1_000_000
                     || strategy.draw(1_000_000) < u64::from(plan.rate_ppm));
-            let movable = !world.runnable.is_empty() || !world.d.pending_work().is_empty();
+            let movable = !world.room.runnable.is_empty() || !world.d.pending_work().is_empty();
             // Only deferred work can run now: letting time pass first is a choice too (S6.3).
-            let tick = if movable && (options.free_time || world.runnable.is_empty()) {
+            let tick = if movable && (options.free_time || world.room.runnable.is_empty()) {
                 world.next_due()
             } else {
                 None
@@ -371,14 +342,14 @@ pub fn run_with<S: EventSink>(
                 }
             }
             let choices = Choices::of_world(
-                &world.runnable,
+                &world.room.runnable,
                 world.d.pending_work(),
                 tick,
-                &world.process_faults,
+                &world.room.process_faults,
                 offer_faults,
                 &faults,
             )
-            .with_threads(&world.thread_starts);
+            .with_threads(&world.room.thread_starts);
             let Some(choice) = strategy
                 .pick(&choices, world.emitted)
                 .and_then(|i| choices.get(i))
@@ -390,8 +361,8 @@ pub fn run_with<S: EventSink>(
                 );
                 break;
             };
-            world.runnable.clear_log();
-            world.process_faults.clear_log();
+            world.room.runnable.clear_log();
+            world.room.process_faults.clear_log();
             world.report.steps += 1;
             world.execute(choice);
             if options.stop_at_failure && world.d.sink().failed() {
@@ -410,28 +381,9 @@ pub fn run_with<S: EventSink>(
         },
     }
     let World {
-        d,
-        report,
-        wakes,
-        spare_loops,
-        runnable,
-        dirty,
-        timers,
-        armed,
-        process_faults,
-        thread_starts,
-        ..
+        d, report, room, ..
     } = world;
-    ROOM.set(Some(Room {
-        wakes,
-        spare_loops,
-        runnable,
-        dirty,
-        timers,
-        armed,
-        process_faults,
-        thread_starts,
-    }));
+    ROOM.set(Some(room));
     Ok((report, d.into_sink().inner))
 }
 
@@ -441,17 +393,29 @@ pub fn run_with<S: EventSink>(
 /// empties every buffer before use ([`World::setup`]), so no run depends on the one before.
 #[derive(Default)]
 struct Room {
+    /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
+    /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
     #[allow(
         clippy::vec_box,
         reason = "the boxes are what is kept: a thread holds one"
     )]
     spare_loops: Vec<Box<LookupLoop>>,
+    /// The threads and exits that can move now (slots: threads, then one exit per process).
     runnable: Runnable,
+    /// Slots whose state changed during the current step, to bring `runnable` up to date.
     dirty: Vec<Slot>,
+    /// When slots that are waiting for their time are due, earliest first. An entry whose
+    /// slot has since changed is stale, and dropped when it comes up.
     timers: Timers,
+    /// The due time each slot has an entry for in `timers`, so none is pushed twice.
     armed: Vec<Option<u64>>,
+    /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
+    /// date as processes exit, so offering them does not walk every process.
     process_faults: Runnable,
+    /// Where each process's thread slots start (process `pid` has slots
+    /// `thread_starts[pid - 1]..thread_starts[pid]`), so a strategy finds a thread's choice
+    /// without a scan.
     thread_starts: Vec<u32>,
 }
 
@@ -492,28 +456,29 @@ impl<'a, S: Observing> World<'a, S> {
             });
         }
         let slots = self.threads.len() + self.procs.len();
-        self.wakes.clear();
-        self.thread_starts.clear();
-        self.thread_starts.extend(
+        self.room.wakes.clear();
+        self.room.thread_starts.clear();
+        self.room.thread_starts.extend(
             self.procs
                 .iter()
                 .map(|p| p.threads.start as u32)
                 .chain(std::iter::once(self.threads.len() as u32)),
         );
-        self.runnable.reset(slots);
-        self.armed.clear();
-        self.armed.resize(slots, None);
-        self.timers.clear();
-        self.dirty.clear();
+        self.room.runnable.reset(slots);
+        self.room.armed.clear();
+        self.room.armed.resize(slots, None);
+        self.room.timers.clear();
+        self.room.dirty.clear();
         // `sleep`/`expect` at the head of a script run before the first choice.
         for i in 0..self.threads.len() {
             self.run_eager(i);
         }
-        self.dirty.clear();
+        self.room.dirty.clear();
         for slot in 0..slots {
             self.refresh(slot as Slot);
         }
-        self.process_faults
+        self.room
+            .process_faults
             .reset(self.procs.len() * FAULTS_PER_PROCESS);
         for (i, p) in self.procs.iter().enumerate() {
             let pid = Pid(i as u32 + 1);
@@ -522,7 +487,9 @@ impl<'a, S: Observing> World<'a, S> {
                     && plan.has(kind)
                 {
                     let slot = (i * FAULTS_PER_PROCESS + j) as Slot;
-                    self.process_faults.set(slot, Some(Choice::Fault(fault)));
+                    self.room
+                        .process_faults
+                        .set(slot, Some(Choice::Fault(fault)));
                 }
             }
         }
@@ -541,8 +508,8 @@ impl<'a, S: Observing> World<'a, S> {
 
     fn mark_dirty(&mut self, slot: Slot) {
         // A step touches its thread several times in a row: once is enough.
-        if self.dirty.last() != Some(&slot) {
-            self.dirty.push(slot);
+        if self.room.dirty.last() != Some(&slot) {
+            self.room.dirty.push(slot);
         }
     }
 
@@ -588,36 +555,36 @@ impl<'a, S: Observing> World<'a, S> {
     /// Brings `slot`'s choice up to date, and arms its timer if it waits for its time.
     fn refresh(&mut self, slot: Slot) {
         let (choice, due) = self.slot_state(slot);
-        self.runnable.set(slot, choice);
+        self.room.runnable.set(slot, choice);
         if let Some(t) = due
-            && let Some(armed) = self.armed.get_mut(slot as usize)
+            && let Some(armed) = self.room.armed.get_mut(slot as usize)
             && *armed != Some(t)
         {
             *armed = Some(t);
-            self.timers.push(t, slot);
+            self.room.timers.push(t, slot);
         }
     }
 
     fn refresh_dirty(&mut self) {
-        let mut dirty = std::mem::take(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.room.dirty);
         for slot in dirty.drain(..) {
             self.refresh(slot);
         }
-        self.dirty = dirty;
+        self.room.dirty = dirty;
     }
 
     /// Virtual time moves on to `t`: the slots due by then become runnable.
     fn advance(&mut self, t: u64) {
         self.now = t;
         self.d.set_time(t);
-        while let Some((due, slot)) = self.timers.pop_due(t) {
+        while let Some((due, slot)) = self.room.timers.pop_due(t) {
             self.disarm(slot, due);
             self.refresh(slot);
         }
     }
 
     fn disarm(&mut self, slot: Slot, due: u64) {
-        if let Some(armed) = self.armed.get_mut(slot as usize)
+        if let Some(armed) = self.room.armed.get_mut(slot as usize)
             && *armed == Some(due)
         {
             *armed = None;
@@ -652,12 +619,12 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// The earliest time a ready thread (or a process's exit after a final `sleep`) is due.
     fn next_due(&mut self) -> Option<u64> {
-        while let Some((due, slot)) = self.timers.peek() {
+        while let Some((due, slot)) = self.room.timers.peek() {
             if due > self.now && self.slot_state(slot).1 == Some(due) {
                 return Some(due);
             }
             // Stale: the slot changed since (or its time has come, and it was refreshed).
-            self.timers.pop();
+            self.room.timers.pop();
             self.disarm(slot, due);
         }
         None
@@ -736,7 +703,7 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// Applies wakes: threads whose blocking call finished become ready.
     fn deliver_wakes(&mut self) {
-        let mut wakes = std::mem::take(&mut self.wakes);
+        let mut wakes = std::mem::take(&mut self.room.wakes);
         self.d.take_wakes_into(&mut wakes);
         for wake in wakes.drain(..) {
             let Some(i) = self.thread_index(wake.pid, wake.tid) else {
@@ -752,7 +719,7 @@ impl<'a, S: Observing> World<'a, S> {
                 WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
             }
         }
-        self.wakes = wakes;
+        self.room.wakes = wakes;
     }
 
     fn mark_exited(&mut self, pid: Pid) {
@@ -764,7 +731,7 @@ impl<'a, S: Observing> World<'a, S> {
         let threads = p.threads.clone();
         let first = (pid.0 as usize - 1) * FAULTS_PER_PROCESS;
         for slot in first..first + FAULTS_PER_PROCESS {
-            self.process_faults.set(slot as Slot, None);
+            self.room.process_faults.set(slot as Slot, None);
         }
         for i in threads {
             self.threads[i].state = ThreadState::Done;
@@ -783,7 +750,7 @@ impl<'a, S: Observing> World<'a, S> {
             return;
         };
         if self.threads[i].lookup.is_none() && matches!(step, Step::Lookup { .. }) {
-            self.threads[i].lookup = match self.spare_loops.pop() {
+            self.threads[i].lookup = match self.room.spare_loops.pop() {
                 Some(mut room) => {
                     let restarted = room.restart(step);
                     debug_assert!(restarted, "a lookup step restarts a loop");
@@ -798,7 +765,7 @@ impl<'a, S: Observing> World<'a, S> {
                 LoopStep::Waiting => self.threads[i].state = ThreadState::Waiting,
                 LoopStep::Done(outcome) => {
                     if let Some(room) = self.threads[i].lookup.take() {
-                        self.spare_loops.push(room);
+                        self.room.spare_loops.push(room);
                     }
                     self.finish_step(i, outcome);
                 }
