@@ -91,7 +91,7 @@ pub(super) fn nsp_return(
     out: &mut Vec<Violation>,
 ) {
     let after_fault = std::mem::take(&mut m.faulted_call);
-    if ret != Some(-1) || after_fault {
+    if !judges_return(ret, after_fault) {
         return;
     }
     match WsaError::from_code(err) {
@@ -111,6 +111,13 @@ pub(super) fn nsp_return(
         }
         Some(_) => {}
     }
+}
+
+/// Whether P1 and P2 judge an `nsp.return` of `ret`: a SOCKET_ERROR the provider made, not
+/// one a fault made (`after_fault`).
+#[inline]
+pub(super) fn judges_return(ret: Option<i32>, after_fault: bool) -> bool {
+    ret == Some(-1) && !after_fault
 }
 
 /// `fault`: P4, a contained provider fault; the `nsp.return` that follows is the
@@ -134,10 +141,22 @@ pub(super) fn fault(
 /// `api.call`: remembers a call made with no WSAStartup outstanding, for L10 at its return.
 #[inline]
 pub(super) fn api_call(m: &mut Model, pid: Pid, tid: Tid, call: ApiFn) {
-    let started = m.processes.get(&pid).is_some_and(|p| p.startups > 0);
-    if call != ApiFn::WSAStartup && !started {
+    if uninitialised(m, pid, call) {
         m.uninitialised_calls.insert((pid, tid), call);
     }
+}
+
+/// Whether `call` is made with no WSAStartup outstanding (so L10 judges its return).
+#[inline]
+pub(super) fn uninitialised(m: &Model, pid: Pid, call: ApiFn) -> bool {
+    call != ApiFn::WSAStartup && m.processes.get(&pid).is_none_or(|p| p.startups == 0)
+}
+
+/// Whether L10 has any `api.return` to judge. Nearly every call is made inside WSAStartup:
+/// then there is nothing to look up.
+#[inline]
+pub(super) fn judges_api_returns(m: &Model) -> bool {
+    !m.uninitialised_calls.is_empty()
 }
 
 /// `api.return`: L10, a call made with no WSAStartup outstanding fails with
@@ -152,8 +171,7 @@ pub(super) fn api_return(
     err: u32,
     out: &mut Vec<Violation>,
 ) {
-    // Nearly every call is made inside WSAStartup: nothing to look up.
-    if m.uninitialised_calls.is_empty() || m.uninitialised_calls.get(&(pid, tid)) != Some(&call) {
+    if !judges_api_returns(m) || m.uninitialised_calls.get(&(pid, tid)) != Some(&call) {
         return;
     }
     m.uninitialised_calls.remove(&(pid, tid));

@@ -18,9 +18,15 @@ pub(super) fn nsp_return(
     pid: Pid,
     lookup: Option<Label>,
 ) {
-    if let (NspFn::LookupServiceBegin, Some(h)) = (func, lookup) {
+    if let Some(h) = opened_handle(func, lookup) {
         opened(m, provider, pid, h);
     }
+}
+
+/// The provider lookup handle an `nsp.return` of `func` produced: a successful Begin's.
+#[inline]
+pub(super) fn opened_handle(func: NspFn, lookup: Option<Label>) -> Option<Label> {
+    lookup.filter(|_| func == NspFn::LookupServiceBegin)
 }
 
 fn opened(m: &mut Model, provider: Guid, pid: Pid, h: Label) {

@@ -52,7 +52,7 @@ pub(super) fn process_exit(m: &mut Model, pid: Pid, how: ExitHow) {
 /// WSACleanup then ends the sessions the policy no longer covers.
 #[inline]
 pub(super) fn api_return(m: &mut Model, pid: Pid, call: ApiFn, ret: i32, out: &mut Vec<Violation>) {
-    if ret != 0 {
+    if !moves_count(call, ret) {
         return;
     }
     match call {
@@ -65,6 +65,13 @@ pub(super) fn api_return(m: &mut Model, pid: Pid, call: ApiFn, ret: i32, out: &m
         }
         _ => {}
     }
+}
+
+/// Whether an `api.return` moves its process's WSAStartup count: a successful WSAStartup or
+/// WSACleanup.
+#[inline]
+pub(super) fn moves_count(call: ApiFn, ret: i32) -> bool {
+    ret == 0 && matches!(call, ApiFn::WSAStartup | ApiFn::WSACleanup)
 }
 
 /// `nsp.call`: Startup only while WSAStartup is outstanding (L9); Begin and SetServiceEx
@@ -113,7 +120,7 @@ pub(super) fn nsp_return(
     err: u32,
     session: Option<Option<Label>>,
 ) {
-    if func != NspFn::Startup {
+    if !opens_session(func) {
         return;
     }
     let stub = ret == Some(-1) && err == WsaError::EOPNOTSUPP.code();
@@ -121,6 +128,12 @@ pub(super) fn nsp_return(
         let label = if stub { None } else { session.flatten() };
         m.open_session(pid, provider, label);
     }
+}
+
+/// Whether an `nsp.return` of `func` may open a session.
+#[inline]
+pub(super) fn opens_session(func: NspFn) -> bool {
+    func == NspFn::Startup
 }
 
 /// Begin / SetServiceEx: the session must be live and carry its own argument (L1, L2, L4).

@@ -892,3 +892,53 @@ fn a_reset_checker_judges_like_a_new_one() {
         judged_by(&mut Checker::new(StartupPolicy::PerProcess), &first)
     );
 }
+
+/// An event [`quiet`] lets the sink skip leaves the model as it was and breaks nothing, for
+/// every event of every trace the repository records.
+#[test]
+fn a_quiet_event_changes_nothing() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces");
+    let mut quiet_seen = 0;
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("the traces directory") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        files += 1;
+        let trace = crate::trace::read_trace(&path).expect("a recorded trace");
+        let policy = StartupPolicy::from_name(&trace.header.startup_policy)
+            .unwrap_or(StartupPolicy::PerProcess);
+        let mut m = state::Model::new(policy == StartupPolicy::PerWsaStartup);
+        for s in &trace.events {
+            if matches!(s.event, Event::Violation { .. }) {
+                continue;
+            }
+            m.seq = s.seq;
+            let was_quiet = quiet(&m, &s.event);
+            let before = format!("{m:?}");
+            let mut out = Vec::new();
+            judge(&mut m, &s.event, &mut out);
+            if was_quiet {
+                quiet_seen += 1;
+                assert!(
+                    out.is_empty(),
+                    "{}: seq {} broke {out:?}",
+                    path.display(),
+                    s.seq
+                );
+                assert_eq!(
+                    before,
+                    format!("{m:?}"),
+                    "{}: seq {}",
+                    path.display(),
+                    s.seq
+                );
+            }
+        }
+    }
+    assert!(
+        files > 0 && quiet_seen > 0,
+        "{files} traces, {quiet_seen} quiet events"
+    );
+}
