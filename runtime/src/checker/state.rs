@@ -363,7 +363,9 @@ impl Model {
             .map_or(&[], |(_, v)| v.as_slice())
     }
 
-    /// [`Model::live`] without collecting (most callers want only the newest).
+    /// [`Model::live`] without collecting (most callers want only the newest). Inline: out of
+    /// line, its caller's filter went through a returned iterator.
+    #[inline]
     pub fn live_iter(
         &self,
         pid: Pid,
