@@ -172,19 +172,19 @@ type Directory = BTreeMap<Arc<str>, QuerySet>;
 ///
 /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
 #[derive(Debug)]
-pub struct Prepared {
+pub struct PreparedOptions {
     options: EmailOptions,
     directory: Arc<Directory>,
 }
 
-impl Prepared {
-    pub fn new(options: EmailOptions) -> Prepared {
+impl PreparedOptions {
+    pub fn new(options: EmailOptions) -> PreparedOptions {
         let directory = options
             .entries
             .iter()
             .map(|e| (Arc::from(e.name.to_ascii_lowercase()), e.to_query_set()))
             .collect();
-        Prepared {
+        PreparedOptions {
             options,
             directory: Arc::new(directory),
         }
@@ -195,7 +195,7 @@ impl Prepared {
 #[derive(Debug)]
 pub struct EmailDirectory {
     /// Shared by every instance built from the same prepared options (read only).
-    prepared: Arc<Prepared>,
+    prepared: Arc<PreparedOptions>,
     bug: Option<Bug>,
     /// The loaded directory; `None` before the first Startup (and, for the buggy kinds, once
     /// freed too early). Shared with the prepared options until a SetService changes it:
@@ -212,13 +212,13 @@ pub struct EmailDirectory {
 
 impl EmailDirectory {
     pub fn new(options: EmailOptions) -> Self {
-        Self::shared(Arc::new(Prepared::new(options)))
+        Self::shared(Arc::new(PreparedOptions::new(options)))
     }
 
     /// An instance over options parsed once for many instances ([`ProviderKind::prepare`]).
     ///
     /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
-    pub fn shared(prepared: Arc<Prepared>) -> Self {
+    pub fn shared(prepared: Arc<PreparedOptions>) -> Self {
         EmailDirectory {
             prepared,
             bug: None,

@@ -18,7 +18,7 @@ pub mod faulty;
 pub mod minimal;
 pub mod options;
 
-use email_directory::{Bug, EmailDirectory, EmailOptions, Prepared};
+use email_directory::{Bug, EmailDirectory, EmailOptions, PreparedOptions};
 use faulty::{Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_core::provider::NspV2Provider;
@@ -92,7 +92,7 @@ impl ProviderKind for EmailDirectoryKind {
     fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
         let opts: EmailOptions = options::parse(self.name(), options)?;
         opts.validate()?;
-        let prepared = Arc::new(Prepared::new(opts));
+        let prepared = Arc::new(PreparedOptions::new(opts));
         Ok(Box::new(move || {
             Ok(Box::new(EmailDirectory::shared(prepared.clone())) as Box<dyn NspV2Provider>)
         }))
@@ -179,7 +179,7 @@ impl ProviderKind for BuggyKind {
     }
     fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
         let (bug, opts) = buggy_options(options)?;
-        let prepared = Arc::new(Prepared::new(opts));
+        let prepared = Arc::new(PreparedOptions::new(opts));
         Ok(Box::new(move || {
             Ok(
                 Box::new(EmailDirectory::shared(prepared.clone()).with_bug(bug))

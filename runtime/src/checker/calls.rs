@@ -1,6 +1,11 @@
 //! Call rules: L8 (only advertised, enabled providers get calls), L10 (calls outside WSAStartup
 //! fail with WSANOTINITIALISED), P1 (SOCKET_ERROR with a last error), P2 (documented errors),
 //! P4 (contained panics). Also keeps provider reachability, which the other families read.
+//!
+//! The handlers of api.call, api.return and nsp.return first test a predicate
+//! (`uninitialised`, `judges_api_returns`, `judges_return`); the checker skips judging an event
+//! of those kinds when every family's predicate says it changes nothing (`quiet` in
+//! `checker/mod.rs`). A new condition on those kinds belongs in the predicate, not beside it.
 
 use super::state::Model;
 use super::{Rule, Violation};

@@ -1,6 +1,10 @@
 //! Handle and async-call rules: L6 (each provider lookup handle closed by exactly one End),
 //! L7 (each async call completed exactly once), P3 (only given handles, only once), and P2 for
 //! completion codes.
+//!
+//! The nsp.return handler first tests a predicate (`opened_handle`); the checker skips judging
+//! an nsp.return when every family's predicate says it changes nothing (`quiet` in
+//! `checker/mod.rs`). A new condition on nsp.return belongs in the predicate, not beside it.
 
 use super::state::{AsyncCall, Handle, Model};
 use super::{Rule, Violation};

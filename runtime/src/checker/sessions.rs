@@ -7,6 +7,11 @@
 //! `per-wsastartup`) or a provider returning one context twice give live sessions with equal
 //! labels. A Cleanup or Rundown is then matched to the one that makes it legal (see
 //! `ending_session`), since the trace cannot say which one the dispatcher meant.
+//!
+//! The handlers of api.return and nsp.return first test a predicate (`moves_count`,
+//! `opens_session`); the checker skips judging an event of those kinds when every family's
+//! predicate says it changes nothing (`quiet` in `checker/mod.rs`). A new condition on those
+//! kinds belongs in the predicate, not beside it.
 
 use super::state::{Aftermath, Ended, Model, label_text};
 use super::{Rule, Violation};

@@ -578,7 +578,8 @@ impl<S: EventSink> Dispatcher<S> {
         }
     }
 
-    /// Ends a Next: last error, `api.return`, and the wake for the driver.
+    /// Ends a Next: last error, `api.return`, and its outcome: straight back to its entry
+    /// point when it finished inside it ([`InlineNext`]), else a wake for the driver.
     pub(super) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: ApiResult<QuerySet>) {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.waiting = None;

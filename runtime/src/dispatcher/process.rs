@@ -20,8 +20,9 @@ const VERSIONS: [(u8, u8); 5] = [(1, 0), (1, 1), (2, 0), (2, 1), (2, 2)];
 /// A simulated process.
 /// Its lists are inline for the usual few entries: a process is looked at on nearly every
 /// call, and with thousands of them each list behind a pointer was another cache miss.
+/// It keeps no name: `process.start` carries it (when the sink wants details), and the driver
+/// that started the process has it.
 pub(super) struct Process {
-    /// No name: only events carry it (when the sink wants details), and the driver has it.
     pub role: Role,
     pub alive: bool,
     /// Successful WSAStartups not yet matched by a WSACleanup (S4.1).

@@ -23,6 +23,9 @@
 //!   can move is kept up to date as they change ([`super::runnable`]; the slots a step touched
 //!   are refreshed at its end, and threads waiting for their time sit in a timer queue,
 //!   [`super::timers`]), never rebuilt by walking every thread.
+//! - A thread keeps a run's scheduling buffers for its next run ([`Room`]): exploration makes
+//!   thousands of short runs per worker. Only their room is kept; every buffer is emptied or
+//!   reset before use, so a run is the same on a fresh thread as after any other run.
 
 use super::faults::{Fault, FaultPlan, InjectedFaultKind};
 use super::runnable::{Runnable, Slot};
@@ -390,7 +393,9 @@ pub fn run_with<S: EventSink>(
 /// The buffers a run grows that borrow nothing from its scenario, kept by the thread for its
 /// next run: exploration makes thousands of short runs on each worker, and starting each with
 /// the room the last one grew saves a dozen allocations per seed. Only room is kept: a run
-/// empties every buffer before use ([`World::setup`]), so no run depends on the one before.
+/// empties every buffer before use ([`World::setup`]), and a spare lookup loop is reset when
+/// a `lookup` step takes it ([`LookupLoop::restart`]), so no run depends on the one before. A
+/// run that fails to set up, or is abandoned, does not give its room back.
 #[derive(Default)]
 struct Room {
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
@@ -410,7 +415,7 @@ struct Room {
     timers: Timers,
     /// The due time each slot has an entry for in `timers`, so none is pushed twice.
     armed: Vec<Option<u64>>,
-    /// The faults the plan allows on each live process ([`World::fault_slot`]), kept up to
+    /// The faults the plan allows on each live process ([`FAULTS_PER_PROCESS`] slots each), kept up to
     /// date as processes exit, so offering them does not walk every process.
     process_faults: Runnable,
     /// Where each process's thread slots start (process `pid` has slots
@@ -752,11 +757,14 @@ impl<'a, S: Observing> World<'a, S> {
         if self.threads[i].lookup.is_none() && matches!(step, Step::Lookup { .. }) {
             self.threads[i].lookup = match self.room.spare_loops.pop() {
                 Some(mut room) => {
-                    let restarted = room.restart(step);
-                    debug_assert!(restarted, "a lookup step restarts a loop");
-                    Some(room)
+                    // A loop that did not restart is not used: nothing of another lookup stays.
+                    if room.restart(step) {
+                        Some(room)
+                    } else {
+                        LookupLoop::of(step).map(Box::new)
+                    }
                 }
-                None => LookupLoop::of(step).map(Box::new),
+                _ => LookupLoop::of(step).map(Box::new),
             };
         }
         if let Some(lp) = self.threads[i].lookup.as_mut() {
