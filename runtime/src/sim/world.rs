@@ -160,6 +160,9 @@ struct ThreadRun<'a> {
     /// The `lookup` step in progress.
     lookup: Option<Box<LookupLoop>>,
     state: ThreadState,
+    /// Its process has not ended: [`ProcRun::alive`], copied here so that deciding whether
+    /// the thread can move reads this record only (the process's is another miss).
+    alive: bool,
     /// The outcome of its last call step; `None` before the first, and after a step that
     /// was not run (an `expect` after it is not judged).
     last: Option<Outcome>,
@@ -445,6 +448,7 @@ impl<'a, S: Observing> World<'a, S> {
                     pc: 0,
                     ready_at: 0,
                     state: ThreadState::Ready,
+                    alive: true,
                     last: None,
                     lookup: None,
                 });
@@ -522,8 +526,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn slot_state(&self, slot: Slot) -> (Option<Choice>, Option<u64>) {
         let i = slot as usize;
         if let Some(t) = self.threads.get(i) {
-            let alive = self.proc(t.pid).is_some_and(|p| p.alive);
-            if !alive || t.state != ThreadState::Ready {
+            if !t.alive || t.state != ThreadState::Ready {
                 return (None, None);
             }
             if t.ready_at > self.now {
@@ -740,6 +743,7 @@ impl<'a, S: Observing> World<'a, S> {
         }
         for i in threads {
             self.threads[i].state = ThreadState::Done;
+            self.threads[i].alive = false;
             self.touch(i);
         }
         let exit = self.exit_slot(pid);
