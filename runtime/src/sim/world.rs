@@ -418,8 +418,8 @@ struct Room {
     timers: Timers,
     /// The due time each slot has an entry for in `timers`, so none is pushed twice.
     armed: Vec<Option<u64>>,
-    /// The faults the plan allows on each live process ([`FAULTS_PER_PROCESS`] slots each), kept up to
-    /// date as processes exit, so offering them does not walk every process.
+    /// The faults the plan allows on each live process ([`FAULTS_PER_PROCESS`] slots each),
+    /// kept up to date as processes exit, so offering them does not walk every process.
     process_faults: Runnable,
     /// Where each process's thread slots start (process `pid` has slots
     /// `thread_starts[pid - 1]..thread_starts[pid]`), so a strategy finds a thread's choice
@@ -768,7 +768,7 @@ impl<'a, S: Observing> World<'a, S> {
                         LookupLoop::of(step).map(Box::new)
                     }
                 }
-                _ => LookupLoop::of(step).map(Box::new),
+                None => LookupLoop::of(step).map(Box::new),
             };
         }
         if let Some(lp) = self.threads[i].lookup.as_mut() {
