@@ -24,6 +24,7 @@ pub mod scenario;
 pub mod script;
 pub mod sim;
 pub mod trace;
+mod vec_map;
 
 pub use catalog::{Authority, Catalog, CatalogEntry, EmailRouting, email_candidates};
 pub use config::{Config, Profile, StartupPolicy};

@@ -34,52 +34,6 @@ pub(super) struct Advertised {
     sessions_dropped: bool,
 }
 
-/// The advertised providers, in GUID order (the order a BTreeMap kept them in, which
-/// [`Dispatcher::hosted_by`] reports). A sorted list: every provider call looks its provider up
-/// two or three times, and a machine advertises a handful, where a search tree's descent cost
-/// more than a binary search of a short slice.
-#[derive(Default)]
-pub(super) struct Adverts(Vec<(Guid, Advertised)>);
-
-impl Adverts {
-    fn position(&self, id: &Guid) -> Result<usize, usize> {
-        self.0.binary_search_by(|(g, _)| g.cmp(id))
-    }
-
-    fn get(&self, id: &Guid) -> Option<&Advertised> {
-        let at = self.position(id).ok()?;
-        Some(&self.0[at].1)
-    }
-
-    fn get_mut(&mut self, id: &Guid) -> Option<&mut Advertised> {
-        let at = self.position(id).ok()?;
-        Some(&mut self.0[at].1)
-    }
-
-    fn contains_key(&self, id: &Guid) -> bool {
-        self.position(id).is_ok()
-    }
-
-    /// Adds or replaces `id`'s entry.
-    fn insert(&mut self, id: Guid, advert: Advertised) {
-        match self.position(&id) {
-            Ok(at) => self.0[at].1 = advert,
-            Err(at) => self.0.insert(at, (id, advert)),
-        }
-    }
-
-    fn remove(&mut self, id: &Guid) {
-        if let Ok(at) = self.position(id) {
-            self.0.remove(at);
-        }
-    }
-
-    /// Entries in GUID order.
-    fn iter(&self) -> impl Iterator<Item = (&Guid, &Advertised)> {
-        self.0.iter().map(|(id, a)| (id, a))
-    }
-}
-
 impl<S: EventSink> Dispatcher<S> {
     /// The host process that advertises `provider`, if it is advertised.
     pub fn advertiser(&self, provider: Guid) -> Option<Pid> {

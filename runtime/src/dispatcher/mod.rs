@@ -55,8 +55,9 @@ use crate::config::Config;
 use crate::event::{Event, EventSink, Fields, Label};
 use crate::handles::HandleTable;
 use crate::provider::{AsyncCall, ContextOp, NspFn, WorkToken};
+use crate::vec_map::VecMap;
 use crate::wsa::{Guid, WsaError};
-use advertisement::Adverts;
+use advertisement::Advertised;
 use async_call::AsyncRecord;
 use labels::Labels;
 use lookup::{ClientLookup, InlineNext};
@@ -108,8 +109,10 @@ pub struct Dispatcher<S: EventSink> {
     now: u64,
     /// `catalog_ops`, read by `routing`.
     catalog: Catalog,
-    /// `advertisement`.
-    adverts: Adverts,
+    /// `advertisement`: the advertised providers in GUID order (the order
+    /// [`Dispatcher::hosted_by`] reports them in), a handful looked up two or three times per
+    /// provider call.
+    adverts: VecMap<Guid, Advertised>,
     /// `process`.
     processes: Vec<Process>,
     /// `session`.
@@ -144,7 +147,7 @@ impl<S: EventSink> Dispatcher<S> {
             sink,
             now: 0,
             catalog: Catalog::new(),
-            adverts: Adverts::default(),
+            adverts: VecMap::new(),
             processes: Vec::new(),
             sessions: HandleTable::new(),
             lookups: HandleTable::new(),
