@@ -24,6 +24,7 @@ use crate::event::{EventSink, Label, Pid};
 use crate::handles::Handle;
 use crate::provider::{NspFn, SessionArg, SocketError};
 use crate::wsa::{Guid, WsaError};
+use smallvec::SmallVec;
 
 /// A session that has not ended yet.
 pub(super) struct Session {
@@ -106,7 +107,12 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// The process's sessions with one provider in state `state`, oldest first.
-    fn sessions_with(&self, pid: Pid, provider: Guid, state: SessionState) -> Vec<Handle<Session>> {
+    fn sessions_with(
+        &self,
+        pid: Pid,
+        provider: Guid,
+        state: SessionState,
+    ) -> SmallVec<[Handle<Session>; 2]> {
         self.process(pid)
             .map(|p| {
                 p.sessions
@@ -259,12 +265,9 @@ impl<S: EventSink> Dispatcher<S> {
         if self.config.startup_policy == StartupPolicy::PerProcess && remaining > 0 {
             return;
         }
-        let live = self
-            .process(pid)
-            .map(|p| p.sessions.clone())
-            .unwrap_or_default();
-        let mut providers: Vec<Guid> = Vec::new();
-        for h in &live {
+        // Inline lists: a process holds a session or two, and this runs at every WSACleanup.
+        let mut providers: SmallVec<[Guid; 2]> = SmallVec::new();
+        for h in self.process(pid).map_or(&[][..], |p| &p.sessions[..]) {
             if let Some(s) = self.sessions.get(*h)
                 && !providers.contains(&s.provider)
             {
@@ -274,11 +277,11 @@ impl<S: EventSink> Dispatcher<S> {
         for provider in providers {
             if remaining == 0 {
                 // The final WSACleanup: every session, retiring ones too, newest first.
-                let all: Vec<_> = self
+                let all: SmallVec<[Handle<Session>; 2]> = self
                     .process(pid)
-                    .map(|p| p.sessions.clone())
-                    .unwrap_or_default()
-                    .into_iter()
+                    .map_or(&[][..], |p| &p.sessions[..])
+                    .iter()
+                    .copied()
                     .filter(|h| {
                         self.sessions
                             .get(*h)
