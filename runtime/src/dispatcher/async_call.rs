@@ -16,13 +16,19 @@ use crate::provider::{AsyncCall, NextExOutput, NspFn};
 use crate::wsa::{Guid, WsaError, error::code_of};
 
 /// An NextEx or SetServiceEx call in flight (S6).
+///
+/// Its label is its handle's serial ([`async_label`]), never stored: a handle is never reused.
 pub(super) struct AsyncRecord {
     provider: Guid,
-    label: Label,
     waiter: Option<Waiter>,
     /// Boxed: a record is moved into and out of its table once per call, and most calls
     /// carry no output; a query set inline made every record some 270 bytes to copy.
     output: Option<Box<NextExOutput>>,
+}
+
+/// The label of an async call: its handle's serial, which no other call of the run has (S6.1).
+fn async_label(h: Handle<AsyncRecord>) -> Label {
+    Label::new(LabelKind::AsyncCall, h.serial())
 }
 
 /// A blocking call in progress on a thread: a client call that waits for an async call.
@@ -44,8 +50,7 @@ impl<S: EventSink> Dispatcher<S> {
         self.async_calls
             .handles()
             .into_iter()
-            .filter_map(|h| self.async_calls.get(h))
-            .map(|r| (r.provider, r.label))
+            .filter_map(|h| Some((self.async_calls.get(h)?.provider, async_label(h))))
             .collect()
     }
 
@@ -63,10 +68,10 @@ impl<S: EventSink> Dispatcher<S> {
         };
         // Legal: the thread waits on nothing, or its call already finished (the deadline raced
         // the completion).
-        let Some(rec) = call.and_then(|c| self.async_calls.get(c)) else {
+        let Some((call, rec)) = call.and_then(|c| Some((c, self.async_calls.get(c)?))) else {
             return false;
         };
-        let (provider, label) = (rec.provider, rec.label);
+        let (provider, label) = (rec.provider, async_label(call));
         let detail = format!("async call {label} was not completed within {waited_ms} ms");
         self.contain_fault(provider, func, FaultKind::Timeout, detail);
         self.pump();
@@ -153,7 +158,7 @@ impl<S: EventSink> Dispatcher<S> {
             );
             return;
         };
-        let label = rec.label;
+        let label = async_label(h);
         let waiter = rec.waiter.filter(|w| self.is_waited_for(*w, h));
         let outcome = if waiter.is_some() {
             CompletionOutcome::Delivered
@@ -191,17 +196,16 @@ impl<S: EventSink> Dispatcher<S> {
     fn label_unknown_async(&mut self, h: Handle<AsyncRecord>) -> Label {
         let issued = self.async_calls.issued();
         if (1..=issued).contains(&h.serial()) {
-            Label::new(LabelKind::AsyncCall, h.serial())
+            async_label(h)
         } else {
             // Burn one serial so the forgery gets a label no real call will ever carry.
             let burned = self.async_calls.insert(AsyncRecord {
                 provider: Guid::NIL,
-                label: Label::new(LabelKind::AsyncCall, 0),
                 waiter: None,
                 output: None,
             });
             self.async_calls.remove(burned);
-            Label::new(LabelKind::AsyncCall, burned.serial())
+            async_label(burned)
         }
     }
 
@@ -213,15 +217,10 @@ impl<S: EventSink> Dispatcher<S> {
     ) -> (Handle<AsyncRecord>, Label) {
         let h = self.async_calls.insert(AsyncRecord {
             provider,
-            label: Label::new(LabelKind::AsyncCall, 0),
             waiter: Some(waiter),
             output: None,
         });
-        let label = Label::new(LabelKind::AsyncCall, h.serial());
-        if let Some(rec) = self.async_calls.get_mut(h) {
-            rec.label = label;
-        }
-        (h, label)
+        (h, async_label(h))
     }
 
     /// Nobody waits for `call` any more; its completion, if it comes, is discarded (S6.2).

@@ -52,10 +52,10 @@ fn modern_spelling(code: WsaError) -> WsaError {
     }
 }
 
-/// A client lookup handle's state.
+/// A client lookup handle's state. Its label is its handle's serial ([`client_label`]), never
+/// stored: a handle is never reused.
 pub(super) struct ClientLookup {
     pub pid: Pid,
-    pub label: Label,
     pub flags: LupFlags,
     /// The providers whose Begin succeeded, in the order Next asks them (inline for the
     /// usual one or two).
@@ -64,6 +64,12 @@ pub(super) struct ClientLookup {
     pub current: usize,
     pub plan: Plan,
     pub pending: Option<PendingNext>,
+}
+
+/// The label of a client lookup handle, live or not: its serial, which no other handle of the
+/// run has (S5.7).
+fn client_label(h: Handle<ClientLookup>) -> Label {
+    Label::new(LabelKind::ClientLookup, h.serial())
 }
 
 /// What a NextEx that finished with `code`, having written `output`, means for the client
@@ -176,8 +182,7 @@ impl<S: EventSink> Dispatcher<S> {
         let label = outcome
             .as_ref()
             .ok()
-            .and_then(|h| self.lookups.get(Handle::from_raw(h.0)))
-            .map(|l| l.label);
+            .map(|h| client_label(Handle::from_raw(h.0)));
         self.api_return(pid, tid, ApiFn::WSALookupServiceBegin, &outcome, |_| {
             label.map(|l| Fields::from([("handle".into(), json!(l.to_string()))]))
         });
@@ -246,16 +251,12 @@ impl<S: EventSink> Dispatcher<S> {
         }
         let h = self.lookups.insert(ClientLookup {
             pid,
-            label: Label::new(LabelKind::ClientLookup, 0),
             flags,
             members,
             current: 0,
             plan,
             pending: None,
         });
-        if let Some(lookup) = self.lookups.get_mut(h) {
-            lookup.label = Label::new(LabelKind::ClientLookup, h.serial());
-        }
         if let Some(process) = self.process_mut(pid) {
             process.lookups.push(h);
         }
@@ -315,16 +316,13 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// The label of a client handle, live or not: a closed or stale handle keeps the label it
-    /// was issued with (so a trace shows which one was misused); a forged one has none.
+    /// was issued with (so a trace shows which one was misused); a forged one has none, unless
+    /// its serial is one that was issued. No lookup: every live handle's serial was issued.
     fn handle_label(&self, h: LookupHandle) -> Option<Label> {
         let handle: Handle<ClientLookup> = Handle::from_raw(h.0);
-        match self.lookups.get(handle) {
-            Some(l) => Some(l.label),
-            None if (1..=self.lookups.issued()).contains(&handle.serial()) => {
-                Some(Label::new(LabelKind::ClientLookup, handle.serial()))
-            }
-            None => None,
-        }
+        (1..=self.lookups.issued())
+            .contains(&handle.serial())
+            .then(|| client_label(handle))
     }
 
     /// WSALookupServiceNext (S5.4–S5.6). `Pending` means the thread now waits; its result comes
