@@ -136,8 +136,8 @@ pub struct Dispatcher<S: EventSink> {
     /// [`WorkItem::serves`]).
     serving: Option<Label>,
     /// `nsp_call`: the buffer provider calls record their context operations in, reused from
-    /// call to call.
-    ops: Vec<ContextOp>,
+    /// call to call; `None` while a call has it (or after a fault took it with the call).
+    ops: Option<Vec<ContextOp>>,
 }
 
 impl<S: EventSink> Dispatcher<S> {
@@ -159,7 +159,7 @@ impl<S: EventSink> Dispatcher<S> {
             inline_next: None,
             labels: Labels::default(),
             serving: None,
-            ops: Vec::new(),
+            ops: None,
         }
     }
 

@@ -251,8 +251,10 @@ impl<S: EventSink> Dispatcher<S> {
         func: NspFn,
         f: impl FnOnce(&mut dyn NspV2Provider, &mut NspContext) -> R,
     ) -> Option<(R, Option<WsaError>)> {
-        // The buffer provider calls record their operations in, reused from call to call.
-        let mut ctx = NspContext::with_buffer(site, std::mem::take(&mut self.ops));
+        // The buffer provider calls record their operations in, reused from call to call. Lent
+        // as an `Option`: putting it back then replaces a known `None`, where replacing an
+        // empty vector was a call to its destructor on every provider call.
+        let mut ctx = NspContext::with_buffer(site, self.ops.take().unwrap_or_default());
         let code = self
             .advertised_code(provider)
             .expect("a provider call reaches an advertised provider only (S3.4, L8)");
@@ -270,7 +272,7 @@ impl<S: EventSink> Dispatcher<S> {
                 while let Some(op) = ops.pop() {
                     self.apply_context_op(provider, func, op);
                 }
-                self.ops = ops;
+                self.ops = Some(ops);
                 Some((value, last_error))
             }
             Err(payload) => {
