@@ -102,7 +102,9 @@ pub fn in_provider_call() -> bool {
     IN_PROVIDER_CALL.with(|c| c.get())
 }
 
-/// Only the provider-call seam says when a provider entry point runs.
+/// Only the provider-call seam says when a provider entry point runs (twice per call, so
+/// inline).
+#[inline]
 pub(super) fn set_in_provider_call(inside: bool) {
     IN_PROVIDER_CALL.with(|c| c.set(inside));
 }
