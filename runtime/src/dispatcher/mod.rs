@@ -281,17 +281,24 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     /// Applies queued work until none is left. Every client API entry point ends with it, so
-    /// inline completions (S6.3) are applied before the call returns.
+    /// inline completions (S6.3) are applied before the call returns. Most find nothing queued:
+    /// that check is inlined, and only work goes out of line ([`Dispatcher::apply`]).
+    #[inline]
     fn pump(&mut self) {
         while let Some(work) = self.queue.pop_front() {
-            match work {
-                Work::Complete {
-                    provider,
-                    call,
-                    code,
-                } => self.on_completion(provider, call, code),
-                Work::Detach { provider, how } => self.detach(provider, how),
-            }
+            self.apply(work);
+        }
+    }
+
+    #[inline(never)]
+    fn apply(&mut self, work: Work) {
+        match work {
+            Work::Complete {
+                provider,
+                call,
+                code,
+            } => self.on_completion(provider, call, code),
+            Work::Detach { provider, how } => self.detach(provider, how),
         }
     }
 }
