@@ -301,6 +301,7 @@ pub struct NspContext {
 
 impl NspContext {
     /// A fresh context for one call at `site`.
+    #[inline]
     pub fn new(site: CallSite) -> Self {
         Self::with_buffer(site, Vec::new())
     }
@@ -308,6 +309,7 @@ impl NspContext {
     /// A context whose operations go into `ops` (cleared first): a caller that makes many
     /// provider calls hands back the buffer [`NspContext::take_ops`] returned, and most calls
     /// then allocate nothing.
+    #[inline]
     pub fn with_buffer(site: CallSite, mut ops: Vec<ContextOp>) -> Self {
         ops.clear();
         NspContext {
@@ -318,34 +320,40 @@ impl NspContext {
     }
 
     /// Which provider and client this call serves.
+    #[inline]
     pub fn site(&self) -> CallSite {
         self.site
     }
 
     /// WSASetLastError on the calling thread (S4.2).
+    #[inline]
     pub fn set_last_error(&mut self, err: WsaError) {
         self.last_error = Some(err);
     }
 
     /// Sets the last error and returns the SOCKET_ERROR marker: `return Err(ctx.fail(e))`.
+    #[inline]
     pub fn fail(&mut self, err: WsaError) -> SocketError {
         self.set_last_error(err);
         SocketError
     }
 
     /// Fills NextEx's output for `call` (the buffer and `*lpdwBufferLength`).
+    #[inline]
     pub fn write_next_ex(&mut self, call: AsyncCall, output: NextExOutput) {
         self.ops
             .push(ContextOp::WriteNextEx(call, Box::new(output)));
     }
 
     /// WSAProviderCompleteAsyncCall (S6.2). The code is `Ok(())` or a Winsock error.
+    #[inline]
     pub fn complete_async_call(&mut self, call: AsyncCall, code: Result<(), WsaError>) {
         self.ops.push(ContextOp::Complete(call, code));
     }
 
     /// Ask the driver to call [`NspV2Provider::run_deferred`] with `token` at a time of its
     /// choosing (S6.3).
+    #[inline]
     pub fn defer(&mut self, token: WorkToken) {
         self.ops.push(ContextOp::Defer(token));
     }
@@ -353,16 +361,19 @@ impl NspContext {
     /// Records an operation the provider made through another context, as if made through
     /// this one: a driver that runs the provider's code elsewhere (a host thread or process)
     /// hands its operations back here, in order.
+    #[inline]
     pub fn replay(&mut self, op: ContextOp) {
         self.ops.push(op);
     }
 
     /// The last error the provider set in this call, if any.
+    #[inline]
     pub fn last_error(&self) -> Option<WsaError> {
         self.last_error
     }
 
     /// Takes the buffered operations, leaving the context empty.
+    #[inline]
     pub fn take_ops(&mut self) -> Vec<ContextOp> {
         std::mem::take(&mut self.ops)
     }
