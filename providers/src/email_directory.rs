@@ -43,9 +43,12 @@ use nspsim_core::provider::{
 };
 use nspsim_core::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
-use smallvec::SmallVec;
+use sessions::{SHARED_ARG, SessionTable};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+mod sessions;
 
 /// The `email-directory` options.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -112,16 +115,6 @@ impl Bug {
     pub fn from_name(s: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
-}
-
-/// The argument every session gets under [`Bug::SharedSession`].
-const SHARED_ARG: u64 = 0x5e55_0001;
-
-/// Per-session state.
-#[derive(Debug, Default)]
-struct SessionState {
-    /// Inline for the usual few.
-    handles: SmallVec<[u64; 2]>,
 }
 
 /// Per-handle state.
@@ -201,12 +194,9 @@ pub struct EmailDirectory {
     /// freed too early). Shared with the prepared options until a SetService changes it:
     /// then this instance gets its own copy.
     directory: Option<Arc<Directory>>,
-    sessions: BTreeMap<u64, SessionState>,
+    sessions: SessionTable,
     lookups: HandleTable<LookupState>,
     deferred: BTreeMap<u64, Deferred>,
-    /// Room to lower-case a name looked up in, kept from call to call.
-    lowered: String,
-    next_session: u64,
     next_token: u64,
 }
 
@@ -223,11 +213,9 @@ impl EmailDirectory {
             prepared,
             bug: None,
             directory: None,
-            sessions: BTreeMap::new(),
+            sessions: SessionTable::default(),
             lookups: HandleTable::new(),
             deferred: BTreeMap::new(),
-            lowered: String::new(),
-            next_session: 0,
             next_token: 0,
         }
     }
@@ -261,18 +249,21 @@ impl EmailDirectory {
     }
 
     /// The directory key `name` is looked up under: the directory's own copy when it has
-    /// one (no allocation), else a new one (a name not listed yet, or a pattern).
-    fn key_of(&mut self, name: &str) -> Arc<str> {
-        self.lowered.clear();
-        self.lowered.push_str(name);
-        self.lowered.make_ascii_lowercase();
+    /// one (no allocation), else a new one (a name not listed yet, or a pattern). A name
+    /// already in lower case, as names nearly always are, is looked up as it is.
+    fn key_of(&self, name: &str) -> Arc<str> {
+        let lowered = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
         let listed = self
             .directory
             .as_deref()
-            .and_then(|d| d.get_key_value(self.lowered.as_str()));
+            .and_then(|d| d.get_key_value(lowered.as_ref()));
         match listed {
             Some((key, _)) => key.clone(),
-            None => Arc::from(self.lowered.as_str()),
+            None => Arc::from(lowered.as_ref()),
         }
     }
 
@@ -448,7 +439,7 @@ impl EmailDirectory {
             self.directory = None;
             return;
         }
-        if let Some(session) = self.sessions.remove(&key) {
+        if let Some(session) = self.sessions.remove(key) {
             for handle in session.handles {
                 self.free_handle(ctx, handle);
             }
@@ -457,7 +448,7 @@ impl EmailDirectory {
 
     fn free_handle(&mut self, ctx: &mut NspContext, handle: u64) {
         if let Some(lookup) = self.lookups.remove(Handle::from_raw(handle)) {
-            if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(&s)) {
+            if let Some(session) = lookup.session.and_then(|s| self.sessions.get_mut(s)) {
                 session.handles.retain(|h| *h != handle);
             }
             if let Some(Pending { call, token }) = lookup.pending {
@@ -483,23 +474,22 @@ impl NspV2Provider for EmailDirectory {
             self.directory = Some(self.prepared.directory.clone());
         }
         let raw = if self.bug == Some(Bug::SharedSession) {
+            self.sessions.open(SHARED_ARG);
             SHARED_ARG
         } else {
-            self.next_session += 1;
-            0x5e55_0000 + (self.next_session << 4)
+            self.sessions.open_next()
         };
-        self.sessions.entry(raw).or_default();
         Ok(SessionArg::new(raw))
     }
 
     fn cleanup(&mut self, ctx: &mut NspContext, session: Option<SessionArg>) -> NspResult<()> {
         if self.bug == Some(Bug::FreeOnFirstCleanup) {
             let key = session.map_or(0, |a| a.raw());
-            self.sessions.remove(&key);
+            self.sessions.remove(key);
             self.directory = None; // the bug: frees what other sessions still use
             return Ok(());
         }
-        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&SHARED_ARG) {
+        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains(SHARED_ARG) {
             panic!("shared-session: Cleanup of a session argument already freed");
         }
         self.end_session(ctx, session);
@@ -517,7 +507,7 @@ impl NspV2Provider for EmailDirectory {
             return Err(ctx.fail(WsaError::EINVAL));
         };
         let key = session.map_or(0, |a| a.raw());
-        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains_key(&key) {
+        if self.bug == Some(Bug::SharedSession) && !self.sessions.contains(key) {
             panic!("shared-session: session argument used after the first session freed it");
         }
         if let Err(e) = self.directory() {
@@ -537,7 +527,7 @@ impl NspV2Provider for EmailDirectory {
                 pending: None,
             })
             .to_raw();
-        if let Some(s) = self.sessions.get_mut(&key) {
+        if let Some(s) = self.sessions.get_mut(key) {
             s.handles.push(handle);
         }
         Ok(ProviderLookup(handle))
