@@ -44,7 +44,6 @@ use nspsim_core::provider::{
 use nspsim_core::wsa::{CsAddr, LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
 use sessions::{SHARED_ARG, SessionTable};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -249,21 +248,18 @@ impl EmailDirectory {
     }
 
     /// The directory key `name` is looked up under: the directory's own copy when it has
-    /// one (no allocation), else a new one (a name not listed yet, or a pattern). A name
-    /// already in lower case, as names nearly always are, is looked up as it is.
+    /// one (no allocation), else a new one (a name not listed yet, or a pattern). Keys are in
+    /// lower case, so a name found as it is needs no lowering, as listed names nearly always
+    /// are.
     fn key_of(&self, name: &str) -> Arc<str> {
-        let lowered = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
-        };
-        let listed = self
-            .directory
-            .as_deref()
-            .and_then(|d| d.get_key_value(lowered.as_ref()));
-        match listed {
+        let directory = self.directory.as_deref();
+        if let Some((key, _)) = directory.and_then(|d| d.get_key_value(name)) {
+            return key.clone();
+        }
+        let lowered = name.to_ascii_lowercase();
+        match directory.and_then(|d| d.get_key_value(lowered.as_str())) {
             Some((key, _)) => key.clone(),
-            None => Arc::from(lowered.as_ref()),
+            None => Arc::from(lowered),
         }
     }
 
