@@ -311,7 +311,11 @@ impl NspContext {
     /// then allocate nothing.
     #[inline]
     pub fn with_buffer(site: CallSite, mut ops: Vec<ContextOp>) -> Self {
-        ops.clear();
+        // Callers hand the buffer back emptied; dropping leftovers (a loop over boxed
+        // results) is kept out of line so that this stays small enough to inline.
+        if !ops.is_empty() {
+            drop_ops(&mut ops);
+        }
         NspContext {
             site,
             last_error: None,
@@ -377,6 +381,13 @@ impl NspContext {
     pub fn take_ops(&mut self) -> Vec<ContextOp> {
         std::mem::take(&mut self.ops)
     }
+}
+
+/// [`NspContext::with_buffer`]'s rare case: a buffer handed back with operations in it.
+#[cold]
+#[inline(never)]
+fn drop_ops(ops: &mut Vec<ContextOp>) {
+    ops.clear();
 }
 
 /// The panic payload a provider proxy raises when a call misses its deadline (a live host, or
