@@ -17,14 +17,14 @@
 //! `next`, `end`, `startup`, `cleanup`, `set-service`, `rundown`); `on_call` (1-based) limits
 //! the fault to that call of the entry point; without it, every call is faulty.
 
-use crate::email_directory::{EmailDirectory, EmailOptions};
+use crate::email_directory::{EmailDirectory, EmailOptions, PreparedOptions};
 use nspsim_core::provider::{
     AsyncCall, HeldState, NspContext, NspFn, NspResult, NspV2Provider, ProviderLookup,
     RoutineTable, SessionArg, SocketError, WorkToken,
 };
 use nspsim_core::wsa::{LupFlags, QuerySet, SetServiceFlags, SetServiceOp, WsaError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One fault as a scenario writes it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -185,22 +185,32 @@ impl FaultyOptions {
 #[derive(Debug)]
 pub struct Faulty {
     inner: EmailDirectory,
-    faults: Vec<Fault>,
-    calls: BTreeMap<NspFn, u32>,
+    /// Shared by every instance built from the same prepared options (read only).
+    faults: Arc<[Fault]>,
+    /// Calls made so far, per entry point (indexed by [`NspFn`] in table order).
+    calls: [u32; NspFn::ALL.len()],
 }
 
 impl Faulty {
     pub fn new(faults: Vec<Fault>, options: EmailOptions) -> Self {
+        Self::shared(faults.into(), Arc::new(PreparedOptions::new(options)))
+    }
+
+    /// An instance over faults and directory options prepared once for many instances
+    /// ([`ProviderKind::prepare`]), as `email-directory`'s are.
+    ///
+    /// [`ProviderKind::prepare`]: nspsim_core::registry::ProviderKind::prepare
+    pub fn shared(faults: Arc<[Fault]>, prepared: Arc<PreparedOptions>) -> Self {
         Faulty {
-            inner: EmailDirectory::new(options),
+            inner: EmailDirectory::shared(prepared),
             faults,
-            calls: BTreeMap::new(),
+            calls: [0; NspFn::ALL.len()],
         }
     }
 
     /// Counts a call of `f` and returns the fault that strikes it, if any.
     fn strike(&mut self, f: NspFn) -> Option<FaultKind> {
-        let n = self.calls.entry(f).or_insert(0);
+        let n = &mut self.calls[f as usize];
         *n += 1;
         let n = *n;
         let fault = self

@@ -19,7 +19,7 @@ pub mod minimal;
 pub mod options;
 
 use email_directory::{Bug, EmailDirectory, EmailOptions, PreparedOptions};
-use faulty::{Faulty, FaultyOptions};
+use faulty::{Fault, Faulty, FaultyOptions};
 use minimal::{Minimal, MinimalOptions};
 use nspsim_core::provider::NspV2Provider;
 use nspsim_core::registry::{Factory, OptionDoc, ProviderKind, Registry};
@@ -214,5 +214,14 @@ impl ProviderKind for FaultyKind {
     fn build(&self, options: &Value) -> Result<Box<dyn NspV2Provider>, String> {
         let (faults, opts) = FaultyOptions::parse(options)?.split()?;
         Ok(Box::new(Faulty::new(faults, opts)))
+    }
+    fn prepare(&self, options: &Value) -> Result<Factory<'_>, String> {
+        let (faults, opts) = FaultyOptions::parse(options)?.split()?;
+        let faults: Arc<[Fault]> = faults.into();
+        let prepared = Arc::new(PreparedOptions::new(opts));
+        Ok(Box::new(move || {
+            Ok(Box::new(Faulty::shared(faults.clone(), prepared.clone()))
+                as Box<dyn NspV2Provider>)
+        }))
     }
 }
