@@ -183,6 +183,16 @@ impl PreparedOptions {
     }
 }
 
+/// The directory, or the state a buggy provider reaches after freeing it too early
+/// ([`EmailDirectory::directory`]; a function of the two fields, to borrow them alone).
+fn loaded(directory: &Option<Arc<Directory>>, bug: Option<Bug>) -> Result<&Directory, WsaError> {
+    match (directory, bug) {
+        (Some(directory), _) => Ok(directory),
+        (None, Some(bug)) => panic!("{}: directory used after it was freed", bug.name()),
+        (None, None) => Err(WsaError::EINVAL),
+    }
+}
+
 /// The `email-directory` provider.
 #[derive(Debug)]
 pub struct EmailDirectory {
@@ -231,11 +241,7 @@ impl EmailDirectory {
     /// The directory, or the state a buggy provider reaches after freeing it too early: a
     /// use after free, which in a C provider is a crash and here is a panic (P4).
     fn directory(&self) -> Result<&Directory, WsaError> {
-        match (&self.directory, self.bug) {
-            (Some(directory), _) => Ok(directory),
-            (None, Some(bug)) => panic!("{}: directory used after it was freed", bug.name()),
-            (None, None) => Err(WsaError::EINVAL),
-        }
+        loaded(&self.directory, self.bug)
     }
 
     /// [`EmailDirectory::directory`], to change: this instance's own copy from now on.
@@ -305,23 +311,21 @@ impl EmailDirectory {
         flags: LupFlags,
         buffer: u32,
     ) {
-        if !self.lookups.contains(Handle::from_raw(handle)) {
+        // The handle and the directory at once (fields apart): the result is borrowed, not
+        // copied.
+        let Some(lookup) = self.lookups.get_mut(Handle::from_raw(handle)) else {
             if self.bug == Some(Bug::CompleteAfterEnd) {
                 panic!("complete-after-end: NextEx completed from a lookup handle freed by End");
             }
             ctx.complete_async_call(call, Err(WsaError::INVALID_HANDLE));
             return;
-        }
-        if let Err(e) = self.directory() {
-            ctx.complete_async_call(call, Err(e));
-            return;
-        }
-        // The handle and the directory at once: the result is borrowed, not copied.
-        let (Some(lookup), Some(directory)) = (
-            self.lookups.get_mut(Handle::from_raw(handle)),
-            &self.directory,
-        ) else {
-            return;
+        };
+        let directory = match loaded(&self.directory, self.bug) {
+            Ok(directory) => directory,
+            Err(e) => {
+                ctx.complete_async_call(call, Err(e));
+                return;
+            }
         };
         lookup.pending = None;
         if lookup.held_back && flags.contains(LupFlags::FLUSHPREVIOUS) {
