@@ -323,7 +323,10 @@ impl<S: EventSink> Checked<S> {
 }
 
 impl<S: EventSink> EventSink for Checked<S> {
-    #[inline]
+    /// Out of line: an event passed by value is passed by address, and each sink inlined into
+    /// the one that hands it the event made a copy of all of it on the stack (two per event
+    /// for exploration's chain); called, it takes the address it was given.
+    #[inline(never)]
     fn record(&mut self, t: u64, event: Event) {
         let seq = self.seq;
         self.seq += 1;
