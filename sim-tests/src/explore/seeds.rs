@@ -14,7 +14,8 @@
 use super::{Failure, Taken};
 use crate::runs::header;
 use nspsim_runtime::checker::{Checked, Checker};
-use nspsim_runtime::event::{Event, EventSink, Fields};
+use nspsim_runtime::event::{Event, EventSink, FaultKind, Fields};
+use nspsim_runtime::provider::NspFn;
 use nspsim_runtime::registry::Providers;
 use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::script::RunError;
@@ -45,19 +46,10 @@ impl EventSink for Findings {
         // what its kind owns itself: a whole-event drop is an out-of-line call that needs the
         // event at an address, which kept a copy of every event on the stack.
         match event {
-            Event::Violation { rule, detail } => {
-                self.past_violation = true;
-                if self.first.is_none() {
-                    self.first = Some((rule, detail));
-                }
-            }
+            Event::Violation { rule, detail } => self.violation(rule, detail),
             Event::Fault {
                 func, kind, detail, ..
-            } => {
-                if self.first.is_none() {
-                    self.first = Some(fault_finding(func, kind, &detail));
-                }
-            }
+            } => self.fault(func, kind, detail),
             Event::ApiCall { args, .. } => discard(args),
             Event::ApiReturn {
                 result: Some(result),
@@ -84,6 +76,27 @@ impl EventSink for Findings {
     /// full), so the dispatcher need not build `args` and `result` objects.
     fn wants_details(&self) -> bool {
         false
+    }
+}
+
+/// The first failure, out of line: the few events that carry one move strings, which needs
+/// stack room that every other event would otherwise set up and take down too.
+impl Findings {
+    #[cold]
+    #[inline(never)]
+    fn violation(&mut self, rule: String, detail: String) {
+        self.past_violation = true;
+        if self.first.is_none() {
+            self.first = Some((rule, detail));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fault(&mut self, func: NspFn, kind: FaultKind, detail: String) {
+        if self.first.is_none() {
+            self.first = Some(fault_finding(func, kind, &detail));
+        }
     }
 }
 
@@ -552,11 +565,7 @@ pub mod cannot {
 }
 
 /// A provider fault as a finding: rule P4 and the sentence reports give it.
-pub fn fault_finding(
-    func: nspsim_runtime::provider::NspFn,
-    kind: nspsim_runtime::event::FaultKind,
-    detail: &str,
-) -> (String, String) {
+pub fn fault_finding(func: NspFn, kind: FaultKind, detail: &str) -> (String, String) {
     (
         "P4".to_string(),
         format!("provider {} in {func}: {detail}", kind.verb()),
