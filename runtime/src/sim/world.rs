@@ -574,11 +574,12 @@ impl<'a, S: Observing> World<'a, S> {
     }
 
     fn refresh_dirty(&mut self) {
-        let mut dirty = std::mem::take(&mut self.room.dirty);
-        for slot in dirty.drain(..) {
+        // By index: refreshing marks nothing dirty, and the buffer stays where it is.
+        for k in 0..self.room.dirty.len() {
+            let slot = self.room.dirty[k];
             self.refresh(slot);
         }
-        self.room.dirty = dirty;
+        self.room.dirty.clear();
     }
 
     /// Virtual time moves on to `t`: the slots due by then become runnable.
@@ -713,7 +714,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn deliver_wakes(&mut self) {
         let mut wakes = std::mem::take(&mut self.room.wakes);
         self.d.take_wakes_into(&mut wakes);
-        for wake in wakes.drain(..) {
+        for wake in &wakes {
             let Some(i) = self.thread_index(wake.pid, wake.tid) else {
                 continue;
             };
@@ -722,11 +723,12 @@ impl<'a, S: Observing> World<'a, S> {
             }
             self.threads[i].state = ThreadState::Ready;
             self.touch(i);
-            match wake.outcome {
-                WakeOutcome::LookupServiceNext(r) => self.after_next(i, &r),
-                WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(&r)),
+            match &wake.outcome {
+                WakeOutcome::LookupServiceNext(r) => self.after_next(i, r),
+                WakeOutcome::SetService(r) => self.finish_step(i, Outcome::of(r)),
             }
         }
+        wakes.clear();
         self.room.wakes = wakes;
     }
 
