@@ -386,11 +386,8 @@ pub fn run_with<S: EventSink>(
             Err(other) => std::panic::resume_unwind(other),
         },
     }
-    let World {
-        d, report, room, ..
-    } = world;
-    ROOM.set(Some(room));
-    Ok((report, d.into_sink().inner))
+    ROOM.set(Some(world.room));
+    Ok((world.report, world.d.into_sink().inner))
 }
 
 /// The buffers a run grows that borrow nothing from its scenario, kept by the thread for its
