@@ -280,12 +280,17 @@ pub fn catalog_entry(p: &ProviderSpec) -> CatalogEntry {
     }
 }
 
-/// The WSAQUERYSET2 a lookup or set-service step passes.
-pub fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
-    let (namespace, provider): (Namespace, Option<Guid>) = match target {
+/// The namespace and provider a query of `target` names.
+fn target_parts(target: Target) -> (Namespace, Option<Guid>) {
+    match target {
         Target::Namespace(ns) => (ns, None),
         Target::Provider(id) => (Namespace::ALL, Some(id)),
-    };
+    }
+}
+
+/// The WSAQUERYSET2 a lookup or set-service step passes.
+pub fn restrictions(target: Target, name: Option<&str>) -> QuerySet {
+    let (namespace, provider) = target_parts(target);
     QuerySet {
         service_instance_name: name.map(str::to_string),
         namespace,
@@ -470,6 +475,19 @@ fn lookup_parts(step: &Step) -> Option<(Target, Option<&str>, LupFlags, NextCoun
     }
 }
 
+/// How many results a loop of `next` takes before its End, if it stops before the last.
+fn limit_of(next: NextCount) -> Option<u32> {
+    match next {
+        NextCount::All => None,
+        NextCount::Count(n) => Some(n),
+    }
+}
+
+/// A loop that takes no results goes from its Begin to its End.
+fn ends_at_once(next: NextCount) -> bool {
+    matches!(next, NextCount::Count(0))
+}
+
 /// How one call of a lookup loop went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoopStep {
@@ -501,16 +519,41 @@ impl LookupLoop {
         let Some((target, name, flags, next, buffer)) = lookup_parts(step) else {
             return false;
         };
-        let name = name.map(|n| {
-            let mut s = self.query.service_instance_name.take().unwrap_or_default();
-            s.clear();
-            s.push_str(n);
-            s
-        });
-        let mut answers = std::mem::take(&mut self.answers);
+        // Field by field, in place (a new loop moved into place cost more than the lookup's
+        // Begin): every field is named, so one added later cannot be left out. The query's
+        // other fields are never written, and stay as `restrictions` made them.
+        let LookupLoop {
+            query,
+            flags: loop_flags,
+            buffer: loop_buffer,
+            limit,
+            handle,
+            results,
+            answers,
+            error,
+            required,
+            ending,
+        } = self;
+        let (namespace, provider) = target_parts(target);
+        query.namespace = namespace;
+        query.ns_provider_id = provider;
+        match name {
+            Some(n) => {
+                let s = query.service_instance_name.get_or_insert_default();
+                s.clear();
+                s.push_str(n);
+            }
+            None => query.service_instance_name = None,
+        }
+        *loop_flags = flags;
+        *loop_buffer = buffer;
+        *limit = limit_of(next);
+        *handle = None;
+        *results = 0;
         answers.clear();
-        *self = LookupLoop::with(target, name, flags, next, buffer);
-        self.answers = answers;
+        *error = None;
+        *required = None;
+        *ending = ends_at_once(next);
         true
     }
 
@@ -528,16 +571,13 @@ impl LookupLoop {
             },
             flags,
             buffer,
-            limit: match next {
-                NextCount::All => None,
-                NextCount::Count(n) => Some(n),
-            },
+            limit: limit_of(next),
             handle: None,
             results: 0,
             answers: Vec::new(),
             error: None,
             required: None,
-            ending: matches!(next, NextCount::Count(0)),
+            ending: ends_at_once(next),
         }
     }
 
@@ -826,8 +866,12 @@ mod lookup_loop_tests {
     use super::*;
 
     fn lookup(name: Option<&str>, next: NextCount) -> Step {
+        lookup_of(Target::Namespace(Namespace::EMAIL), name, next)
+    }
+
+    fn lookup_of(target: Target, name: Option<&str>, next: NextCount) -> Step {
         Step::Lookup {
-            target: Target::Namespace(Namespace::EMAIL),
+            target,
             name: name.map(str::to_string),
             flags: LupFlags::RETURN_ADDR,
             next,
@@ -841,6 +885,9 @@ mod lookup_loop_tests {
             lookup(Some("bob@example.com"), NextCount::All),
             lookup(None, NextCount::Count(0)),
             lookup(Some("a-much-longer-name@example.com"), NextCount::Count(2)),
+            // One provider's, then a namespace's again: the restriction is replaced both ways.
+            lookup_of(Target::Provider(Guid::from_u128(7)), None, NextCount::All),
+            lookup(Some("bob@example.com"), NextCount::Count(1)),
         ];
         let mut lp = LookupLoop::of(&lookup(Some("x@example.com"), NextCount::All))
             .expect("a lookup makes a loop");
