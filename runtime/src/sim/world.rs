@@ -709,8 +709,13 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// Applies wakes: threads whose blocking call finished become ready.
     fn deliver_wakes(&mut self) {
+        self.d.take_wakes_into(&mut self.room.wakes);
+        // Most steps wake no one: the buffer is taken out (to be read while the world
+        // changes) only when there is something in it.
+        if self.room.wakes.is_empty() {
+            return;
+        }
         let mut wakes = std::mem::take(&mut self.room.wakes);
-        self.d.take_wakes_into(&mut wakes);
         for wake in &wakes {
             let Some(i) = self.thread_index(wake.pid, wake.tid) else {
                 continue;
