@@ -706,10 +706,25 @@ pub fn set_up<'a, S: EventSink>(
     scenario: &'a Scenario,
     providers: &dyn Providers,
 ) -> Result<Vec<Started<'a>>, RunError> {
+    let mut started = Vec::new();
+    set_up_each(d, scenario, providers, |p| started.push(p))?;
+    Ok(started)
+}
+
+/// [`set_up`], handing each process to `each` as it starts, in pid order (the simulated
+/// world files them in its own records: a list of them in between cost an allocation and a
+/// move of each per run).
+pub fn set_up_each<'a, S: EventSink>(
+    d: &mut Dispatcher<S>,
+    scenario: &'a Scenario,
+    providers: &dyn Providers,
+    mut each: impl FnMut(Started<'a>),
+) -> Result<(), RunError> {
     // Every provider is built before anything runs, so a bad kind fails first; the instances
     // of installed providers of implicit hosts are the ones advertised below (building is
-    // pure, and parsing options twice per run was a tenth of an exploration's time).
-    let mut built = Vec::with_capacity(scenario.providers.len());
+    // pure, and parsing options twice per run was a tenth of an exploration's time). Inline
+    // for a few providers: a run would otherwise allocate for them.
+    let mut built: SmallVec<[_; 4]> = SmallVec::with_capacity(scenario.providers.len());
     for p in &scenario.providers {
         built.push(Some(build(providers, p)?));
     }
@@ -721,7 +736,6 @@ pub fn set_up<'a, S: EventSink>(
     }
     let implicit = scenario.implicit_hosts();
     let processes = scenario.hosts.len() + implicit.len() + scenario.processes.len();
-    let mut started = Vec::with_capacity(processes);
     d.reserve_processes(processes);
     // A process's main script, then its other threads' (built in place: collecting them
     // through a list of scripts cost two allocations and a copy per process).
@@ -738,7 +752,7 @@ pub fn set_up<'a, S: EventSink>(
             let tid = d.create_thread(pid).unwrap_or(Tid(i as u32 + 2));
             threads.push((tid, &t.steps[..]));
         }
-        started.push(Started {
+        each(Started {
             pid,
             name,
             role,
@@ -784,7 +798,7 @@ pub fn set_up<'a, S: EventSink>(
             &script.threads,
         );
     }
-    Ok(started)
+    Ok(())
 }
 
 #[cfg(test)]

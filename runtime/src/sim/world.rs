@@ -431,14 +431,11 @@ thread_local! {
 
 impl<'a, S: Observing> World<'a, S> {
     fn setup(&mut self, plan: &FaultPlan) -> Result<(), RunError> {
-        let started = script::set_up(&mut self.d, self.scenario, self.providers)?;
-        self.procs.reserve_exact(started.len());
-        self.threads
-            .reserve_exact(started.iter().map(|p| p.threads.len()).sum());
-        for p in started {
-            let first = self.threads.len();
+        let (threads, procs) = (&mut self.threads, &mut self.procs);
+        script::set_up_each(&mut self.d, self.scenario, self.providers, |p| {
+            let first = threads.len();
             for (tid, steps) in p.threads {
-                self.threads.push(ThreadRun {
+                threads.push(ThreadRun {
                     pid: p.pid,
                     tid,
                     steps,
@@ -450,9 +447,9 @@ impl<'a, S: Observing> World<'a, S> {
                     lookup: None,
                 });
             }
-            self.procs.push(ProcRun {
+            procs.push(ProcRun {
                 name: p.name,
-                threads: first..self.threads.len(),
+                threads: first..threads.len(),
                 role: p.role,
                 stays_up: p.stays_up,
                 alive: true,
@@ -460,7 +457,7 @@ impl<'a, S: Observing> World<'a, S> {
                 exiting: false,
                 exit_at: 0,
             });
-        }
+        })?;
         let slots = self.threads.len() + self.procs.len();
         self.room.wakes.clear();
         self.room.thread_starts.clear();
