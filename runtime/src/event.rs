@@ -271,8 +271,8 @@ impl FaultKind {
 /// kind (the run's observer, the checker twice, the sink behind it), and left to the compiler
 /// the kind was folded into a field of `nsp.call`, which each match decoded first. Such an
 /// enum keeps each kind's fields in the order written, so `nsp.call` puts its provider (a
-/// 16-byte-aligned GUID) after its labels, where it leaves no gap: first, it made every event
-/// 96 bytes instead of 80 (checked below).
+/// 16-byte-aligned GUID) after its labels, where it leaves no gap; placed first, it made every
+/// event 96 bytes instead of 80 (the size is checked below).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Event {
