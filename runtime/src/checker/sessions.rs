@@ -312,15 +312,14 @@ fn after_cleanup(m: &mut Model, pid: Pid, remaining: usize, out: &mut Vec<Violat
     if !m.per_wsastartup && remaining > 0 {
         return;
     }
-    // The process's sessions are kept by provider, each provider once.
-    let mut providers: SmallVec<[Guid; 4]> = m
-        .processes
-        .get(&pid)
-        .into_iter()
-        .flat_map(|p| &p.sessions)
-        .filter(|(_, of)| of.iter().any(|i| m.sessions[*i].ended.is_none()))
-        .map(|(provider, _)| *provider)
-        .collect();
+    // The process's sessions are kept by provider, each provider once. Usually every one has
+    // ended (by the NSPv2Cleanups the WSACleanup made): then there is nothing to collect.
+    let mut providers: SmallVec<[Guid; 4]> = SmallVec::new();
+    for (provider, of) in m.processes.get(&pid).map_or(&[][..], |p| &p.sessions[..]) {
+        if of.iter().any(|i| m.sessions[*i].ended.is_none()) {
+            providers.push(*provider);
+        }
+    }
     providers.sort();
     for provider in providers {
         if remaining == 0 {
