@@ -239,6 +239,12 @@ impl Catalog {
         Self::default()
     }
 
+    /// Empties the catalog back to a new one's state (epoch 0), keeping its room.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.epoch = 0;
+    }
+
     /// The current epoch: what a process records at its first WSAStartup (S2.3).
     pub fn epoch(&self) -> u64 {
         self.epoch

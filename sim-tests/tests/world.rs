@@ -151,12 +151,14 @@ fn a_recorded_schedule_replays_the_run_byte_for_byte() {
 
 #[test]
 fn a_run_on_a_thread_that_ran_another_is_the_same_run() {
-    // A thread keeps a run's buffers for its next run (exploration's workers run thousands):
-    // the second run must not see anything of the first. A faulty run cut short by its step
-    // limit first (it leaves lookup loops, timers and runnable slots behind, where a run
-    // that ends leaves them empty): of another scenario, then of the same seed after a step
-    // or three (the timers it armed are the very ones the whole run arms first), then the
-    // whole run, whose trace must be the one a fresh thread records.
+    // A thread keeps a run's buffers for its next run (exploration's workers run thousands),
+    // the dispatcher's tables among them: the second run must not see anything of the first.
+    // A faulty run cut short by its step limit first (it leaves lookup loops, timers and
+    // runnable slots behind, where a run that ends leaves them empty, and sessions, lookups,
+    // async calls and issued handles in the dispatcher): of another scenario, then of the same
+    // scenario with faults, then of the same seed after a step or three (the timers it armed
+    // are the very ones the whole run arms first), then the whole run, whose trace must be
+    // the one a fresh thread records.
     use nspsim::runs::header;
     use nspsim_runtime::sim::faults::InjectedFaultKind;
     use nspsim_runtime::trace::TraceBuffer;
@@ -188,7 +190,8 @@ fn a_run_on_a_thread_that_ran_another_is_the_same_run() {
         let after = std::thread::scope(|t| {
             t.spawn(|| {
                 let faults = FaultPlan::swarm(seed, &InjectedFaultKind::ALL);
-                record(&big, seed + 1, faults, 5 + seed);
+                record(&big, seed + 1, faults.clone(), 5 + seed);
+                record(&small, seed + 2, faults, 3 + seed);
                 record(&small, seed, FaultPlan::none(), 1 + seed % 3);
                 record(&small, seed, FaultPlan::none(), 100_000)
             })

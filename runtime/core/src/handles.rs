@@ -123,6 +123,13 @@ impl<T> HandleTable<T> {
         self.slots.reserve(additional);
     }
 
+    /// Empties the table, keeping its room: it then issues the handles a new table would, from
+    /// serial 1 (a driver making many runs on one thread reuses its tables).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.issued = 0;
+    }
+
     /// Stores `value` and returns its fresh handle.
     pub fn insert(&mut self, value: T) -> Handle<T> {
         // Serials count from 1 so that the raw value 0 is never a live handle.
@@ -226,6 +233,21 @@ mod tests {
             assert_eq!(table.get(Handle::from_raw(raw)), None, "{raw:#x}");
         }
         assert_eq!(table.get(Handle::from_raw(h.to_raw())), Some(&7));
+    }
+
+    #[test]
+    fn a_cleared_table_issues_what_a_new_one_does() {
+        let mut used = HandleTable::new();
+        let old = used.insert('a');
+        used.insert('b');
+        used.clear();
+        assert!(used.is_empty());
+        assert_eq!(used.get(old), None);
+        let mut fresh = HandleTable::new();
+        for v in ['x', 'y', 'z'] {
+            assert_eq!(used.insert(v), fresh.insert(v));
+        }
+        assert_eq!(used.issued(), fresh.issued());
     }
 
     #[test]

@@ -140,12 +140,28 @@ pub struct Dispatcher<S: EventSink> {
     ops: Option<Vec<ContextOp>>,
 }
 
-impl<S: EventSink> Dispatcher<S> {
-    pub fn new(config: Config, sink: S) -> Self {
-        Dispatcher {
-            config,
-            sink,
-            now: 0,
+/// The tables a dispatcher grows, empty: what a driver that makes many short runs on one
+/// thread (exploration) keeps from one run's dispatcher for the next, so that the next does
+/// not allocate and grow them all again ([`Dispatcher::with_room`], [`Dispatcher::into_parts`]).
+/// Only room is kept: the tables are emptied when the dispatcher is taken down (a provider's
+/// code does not outlive its run) and again when a new one is built, and a dispatcher built
+/// with a room starts in the very state of a new one.
+pub struct DispatcherRoom {
+    catalog: Catalog,
+    adverts: VecMap<Guid, Advertised>,
+    processes: Vec<Process>,
+    sessions: HandleTable<Session>,
+    lookups: HandleTable<ClientLookup>,
+    async_calls: HandleTable<AsyncRecord>,
+    work: Vec<WorkItem>,
+    queue: VecDeque<Work>,
+    wakes: Vec<Wake>,
+    ops: Vec<ContextOp>,
+}
+
+impl Default for DispatcherRoom {
+    fn default() -> Self {
+        DispatcherRoom {
             catalog: Catalog::new(),
             adverts: VecMap::new(),
             processes: Vec::new(),
@@ -153,13 +169,66 @@ impl<S: EventSink> Dispatcher<S> {
             lookups: HandleTable::new(),
             async_calls: HandleTable::new(),
             work: Vec::new(),
-            next_work_id: 0,
             queue: VecDeque::new(),
             wakes: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+}
+
+impl DispatcherRoom {
+    fn clear(&mut self) {
+        self.catalog.clear();
+        self.adverts.clear();
+        self.processes.clear();
+        self.sessions.clear();
+        self.lookups.clear();
+        self.async_calls.clear();
+        self.work.clear();
+        self.queue.clear();
+        self.wakes.clear();
+        self.ops.clear();
+    }
+}
+
+impl<S: EventSink> Dispatcher<S> {
+    pub fn new(config: Config, sink: S) -> Self {
+        Dispatcher::with_room(config, sink, DispatcherRoom::default())
+    }
+
+    /// [`Dispatcher::new`], in the tables of `room` (emptied first).
+    pub fn with_room(config: Config, sink: S, mut room: DispatcherRoom) -> Self {
+        room.clear();
+        let DispatcherRoom {
+            catalog,
+            adverts,
+            processes,
+            sessions,
+            lookups,
+            async_calls,
+            work,
+            queue,
+            wakes,
+            ops,
+        } = room;
+        Dispatcher {
+            config,
+            sink,
+            now: 0,
+            catalog,
+            adverts,
+            processes,
+            sessions,
+            lookups,
+            async_calls,
+            work,
+            next_work_id: 0,
+            queue,
+            wakes,
             inline_next: None,
             labels: Labels::default(),
             serving: None,
-            ops: None,
+            ops: Some(ops),
         }
     }
 
@@ -186,6 +255,27 @@ impl<S: EventSink> Dispatcher<S> {
 
     pub fn into_sink(self) -> S {
         self.sink
+    }
+
+    /// Takes the dispatcher down: its sink, and its tables emptied for another run
+    /// ([`Dispatcher::with_room`]). Everything the run left in them (providers, sessions,
+    /// pending calls) is dropped here.
+    pub fn into_parts(self) -> (S, DispatcherRoom) {
+        let mut room = DispatcherRoom {
+            catalog: self.catalog,
+            adverts: self.adverts,
+            processes: self.processes,
+            sessions: self.sessions,
+            lookups: self.lookups,
+            async_calls: self.async_calls,
+            work: self.work,
+            queue: self.queue,
+            wakes: self.wakes,
+            // A fault in a provider call takes the buffer with it: the next run starts one.
+            ops: self.ops.unwrap_or_default(),
+        };
+        room.clear();
+        (self.sink, room)
     }
 
     /// An `args` or `result` object, built only when the sink wants details
@@ -227,7 +317,10 @@ impl<S: EventSink> Dispatcher<S> {
     /// driver polling after every step allocates nothing.
     pub fn take_wakes_into(&mut self, out: &mut Vec<Wake>) {
         out.clear();
-        std::mem::swap(&mut self.wakes, out);
+        // Most steps wake no one: two empty buffers need no swapping.
+        if !self.wakes.is_empty() {
+            std::mem::swap(&mut self.wakes, out);
+        }
     }
 
     /// Hands a finished blocking call to the driver.

@@ -33,6 +33,7 @@ use super::strategy::{Actor, Choice, Choices, Strategy};
 use super::timers::Timers;
 use crate::checker::{self, ExpectStep, Got};
 use crate::config::Config;
+use crate::dispatcher::DispatcherRoom;
 use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::HarnessFailure;
 use crate::registry::Providers;
@@ -293,11 +294,12 @@ pub fn run_with<S: EventSink>(
         observed: observer.keeps_results(),
         observer,
     };
-    let room = ROOM.with_borrow_mut(Option::take).unwrap_or_default();
+    let mut room: Room = ROOM.with_borrow_mut(Option::take).unwrap_or_default();
+    let tables = std::mem::take(&mut room.dispatcher);
     let mut world = World {
         scenario,
         providers,
-        d: Dispatcher::new(config_of(scenario), counting),
+        d: Dispatcher::with_room(config_of(scenario), counting, tables),
         threads: Vec::new(),
         procs: Vec::new(),
         now: 0,
@@ -386,18 +388,24 @@ pub fn run_with<S: EventSink>(
             Err(other) => std::panic::resume_unwind(other),
         },
     }
+    let (sink, tables) = world.d.into_parts();
+    world.room.dispatcher = tables;
     ROOM.set(Some(world.room));
-    Ok((world.report, world.d.into_sink().inner))
+    Ok((world.report, sink.inner))
 }
 
 /// The buffers a run grows that borrow nothing from its scenario, kept by the thread for its
 /// next run: exploration makes thousands of short runs on each worker, and starting each with
-/// the room the last one grew saves a dozen allocations per seed. Only room is kept: a run
-/// empties every buffer before use ([`World::setup`]), and a spare lookup loop is reset when
-/// a `lookup` step takes it ([`LookupLoop::restart`]), so no run depends on the one before. A
-/// run that fails to set up, or is abandoned, does not give its room back.
+/// the room the last one grew saves a score of allocations per seed. Only room is kept: a run
+/// empties every buffer before use ([`World::setup`], [`Dispatcher::with_room`]), and a spare
+/// lookup loop is reset when a `lookup` step takes it ([`LookupLoop::restart`]), so no run
+/// depends on the one before. A run that fails to set up, or is abandoned, does not give its
+/// room back.
 #[derive(Default)]
 struct Room {
+    /// The dispatcher's tables ([`DispatcherRoom`]: emptied when a run ends, and again when
+    /// the next one builds its dispatcher).
+    dispatcher: DispatcherRoom,
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
     /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
