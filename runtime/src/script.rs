@@ -718,8 +718,57 @@ pub fn set_up_each<'a, S: EventSink>(
     d: &mut Dispatcher<S>,
     scenario: &'a Scenario,
     providers: &dyn Providers,
+    each: impl FnMut(Started<'a>),
+) -> Result<(), RunError> {
+    set_up_planned(d, &SetUpPlan::new(scenario), providers, each)
+}
+
+/// What setting up a scenario works out from the scenario alone: which hosts are implicit, and
+/// which script each client reads. Exploration sets up one scenario thousands of times, and
+/// works this out once ([`set_up_planned`]).
+#[derive(Clone, Debug)]
+pub struct SetUpPlan<'a> {
+    scenario: &'a Scenario,
+    /// [`Scenario::implicit_hosts`].
+    implicit: Vec<&'a str>,
+    /// For each `[[process]]`, in order, the process whose script it reads: consecutive
+    /// processes with equal scripts (those one template made, unless a shrinker changed some)
+    /// read the first one's copy, so that thousands of clients share one script in the cache
+    /// instead of thousands.
+    scripts: Vec<&'a ProcessSpec>,
+}
+
+impl<'a> SetUpPlan<'a> {
+    pub fn new(scenario: &'a Scenario) -> SetUpPlan<'a> {
+        let mut scripts: Vec<&'a ProcessSpec> = Vec::with_capacity(scenario.processes.len());
+        for p in &scenario.processes {
+            let script = match scripts.last() {
+                Some(&q) if q.steps == p.steps && q.threads == p.threads => q,
+                _ => p,
+            };
+            scripts.push(script);
+        }
+        SetUpPlan {
+            scenario,
+            implicit: scenario.implicit_hosts(),
+            scripts,
+        }
+    }
+
+    /// The scenario it sets up.
+    pub fn scenario(&self) -> &'a Scenario {
+        self.scenario
+    }
+}
+
+/// [`set_up_each`] by a plan made once for many runs of its scenario.
+pub fn set_up_planned<'a, S: EventSink>(
+    d: &mut Dispatcher<S>,
+    plan: &SetUpPlan<'a>,
+    providers: &dyn Providers,
     mut each: impl FnMut(Started<'a>),
 ) -> Result<(), RunError> {
+    let scenario = plan.scenario;
     // Every provider is built before anything runs, so a bad kind fails first; the instances
     // of installed providers of implicit hosts are the ones advertised below (building is
     // pure, and parsing options twice per run was a tenth of an exploration's time). Inline
@@ -734,7 +783,7 @@ pub fn set_up_each<'a, S: EventSink>(
             let _ = d.enable_provider(p.id, false);
         }
     }
-    let implicit = scenario.implicit_hosts();
+    let implicit = &plan.implicit;
     let processes = scenario.hosts.len() + implicit.len() + scenario.processes.len();
     d.reserve_processes(processes);
     // A process's main script, then its other threads' (built in place: collecting them
@@ -764,7 +813,7 @@ pub fn set_up_each<'a, S: EventSink>(
     for h in &scenario.hosts {
         start(d, &h.name, Role::Host, false, &h.steps, &[]);
     }
-    for name in implicit {
+    for &name in implicit {
         let pid = start(d, name, Role::Host, true, &[], &[]);
         let _ = d.wsa_startup(pid, Tid(1), (2, 2));
         for (p, instance) in scenario.providers.iter().zip(built.iter_mut()) {
@@ -779,16 +828,7 @@ pub fn set_up_each<'a, S: EventSink>(
             let _ = d.wsa_advertise_provider(pid, Tid(1), p.id, provider);
         }
     }
-    // Consecutive processes with equal scripts (those one template made, unless a shrinker
-    // changed some) read the first one's copy, so that thousands of clients share one script
-    // in the cache instead of thousands.
-    let mut shared: Option<&'a ProcessSpec> = None;
-    for p in &scenario.processes {
-        let script = match shared {
-            Some(q) if q.steps == p.steps && q.threads == p.threads => q,
-            _ => p,
-        };
-        shared = Some(script);
+    for (p, script) in scenario.processes.iter().zip(&plan.scripts) {
         start(
             d,
             &p.name,

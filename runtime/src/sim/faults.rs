@@ -66,6 +66,25 @@ impl InjectedFaultKind {
     }
 }
 
+/// A set of fault kinds: whether a kind is on, asked at every step a fault may be offered,
+/// without searching the plan's list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    pub fn of(kinds: &[InjectedFaultKind]) -> KindSet {
+        KindSet(kinds.iter().fold(0, |set, k| set | KindSet::bit(*k)))
+    }
+
+    pub fn has(self, kind: InjectedFaultKind) -> bool {
+        self.0 & KindSet::bit(kind) != 0
+    }
+
+    fn bit(kind: InjectedFaultKind) -> u8 {
+        1 << kind as u8
+    }
+}
+
 impl Fault {
     pub fn kind(self) -> InjectedFaultKind {
         match self {
@@ -133,6 +152,11 @@ impl FaultPlan {
     pub fn has(&self, kind: InjectedFaultKind) -> bool {
         self.kinds.contains(&kind)
     }
+
+    /// Its kinds, as a set.
+    pub fn kind_set(&self) -> KindSet {
+        KindSet::of(&self.kinds)
+    }
 }
 
 impl fmt::Display for Fault {
@@ -182,6 +206,17 @@ mod tests {
                 [InjectedFaultKind::Crash],
                 "a single allowed kind is always on"
             );
+        }
+    }
+
+    #[test]
+    fn a_kind_set_has_the_plans_kinds_and_no_others() {
+        for s in 0..64 {
+            let plan = FaultPlan::swarm(s, &InjectedFaultKind::ALL);
+            let set = plan.kind_set();
+            for k in InjectedFaultKind::ALL {
+                assert_eq!(set.has(k), plan.has(k), "{plan}: {}", k.name());
+            }
         }
     }
 

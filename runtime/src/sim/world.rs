@@ -27,7 +27,7 @@
 //!   thousands of short runs per worker. Only their room is kept; every buffer is emptied or
 //!   reset before use, so a run is the same on a fresh thread as after any other run.
 
-use super::faults::{Fault, FaultPlan, InjectedFaultKind};
+use super::faults::{Fault, FaultPlan, InjectedFaultKind, KindSet};
 use super::runnable::{Runnable, Slot};
 use super::strategy::{Actor, Choice, Choices, Strategy};
 use super::timers::Timers;
@@ -201,6 +201,8 @@ pub struct World<'a, S: EventSink> {
     /// Faults injected so far. An `expect` describes fault-free behaviour, so once a fault
     /// has struck, later `expect`s are not checked.
     faults_injected: u64,
+    /// The fault kinds the run's plan has on.
+    faults: KindSet,
     /// The run's scheduling buffers, kept by the thread for its next run ([`Room`]).
     room: Room,
 }
@@ -286,8 +288,46 @@ pub fn run_with<S: EventSink>(
     sink: S,
     options: &RunOptions,
 ) -> Result<(RunReport, S), RunError> {
+    run_planned(&RunPlan::new(scenario), providers, strategy, sink, options)
+}
+
+/// What the runs of one scenario share, worked out from the scenario alone (what set-up and
+/// the [`Observer`] need, the dispatcher's configuration): exploration runs one scenario
+/// thousands of times, and makes this once for them all ([`run_planned`]).
+#[derive(Clone, Debug)]
+pub struct RunPlan<'a> {
+    set_up: script::SetUpPlan<'a>,
+    /// A run's observer before its first event.
+    observer: Observer,
+    config: Config,
+}
+
+impl<'a> RunPlan<'a> {
+    pub fn new(scenario: &'a Scenario) -> RunPlan<'a> {
+        RunPlan {
+            set_up: script::SetUpPlan::new(scenario),
+            observer: Observer::for_scenario(scenario),
+            config: config_of(scenario),
+        }
+    }
+
+    /// The scenario it runs.
+    pub fn scenario(&self) -> &'a Scenario {
+        self.set_up.scenario()
+    }
+}
+
+/// [`run_with`], by a plan made once for many runs of its scenario.
+pub fn run_planned<S: EventSink>(
+    plan: &RunPlan<'_>,
+    providers: &dyn Providers,
+    strategy: &mut dyn Strategy,
+    sink: S,
+    options: &RunOptions,
+) -> Result<(RunReport, S), RunError> {
+    let scenario = plan.scenario();
     let (seed, max_steps) = (options.seed, options.max_steps);
-    let observer = Observer::for_scenario(scenario);
+    let observer = plan.observer.clone();
     let counting = Counting {
         inner: sink,
         count: 0,
@@ -299,13 +339,14 @@ pub fn run_with<S: EventSink>(
     let mut world = World {
         scenario,
         providers,
-        d: Dispatcher::with_room(config_of(scenario), counting, tables),
+        d: Dispatcher::with_room(plan.config, counting, tables),
         threads: Vec::new(),
         procs: Vec::new(),
         now: 0,
         report: RunReport::default(),
         emitted: 0,
         faults_injected: 0,
+        faults: options.faults.kind_set(),
         room,
     };
     // One buffer for the faults offered at a step, reused from step to step.
@@ -315,7 +356,7 @@ pub fn run_with<S: EventSink>(
     // (`HarnessFailure`): it unwinds from the provider call to here, past every frame that
     // would otherwise judge it.
     let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        world.setup(&options.faults)?;
+        world.setup(&plan.set_up)?;
         loop {
             world.emitted = world.d.sink().count;
             if world.report.steps >= max_steps {
@@ -338,7 +379,7 @@ pub fn run_with<S: EventSink>(
             faults.clear();
             let offer_faults = offer_faults && movable;
             if offer_faults {
-                world.provider_fault_choices(plan, &mut faults);
+                world.provider_fault_choices(&mut faults);
             }
             if !movable {
                 match world.next_due() {
@@ -438,9 +479,9 @@ thread_local! {
 }
 
 impl<'a, S: Observing> World<'a, S> {
-    fn setup(&mut self, plan: &FaultPlan) -> Result<(), RunError> {
+    fn setup(&mut self, plan: &script::SetUpPlan<'a>) -> Result<(), RunError> {
         let (threads, procs) = (&mut self.threads, &mut self.procs);
-        script::set_up_each(&mut self.d, self.scenario, self.providers, |p| {
+        script::set_up_planned(&mut self.d, plan, self.providers, |p| {
             let first = threads.len();
             for (tid, steps) in p.threads {
                 threads.push(ThreadRun {
@@ -495,7 +536,7 @@ impl<'a, S: Observing> World<'a, S> {
             let pid = Pid(i as u32 + 1);
             for (j, offered) in process_faults(p.role, pid).into_iter().enumerate() {
                 if let Some((kind, fault)) = offered
-                    && plan.has(kind)
+                    && self.faults.has(kind)
                 {
                     let slot = (i * FAULTS_PER_PROCESS + j) as Slot;
                     self.room
@@ -648,16 +689,16 @@ impl<'a, S: Observing> World<'a, S> {
 
     /// The faults on providers that can strike now, in a fixed order (those on processes are
     /// kept in `process_faults`).
-    fn provider_fault_choices(&self, plan: &FaultPlan, out: &mut Vec<Choice>) {
+    fn provider_fault_choices(&self, out: &mut Vec<Choice>) {
         for p in &self.scenario.providers {
-            if plan.has(InjectedFaultKind::Unadvertise)
+            if self.faults.has(InjectedFaultKind::Unadvertise)
                 && let Some(host) = self.d.advertiser(p.id)
                 && self.d.startup_count(host) > 0
                 && !self.d.is_waiting(host, Tid(1))
             {
                 out.push(Choice::Fault(Fault::Unadvertise(p.id)));
             }
-            if plan.has(InjectedFaultKind::Disable) && self.d.catalog().is_enabled(p.id) {
+            if self.faults.has(InjectedFaultKind::Disable) && self.d.catalog().is_enabled(p.id) {
                 out.push(Choice::Fault(Fault::Disable(p.id)));
             }
         }

@@ -6,8 +6,9 @@
 //! - Seeds run on `jobs` worker threads, each with its own world; the reported failure is the
 //!   smallest failing seed of the range, whatever `jobs` is.
 //! - A seed that passes costs only what judging it needs: provider options are parsed once for
-//!   the range ([`Prepared`]), and runs build no `args`/`result` objects (the findings sink
-//!   does not want details). A failure's trace is recorded in full by [`record_seed`].
+//!   the range ([`Prepared`]), and so is what set-up needs of the scenario ([`RunPlan`]); runs
+//!   build no `args`/`result` objects (the findings sink does not want details). A failure's
+//!   trace is recorded in full by [`record_seed`].
 //! - A run stops at its first failure ([`RunOptions::stop_at_failure`]): exploration wants
 //!   the failure, not its aftermath, and a failure trace ends at its `violation` line.
 
@@ -21,7 +22,7 @@ use nspsim_runtime::scenario::Scenario;
 use nspsim_runtime::script::RunError;
 use nspsim_runtime::sim::faults::{FaultPlan, InjectedFaultKind};
 use nspsim_runtime::sim::strategy::{Move, Portfolio, Recording, Schedule, Strategy, StrategyName};
-use nspsim_runtime::sim::world::{self, RunOptions};
+use nspsim_runtime::sim::world::{self, RunOptions, RunPlan};
 use nspsim_runtime::trace::TraceBuffer;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -126,22 +127,37 @@ pub fn try_run_seed(
     plan: &FaultPlan,
     max_steps: u64,
 ) -> Result<Option<Failure>, RunError> {
-    let mut strat = strategy_name.build(max_steps);
-    let (report, findings) = run_checked(
-        scenario,
+    let run = RunPlan::new(scenario);
+    run_seed(
+        &run,
         providers,
         seed,
-        strat.as_mut(),
-        plan,
+        strategy_name,
+        plan.clone(),
         max_steps,
-        Findings::default(),
-    )?;
+    )
+}
+
+/// [`try_run_seed`] by a plan made once for the many seeds of a sweep, under the seed's own
+/// fault plan (kept by its failure, if it fails).
+fn run_seed(
+    run: &RunPlan<'_>,
+    providers: &dyn Providers,
+    seed: u64,
+    strategy_name: StrategyName,
+    faults: FaultPlan,
+    max_steps: u64,
+) -> Result<Option<Failure>, RunError> {
+    let options = checked_options(seed, faults, max_steps);
+    let (report, findings) = strategy_name.with_built(max_steps, |strat| {
+        run_checked_planned(run, providers, strat, &options, Findings::default())
+    })?;
     let events = findings.events;
     Ok(judge(&report, findings).map(|(signature, detail)| Failure {
         seed,
         signature,
         detail,
-        plan: plan.clone(),
+        plan: options.faults,
         strategy: strategy_name,
         events,
         max_steps,
@@ -226,18 +242,35 @@ pub(super) fn run_checked<S: EventSink>(
     max_steps: u64,
     sink: S,
 ) -> Result<(world::RunReport, S), RunError> {
-    let options = RunOptions {
+    let options = checked_options(seed, plan.clone(), max_steps);
+    run_checked_planned(&RunPlan::new(scenario), providers, strat, &options, sink)
+}
+
+/// What a checked run is told: stop at the first failure.
+fn checked_options(seed: u64, faults: FaultPlan, max_steps: u64) -> RunOptions {
+    RunOptions {
         seed,
         max_steps,
-        faults: plan.clone(),
+        faults,
         free_time: false,
         stop_at_failure: true,
-    };
+    }
+}
+
+/// [`run_checked`] by a plan made once for many runs of its scenario.
+fn run_checked_planned<S: EventSink>(
+    run: &RunPlan<'_>,
+    providers: &dyn Providers,
+    strat: &mut dyn Strategy,
+    options: &RunOptions,
+    sink: S,
+) -> Result<(world::RunReport, S), RunError> {
+    let policy = run.scenario().startup_policy;
     let checker = SPARE_CHECKER
         .with_borrow_mut(Option::take)
-        .unwrap_or_else(|| Checker::new(scenario.startup_policy));
-    let sink = Checked::with_checker(sink, checker, scenario.startup_policy);
-    let (report, mut sink) = world::run_with(scenario, providers, strat, sink, &options)?;
+        .unwrap_or_else(|| Checker::new(policy));
+    let sink = Checked::with_checker(sink, checker, policy);
+    let (report, mut sink) = world::run_planned(run, providers, strat, sink, options)?;
     // End-of-run rules (L3, L5–L7) are judged only on a run that reached its end.
     sink.finish(report.end_time, !report.stopped_at_failure());
     let (sink, checker) = sink.into_parts();
@@ -356,6 +389,8 @@ pub fn explore(
         Some(p) => p,
         None => providers,
     };
+    // Like the providers, what set-up and the observer need of the scenario is worked out once.
+    let run = RunPlan::new(scenario);
     let jobs = usize::try_from(count).unwrap_or(usize::MAX).min(opts.jobs);
     let mut failures: Vec<Failure> = on_threads(jobs, || {
         let mut found = Vec::new();
@@ -370,7 +405,7 @@ pub fn explore(
             }
             let plan = plan_for(seed, &opts.faults);
             let name = opts.portfolio.for_seed(seed);
-            match try_run_seed(scenario, providers, seed, name, &plan, opts.max_steps) {
+            match run_seed(&run, providers, seed, name, plan, opts.max_steps) {
                 Ok(Some(f)) => {
                     smallest_failure.fetch_min(seed, Ordering::Relaxed);
                     failing.fetch_add(1, Ordering::Relaxed);

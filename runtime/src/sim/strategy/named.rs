@@ -40,11 +40,25 @@ impl StrategyName {
     pub fn build(self, max_steps: u64) -> Box<dyn Strategy> {
         match self {
             StrategyName::Random => Box::new(RandomWalk::new()),
-            // PCT spreads its change points over the run's expected length; a step limit is
-            // far longer than a typical run, so most points would fall after its end.
-            StrategyName::Pct => Box::new(Pct::new(3, max_steps.min(10_000))),
+            StrategyName::Pct => Box::new(pct(max_steps)),
         }
     }
+
+    /// Calls `f` with a fresh strategy of this name ([`StrategyName::build`]), kept on the
+    /// stack: exploration makes one per seed, and boxing it cost an allocation each.
+    pub fn with_built<R>(self, max_steps: u64, f: impl FnOnce(&mut dyn Strategy) -> R) -> R {
+        match self {
+            StrategyName::Random => f(&mut RandomWalk::new()),
+            StrategyName::Pct => f(&mut pct(max_steps)),
+        }
+    }
+}
+
+/// PCT of depth 3 for runs of at most `max_steps` steps. PCT spreads its change points over
+/// the run's expected length; a step limit is far longer than a typical run, so most points
+/// would fall after its end.
+fn pct(max_steps: u64) -> Pct {
+    Pct::new(3, max_steps.min(10_000))
 }
 
 impl fmt::Display for StrategyName {
