@@ -133,43 +133,43 @@ struct Tournament {
     size: usize,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Entry {
-    p: u64,
-    slot: Slot,
-    /// Whether a runnable slot is here at all.
-    on: bool,
-}
+/// A leaf's or a node's winner as one number that orders as the winner rule does: a higher
+/// priority first, then a lower slot; an empty leaf (no runnable slot) is 0, below every
+/// slot. A match is then one integer comparison, without branches on the fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry(u128);
 
 impl Entry {
-    /// The winner of `self` and `later`, whose slots all come after `self`'s: a later slot
-    /// wins only with a higher priority.
-    fn against(self, later: Entry) -> Entry {
-        if later.on && (!self.on || later.p > self.p) {
-            later
-        } else {
-            self
-        }
+    const EMPTY: Entry = Entry(0);
+
+    fn new(p: u64, slot: Slot) -> Entry {
+        Entry(((u128::from(p) + 1) << 32) | u128::from(!slot))
+    }
+
+    fn get(self) -> Option<(u64, Slot)> {
+        let slot = !(self.0 as u32);
+        let p = (self.0 >> 32).checked_sub(1)?;
+        Some((p as u64, slot))
     }
 }
 
 impl Tournament {
     fn clear(&mut self) {
-        self.nodes.fill(Entry::default());
+        self.nodes.fill(Entry::EMPTY);
     }
 
     fn enter(&mut self, slot: Slot, p: u64) {
-        self.put(slot, Entry { p, slot, on: true });
+        self.put(slot, Entry::new(p, slot));
     }
 
     fn leave(&mut self, slot: Slot) {
         if (slot as usize) < self.size {
-            self.put(slot, Entry::default());
+            self.put(slot, Entry::EMPTY);
         }
     }
 
     fn best(&self) -> Option<(u64, Slot)> {
-        self.nodes.get(1).filter(|e| e.on).map(|e| (e.p, e.slot))
+        self.nodes.get(1).and_then(|e| e.get())
     }
 
     fn put(&mut self, slot: Slot, e: Entry) {
@@ -179,8 +179,8 @@ impl Tournament {
         let mut i = self.size + slot as usize;
         self.nodes[i] = e;
         while i > 1 {
+            let won = self.nodes[i].max(self.nodes[i ^ 1]);
             i /= 2;
-            let won = self.nodes[2 * i].against(self.nodes[2 * i + 1]);
             if self.nodes[i] == won {
                 // Nothing above changes either.
                 break;
@@ -192,12 +192,12 @@ impl Tournament {
     /// Room for `n` slots at least, the entries kept.
     fn grow(&mut self, n: usize) {
         let size = n.next_power_of_two().max(2 * self.size);
-        let mut nodes = vec![Entry::default(); 2 * size];
+        let mut nodes = vec![Entry::EMPTY; 2 * size];
         if self.size > 0 {
             nodes[size..size + self.size].copy_from_slice(&self.nodes[self.size..]);
         }
         for i in (1..size).rev() {
-            nodes[i] = nodes[2 * i].against(nodes[2 * i + 1]);
+            nodes[i] = nodes[2 * i].max(nodes[2 * i + 1]);
         }
         self.nodes = nodes;
         self.size = size;
