@@ -39,7 +39,7 @@ struct Ranking {
     /// Priorities by slot.
     priorities: Vec<Option<u64>>,
     /// Runnable slots that have a priority.
-    ranked: Tournament,
+    ranked: Buckets,
     /// Runnable slots that have none yet (`unseen[slot]`), and a list of them in any order,
     /// with repeats and slots that have since stopped being runnable: sorted at the next pick.
     unseen: Vec<bool>,
@@ -119,90 +119,189 @@ impl Ranking {
     }
 }
 
-/// A tournament tree over slots: each node holds the winner of the leaves below it (the
-/// highest priority, then the lowest slot), so the best runnable slot is the root, and a slot
-/// that enters or leaves costs one walk up from its leaf in one contiguous array. (An ordered
-/// set did the same in O(log n) too, but its nodes were scattered over the heap, and with
-/// thousands of threads, following them was a tenth of a pick's step.)
+/// Runnable slots by priority in a bucket queue: bucket `b` holds the slots whose priorities
+/// have `b` as their top bits, so the best runnable slot is in the highest non-empty bucket,
+/// found through a few words of bits. PCT's initial priorities are uniform below
+/// 2^`PRIORITY_BITS`, and there are about as many buckets as slots, so a bucket holds one or
+/// two slots and a slot that enters or leaves costs a few steps whatever the number of slots.
+/// (A tournament tree did the same in O(log n), but the slot that leaves is usually the one
+/// that ran, the best, and each of those walked every level from leaf to root.) Priorities
+/// that crowd one bucket (ties, the change points' low ones) cost a longer scan of it, never a
+/// different answer.
 #[derive(Clone, Debug, Default)]
-struct Tournament {
-    /// Node 1 is the root, node `i` has children `2i` and `2i + 1`; leaves are
-    /// `size..2 * size`, one per slot.
-    nodes: Vec<Entry>,
-    /// Leaves: a power of two (or 0).
-    size: usize,
+struct Buckets {
+    /// By slot: `Some` while runnable, with its priority and its neighbours in its bucket.
+    slots: Vec<Option<Link>>,
+    /// By bucket: the first slot in it, or `NONE`.
+    heads: Vec<Slot>,
+    /// Which buckets hold a slot.
+    occupied: Bits,
+    /// A priority's bucket is the priority shifted right by this (the last one above).
+    shift: u32,
 }
 
-/// A leaf's or a node's winner as one number that orders as the winner rule does: a higher
-/// priority first, then a lower slot; an empty leaf (no runnable slot) is 0, below every
-/// slot. A match is then one integer comparison, without branches on the fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry(u128);
-
-impl Entry {
-    const EMPTY: Entry = Entry(0);
-
-    fn new(p: u64, slot: Slot) -> Entry {
-        Entry(((u128::from(p) + 1) << 32) | u128::from(!slot))
-    }
-
-    fn get(self) -> Option<(u64, Slot)> {
-        let slot = !(self.0 as u32);
-        let p = (self.0 >> 32).checked_sub(1)?;
-        Some((p as u64, slot))
-    }
+/// A runnable slot in its bucket's list (neighbours `NONE` at the ends).
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    p: u64,
+    prev: Slot,
+    next: Slot,
 }
 
-impl Tournament {
+/// No slot: the end of a bucket's list.
+const NONE: Slot = Slot::MAX;
+
+impl Buckets {
     fn clear(&mut self) {
-        self.nodes.fill(Entry::EMPTY);
+        self.slots.fill(None);
+        self.heads.fill(NONE);
+        self.occupied.clear();
     }
 
+    fn bucket(&self, p: u64) -> usize {
+        ((p >> self.shift) as usize).min(self.heads.len() - 1)
+    }
+
+    /// Makes `slot` runnable with priority `p` (moving it if it already was).
     fn enter(&mut self, slot: Slot, p: u64) {
-        self.put(slot, Entry::new(p, slot));
+        if slot as usize >= self.slots.len() {
+            self.grow(slot as usize + 1);
+        }
+        self.leave(slot);
+        let b = self.bucket(p);
+        let next = self.heads[b];
+        match self.link_mut(next) {
+            Some(l) => l.prev = slot,
+            None => self.occupied.insert(b),
+        }
+        self.heads[b] = slot;
+        self.slots[slot as usize] = Some(Link {
+            p,
+            prev: NONE,
+            next,
+        });
     }
 
     fn leave(&mut self, slot: Slot) {
-        if (slot as usize) < self.size {
-            self.put(slot, Entry::EMPTY);
+        let Some(Link { p, prev, next }) = self.slots.get_mut(slot as usize).and_then(Option::take)
+        else {
+            return;
+        };
+        let b = self.bucket(p);
+        match self.link_mut(prev) {
+            Some(l) => l.next = next,
+            None => self.heads[b] = next,
+        }
+        if let Some(l) = self.link_mut(next) {
+            l.prev = prev;
+        }
+        if self.heads[b] == NONE {
+            self.occupied.remove(b);
         }
     }
 
+    fn link_mut(&mut self, slot: Slot) -> Option<&mut Link> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The highest priority among runnable slots, and the lowest slot that has it.
     fn best(&self) -> Option<(u64, Slot)> {
-        self.nodes.get(1).and_then(|e| e.get())
-    }
-
-    fn put(&mut self, slot: Slot, e: Entry) {
-        if slot as usize >= self.size {
-            self.grow(slot as usize + 1);
-        }
-        let mut i = self.size + slot as usize;
-        self.nodes[i] = e;
-        while i > 1 {
-            let won = self.nodes[i].max(self.nodes[i ^ 1]);
-            i /= 2;
-            if self.nodes[i] == won {
-                // Nothing above changes either.
-                break;
+        let mut slot = self.heads[self.occupied.last()?];
+        let mut best: Option<(u64, Slot)> = None;
+        while let Some(&Some(Link { p, next, .. })) = self.slots.get(slot as usize) {
+            if best.is_none_or(|(bp, bs)| p > bp || (p == bp && slot < bs)) {
+                best = Some((p, slot));
             }
-            self.nodes[i] = won;
+            slot = next;
         }
+        best
     }
 
-    /// Room for `n` slots at least, the entries kept.
+    /// Room for `n` slots at least, with as many buckets; the runnable slots kept.
     fn grow(&mut self, n: usize) {
-        let size = n.next_power_of_two().max(2 * self.size);
-        let mut nodes = vec![Entry::EMPTY; 2 * size];
-        if self.size > 0 {
-            nodes[size..size + self.size].copy_from_slice(&self.nodes[self.size..]);
+        let size = n.next_power_of_two().max(2 * self.slots.len()).max(64);
+        let runnable: Vec<(Slot, u64)> = (0..)
+            .zip(&self.slots)
+            .filter_map(|(slot, l)| Some((slot, l.as_ref()?.p)))
+            .collect();
+        self.slots = vec![None; size];
+        self.heads = vec![NONE; size];
+        self.occupied = Bits::new(size);
+        self.shift = PRIORITY_BITS.saturating_sub(size.ilog2());
+        for (slot, p) in runnable {
+            self.enter(slot, p);
         }
-        for i in (1..size).rev() {
-            nodes[i] = nodes[2 * i].max(nodes[2 * i + 1]);
-        }
-        self.nodes = nodes;
-        self.size = size;
     }
 }
+
+/// A set of small numbers that finds its largest in a few steps: a bit per number, and above
+/// them a bit per word of the level below, up to a single word.
+#[derive(Clone, Debug, Default)]
+struct Bits {
+    /// `levels[0]` holds the numbers; the last level is one word.
+    levels: Vec<Vec<u64>>,
+}
+
+impl Bits {
+    /// Room for numbers below `n`.
+    fn new(n: usize) -> Bits {
+        let mut levels = Vec::new();
+        let mut words = n.div_ceil(64).max(1);
+        loop {
+            levels.push(vec![0; words]);
+            if words == 1 {
+                return Bits { levels };
+            }
+            words = words.div_ceil(64);
+        }
+    }
+
+    fn clear(&mut self) {
+        for level in &mut self.levels {
+            level.fill(0);
+        }
+    }
+
+    fn insert(&mut self, mut i: usize) {
+        for level in &mut self.levels {
+            let word = &mut level[i / 64];
+            let was = *word;
+            *word |= 1 << (i % 64);
+            if was != 0 {
+                // The levels above have this word already.
+                break;
+            }
+            i /= 64;
+        }
+    }
+
+    fn remove(&mut self, mut i: usize) {
+        for level in &mut self.levels {
+            let word = &mut level[i / 64];
+            *word &= !(1 << (i % 64));
+            if *word != 0 {
+                break;
+            }
+            i /= 64;
+        }
+    }
+
+    fn last(&self) -> Option<usize> {
+        let mut i = 0;
+        for level in self.levels.iter().rev() {
+            let word = *level.get(i)?;
+            if word == 0 {
+                return None;
+            }
+            i = i * 64 + 63 - word.leading_zeros() as usize;
+        }
+        // No levels: room for nothing yet.
+        (!self.levels.is_empty()).then_some(i)
+    }
+}
+
+/// Initial priorities are uniform below 2^this (plus the depth).
+const PRIORITY_BITS: u32 = 40;
 
 /// What a pick chose, to lower its priority at a change point.
 #[derive(Clone, Copy)]
@@ -214,10 +313,10 @@ enum Chosen {
 
 /// The PCT strategy.
 ///
-/// Picking costs O(log n) in the number of entities, not a scan of them: threads and exits
-/// (the world's runnable slots, one entity each) and faults on processes (a second set of
-/// slots) keep their priorities in vectors indexed by slot, and the runnable ones sit in
-/// tournament trees by priority, kept up to date from the runnable sets' logs; the few other
+/// Picking costs about the same at any number of entities, not a scan of them: threads and
+/// exits (the world's runnable slots, one entity each) and faults on processes (a second set
+/// of slots) keep their priorities in vectors indexed by slot, and the runnable ones sit in
+/// bucket queues by priority, kept up to date from the runnable sets' logs; the few other
 /// entities (deferred work, the clock, faults on providers) are looked up in a map. The picks
 /// are those of the textbook loop over the choice list: entities seen for the first time get
 /// their priorities in list order, and among equal priorities the earliest choice wins.
@@ -252,7 +351,7 @@ impl Pct {
 
     /// A fresh initial priority: above every change-point priority (which are < depth).
     fn initial(rng: &mut Pcg32, depth: u32) -> u64 {
-        u64::from(depth) + rng.below(1 << 40)
+        u64::from(depth) + rng.below(1 << PRIORITY_BITS)
     }
 
     /// The best of `items` (index, choice) and `best` so far; entities seen for the first time
@@ -454,6 +553,77 @@ mod tests {
                 runnable = [false; N];
                 prio = [None; N];
             }
+        }
+    }
+
+    /// The bucket queue's best is the reference model's: the highest priority, then the
+    /// lowest slot, through random entries (again with a new priority), leaves, growth past
+    /// the buckets there were and clears, with priorities that tie, crowd one bucket or lie
+    /// beyond the range the buckets are cut for.
+    #[test]
+    fn buckets_agree_with_a_model() {
+        let mut b = Buckets::default();
+        let mut model: BTreeMap<Slot, u64> = BTreeMap::new();
+        let mut rng = Pcg32::from_seed(5);
+        for round in 0..20_000 {
+            let bound = if round < 2_000 { 40 } else { 700 };
+            let slot = rng.below(bound) as Slot;
+            match rng.below(10) {
+                0..=4 => {
+                    let p = match rng.below(5) {
+                        0 => rng.below(4),
+                        1 => u64::MAX - rng.below(2),
+                        2 => (1 << PRIORITY_BITS) + rng.below(3),
+                        _ => rng.below(1 << PRIORITY_BITS),
+                    };
+                    b.enter(slot, p);
+                    model.insert(slot, p);
+                }
+                5..=8 => {
+                    b.leave(slot);
+                    model.remove(&slot);
+                }
+                _ if round % 4_999 == 0 => {
+                    b.clear();
+                    model.clear();
+                }
+                _ => {}
+            }
+            let expected =
+                model
+                    .iter()
+                    .fold(None, |best: Option<(u64, Slot)>, (&s, &p)| match best {
+                        Some((bp, _)) if bp >= p => best,
+                        _ => Some((p, s)),
+                    });
+            assert_eq!(b.best(), expected, "round {round}");
+        }
+    }
+
+    /// The bit set's largest is the reference set's, at sizes of one, two and three levels.
+    #[test]
+    fn bits_agree_with_a_model() {
+        let mut rng = Pcg32::from_seed(3);
+        for n in [1, 64, 65, 4_096, 4_097, 300_000] {
+            let mut bits = Bits::new(n);
+            let mut model = std::collections::BTreeSet::new();
+            for _ in 0..5_000 {
+                // Mostly near the top, so the words there fill and empty again.
+                let i = if rng.below(2) == 0 {
+                    n - 1 - rng.below(n.min(200) as u64) as usize
+                } else {
+                    rng.below(n as u64) as usize
+                };
+                if model.insert(i) {
+                    bits.insert(i);
+                } else {
+                    model.remove(&i);
+                    bits.remove(i);
+                }
+                assert_eq!(bits.last(), model.last().copied(), "n {n}");
+            }
+            bits.clear();
+            assert_eq!(bits.last(), None);
         }
     }
 }
