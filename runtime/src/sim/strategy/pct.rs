@@ -36,9 +36,7 @@ impl Entity {
 /// now rank highest.
 #[derive(Clone, Debug, Default)]
 struct Ranking {
-    /// Priorities by slot.
-    priorities: Vec<Option<u64>>,
-    /// Runnable slots that have a priority.
+    /// Priorities by slot, and the runnable slots that have one.
     ranked: Buckets,
     /// Runnable slots that have none yet (`unseen[slot]`), and a list of them in any order,
     /// with repeats and slots that have since stopped being runnable: sorted at the next pick.
@@ -48,21 +46,16 @@ struct Ranking {
 
 impl Ranking {
     fn clear(&mut self) {
-        self.priorities.clear();
         self.ranked.clear();
         self.unseen.clear();
         self.unseen_list.clear();
-    }
-
-    fn priority(&self, slot: Slot) -> Option<u64> {
-        self.priorities.get(slot as usize).copied().flatten()
     }
 
     /// Brings the sets up to date with what became runnable or stopped being since the last
     /// pick.
     fn follow(&mut self, log: &[(Slot, bool)]) {
         for &(slot, on) in log {
-            match (on, self.priority(slot)) {
+            match (on, self.ranked.priority(slot)) {
                 (true, Some(p)) => self.ranked.enter(slot, p),
                 (true, None) => {
                     let i = slot as usize;
@@ -105,11 +98,6 @@ impl Ranking {
 
     /// Sets a runnable slot's priority.
     fn set(&mut self, slot: Slot, p: u64) {
-        let i = slot as usize;
-        if i >= self.priorities.len() {
-            self.priorities.resize(i + 1, None);
-        }
-        self.priorities[i] = Some(p);
         self.ranked.enter(slot, p);
     }
 
@@ -130,14 +118,27 @@ impl Ranking {
 /// different answer.
 #[derive(Clone, Debug, Default)]
 struct Buckets {
-    /// By slot: `Some` while runnable, with its priority and its neighbours in its bucket.
-    slots: Vec<Option<Link>>,
+    /// By slot: its priority, and while runnable its neighbours in its bucket (one place, so
+    /// following a log reads one line per slot).
+    slots: Vec<Seat>,
     /// By bucket: the first slot in it, or `NONE`.
     heads: Vec<Slot>,
     /// Which buckets hold a slot.
     occupied: Bits,
     /// A priority's bucket is the priority shifted right by this (the last one above).
     shift: u32,
+}
+
+/// A slot's standing.
+#[derive(Clone, Copy, Debug, Default)]
+enum Seat {
+    /// No priority yet.
+    #[default]
+    Unranked,
+    /// A priority, not runnable.
+    Idle(u64),
+    /// A priority, runnable: in its bucket's list.
+    Runnable(Link),
 }
 
 /// A runnable slot in its bucket's list (neighbours `NONE` at the ends).
@@ -153,7 +154,7 @@ const NONE: Slot = Slot::MAX;
 
 impl Buckets {
     fn clear(&mut self) {
-        self.slots.fill(None);
+        self.slots.fill(Seat::Unranked);
         self.heads.fill(NONE);
         self.occupied.clear();
     }
@@ -162,12 +163,21 @@ impl Buckets {
         ((p >> self.shift) as usize).min(self.heads.len() - 1)
     }
 
+    fn priority(&self, slot: Slot) -> Option<u64> {
+        match self.slots.get(slot as usize)? {
+            Seat::Unranked => None,
+            Seat::Idle(p) | Seat::Runnable(Link { p, .. }) => Some(*p),
+        }
+    }
+
     /// Makes `slot` runnable with priority `p` (moving it if it already was).
     fn enter(&mut self, slot: Slot, p: u64) {
         if slot as usize >= self.slots.len() {
             self.grow(slot as usize + 1);
         }
-        self.leave(slot);
+        if let Seat::Runnable(link) = self.slots[slot as usize] {
+            self.unlink(link);
+        }
         let b = self.bucket(p);
         let next = self.heads[b];
         match self.link_mut(next) {
@@ -175,18 +185,25 @@ impl Buckets {
             None => self.occupied.insert(b),
         }
         self.heads[b] = slot;
-        self.slots[slot as usize] = Some(Link {
+        self.slots[slot as usize] = Seat::Runnable(Link {
             p,
             prev: NONE,
             next,
         });
     }
 
+    /// Makes `slot` not runnable; it keeps its priority.
     fn leave(&mut self, slot: Slot) {
-        let Some(Link { p, prev, next }) = self.slots.get_mut(slot as usize).and_then(Option::take)
-        else {
-            return;
-        };
+        if let Some(seat) = self.slots.get_mut(slot as usize)
+            && let Seat::Runnable(link) = *seat
+        {
+            *seat = Seat::Idle(link.p);
+            self.unlink(link);
+        }
+    }
+
+    /// Takes a runnable slot's link out of its bucket's list.
+    fn unlink(&mut self, Link { p, prev, next }: Link) {
         let b = self.bucket(p);
         match self.link_mut(prev) {
             Some(l) => l.next = next,
@@ -201,14 +218,17 @@ impl Buckets {
     }
 
     fn link_mut(&mut self, slot: Slot) -> Option<&mut Link> {
-        self.slots.get_mut(slot as usize)?.as_mut()
+        match self.slots.get_mut(slot as usize)? {
+            Seat::Runnable(link) => Some(link),
+            _ => None,
+        }
     }
 
     /// The highest priority among runnable slots, and the lowest slot that has it.
     fn best(&self) -> Option<(u64, Slot)> {
         let mut slot = self.heads[self.occupied.last()?];
         let mut best: Option<(u64, Slot)> = None;
-        while let Some(&Some(Link { p, next, .. })) = self.slots.get(slot as usize) {
+        while let Some(&Seat::Runnable(Link { p, next, .. })) = self.slots.get(slot as usize) {
             if best.is_none_or(|(bp, bs)| p > bp || (p == bp && slot < bs)) {
                 best = Some((p, slot));
             }
@@ -217,19 +237,20 @@ impl Buckets {
         best
     }
 
-    /// Room for `n` slots at least, with as many buckets; the runnable slots kept.
+    /// Room for `n` slots at least, with as many buckets; the priorities and runnable slots
+    /// kept.
     fn grow(&mut self, n: usize) {
         let size = n.next_power_of_two().max(2 * self.slots.len()).max(64);
-        let runnable: Vec<(Slot, u64)> = (0..)
-            .zip(&self.slots)
-            .filter_map(|(slot, l)| Some((slot, l.as_ref()?.p)))
-            .collect();
-        self.slots = vec![None; size];
+        let old = std::mem::replace(&mut self.slots, vec![Seat::Unranked; size]);
         self.heads = vec![NONE; size];
         self.occupied = Bits::new(size);
         self.shift = PRIORITY_BITS.saturating_sub(size.ilog2());
-        for (slot, p) in runnable {
-            self.enter(slot, p);
+        for (slot, seat) in (0..).zip(old) {
+            match seat {
+                Seat::Unranked => {}
+                Seat::Idle(p) => self.slots[slot as usize] = Seat::Idle(p),
+                Seat::Runnable(Link { p, .. }) => self.enter(slot, p),
+            }
         }
     }
 }
@@ -556,14 +577,15 @@ mod tests {
         }
     }
 
-    /// The bucket queue's best is the reference model's: the highest priority, then the
-    /// lowest slot, through random entries (again with a new priority), leaves, growth past
-    /// the buckets there were and clears, with priorities that tie, crowd one bucket or lie
+    /// The bucket queue's best and priorities are the reference model's: the highest priority,
+    /// then the lowest slot, through random entries (again with a new priority), leaves (that
+    /// keep the priority), growth past the buckets there were and clears, with priorities that tie, crowd one bucket or lie
     /// beyond the range the buckets are cut for.
     #[test]
     fn buckets_agree_with_a_model() {
         let mut b = Buckets::default();
-        let mut model: BTreeMap<Slot, u64> = BTreeMap::new();
+        // Priorities by slot, and whether runnable.
+        let mut model: BTreeMap<Slot, (u64, bool)> = BTreeMap::new();
         let mut rng = Pcg32::from_seed(5);
         for round in 0..20_000 {
             let bound = if round < 2_000 { 40 } else { 700 };
@@ -577,11 +599,13 @@ mod tests {
                         _ => rng.below(1 << PRIORITY_BITS),
                     };
                     b.enter(slot, p);
-                    model.insert(slot, p);
+                    model.insert(slot, (p, true));
                 }
                 5..=8 => {
                     b.leave(slot);
-                    model.remove(&slot);
+                    if let Some((_, on)) = model.get_mut(&slot) {
+                        *on = false;
+                    }
                 }
                 _ if round % 4_999 == 0 => {
                     b.clear();
@@ -589,14 +613,16 @@ mod tests {
                 }
                 _ => {}
             }
-            let expected =
-                model
-                    .iter()
-                    .fold(None, |best: Option<(u64, Slot)>, (&s, &p)| match best {
-                        Some((bp, _)) if bp >= p => best,
-                        _ => Some((p, s)),
-                    });
+            let expected = model.iter().filter(|(_, (_, on))| *on).fold(
+                None,
+                |best: Option<(u64, Slot)>, (&s, &(p, _))| match best {
+                    Some((bp, _)) if bp >= p => best,
+                    _ => Some((p, s)),
+                },
+            );
             assert_eq!(b.best(), expected, "round {round}");
+            let other = rng.below(bound) as Slot;
+            assert_eq!(b.priority(other), model.get(&other).map(|(p, _)| *p));
         }
     }
 
