@@ -579,8 +579,8 @@ mod tests {
 
     /// The bucket queue's best and priorities are the reference model's: the highest priority,
     /// then the lowest slot, through random entries (again with a new priority), leaves (that
-    /// keep the priority), growth past the buckets there were and clears, with priorities that tie, crowd one bucket or lie
-    /// beyond the range the buckets are cut for.
+    /// keep the priority), growth past the buckets there were and clears, with priorities that
+    /// tie, crowd one bucket or lie beyond the range the buckets are cut for.
     #[test]
     fn buckets_agree_with_a_model() {
         let mut b = Buckets::default();
