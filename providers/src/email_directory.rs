@@ -474,7 +474,7 @@ impl NspV2Provider for EmailDirectory {
             self.directory = Some(self.prepared.directory.clone());
         }
         let raw = if self.bug == Some(Bug::SharedSession) {
-            self.sessions.open(SHARED_ARG);
+            self.sessions.open_shared();
             SHARED_ARG
         } else {
             self.sessions.open_next()

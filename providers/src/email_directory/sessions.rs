@@ -1,17 +1,19 @@
 //! The `email-directory` provider's session arguments and what each session holds.
 //!
 //! The provider makes its arguments itself ([`SessionTable::open_next`]), so it can make them
-//! name their own slot: the n-th session's argument is `BASE + (n << 4)`, and its state sits at
-//! index n of a vector. Every session call is then an index, where a search tree cost a few
-//! hundred instructions per Startup and Cleanup (its node allocated and freed with the instance
-//! of every seed). An argument the provider never made (forged, or null) names no slot.
+//! name their own place: the n-th session's argument is `BASE + (n << 4)`, and its state sits
+//! at n's place in a queue that starts at the oldest session still open. Every session call
+//! is then an index, where a search tree cost a few hundred instructions per Startup and
+//! Cleanup; and sessions that ended before every open one leave the queue, so a long run keeps
+//! room for the window of open sessions only, not for every session it ever had. An argument
+//! the provider never made (forged, or null) names no session.
 
 use smallvec::SmallVec;
+use std::collections::VecDeque;
 
 /// The arguments of this provider's own sessions: `BASE + (n << 4)` for the n-th, n ≥ 1.
 const BASE: u64 = 0x5e55_0000;
-/// The argument every session gets under the `shared-session` bug (slot 0, which no own
-/// session uses).
+/// The argument every session gets under the `shared-session` bug (no own session has it).
 pub(super) const SHARED_ARG: u64 = 0x5e55_0001;
 
 /// Per-session state.
@@ -22,46 +24,66 @@ pub(super) struct SessionState {
 }
 
 /// The open sessions, by argument.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SessionTable {
-    /// Index n holds the state of the session whose argument names slot n.
-    slots: Vec<Option<SessionState>>,
-    /// How many slots are `Some`.
-    open: usize,
-    /// Sessions opened so far (not counting the shared one): the last own argument's n.
+    /// The session of [`SHARED_ARG`].
+    shared: Option<SessionState>,
+    /// Own sessions `first..=issued`, in order; `None` for one that has ended. The front is
+    /// always an open one (ended ones there are dropped), unless the queue is empty.
+    own: VecDeque<Option<SessionState>>,
+    /// The n of `own[0]`.
+    first: u64,
+    /// Own sessions opened so far: the last own argument's n.
     issued: u64,
+    /// How many sessions are open, the shared one included.
+    open: usize,
 }
 
-/// The slot an argument names, if it is one this provider could have made.
-fn slot_of(raw: u64) -> Option<usize> {
+impl Default for SessionTable {
+    fn default() -> Self {
+        SessionTable {
+            shared: None,
+            own: VecDeque::new(),
+            first: 1,
+            issued: 0,
+            open: 0,
+        }
+    }
+}
+
+/// Where an argument's session is kept.
+enum Place {
+    Shared,
+    /// The n of an own session.
+    Own(u64),
+}
+
+/// The place an argument names, if it is one this provider could have made.
+fn place_of(raw: u64) -> Option<Place> {
     if raw == SHARED_ARG {
-        return Some(0);
+        return Some(Place::Shared);
     }
     let offset = raw.checked_sub(BASE)?;
     if offset & 0xf != 0 || offset == 0 {
         return None;
     }
-    usize::try_from(offset >> 4).ok()
+    Some(Place::Own(offset >> 4))
 }
 
 impl SessionTable {
     /// Opens a new session of this provider's own and returns its argument.
     pub fn open_next(&mut self) -> u64 {
         self.issued += 1;
-        let raw = BASE + (self.issued << 4);
-        self.open(raw);
-        raw
+        self.own.push_back(Some(SessionState::default()));
+        self.open += 1;
+        BASE + (self.issued << 4)
     }
 
-    /// Opens the session of `raw` unless it is open already (the shared argument is opened
-    /// by every Startup under the `shared-session` bug).
-    pub fn open(&mut self, raw: u64) {
-        let Some(slot) = slot_of(raw) else { return };
-        if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, || None);
-        }
-        if self.slots[slot].is_none() {
-            self.slots[slot] = Some(SessionState::default());
+    /// Opens the shared session unless it is open already (every Startup opens it under the
+    /// `shared-session` bug).
+    pub fn open_shared(&mut self) {
+        if self.shared.is_none() {
+            self.shared = Some(SessionState::default());
             self.open += 1;
         }
     }
@@ -70,24 +92,50 @@ impl SessionTable {
         self.get(raw).is_some()
     }
 
+    /// The seat of `raw`'s session, open or ended, if it has one still.
+    fn seat(&self, raw: u64) -> Option<&Option<SessionState>> {
+        match place_of(raw)? {
+            Place::Shared => Some(&self.shared),
+            Place::Own(n) => self
+                .own
+                .get(usize::try_from(n.checked_sub(self.first)?).ok()?),
+        }
+    }
+
+    fn seat_mut(&mut self, raw: u64) -> Option<&mut Option<SessionState>> {
+        match place_of(raw)? {
+            Place::Shared => Some(&mut self.shared),
+            Place::Own(n) => {
+                let i = usize::try_from(n.checked_sub(self.first)?).ok()?;
+                self.own.get_mut(i)
+            }
+        }
+    }
+
     fn get(&self, raw: u64) -> Option<&SessionState> {
-        self.slots.get(slot_of(raw)?)?.as_ref()
+        self.seat(raw)?.as_ref()
     }
 
     pub fn get_mut(&mut self, raw: u64) -> Option<&mut SessionState> {
-        self.slots.get_mut(slot_of(raw)?)?.as_mut()
+        self.seat_mut(raw)?.as_mut()
     }
 
     /// Ends the session of `raw`, handing back what it held.
     pub fn remove(&mut self, raw: u64) -> Option<SessionState> {
-        let state = self.slots.get_mut(slot_of(raw)?)?.take()?;
+        let state = self.seat_mut(raw)?.take()?;
         self.open -= 1;
+        while let Some(None) = self.own.front() {
+            self.own.pop_front();
+            self.first += 1;
+        }
         Some(state)
     }
 
     /// Ends every session (arguments already issued are not issued again).
     pub fn clear(&mut self) {
-        self.slots.clear();
+        self.shared = None;
+        self.own.clear();
+        self.first = self.issued + 1;
         self.open = 0;
     }
 
@@ -107,7 +155,8 @@ mod tests {
         let first = table.open_next();
         let second = table.open_next();
         assert_eq!((first, second), (0x5e55_0010, 0x5e55_0020));
-        table.open(SHARED_ARG);
+        table.open_shared();
+        table.open_shared();
         assert_eq!(table.len(), 3);
         for forged in [0, 1, BASE, BASE + 8, BASE + 0x30, u64::MAX] {
             assert!(!table.contains(forged));
@@ -116,8 +165,34 @@ mod tests {
         assert!(table.remove(first).is_some());
         assert!(table.remove(first).is_none());
         assert_eq!(table.len(), 2);
+        assert!(table.contains(second) && table.contains(SHARED_ARG));
         table.clear();
         assert_eq!(table.len(), 0);
+        assert!(!table.contains(second) && !table.contains(SHARED_ARG));
         assert_eq!(table.open_next(), 0x5e55_0030);
+    }
+
+    /// A long run's table holds the window of open sessions, not every session it had: the
+    /// ended ones before the oldest open one leave.
+    #[test]
+    fn ended_sessions_before_every_open_one_take_no_room() {
+        let mut table = SessionTable::default();
+        let oldest = table.open_next();
+        let mut previous = table.open_next();
+        for _ in 0..1_000 {
+            let next = table.open_next();
+            assert!(table.remove(previous).is_some());
+            previous = next;
+        }
+        // `oldest` holds the front: every ended session after it keeps its seat.
+        assert_eq!(table.own.len(), 1_002);
+        assert!(table.remove(oldest).is_some());
+        assert_eq!(table.own.len(), 1);
+        assert_eq!(table.len(), 1);
+        assert!(table.contains(previous));
+        assert!(!table.contains(oldest));
+        assert!(table.remove(previous).is_some());
+        assert!(table.own.is_empty());
+        assert_eq!(table.open_next(), BASE + (1_003 << 4));
     }
 }
