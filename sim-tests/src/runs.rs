@@ -10,14 +10,14 @@ use nspsim_runtime::sim::world;
 use nspsim_runtime::trace::{Mode, TraceBuffer, TraceHeader};
 
 /// The trace header for a run of `scenario`.
-pub fn header(scenario: &Scenario, seed: u64) -> TraceHeader {
+pub fn header(scenario: &Scenario, seed: u64) -> TraceHeader<&Scenario> {
     TraceHeader {
         version: nspsim_runtime::trace::VERSION,
         mode: Mode::Sim,
         seed,
         profile: scenario.profile.name().to_string(),
         startup_policy: scenario.startup_policy.name().to_string(),
-        scenario: scenario.to_json(),
+        scenario,
     }
 }
 

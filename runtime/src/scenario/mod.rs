@@ -53,6 +53,7 @@
 //! it goes through the same checks when read back.
 
 mod error;
+mod json_form;
 pub mod limits;
 mod model;
 mod node;

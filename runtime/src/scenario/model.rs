@@ -6,7 +6,7 @@
 
 use crate::provider::NspFn;
 use crate::wsa::{Guid, LupFlags, Namespace, SetServiceOp, WsaError};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::net::SocketAddr;
 
 /// A whole scenario (docs/scenario-format.md).
@@ -102,7 +102,7 @@ impl ProcessTemplate {
 
     /// Whether the processes it made are still as it made them (a shrinker or a copy may
     /// have changed some since): then it stands for them in the JSON form.
-    fn holds(&self, processes: &[ProcessSpec]) -> bool {
+    pub(super) fn holds(&self, processes: &[ProcessSpec]) -> bool {
         let Some(made) = processes.get(self.first..self.first + self.count as usize) else {
             return false;
         };
@@ -381,245 +381,25 @@ impl Step {
 
     /// The step's JSON form: the scenario file's keys, defaults written out.
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("op".into(), json!(self.op()));
-        let put_target = |m: &mut Map<String, Value>, t: &Target| match t {
-            Target::Namespace(ns) => m.insert("namespace".into(), namespace_json(*ns)),
-            Target::Provider(id) => m.insert("provider".into(), json!(id.to_string())),
-        };
-        let put_name = |m: &mut Map<String, Value>, name: &Option<String>| {
-            if let Some(n) = name {
-                m.insert("name".into(), json!(n));
-            }
-        };
-        match self {
-            Step::Startup { version } => {
-                m.insert(
-                    "version".into(),
-                    json!(format!("{}.{}", version.0, version.1)),
-                );
-            }
-            Step::Cleanup | Step::Exit | Step::Crash => {}
-            Step::Lookup {
-                target,
-                name,
-                flags,
-                next,
-                buffer,
-            } => {
-                put_target(&mut m, target);
-                put_name(&mut m, name);
-                m.insert("flags".into(), flags_json(*flags));
-                let next = match next {
-                    NextCount::Count(n) => json!(n),
-                    NextCount::All => json!("all"),
-                };
-                m.insert("next".into(), next);
-                m.insert("buffer".into(), json!(buffer));
-            }
-            Step::LookupBegin {
-                target,
-                name,
-                flags,
-                as_name,
-            } => {
-                put_target(&mut m, target);
-                put_name(&mut m, name);
-                m.insert("flags".into(), flags_json(*flags));
-                m.insert("as".into(), json!(as_name));
-            }
-            Step::LookupNext {
-                handle,
-                flags,
-                buffer,
-            } => {
-                m.insert("handle".into(), json!(handle));
-                if let Some(f) = flags {
-                    m.insert("flags".into(), flags_json(*f));
-                }
-                let buffer = match buffer {
-                    NextBuffer::Bytes(n) => json!(n),
-                    NextBuffer::Required => json!("required"),
-                };
-                m.insert("buffer".into(), buffer);
-            }
-            Step::LookupEnd { handle } => {
-                m.insert("handle".into(), json!(handle));
-            }
-            Step::SetService {
-                action,
-                target,
-                name,
-                addrs,
-                multiple,
-            } => {
-                m.insert("action".into(), json!(action.action()));
-                put_target(&mut m, target);
-                put_name(&mut m, name);
-                let addrs: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-                m.insert("addrs".into(), json!(addrs));
-                m.insert("multiple".into(), json!(multiple));
-            }
-            Step::EnumProviders { buffer } => {
-                m.insert("buffer".into(), json!(buffer));
-            }
-            Step::Advertise { provider }
-            | Step::Unadvertise { provider }
-            | Step::Install { provider }
-            | Step::Uninstall { provider }
-            | Step::Enable { provider }
-            | Step::Disable { provider } => {
-                m.insert("provider".into(), json!(provider.to_string()));
-            }
-            Step::Sleep { us } => {
-                m.insert("us".into(), json!(us));
-            }
-            Step::Expect(x) => {
-                let err = match &x.err {
-                    ExpectErr::Is(e) => error_json(*e),
-                    ExpectErr::OneOf(list) => {
-                        Value::Array(list.iter().map(|e| error_json(*e)).collect())
-                    }
-                    ExpectErr::AnyFailure => json!("any"),
-                };
-                m.insert("err".into(), err);
-                if let Some(r) = x.ret {
-                    m.insert("ret".into(), json!(r));
-                }
-                // The forms added after version 1 only when used, so a version 1 scenario's
-                // JSON is unchanged.
-                if let Some(v) = x.version {
-                    m.insert("version".into(), json!(format!("{}.{}", v.0, v.1)));
-                }
-                if let Some(results) = &x.results {
-                    let list = results.iter().map(ExpectedResult::to_json).collect();
-                    m.insert("results".into(), Value::Array(list));
-                }
-                if let Some(n) = x.required {
-                    m.insert("required".into(), json!(n));
-                }
-            }
-        }
-        Value::Object(m)
-    }
-}
-
-/// An error as its Windows name, or its number if it has none; success is `"NO_ERROR"`.
-fn error_json(e: Option<WsaError>) -> Value {
-    match e {
-        None => json!("NO_ERROR"),
-        Some(e) => match e.name() {
-            Some(n) => json!(n),
-            None => json!(e.code()),
-        },
+        super::json_form::to_value(self)
     }
 }
 
 impl ExpectedResult {
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        if let Some(n) = &self.name {
-            m.insert("name".into(), json!(n));
-        }
-        if let Some(a) = &self.addrs {
-            let addrs: Vec<String> = a.iter().map(|a| a.to_string()).collect();
-            m.insert("addrs".into(), json!(addrs));
-        }
-        if let Some(p) = self.provider {
-            m.insert("provider".into(), json!(p.to_string()));
-        }
-        Value::Object(m)
+        super::json_form::to_value(self)
     }
 }
 
 impl ExpectCalls {
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("provider".into(), json!(self.provider.to_string()));
-        m.insert("fn".into(), json!(self.func.name()));
-        if let Some(p) = &self.process {
-            m.insert("process".into(), json!(p));
-        }
-        match self.count {
-            CallCount::Exactly(c) => {
-                m.insert("count".into(), json!(c));
-            }
-            CallCount::Between { min, max } => {
-                if let Some(n) = min {
-                    m.insert("min".into(), json!(n));
-                }
-                if let Some(n) = max {
-                    m.insert("max".into(), json!(n));
-                }
-            }
-        }
-        Value::Object(m)
+        super::json_form::to_value(self)
     }
-}
-
-/// A namespace as its Windows name, or its number if it has none.
-pub(crate) fn namespace_json(ns: Namespace) -> Value {
-    match ns.name() {
-        Some(n) => json!(n),
-        None => json!(ns.code()),
-    }
-}
-
-/// Flags as the names of their known bits, plus one number for any other bits.
-pub(crate) fn flags_json(flags: LupFlags) -> Value {
-    let names = flags.names();
-    let known = names
-        .iter()
-        .filter_map(|n| LupFlags::from_name(n))
-        .fold(0u32, |acc, f| acc | f.bits());
-    let mut out: Vec<Value> = names.iter().map(|n| json!(n)).collect();
-    let rest = flags.bits() & !known;
-    if rest != 0 {
-        out.push(json!(rest));
-    }
-    Value::Array(out)
-}
-
-/// The `napi` table: `{ wildcard, domains = [ { domain, level }, … ] }`.
-fn napi_json(napi: &Napi) -> Value {
-    let domains: Vec<Value> = napi
-        .domains()
-        .unwrap_or(&[])
-        .iter()
-        .map(|(d, l)| json!({ "domain": d, "level": l.name() }))
-        .collect();
-    json!({ "wildcard": napi.is_wildcard(), "domains": domains })
-}
-
-fn steps_json(steps: &[Step]) -> Value {
-    Value::Array(steps.iter().map(Step::to_json).collect())
 }
 
 impl ProviderSpec {
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(self.id.to_string()));
-        m.insert("name".into(), json!(self.name));
-        m.insert("namespace".into(), namespace_json(self.namespace));
-        m.insert("kind".into(), json!(self.kind));
-        m.insert("host".into(), json!(self.host));
-        m.insert("installed".into(), json!(self.installed));
-        m.insert("enabled".into(), json!(self.enabled));
-        // The shorthand when the data is one (so a v1 scenario's JSON is unchanged), else the
-        // `napi` table.
-        if let Some(napi) = &self.napi {
-            match Authority::of(napi) {
-                Some(a) => {
-                    m.insert("authority".into(), json!(a.name()));
-                }
-                None => {
-                    m.insert("napi".into(), napi_json(napi));
-                }
-            }
-        }
-        m.insert("options".into(), self.options.clone());
-        m.insert("version".into(), json!(self.version));
-        Value::Object(m)
+        super::json_form::to_value(self)
     }
 }
 
@@ -645,56 +425,10 @@ impl Scenario {
 
     /// The JSON form for a trace header: the file's keys (`provider`, `host`, `process`,
     /// `thread`, …), Windows names, every default written out, provider references as ids.
+    /// The same form serializes straight from the model (`Scenario` is `Serialize`), which is
+    /// how a trace header writes it.
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("name".into(), json!(self.name));
-        if let Some(seed) = self.seed {
-            m.insert("seed".into(), json!(seed));
-        }
-        m.insert("profile".into(), json!(self.profile.name()));
-        m.insert("startup_policy".into(), json!(self.startup_policy.name()));
-        m.insert(
-            "provider".into(),
-            Value::Array(self.providers.iter().map(ProviderSpec::to_json).collect()),
-        );
-        let hosts = self
-            .hosts
-            .iter()
-            .map(|h| json!({ "name": h.name, "steps": steps_json(&h.steps) }))
-            .collect();
-        m.insert("host".into(), Value::Array(hosts));
-        let process_json = |p: &ProcessSpec| {
-            let threads: Vec<Value> = p
-                .threads
-                .iter()
-                .map(|t| json!({ "steps": steps_json(&t.steps) }))
-                .collect();
-            json!({ "name": p.name, "steps": steps_json(&p.steps), "thread": threads })
-        };
-        // A template that still holds is written as its table (`count` and the `{i}` name);
-        // one that does not (its processes were changed since) as the processes it made.
-        let mut processes = Vec::with_capacity(self.processes.len());
-        let mut templates = self.templates.iter().peekable();
-        let mut i = 0;
-        while let Some(p) = self.processes.get(i) {
-            let template = templates.next_if(|t| t.first <= i);
-            if let Some(t) = template.filter(|t| t.first == i && t.holds(&self.processes)) {
-                let mut table = process_json(p);
-                table["name"] = json!(t.name);
-                table["count"] = json!(t.count);
-                processes.push(table);
-                i += t.count as usize;
-                continue;
-            }
-            processes.push(process_json(p));
-            i += 1;
-        }
-        m.insert("process".into(), Value::Array(processes));
-        if !self.expect_calls.is_empty() {
-            let list = self.expect_calls.iter().map(ExpectCalls::to_json).collect();
-            m.insert("expect_calls".into(), Value::Array(list));
-        }
-        Value::Object(m)
+        super::json_form::to_value(self)
     }
 
     /// Reads the JSON form back, with every check of [`super::parse`] except those that need
@@ -755,21 +489,9 @@ impl Scenario {
     }
 }
 
-impl serde::Serialize for Scenario {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
-    }
-}
-
 impl<'de> serde::Deserialize<'de> for Scenario {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
         Scenario::from_json(&value).map_err(serde::de::Error::custom)
-    }
-}
-
-impl serde::Serialize for Step {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
     }
 }

@@ -381,8 +381,18 @@ fn json_round_trip_gives_an_equal_scenario() {
         let back: Scenario = serde_json::from_str(&line).expect("deserializes");
         assert_eq!(back, s);
         // Writing again gives the same bytes.
-        assert_eq!(serde_json::to_string(&back).ok(), Some(line));
+        assert_eq!(serde_json::to_string(&back).ok(), Some(line.clone()));
+        assert_header_text_is_the_json_form(&s);
     }
+}
+
+/// A trace header serializes the model straight into its line: that text must be the JSON
+/// form's own (keys sorted as serde_json's map sorts them), or headers would not read back
+/// byte for byte.
+pub(super) fn assert_header_text_is_the_json_form(s: &Scenario) {
+    let direct = serde_json::to_string(s).expect("serializes");
+    let through_value = serde_json::to_string(&s.to_json()).expect("serializes");
+    assert_eq!(direct, through_value);
 }
 
 #[test]
@@ -613,6 +623,7 @@ fn napi_table_parses_to_per_domain_levels() {
     let s = ok(&provider_text(&format!(
         "{P_OK}\nnapi = {{ wildcard = true, domains = [ {{ domain = \"contoso.com\", level = \"primary\" }}, {{ domain = \"x.org\", level = \"secondary\" }}, {{ domain = \"y.org\", level = \"none\" }} ] }}"
     )));
+    assert_header_text_is_the_json_form(&s);
     let napi = s.providers[0].napi.clone().expect("napi");
     assert!(napi.is_wildcard());
     assert_eq!(napi.level_for("CONTOSO.com"), Some(Level::Primary));
@@ -1544,6 +1555,7 @@ fn a_template_makes_count_processes_named_by_index() {
 #[test]
 fn the_json_form_keeps_the_template_and_reads_back_equal() {
     let s = ok(TEMPLATE);
+    assert_header_text_is_the_json_form(&s);
     let j = s.to_json();
     let tables = j["process"].as_array().map_or(0, Vec::len);
     assert_eq!(tables, 3, "one table per template: {j}");
@@ -1553,6 +1565,7 @@ fn the_json_form_keeps_the_template_and_reads_back_equal() {
     // A template whose processes were changed since is written as the processes it made.
     let mut changed = s;
     changed.processes[2].steps.pop();
+    assert_header_text_is_the_json_form(&changed);
     let j = changed.to_json();
     assert_eq!(j["process"].as_array().map_or(0, Vec::len), 5, "{j}");
     let back = Scenario::from_json(&j).expect("the expanded form reads back");

@@ -404,6 +404,7 @@ fn new_forms_survive_the_json_round_trip_and_old_ones_are_unchanged() {
         .replacen("name = \"t\"\n", "", 1)
     );
     let s = ok(&text);
+    super::tests::assert_header_text_is_the_json_form(&s);
     let j = s.to_json();
     let back = Scenario::from_json(&j).expect("reads back");
     assert_eq!(back, s);

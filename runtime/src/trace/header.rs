@@ -48,19 +48,21 @@ impl Mode {
     }
 }
 
-/// The trace header.
+/// The trace header. A header read from a trace holds its scenario as JSON (`S = Value`); a
+/// run writing its trace holds the scenario itself (`TraceHeader<&Scenario>`), which
+/// serializes straight into the line without a JSON tree in between.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TraceHeader {
+pub struct TraceHeader<S = Value> {
     pub version: u32,
     pub mode: Mode,
     pub seed: u64,
     pub profile: String,
     pub startup_policy: String,
     /// The whole scenario that was run, so the trace replays from the file alone.
-    pub scenario: Value,
+    pub scenario: S,
 }
 
-impl TraceHeader {
+impl<S: serde::Serialize> TraceHeader<S> {
     /// Line 1, with its `\n`.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -77,7 +79,9 @@ impl TraceHeader {
         );
         out
     }
+}
 
+impl TraceHeader {
     /// Parses line 1 (without its `\n`). The embedded scenario's limits (processes, providers,
     /// hosts, threads, steps, nesting; see [`crate::scenario::limits`]) are enforced while the
     /// JSON is read, so a hostile header is refused after at most one table past a limit, not

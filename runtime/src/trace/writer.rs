@@ -184,7 +184,7 @@ pub struct TraceBuffer {
 }
 
 impl TraceBuffer {
-    pub fn new(header: &TraceHeader) -> Self {
+    pub fn new(header: &TraceHeader<impl serde::Serialize>) -> Self {
         TraceBuffer {
             text: header.encode(),
             recorder: Recorder::default(),
@@ -255,7 +255,10 @@ pub struct TraceFile {
 impl TraceFile {
     /// Starts a trace at `path` (written to a temporary file beside it until finished; written
     /// directly when `path` is a FIFO or a device).
-    pub fn create(path: &Path, header: &TraceHeader) -> Result<TraceFile, TraceError> {
+    pub fn create(
+        path: &Path,
+        header: &TraceHeader<impl serde::Serialize>,
+    ) -> Result<TraceFile, TraceError> {
         let tmp = (!is_special(path)).then(|| temp_path(path));
         let target = tmp.clone().unwrap_or_else(|| path.to_path_buf());
         let fail = |source| TraceError {
