@@ -6,6 +6,7 @@
 //! canonical lines by a hand-written fast path ([`super::fast`]) and everything else with
 //! serde_json, checking every key, so `encode(decode(line)) == line` for every canonical line.
 
+use super::guid_text::{GuidTexts, write_guid};
 use super::header::clip;
 use crate::event::{
     ApiFn, CompletionOutcome, Event, ExitHow, FaultKind, Fields, Label, Pid, Role, Stamped, Tid,
@@ -24,6 +25,16 @@ pub fn encode_event(s: &Stamped, out: &mut String) {
 /// [`encode_event`] for an event not yet stamped: the recorder numbers events as they come and
 /// need not move each into a [`Stamped`] first.
 pub fn encode_parts(seq: u64, t: u64, event: &Event, out: &mut String) {
+    encode_line(seq, t, event, out, None);
+}
+
+/// [`encode_parts`] remembering the text of the GUIDs it writes in `guids`, for a writer of
+/// many lines (a trace names the same few providers on most of them).
+pub fn encode_parts_with(seq: u64, t: u64, event: &Event, out: &mut String, guids: &mut GuidTexts) {
+    encode_line(seq, t, event, out, Some(guids));
+}
+
+fn encode_line(seq: u64, t: u64, event: &Event, out: &mut String, guids: Option<&mut GuidTexts>) {
     // A line is rarely longer than this; one reservation saves the growth checks' reallocations.
     out.reserve(256);
     out.push_str("{\"seq\":");
@@ -33,7 +44,7 @@ pub fn encode_parts(seq: u64, t: u64, event: &Event, out: &mut String) {
     out.push_str(",\"ev\":\"");
     out.push_str(event.kind());
     out.push('"');
-    let mut w = Line { out };
+    let mut w = Line { out, guids };
     match event {
         Event::ProcessStart { pid, name, role } => {
             w.num(key!("pid"), pid.0);
@@ -232,24 +243,29 @@ use key;
 /// Writes `,"k":v` pairs after the common prefix; every key comes from [`key!`].
 struct Line<'a> {
     out: &'a mut String,
+    guids: Option<&'a mut GuidTexts>,
 }
 
 impl Line<'_> {
+    #[inline(always)]
     fn key(&mut self, k: &str) {
         self.out.push_str(k);
     }
 
+    #[inline(always)]
     fn num(&mut self, k: &str, v: impl Into<i64>) {
         self.key(k);
         write_int(self.out, v.into());
     }
 
+    #[inline(always)]
     fn unum(&mut self, k: &str, v: u64) {
         self.key(k);
         write_uint(self.out, v);
     }
 
     /// A string known to need no escaping (our own names).
+    #[inline(always)]
     fn raw_str(&mut self, k: &str, v: &str) {
         self.key(k);
         self.out.push('"');
@@ -257,18 +273,24 @@ impl Line<'_> {
         self.out.push('"');
     }
 
+    #[inline(always)]
     fn text(&mut self, k: &str, v: &str) {
         self.key(k);
         write_str(self.out, v);
     }
 
+    #[inline(always)]
     fn guid(&mut self, k: &str, g: &Guid) {
         self.key(k);
         self.out.push('"');
-        write_guid(self.out, g);
+        match self.guids.as_deref_mut() {
+            Some(guids) => self.out.push_str(guids.text(*g)),
+            None => write_guid(self.out, g),
+        }
         self.out.push('"');
     }
 
+    #[inline(always)]
     fn label(&mut self, k: &str, l: Label) {
         self.key(k);
         self.out.push('"');
@@ -277,6 +299,7 @@ impl Line<'_> {
         self.out.push('"');
     }
 
+    #[inline(always)]
     fn label_or_null(&mut self, k: &str, l: Option<Label>) {
         match l {
             Some(l) => self.label(k, l),
@@ -295,7 +318,17 @@ impl Line<'_> {
             if i > 0 {
                 self.out.push(',');
             }
-            write_str(self.out, key);
+            match key {
+                // A key written into the program (every key the dispatcher writes, and those
+                // the fast reader knows) needs no escaping; one read from a trace may.
+                Cow::Borrowed(key) => {
+                    debug_assert!(is_plain(key), "{key:?}");
+                    self.out.push('"');
+                    self.out.push_str(key);
+                    self.out.push('"');
+                }
+                Cow::Owned(key) => write_str(self.out, key),
+            }
             self.out.push(':');
             write_value(self.out, value);
         }
@@ -324,10 +357,7 @@ fn write_int(out: &mut String, n: i64) {
 
 /// A JSON string, escaped as serde_json escapes it; the common all-plain case is one copy.
 fn write_str(out: &mut String, s: &str) {
-    let plain = s
-        .bytes()
-        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f);
-    if plain {
+    if is_plain(s) {
         out.push('"');
         out.push_str(s);
         out.push('"');
@@ -337,6 +367,12 @@ fn write_str(out: &mut String, s: &str) {
             Err(_) => out.push_str("\"\""),
         }
     }
+}
+
+/// Whether `s` is written as it is between quotes (printable ASCII, no `"` or `\\`).
+fn is_plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
 }
 
 /// A JSON value with object keys in map order (sorted: serde_json's map is a BTreeMap here).
@@ -375,21 +411,6 @@ fn write_value(out: &mut String, v: &Value) {
             out.push('}');
         }
     }
-}
-
-/// A GUID in canonical lowercase form, without the formatting machinery.
-fn write_guid(out: &mut String, g: &Guid) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Where each byte's two digits go (the rest are dashes): fixed places let the loop
-    // unroll without bounds checks, where a running index took some 230 instructions a GUID,
-    // and a trace names a provider in most of its lines.
-    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-    let mut buf = [b'-'; 36];
-    for (byte, at) in g.0.to_be_bytes().into_iter().zip(AT) {
-        buf[at] = HEX[usize::from(byte >> 4)];
-        buf[at + 1] = HEX[usize::from(byte & 0xf)];
-    }
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// What is wrong with one line.
@@ -998,21 +1019,6 @@ mod tests {
         let mut out = String::new();
         write_uint(&mut out, u64::MAX);
         assert_eq!(out, u64::MAX.to_string());
-    }
-
-    #[test]
-    fn fast_guid_writer_matches_display() {
-        for v in [
-            0u128,
-            1,
-            u128::MAX,
-            0x6f0e2a57_2f7c_4d8b_9a3e_1c2b3d4e5f60,
-            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
-        ] {
-            let mut out = String::new();
-            write_guid(&mut out, &Guid(v));
-            assert_eq!(out, Guid(v).to_string());
-        }
     }
 
     #[test]

@@ -4,14 +4,16 @@
 
 pub mod fast;
 pub mod fields;
+pub mod guid_text;
 pub mod header;
 pub mod json;
 pub mod reader;
 pub mod writer;
 
 pub use fields::QuerySetFields;
+pub use guid_text::GuidTexts;
 pub use header::{Mode, TraceHeader, VERSION};
-pub use json::{DecodeError, decode_event, encode_event, encode_parts};
+pub use json::{DecodeError, decode_event, encode_event, encode_parts, encode_parts_with};
 pub use reader::{
     MAX_EVENT_LINE_BYTES, MAX_HEADER_LINE_BYTES, ReadError, Trace, parse_trace, read_from,
     read_trace, read_trace_and_text,

@@ -6,8 +6,9 @@
 //! disk, writes to a temporary name, and renames it only when the trace is complete, so a
 //! crash never leaves half a trace under the final name.
 
+use super::guid_text::GuidTexts;
 use super::header::TraceHeader;
-use super::json::encode_parts;
+use super::json::encode_parts_with;
 use crate::event::{Event, EventSink, Stamped};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::fs::File;
@@ -87,13 +88,14 @@ pub struct Recorder {
     next_seq: u64,
     violations: u64,
     last_t: u64,
+    guids: GuidTexts,
 }
 
 impl Recorder {
     /// Encodes one event into `out` and mirrors it to `tracing` (target `nsp`).
     pub fn record(&mut self, t: u64, event: Event, out: &mut String) {
         let (seq, t) = self.number(t, &event);
-        encode_parts(seq, t, &event, out);
+        encode_parts_with(seq, t, &event, out, &mut self.guids);
     }
 
     /// Numbers and counts one event as [`Recorder::record`] does, without encoding it (replay
