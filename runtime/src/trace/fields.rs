@@ -5,6 +5,7 @@ use crate::wsa::QuerySet;
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// A [`QuerySet`] as trace fields.
 pub trait QuerySetFields {
@@ -19,7 +20,7 @@ impl QuerySetFields for QuerySet {
             let addrs: Vec<String> = self
                 .addresses
                 .iter()
-                .map(|a| a.remote.to_string())
+                .map(|a| address_text(&a.remote))
                 .collect();
             f.insert("addrs".into(), json!(addrs));
         }
@@ -52,6 +53,26 @@ impl QuerySetFields for QuerySet {
     }
 }
 
+/// `addr` as its `Display` writes it. An IPv4 address, what most scenarios use, is written
+/// without the formatting machinery: through the formatting machinery it cost some 1,600 instructions, a tenth
+/// of building a lookup's events.
+fn address_text(addr: &SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    let mut out = String::with_capacity(21);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(digits.format(octet));
+    }
+    out.push(':');
+    out.push_str(digits.format(v4.port()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +89,28 @@ mod tests {
             text,
             r#"{"addrs":["[::1]:25"],"name":"a@b","namespace":37}"#
         );
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut cases: Vec<SocketAddr> = [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "192.0.2.10:25",
+            "10.0.100.9:8080",
+            "[::1]:25",
+            "[2001:db8::1]:443",
+        ]
+        .iter()
+        .map(|s| s.parse().expect("address"))
+        .collect();
+        // Every octet value in each place, and ports of every length.
+        for n in 0..=255u8 {
+            let port = [0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535][usize::from(n) % 10];
+            cases.push(SocketAddr::from(([n, 255 - n, n / 3, n / 7], port)));
+        }
+        for a in cases {
+            assert_eq!(address_text(&a), a.to_string());
+        }
     }
 }
