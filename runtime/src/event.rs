@@ -15,7 +15,7 @@ use crate::wsa::{Guid, Namespace};
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// `args` and `result` objects: keys sorted alphabetically, as the trace format requires.
 /// Keys are borrowed when the dispatcher builds them (no allocation per key) and owned when a
@@ -194,7 +194,10 @@ impl Label {
 
 impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.kind.prefix(), self.n)
+        // Written as two pieces rather than through `write!`: the dispatcher turns a label into
+        // text for most lookup calls' arguments, and nested formatting cost several times this.
+        f.write_char(self.kind.prefix())?;
+        f.write_str(itoa::Buffer::new().format(self.n))
     }
 }
 
@@ -511,6 +514,7 @@ mod tests {
             ("h12", LabelKind::ProviderLookup, 12),
             ("q3", LabelKind::ClientLookup, 3),
             ("a100", LabelKind::AsyncCall, 100),
+            ("q4294967295", LabelKind::ClientLookup, u32::MAX),
         ] {
             let label = Label::new(kind, n);
             assert_eq!(label.to_string(), text);
