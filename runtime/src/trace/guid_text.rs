@@ -36,9 +36,10 @@ fn hex8(x: u32) -> [u8; 8] {
     (v + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
-/// The text of the last few GUIDs written. Writing a GUID's text costs some 200 instructions;
-/// finding it here, a few comparisons and one copy. A GUID not here takes the place of the
-/// one written longest ago, so the memory stays bounded whatever the trace names.
+/// The text of a few GUIDs written lately. Writing a GUID's text costs some 200 instructions;
+/// finding it here, a few comparisons and one copy. Once the seats are full, a GUID not here
+/// takes the seat of the one remembered longest ago, so the memory stays bounded whatever the
+/// trace names.
 #[derive(Debug, Default)]
 pub struct GuidTexts {
     seen: Vec<(Guid, String)>,
