@@ -682,9 +682,20 @@ impl<'a, S: Observing> World<'a, S> {
         None
     }
 
+    /// Where thread `tid` of process `pid` is in [`World::threads`]. Found through
+    /// [`Room::thread_starts`], not the process's record: a step would otherwise read one more
+    /// cold record (with thousands of clients, a cache miss per step) only to learn where its
+    /// thread is. Tids are usually the process's threads in order from 1, so the guess is
+    /// checked against the thread itself, which the step reads next anyway.
     fn thread_index(&self, pid: Pid, tid: Tid) -> Option<usize> {
-        let threads = self.proc(pid)?.threads.clone();
-        threads.into_iter().find(|i| self.threads[*i].tid == tid)
+        let p = (pid.0 as usize).checked_sub(1)?;
+        let start = *self.room.thread_starts.get(p)? as usize;
+        let end = *self.room.thread_starts.get(p + 1)? as usize;
+        let guess = start + (tid.0 as usize).checked_sub(1)?;
+        if guess < end && self.threads.get(guess).is_some_and(|t| t.tid == tid) {
+            return Some(guess);
+        }
+        (start..end).find(|i| self.threads.get(*i).is_some_and(|t| t.tid == tid))
     }
 
     /// The faults on providers that can strike now, in a fixed order (those on processes are
