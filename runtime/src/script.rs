@@ -448,23 +448,38 @@ pub fn perform<S: Observing>(
 }
 
 /// A `lookup` step in progress: Begin, then Next until the end (or `next` results), then End.
-/// Each call is one [`LookupLoop::step`].
+/// Each call is one [`LookupLoop::step`]. The query it begins with, and the [`LookupCursor`]
+/// that makes its calls.
 #[derive(Clone, Debug)]
 pub struct LookupLoop {
     query: QuerySet,
+    cursor: LookupCursor,
+}
+
+/// A `lookup` step's calls without its query, which only its Begin reads: a driver with
+/// thousands of lookups in progress keeps each one's cursor with its thread, and fills one
+/// query for whichever Begin comes next ([`LookupCursor::restart`]). A query set is a few hundred bytes,
+/// and with a query in every lookup the lookups of 2,500 clients took more room than a core's
+/// cache, each call a miss or two into it.
+///
+/// What every call reads comes first, in declaration order (`repr(C)`), so that it shares a
+/// cache line with the thread record it is kept in.
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct LookupCursor {
+    handle: Option<LookupHandle>,
     flags: LupFlags,
     buffer: u32,
     limit: Option<u32>,
-    handle: Option<LookupHandle>,
     results: u32,
-    /// Every result, in order, with the provider that answered it.
-    answers: Vec<Answer>,
+    /// Next is done; End comes next.
+    ending: bool,
     /// The first error other than WSA_E_NO_MORE, which the step reports.
     error: Option<WsaError>,
     /// The length the first WSAEFAULT wrote back.
     required: Option<u32>,
-    /// Next is done; End comes next.
-    ending: bool,
+    /// Every result, in order, with the provider that answered it.
+    answers: Vec<Answer>,
 }
 
 /// What a `lookup` step asks for: target, name, flags, how many Nexts, buffer size.
@@ -508,89 +523,126 @@ pub enum LoopStep {
 impl LookupLoop {
     /// `None` when `step` is not a `lookup`.
     pub fn of(step: &Step) -> Option<LookupLoop> {
-        let (target, name, flags, next, buffer) = lookup_parts(step)?;
-        Some(LookupLoop::with(
-            target,
-            name.map(str::to_string),
-            flags,
-            next,
-            buffer,
-        ))
-    }
-
-    /// [`LookupLoop::of`] in place: the loop becomes `step`'s, keeping the room its query's
-    /// name and its answers took (a world reuses finished loops). `false`, and the loop
-    /// unchanged, when `step` is not a `lookup`.
-    pub fn restart(&mut self, step: &Step) -> bool {
-        let Some((target, name, flags, next, buffer)) = lookup_parts(step) else {
-            return false;
-        };
-        // Field by field, in place (a new loop moved into place cost more than the lookup's
-        // Begin): every field is named, so one added later cannot be left out. The query's
-        // other fields are never written, and stay as `restrictions` made them.
-        let LookupLoop {
-            query,
-            flags: loop_flags,
-            buffer: loop_buffer,
-            limit,
-            handle,
-            results,
-            answers,
-            error,
-            required,
-            ending,
-        } = self;
-        let (namespace, provider) = target_parts(target);
-        query.namespace = namespace;
-        query.ns_provider_id = provider;
-        match name {
-            Some(n) => {
-                let s = query.service_instance_name.get_or_insert_default();
-                s.clear();
-                s.push_str(n);
-            }
-            None => query.service_instance_name = None,
-        }
-        *loop_flags = flags;
-        *loop_buffer = buffer;
-        *limit = limit_of(next);
-        *handle = None;
-        *results = 0;
-        answers.clear();
-        *error = None;
-        *required = None;
-        *ending = ends_at_once(next);
-        true
-    }
-
-    fn with(
-        target: Target,
-        name: Option<String>,
-        flags: LupFlags,
-        next: NextCount,
-        buffer: u32,
-    ) -> LookupLoop {
-        LookupLoop {
-            query: QuerySet {
-                service_instance_name: name,
-                ..restrictions(target, None)
-            },
-            flags,
-            buffer,
-            limit: limit_of(next),
-            handle: None,
-            results: 0,
-            answers: Vec::new(),
-            error: None,
-            required: None,
-            ending: ends_at_once(next),
-        }
+        let (target, name, ..) = lookup_parts(step)?;
+        Some(LookupLoop {
+            query: restrictions(target, name),
+            cursor: LookupCursor::of(step)?,
+        })
     }
 
     /// Makes the loop's next call.
     pub fn step<S: Observing>(&mut self, d: &mut Dispatcher<S>, pid: Pid, tid: Tid) -> LoopStep {
+        self.cursor.step(d, pid, tid, &self.query)
+    }
+
+    /// A Next of (pid, tid) returned `r` (at once, or later as a wake).
+    pub fn on_next<S: Observing>(
+        &mut self,
+        d: &mut Dispatcher<S>,
+        pid: Pid,
+        tid: Tid,
+        r: &Result<QuerySet, ApiError>,
+    ) {
+        self.cursor.on_next(d, pid, tid, r);
+    }
+}
+
+/// Makes `query` the one a lookup of `target` and `name` begins with ([`restrictions`]'s), in
+/// place, keeping the room its name took. Only the fields `restrictions` sets are written, so
+/// a query that starts as [`QuerySet::default`] and is only ever filled here is always equal
+/// to `restrictions`'s.
+fn fill_query(query: &mut QuerySet, target: Target, name: Option<&str>) {
+    let (namespace, provider) = target_parts(target);
+    query.namespace = namespace;
+    query.ns_provider_id = provider;
+    match name {
+        Some(n) => {
+            let s = query.service_instance_name.get_or_insert_default();
+            s.clear();
+            s.push_str(n);
+        }
+        None => query.service_instance_name = None,
+    }
+}
+
+impl LookupCursor {
+    /// `None` when `step` is not a `lookup`.
+    pub fn of(step: &Step) -> Option<LookupCursor> {
+        let (_, _, flags, next, buffer) = lookup_parts(step)?;
+        Some(LookupCursor {
+            handle: None,
+            flags,
+            buffer,
+            limit: limit_of(next),
+            results: 0,
+            ending: ends_at_once(next),
+            error: None,
+            required: None,
+            answers: Vec::new(),
+        })
+    }
+
+    /// A cursor of no lookup, for [`LookupCursor::restart`] to make one's.
+    pub fn idle() -> LookupCursor {
+        LookupCursor {
+            handle: None,
+            flags: LupFlags::EMPTY,
+            buffer: 0,
+            limit: None,
+            results: 0,
+            ending: false,
+            error: None,
+            required: None,
+            answers: Vec::new(),
+        }
+    }
+
+    /// [`LookupCursor::of`] in place: the cursor becomes `step`'s, field by field (a new
+    /// cursor moved into place is a copy of it), keeping the room its answers took; and
+    /// `query` becomes the query its Begin asks for (as [`LookupLoop::of`] makes it, keeping
+    /// the room its name took, if it was only ever filled here from [`QuerySet::default`]).
+    /// `false`, and both unchanged, when `step` is not a `lookup`.
+    pub fn restart(&mut self, step: &Step, query: &mut QuerySet) -> bool {
+        let Some((target, name, flags, next, buffer)) = lookup_parts(step) else {
+            return false;
+        };
+        fill_query(query, target, name);
+        // Every field is named, so one added later cannot be left out.
+        let LookupCursor {
+            handle,
+            flags: cursor_flags,
+            buffer: cursor_buffer,
+            limit,
+            results,
+            ending,
+            error,
+            required,
+            answers,
+        } = self;
+        *handle = None;
+        *cursor_flags = flags;
+        *cursor_buffer = buffer;
+        *limit = limit_of(next);
+        *results = 0;
+        *ending = ends_at_once(next);
+        *error = None;
+        *required = None;
+        answers.clear();
+        true
+    }
+
+    /// Makes the lookup's next call; `query` is what a Begin asks for (the step's, as
+    /// [`LookupLoop::of`] or [`LookupCursor::restart`] makes it), read only by the first call,
+    /// the Begin.
+    pub fn step<S: Observing>(
+        &mut self,
+        d: &mut Dispatcher<S>,
+        pid: Pid,
+        tid: Tid,
+        query: &QuerySet,
+    ) -> LoopStep {
         let Some(handle) = self.handle else {
-            return match d.wsa_lookup_service_begin(pid, tid, &self.query, self.flags) {
+            return match d.wsa_lookup_service_begin(pid, tid, query, self.flags) {
                 Ok(h) => {
                     self.handle = Some(h);
                     LoopStep::More
@@ -940,7 +992,7 @@ mod lookup_loop_tests {
     }
 
     #[test]
-    fn a_restarted_loop_is_a_new_one() {
+    fn a_restarted_cursor_and_its_query_are_a_new_loop() {
         let steps = [
             lookup(Some("bob@example.com"), NextCount::All),
             lookup(None, NextCount::Count(0)),
@@ -949,26 +1001,33 @@ mod lookup_loop_tests {
             lookup_of(Target::Provider(Guid::from_u128(7)), None, NextCount::All),
             lookup(Some("bob@example.com"), NextCount::Count(1)),
         ];
-        let mut lp = LookupLoop::of(&lookup(Some("x@example.com"), NextCount::All))
-            .expect("a lookup makes a loop");
+        // A world's: an idle cursor and a default query, then every lookup in them in turn.
+        let mut lp = LookupLoop {
+            query: QuerySet::default(),
+            cursor: LookupCursor::idle(),
+        };
         for step in &steps {
             // What a finished loop leaves behind.
-            lp.handle = Some(LookupHandle(9));
-            lp.results = 3;
-            lp.error = Some(WsaError::EFAULT);
-            lp.required = Some(300);
-            lp.ending = true;
-            lp.answers.push(Answer {
+            let c = &mut lp.cursor;
+            c.handle = Some(LookupHandle(9));
+            c.results = 3;
+            c.error = Some(WsaError::EFAULT);
+            c.required = Some(300);
+            c.ending = true;
+            c.answers.push(Answer {
                 name: Some("old".into()),
                 addrs: Vec::new(),
                 provider: None,
             });
-            assert!(lp.restart(step));
+            assert!(lp.cursor.restart(step, &mut lp.query));
             let fresh = LookupLoop::of(step).expect("a lookup makes a loop");
             assert_eq!(format!("{lp:?}"), format!("{fresh:?}"));
         }
         let before = format!("{lp:?}");
-        assert!(!lp.restart(&Step::Cleanup), "only a lookup restarts a loop");
+        assert!(
+            !lp.cursor.restart(&Step::Cleanup, &mut lp.query),
+            "only a lookup restarts a cursor"
+        );
         assert_eq!(format!("{lp:?}"), before);
     }
 }

@@ -38,7 +38,9 @@ use crate::event::{Event, EventSink, ExitHow, Pid, Role, Tid};
 use crate::provider::HarnessFailure;
 use crate::registry::Providers;
 use crate::scenario::{Expectation, Scenario, Step};
-use crate::script::{self, Handles, LookupLoop, LoopStep, Observer, Observing, Outcome, Performed};
+use crate::script::{
+    self, Handles, LookupCursor, LoopStep, Observer, Observing, Outcome, Performed,
+};
 pub use crate::script::{RunError, catalog_entry};
 use crate::wsa::QuerySet;
 use crate::{ApiError, Dispatcher, Wake, WakeOutcome};
@@ -147,26 +149,63 @@ enum ThreadState {
 }
 
 /// One scripted thread. What deciding whether it can move reads ([`World::slot_state`]) comes
-/// first, in declaration order (`repr(C)`: about 50 bytes, within one or two cache lines), and
-/// the lookup loop's state is boxed (it made a thread 400 bytes): when time moves on, every
-/// waiting thread is looked at, and with thousands of clients each line read is a miss.
-#[repr(C)]
-struct ThreadRun<'a> {
+/// first, in declaration order (`repr(C)`: 32 bytes), then the `lookup` step in progress (its
+/// cursor's fields that every call reads come first), then the last outcome, which only the
+/// end of a step writes. Aligned to a cache line, so that a lookup's call reads the first two
+/// lines of its thread and nothing else of the world's: when time moves on, every waiting
+/// thread is looked at, and with thousands of clients each line read is a miss. (The lookup's
+/// query is not kept here, nor in a box of its own: only its Begin reads it, from
+/// [`Room::query`].) It borrows nothing, so the threads' vector is kept by the thread for its
+/// next run ([`Room::threads`]), and aligned room is not asked of the allocator every run.
+#[repr(C, align(64))]
+struct ThreadRun {
     pid: Pid,
     tid: Tid,
-    /// Borrowed from the scenario: scripts are only read.
-    steps: &'a [Step],
-    pc: usize,
-    ready_at: u64,
-    /// The `lookup` step in progress.
-    lookup: Option<Box<LookupLoop>>,
+    /// Its script: an index into [`World::scripts`].
+    script: u32,
     state: ThreadState,
     /// Its process has not ended: [`ProcRun::alive`], copied here so that deciding whether
     /// the thread can move reads this record only (the process's is another miss).
     alive: bool,
+    /// In a `lookup` step: `lookup` is its cursor.
+    in_lookup: bool,
+    pc: usize,
+    ready_at: u64,
+    /// The `lookup` step in progress, when `in_lookup`; otherwise the last one's, ready to be
+    /// restarted in place (building a cursor and moving it here cost a copy of it per lookup).
+    lookup: LookupCursor,
     /// The outcome of its last call step; `None` before the first, and after a step that
     /// was not run (an `expect` after it is not judged).
     last: Option<Outcome>,
+}
+
+impl ThreadRun {
+    /// The record becomes a new thread's, as if just made: every field is named (so one added
+    /// later cannot be left out) and reset, but the cursor, which is not read before a
+    /// `lookup` step restarts it ([`LookupCursor::restart`] sets every field of it).
+    fn start(&mut self, pid: Pid, tid: Tid, script: u32) {
+        let ThreadRun {
+            pid: thread_pid,
+            tid: thread_tid,
+            script: thread_script,
+            state,
+            alive,
+            in_lookup,
+            pc,
+            ready_at,
+            lookup: _,
+            last,
+        } = self;
+        *thread_pid = pid;
+        *thread_tid = tid;
+        *thread_script = script;
+        *state = ThreadState::Ready;
+        *alive = true;
+        *in_lookup = false;
+        *pc = 0;
+        *ready_at = 0;
+        *last = None;
+    }
 }
 
 struct ProcRun<'a> {
@@ -193,7 +232,10 @@ pub struct World<'a, S: EventSink> {
     /// Where provider instances come from (a registry, or factories prepared once).
     providers: &'a dyn Providers,
     d: Dispatcher<S>,
-    threads: Vec<ThreadRun<'a>>,
+    threads: Vec<ThreadRun>,
+    /// The threads' scripts, borrowed from the scenario (scripts are only read), each once:
+    /// the threads one template made share one ([`script::SetUpPlan`]).
+    scripts: Vec<&'a [Step]>,
     procs: Vec<ProcRun<'a>>,
     now: u64,
     report: RunReport,
@@ -340,7 +382,8 @@ pub fn run_planned<S: EventSink>(
         scenario,
         providers,
         d: Dispatcher::with_room(plan.config, counting, tables),
-        threads: Vec::new(),
+        threads: std::mem::take(&mut room.threads),
+        scripts: Vec::new(),
         procs: Vec::new(),
         now: 0,
         report: RunReport::default(),
@@ -431,6 +474,7 @@ pub fn run_planned<S: EventSink>(
     }
     let (sink, tables) = world.d.into_parts();
     world.room.dispatcher = tables;
+    world.room.threads = std::mem::take(&mut world.threads);
     ROOM.set(Some(world.room));
     Ok((world.report, sink.inner))
 }
@@ -438,23 +482,23 @@ pub fn run_planned<S: EventSink>(
 /// The buffers a run grows that borrow nothing from its scenario, kept by the thread for its
 /// next run: exploration makes thousands of short runs on each worker, and starting each with
 /// the room the last one grew saves a score of allocations per seed. Only room is kept: a run
-/// empties every buffer before use ([`World::setup`], [`Dispatcher::with_room`]), and a spare
-/// lookup loop is reset when a `lookup` step takes it ([`LookupLoop::restart`]), so no run
+/// empties every buffer before use ([`World::setup`], [`Dispatcher::with_room`]), and a Begin's
+/// query is filled from its step before it is read ([`LookupCursor::restart`]), so no run
 /// depends on the one before. A run that fails to set up, or is abandoned, does not give its
 /// room back.
 #[derive(Default)]
 struct Room {
+    /// The threads' records (emptied by [`World::setup`]).
+    threads: Vec<ThreadRun>,
     /// The dispatcher's tables ([`DispatcherRoom`]: emptied when a run ends, and again when
     /// the next one builds its dispatcher).
     dispatcher: DispatcherRoom,
     /// Wakes being delivered, kept between steps so that polling allocates nothing.
     wakes: Vec<Wake>,
-    /// The boxes of finished lookup loops, for the next `lookup` step to reuse.
-    #[allow(
-        clippy::vec_box,
-        reason = "the boxes are what is kept: a thread holds one"
-    )]
-    spare_loops: Vec<Box<LookupLoop>>,
+    /// The query of the next lookup's Begin, filled from its step when the step starts
+    /// ([`LookupCursor::restart`]): one for every lookup of the run, since only a Begin reads
+    /// it. Boxed: the room moves into the world and back at every run.
+    query: Box<QuerySet>,
     /// The threads and exits that can move now (slots: threads, then one exit per process).
     runnable: Runnable,
     /// Slots whose state changed during the current step, to bring `runnable` up to date.
@@ -480,25 +524,44 @@ thread_local! {
 
 impl<'a, S: Observing> World<'a, S> {
     fn setup(&mut self, plan: &script::SetUpPlan<'a>) -> Result<(), RunError> {
-        let (threads, procs) = (&mut self.threads, &mut self.procs);
+        self.procs.reserve(plan.scenario().processes.len());
+        // The last run's thread records are taken over in place (a new record moved into
+        // the vector is a copy of a few cache lines), then the vector is cut to this run's.
+        let mut used = 0;
+        let (threads, procs, scripts) = (&mut self.threads, &mut self.procs, &mut self.scripts);
         script::set_up_planned(&mut self.d, plan, self.providers, |p| {
-            let first = threads.len();
+            let first = used;
             for (tid, steps) in p.threads {
-                threads.push(ThreadRun {
-                    pid: p.pid,
-                    tid,
-                    steps,
-                    pc: 0,
-                    ready_at: 0,
-                    state: ThreadState::Ready,
-                    alive: true,
-                    last: None,
-                    lookup: None,
-                });
+                // The plan hands the threads of one template the same script (the same slice),
+                // one process after the other.
+                let script = match scripts.last() {
+                    Some(last) if std::ptr::eq(*last, steps) => scripts.len() - 1,
+                    _ => {
+                        scripts.push(steps);
+                        scripts.len() - 1
+                    }
+                };
+                let script = u32::try_from(script).unwrap_or(u32::MAX);
+                match threads.get_mut(used) {
+                    Some(t) => t.start(p.pid, tid, script),
+                    None => threads.push(ThreadRun {
+                        pid: p.pid,
+                        tid,
+                        script,
+                        pc: 0,
+                        ready_at: 0,
+                        state: ThreadState::Ready,
+                        alive: true,
+                        last: None,
+                        in_lookup: false,
+                        lookup: LookupCursor::idle(),
+                    }),
+                }
+                used += 1;
             }
             procs.push(ProcRun {
                 name: p.name,
-                threads: first..threads.len(),
+                threads: first..used,
                 role: p.role,
                 stays_up: p.stays_up,
                 alive: true,
@@ -507,6 +570,7 @@ impl<'a, S: Observing> World<'a, S> {
                 exit_at: 0,
             });
         })?;
+        self.threads.truncate(used);
         let slots = self.threads.len() + self.procs.len();
         self.room.wakes.clear();
         self.room.thread_starts.clear();
@@ -651,12 +715,17 @@ impl<'a, S: Observing> World<'a, S> {
         self.procs.get((pid.0 as usize).checked_sub(1)?)
     }
 
+    /// Thread `t`'s script (empty if it had too many to index, which no run reaches).
+    fn script(&self, t: &ThreadRun) -> &'a [Step] {
+        self.scripts.get(t.script as usize).copied().unwrap_or(&[])
+    }
+
     /// What the first event of a thread's next step will name.
-    fn actor_of(&self, t: &ThreadRun<'a>) -> Option<Actor> {
-        if t.lookup.is_some() {
+    fn actor_of(&self, t: &ThreadRun) -> Option<Actor> {
+        if t.in_lookup {
             return Some(Actor::Thread(t.pid, t.tid));
         }
-        Some(match t.steps.get(t.pc)? {
+        Some(match self.script(t).get(t.pc)? {
             Step::Advertise { provider } => Actor::Advertise(t.pid, *provider),
             Step::Unadvertise { provider } => Actor::Unadvertise(t.pid, *provider),
             Step::Exit => Actor::Exit(t.pid, ExitHow::Exit),
@@ -816,30 +885,22 @@ impl<'a, S: Observing> World<'a, S> {
         self.touch(i);
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
         // The script outlives the world, so the step is borrowed, not copied.
-        let Some(step) = self.threads[i].steps.get(self.threads[i].pc) else {
+        let Some(step) = self.script(&self.threads[i]).get(self.threads[i].pc) else {
             return;
         };
-        if self.threads[i].lookup.is_none() && matches!(step, Step::Lookup { .. }) {
-            self.threads[i].lookup = match self.room.spare_loops.pop() {
-                Some(mut room) => {
-                    // A loop that did not restart is not used: nothing of another lookup stays.
-                    if room.restart(step) {
-                        Some(room)
-                    } else {
-                        LookupLoop::of(step).map(Box::new)
-                    }
-                }
-                None => LookupLoop::of(step).map(Box::new),
-            };
+        if !self.threads[i].in_lookup {
+            let t = &mut self.threads[i];
+            t.in_lookup = t.lookup.restart(step, &mut self.room.query);
         }
-        if let Some(lp) = self.threads[i].lookup.as_mut() {
-            match lp.step(&mut self.d, pid, tid) {
+        if self.threads[i].in_lookup {
+            // The room's query is this lookup's: a lookup's first call, its Begin (the only
+            // call that reads the query), is made by the step that restarted its cursor.
+            let lp = &mut self.threads[i].lookup;
+            match lp.step(&mut self.d, pid, tid, &self.room.query) {
                 LoopStep::More => self.threads[i].ready_at = self.now + STEP_US,
                 LoopStep::Waiting => self.threads[i].state = ThreadState::Waiting,
                 LoopStep::Done(outcome) => {
-                    if let Some(room) = self.threads[i].lookup.take() {
-                        self.room.spare_loops.push(room);
-                    }
+                    self.threads[i].in_lookup = false;
                     self.finish_step(i, outcome);
                 }
             }
@@ -879,15 +940,12 @@ impl<'a, S: Observing> World<'a, S> {
     fn after_next(&mut self, i: usize, r: &Result<QuerySet, ApiError>) {
         self.touch(i);
         let (pid, tid) = (self.threads[i].pid, self.threads[i].tid);
-        match self.threads[i].lookup.as_mut() {
-            Some(lp) => {
-                lp.on_next(&mut self.d, pid, tid, r);
-                self.threads[i].ready_at = self.now + STEP_US;
-            }
-            None => {
-                let outcome = script::next_outcome(&mut self.d, pid, tid, r);
-                self.finish_step(i, outcome);
-            }
+        if self.threads[i].in_lookup {
+            self.threads[i].lookup.on_next(&mut self.d, pid, tid, r);
+            self.threads[i].ready_at = self.now + STEP_US;
+        } else {
+            let outcome = script::next_outcome(&mut self.d, pid, tid, r);
+            self.finish_step(i, outcome);
         }
     }
 
@@ -895,7 +953,7 @@ impl<'a, S: Observing> World<'a, S> {
     fn finish_step(&mut self, i: usize, outcome: Outcome) {
         self.touch(i);
         let pid = self.threads[i].pid;
-        if let Some(step) = self.threads[i].steps.get(self.threads[i].pc)
+        if let Some(step) = self.script(&self.threads[i]).get(self.threads[i].pc)
             && let Some(p) = self.procs.get_mut((pid.0 as usize).wrapping_sub(1))
         {
             script::note_required(&mut p.handles, step, &outcome);
@@ -915,10 +973,10 @@ impl<'a, S: Observing> World<'a, S> {
         let mut trailing_sleep: u64 = 0;
         loop {
             let t = &self.threads[i];
-            if t.state == ThreadState::Done || t.lookup.is_some() {
+            if t.state == ThreadState::Done || t.in_lookup {
                 return;
             }
-            match t.steps.get(t.pc) {
+            match self.script(t).get(t.pc) {
                 Some(&Step::Sleep { us }) => {
                     let t = &mut self.threads[i];
                     t.ready_at = t.ready_at.max(self.now).saturating_add(us);
