@@ -458,9 +458,9 @@ pub struct LookupLoop {
 
 /// A `lookup` step's calls without its query, which only its Begin reads: a driver with
 /// thousands of lookups in progress keeps each one's cursor with its thread, and fills one
-/// query for whichever Begin comes next ([`LookupCursor::restart`]). A query set is a few hundred bytes,
-/// and with a query in every lookup the lookups of 2,500 clients took more room than a core's
-/// cache, each call a miss or two into it.
+/// query for whichever Begin comes next ([`LookupCursor::restart`]). A query set is a few
+/// hundred bytes, and with a query in every lookup the lookups of 2,500 clients took more room
+/// than a core's cache, each call a miss or two into it.
 ///
 /// What every call reads comes first, in declaration order (`repr(C)`), so that it shares a
 /// cache line with the thread record it is kept in.
