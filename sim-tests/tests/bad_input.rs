@@ -328,13 +328,31 @@ fn printed_commands_run_as_the_user_started_nspsim() {
         .expect("run");
     let expected = format!("replay: {} replay {trace}\n", env!("CARGO_BIN_EXE_nspsim"));
     assert!(text(&o.stdout).contains(&expected), "{}", text(&o.stdout));
-    // Under cargo (CARGO set, the binary in target/debug): cargo run.
+    // Under cargo (CARGO set, the binary in target/<profile>): cargo run, with the profile
+    // these tests were built in (`cargo test --release` runs a release binary).
     let o = nspsim_command()
         .args(["run", &s, "--quiet"])
         .env("CARGO", "cargo")
         .output()
         .expect("run");
-    let expected = format!("replay: cargo run -p nspsim -- replay {trace}\n");
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_nspsim"));
+    let profile = exe
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str());
+    let in_target = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "target");
+    let run = match (in_target, profile) {
+        (true, Some("debug")) => "cargo run -p nspsim --".to_string(),
+        (true, Some("release")) => "cargo run --release -p nspsim --".to_string(),
+        (true, Some(other)) => format!("cargo run --profile {other} -p nspsim --"),
+        // A target directory not named `target`: the path, as if run by hand.
+        _ => exe.display().to_string(),
+    };
+    let expected = format!("replay: {run} replay {trace}\n");
     assert!(text(&o.stdout).contains(&expected), "{}", text(&o.stdout));
 }
 
