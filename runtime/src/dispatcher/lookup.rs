@@ -72,32 +72,80 @@ fn client_label(h: Handle<ClientLookup>) -> Label {
     Label::new(LabelKind::ClientLookup, h.serial())
 }
 
+/// How a Next ended, as it travels inside the dispatcher: a result stays in the box its
+/// provider wrote it in until the entry point (or the driver's wake) takes it. A query set is
+/// a few hundred bytes, and every move of it is a copy; a Next with no result (most end with
+/// WSA_E_NO_MORE) moves a few bytes instead.
+pub(super) enum NextOutcome {
+    /// The box holds a [`NextExOutput::Result`] that fits the caller's buffer.
+    Result(Box<NextExOutput>),
+    Failed(ApiError),
+}
+
+impl NextOutcome {
+    fn failed(code: WsaError) -> NextOutcome {
+        NextOutcome::Failed(code.into())
+    }
+
+    /// The outcome the client sees; the result leaves its box only here.
+    fn into_result(self) -> ApiResult<QuerySet> {
+        match self {
+            NextOutcome::Result(output) => match *output {
+                NextExOutput::Result(qs) => Ok(qs),
+                // Never built: only a result is kept boxed (`next_ex_outcome`).
+                NextExOutput::BufferTooSmall { .. } => Err(WsaError::SYSCALLFAILURE.into()),
+            },
+            NextOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// The outcome, borrowed, as `api.return` reports it.
+    fn as_result(&self) -> ApiResult<&QuerySet> {
+        match self {
+            NextOutcome::Result(output) => match &**output {
+                NextExOutput::Result(qs) => Ok(qs),
+                NextExOutput::BufferTooSmall { .. } => Err(WsaError::SYSCALLFAILURE.into()),
+            },
+            NextOutcome::Failed(e) => Err(*e),
+        }
+    }
+
+    /// S5.4, S5.5: whether the Next stays with its member: a result, or WSAEFAULT.
+    fn stays(&self) -> bool {
+        match self {
+            NextOutcome::Result(_) => true,
+            NextOutcome::Failed(e) => e.code == WsaError::EFAULT,
+        }
+    }
+}
+
 /// What a NextEx that finished with `code`, having written `output`, means for the client
-/// (S5.4, S5.5). The output stays boxed until its result is taken: a query set is a few hundred
-/// bytes, and every move of it is a copy.
+/// (S5.4, S5.5). A result is judged in its box and kept there ([`NextOutcome`]).
 fn next_ex_outcome(
     code: Result<(), WsaError>,
     output: Option<Box<NextExOutput>>,
     buffer_len: u32,
-) -> ApiResult<QuerySet> {
+) -> NextOutcome {
     match (code.map_err(modern_spelling), output) {
-        (Ok(()), Some(output)) => match *output {
+        (Ok(()), Some(output)) => match &*output {
             NextExOutput::Result(qs) => {
                 let size = qs.wire_size();
                 if size > buffer_len {
-                    Err(ApiError::buffer_too_small(size))
+                    NextOutcome::Failed(ApiError::buffer_too_small(size))
                 } else {
-                    Ok(qs)
+                    NextOutcome::Result(output)
                 }
             }
-            NextExOutput::BufferTooSmall { .. } => Err(WsaError::SYSCALLFAILURE.into()),
+            NextExOutput::BufferTooSmall { .. } => NextOutcome::failed(WsaError::SYSCALLFAILURE),
         },
-        (Ok(()), None) => Err(WsaError::SYSCALLFAILURE.into()),
+        (Ok(()), None) => NextOutcome::failed(WsaError::SYSCALLFAILURE),
         (Err(WsaError::EFAULT), Some(output)) => match *output {
-            NextExOutput::BufferTooSmall { required } => Err(ApiError::buffer_too_small(required)),
-            NextExOutput::Result(_) => Err(WsaError::EFAULT.into()),
+            NextExOutput::BufferTooSmall { required } => {
+                NextOutcome::Failed(ApiError::buffer_too_small(required))
+            }
+            NextExOutput::Result(_) => NextOutcome::failed(WsaError::EFAULT),
         },
-        (Err(e), _) => Err(e.into()),
+        (Err(e), _) => NextOutcome::failed(e),
     }
 }
 
@@ -139,7 +187,7 @@ pub(super) struct Member {
 pub(super) struct InlineNext {
     pid: Pid,
     tid: Tid,
-    outcome: Option<ApiResult<QuerySet>>,
+    outcome: Option<NextOutcome>,
 }
 
 /// A Next waiting for its NextEx to complete.
@@ -349,30 +397,29 @@ impl<S: EventSink> Dispatcher<S> {
             );
             args
         });
-        let start = self
-            .check_started(pid)
-            .and_then(|()| self.client_lookup(pid, h));
-        let lookup = match start {
-            Ok(lookup) => lookup,
+        // The handle is validated (S5.7) and read once: whether a Next is pending on it, and
+        // Begin's flags, which Next's only narrow (S5.6).
+        let start = self.check_started(pid).and_then(|()| {
+            let lookup = Handle::from_raw(h.0);
+            match self.lookups.get(lookup) {
+                Some(l) if l.pid == pid => Ok((lookup, l.pending.is_some(), l.flags)),
+                _ => Err(WsaError::INVALID_HANDLE),
+            }
+        });
+        let (lookup, begun_with) = match start {
+            Ok((_, true, _)) => {
+                let outcome = Err(WsaError::EINPROGRESS.into());
+                self.api_return(pid, tid, ApiFn::WSALookupServiceNext, &outcome, |_| None);
+                return Poll::Ready(outcome);
+            }
+            Ok((lookup, false, begun_with)) => (lookup, begun_with),
             Err(e) => {
                 let outcome = Err(e.into());
                 self.api_return(pid, tid, ApiFn::WSALookupServiceNext, &outcome, |_| None);
                 return Poll::Ready(outcome);
             }
         };
-        let busy = self
-            .lookups
-            .get(lookup)
-            .is_some_and(|l| l.pending.is_some());
-        if busy {
-            let outcome = Err(WsaError::EINPROGRESS.into());
-            self.api_return(pid, tid, ApiFn::WSALookupServiceNext, &outcome, |_| None);
-            return Poll::Ready(outcome);
-        }
-        let effective = self
-            .lookups
-            .get(lookup)
-            .map_or(flags, |l| narrow_for_next(l.flags, flags));
+        let effective = narrow_for_next(begun_with, flags);
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.waiting = Some(Waiting::LookupServiceNext(lookup));
         }
@@ -401,7 +448,7 @@ impl<S: EventSink> Dispatcher<S> {
             Some(InlineNext {
                 outcome: Some(outcome),
                 ..
-            }) => Poll::Ready(outcome),
+            }) => Poll::Ready(outcome.into_result()),
             // The thread's first finish would have been caught, so none went to the wakes.
             Some(InlineNext { outcome: None, .. }) => Poll::Pending,
             None => self.take_wake_of(pid, tid),
@@ -440,7 +487,7 @@ impl<S: EventSink> Dispatcher<S> {
                 .expect("a Next advances on a live client lookup");
             let pid = lookup.pid;
             let Some(member) = lookup.members.get(lookup.current) else {
-                self.finish_next(pid, tid, Err(WsaError::E_NO_MORE.into()));
+                self.finish_next(pid, tid, NextOutcome::failed(WsaError::E_NO_MORE));
                 return;
             };
             // S3.4: a provider that went away answers WSA_E_NO_MORE without being called.
@@ -563,11 +610,7 @@ impl<S: EventSink> Dispatcher<S> {
         let pid = lookup.pid;
         let outcome = next_ex_outcome(code, output, pending.buffer_len);
         // S5.4: WSAEFAULT stays with this provider; the result is not consumed (S5.5).
-        let stays = match &outcome {
-            Ok(_) => true,
-            Err(e) => e.code == WsaError::EFAULT,
-        };
-        if stays {
+        if outcome.stays() {
             Self::note_resolved(lookup);
             self.finish_next(pid, pending.tid, outcome);
         } else {
@@ -578,7 +621,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Ends a Next: last error, `api.return`, and its outcome: straight back to its entry
     /// point when it finished inside it ([`InlineNext`]), else a wake for the driver.
-    pub(super) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: ApiResult<QuerySet>) {
+    pub(super) fn finish_next(&mut self, pid: Pid, tid: Tid, outcome: NextOutcome) {
         if let Some(thread) = self.thread_mut(pid, tid) {
             thread.waiting = None;
         }
@@ -589,7 +632,7 @@ impl<S: EventSink> Dispatcher<S> {
             pid,
             tid,
             ApiFn::WSALookupServiceNext,
-            &outcome,
+            &outcome.as_result(),
             |o| match o {
                 Ok(qs) => Some(qs.to_fields()),
                 Err(ApiError {
@@ -610,7 +653,7 @@ impl<S: EventSink> Dispatcher<S> {
         self.wake(Wake {
             pid,
             tid,
-            outcome: WakeOutcome::LookupServiceNext(outcome),
+            outcome: WakeOutcome::LookupServiceNext(outcome.into_result()),
         });
     }
 
@@ -641,20 +684,29 @@ impl<S: EventSink> Dispatcher<S> {
             self.orphan_async(p.call);
         }
         self.close_provider_lookups(h, None);
-        if let Some(lookup) = self.lookups.remove(h) {
-            if let Some(process) = self.process_mut(lookup.pid) {
-                process.lookups.retain(|l| *l != h);
+        // Only the sessions are read after the lookup is freed: taken first, the record is
+        // not moved out of its table as a whole (some 160 bytes copied for two words).
+        let Some(lookup) = self.lookups.get(h) else {
+            return;
+        };
+        let pid = lookup.pid;
+        let mut sessions: SmallVec<[Handle<Session>; 2]> = SmallVec::new();
+        // Each session once, in member order.
+        for m in &lookup.members {
+            if !sessions.contains(&m.session) {
+                sessions.push(m.session);
             }
-            // S4.6: a retiring session whose last handle this was ends now (each session
-            // once, in member order, without collecting them).
-            for (i, m) in lookup.members.iter().enumerate() {
-                if !lookup.members[..i].iter().any(|e| e.session == m.session) {
-                    self.end_if_retired(lookup.pid, m.session);
-                }
-            }
-            if let Some(p) = pending {
-                self.finish_next(lookup.pid, p.tid, Err(WsaError::E_CANCELLED.into()));
-            }
+        }
+        self.lookups.remove(h);
+        if let Some(process) = self.process_mut(pid) {
+            process.lookups.retain(|l| *l != h);
+        }
+        // S4.6: a retiring session whose last handle this was ends now.
+        for session in sessions {
+            self.end_if_retired(pid, session);
+        }
+        if let Some(p) = pending {
+            self.finish_next(pid, p.tid, NextOutcome::failed(WsaError::E_CANCELLED));
         }
     }
 
@@ -756,7 +808,7 @@ impl<S: EventSink> Dispatcher<S> {
             } else {
                 self.close_provider_lookups(h, Some(session));
                 if let Some(p) = pending {
-                    self.finish_next(pid, p.tid, Err(WsaError::E_CANCELLED.into()));
+                    self.finish_next(pid, p.tid, NextOutcome::failed(WsaError::E_CANCELLED));
                 }
             }
         }
@@ -775,7 +827,7 @@ impl<S: EventSink> Dispatcher<S> {
                 && let Some(pending) = lookup.pending
             {
                 self.orphan_async(pending.call);
-                self.finish_next(pid, pending.tid, Err(ApiError::from(code)));
+                self.finish_next(pid, pending.tid, NextOutcome::failed(code));
             }
         }
     }

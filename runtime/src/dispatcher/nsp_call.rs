@@ -267,8 +267,14 @@ impl<S: EventSink> Dispatcher<S> {
                 let mut ops = ctx.take_ops();
                 // Applying an operation never calls a provider, so the buffer is free again
                 // once they are applied. Reversed once and popped, not drained: a call makes
-                // none to a few, and a drain's bookkeeping cost more than applying them.
-                ops.reverse();
+                // none to a few, and a drain's bookkeeping cost more than applying them. Most
+                // make none or one; a NextEx answered inline makes two (its output, then its
+                // completion), which one swap reverses for less than the general reversal.
+                match ops.len() {
+                    0 | 1 => {}
+                    2 => ops.swap(0, 1),
+                    _ => ops.reverse(),
+                }
                 while let Some(op) = ops.pop() {
                     self.apply_context_op(provider, func, op);
                 }
