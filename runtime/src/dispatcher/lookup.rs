@@ -356,9 +356,18 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Validates a client lookup handle for `pid` (S5.7).
     fn client_lookup(&self, pid: Pid, h: LookupHandle) -> Result<Handle<ClientLookup>, WsaError> {
+        self.client_lookup_of(pid, h).map(|(handle, _)| handle)
+    }
+
+    /// [`Dispatcher::client_lookup`], with the lookup itself for a caller that reads it.
+    fn client_lookup_of(
+        &self,
+        pid: Pid,
+        h: LookupHandle,
+    ) -> Result<(Handle<ClientLookup>, &ClientLookup), WsaError> {
         let handle = Handle::from_raw(h.0);
         match self.lookups.get(handle) {
-            Some(lookup) if lookup.pid == pid => Ok(handle),
+            Some(lookup) if lookup.pid == pid => Ok((handle, lookup)),
             _ => Err(WsaError::INVALID_HANDLE),
         }
     }
@@ -400,11 +409,8 @@ impl<S: EventSink> Dispatcher<S> {
         // The handle is validated (S5.7) and read once: whether a Next is pending on it, and
         // Begin's flags, which Next's only narrow (S5.6).
         let start = self.check_started(pid).and_then(|()| {
-            let lookup = Handle::from_raw(h.0);
-            match self.lookups.get(lookup) {
-                Some(l) if l.pid == pid => Ok((lookup, l.pending.is_some(), l.flags)),
-                _ => Err(WsaError::INVALID_HANDLE),
-            }
+            let (lookup, l) = self.client_lookup_of(pid, h)?;
+            Ok((lookup, l.pending.is_some(), l.flags))
         });
         let (lookup, begun_with) = match start {
             Ok((_, true, _)) => {
