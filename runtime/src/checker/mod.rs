@@ -37,7 +37,6 @@ pub use violation::{
 
 use crate::config::StartupPolicy;
 use crate::event::{Event, EventSink, Stamped};
-use crate::provider::NspFn;
 use state::Model;
 
 /// The online checker.
@@ -108,8 +107,8 @@ impl Checker {
 }
 
 /// Whether `event` changes nothing in the model and breaks no rule, which holds for most
-/// events: then the sink that records it calls none of [`judge`]'s handlers, whose entry and
-/// exit (saving and restoring registers) cost more than judging such an event.
+/// events: then the sink that records it need not call [`judge`], whose entry and exit (saving
+/// and restoring registers for every family's code) cost more than judging such an event.
 /// Each family says so with the predicate its handler tests first, so the two cannot disagree.
 #[inline(always)]
 fn quiet(m: &Model, event: &Event) -> bool {
@@ -138,191 +137,84 @@ fn quiet(m: &Model, event: &Event) -> bool {
 /// (the close of an abnormal exit's aftermath, then calls, sessions, handles), so an event's
 /// violations come out in the same order. One match per event, and a family sees only the
 /// kinds it judges: the checker runs for every event of every exploration run.
-///
-/// Only a dispatch, inlined into the sink, where its match merges with [`quiet`]'s: each kind
-/// (and each function, for `nsp.call`) has its handler out of line. When one function held
-/// every arm, each judged event paid a second match and the saving and restoring of the
-/// registers its largest arm needed, then the family's own handler saved them again: 3.0 M
-/// of the 400.4 M instructions of 5,000 seeds of `bench/nspsim-model.toml`. The handlers
-/// take the event's address, not its fields: more fields than registers would need a frame
-/// in the sink, which every event pays for.
-#[inline(always)]
+#[inline(never)]
 fn judge(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
     match event {
-        Event::ApiCall { .. } => on_api_call(m, event, out),
-        Event::ApiReturn { .. } => on_api_return(m, event, out),
-        Event::NspCall { func, .. } => match func {
-            NspFn::Startup => on_startup(m, event, out),
-            NspFn::LookupServiceBegin => on_begin(m, event, out),
-            NspFn::LookupServiceNextEx => on_next(m, event, out),
-            NspFn::LookupServiceEnd => on_end(m, event, out),
-            NspFn::Cleanup | NspFn::ClientSessionRundown => on_session_end(m, event, out),
-            NspFn::SetServiceEx => on_set_service(m, event, out),
-        },
-        Event::NspReturn { .. } => on_nsp_return(m, event, out),
-        Event::AsyncComplete { .. } => on_async_complete(m, event, out),
-        Event::Fault { .. } => on_fault(m, event, out),
-        Event::ProcessStart { .. } => on_process_start(m, event, out),
-        Event::ProcessExit { .. } => on_process_exit(m, event, out),
+        Event::ApiCall { pid, tid, call, .. } => {
+            m.close_aftermath(out);
+            calls::api_call(m, *pid, *tid, *call);
+        }
+        Event::ApiReturn {
+            pid,
+            tid,
+            call,
+            ret,
+            err,
+            ..
+        } => {
+            calls::api_return(m, *pid, *tid, *call, *ret, *err, out);
+            sessions::api_return(m, *pid, *call, *ret, out);
+        }
+        Event::NspCall {
+            provider,
+            func,
+            pid,
+            session,
+            lookup,
+            async_call,
+            ..
+        } => {
+            calls::nsp_call(m, *provider, *func, *pid, out);
+            sessions::nsp_call(m, *provider, *func, *pid, *session, out);
+            handles::nsp_call(m, *provider, *func, *pid, *lookup, *async_call, out);
+        }
+        Event::NspReturn {
+            provider,
+            func,
+            pid,
+            ret,
+            err,
+            session,
+            lookup,
+        } => {
+            calls::nsp_return(m, *provider, *func, *pid, *ret, *err, out);
+            sessions::nsp_return(m, *provider, *func, *pid, *ret, *err, *session);
+            handles::nsp_return(m, *provider, *func, *pid, *lookup);
+        }
+        Event::AsyncComplete {
+            provider,
+            async_call,
+            err,
+            outcome,
+        } => handles::async_complete(m, *provider, *async_call, *err, *outcome, out),
+        Event::Fault {
+            provider,
+            func,
+            kind,
+            detail,
+        } => calls::fault(m, *provider, *func, *kind, detail, out),
+        Event::ProcessStart { pid, .. } => {
+            m.close_aftermath(out);
+            sessions::process_start(m, *pid);
+        }
+        Event::ProcessExit { pid, how } => {
+            // Another process's exit starts something new; the same one's does not.
+            if m.aftermath.as_ref().is_some_and(|a| a.pid != *pid) {
+                m.close_aftermath(out);
+            }
+            sessions::process_exit(m, *pid, *how);
+        }
         Event::CatalogInstall { .. }
         | Event::CatalogUninstall { .. }
         | Event::CatalogEnable { .. }
-        | Event::ProviderAdvertise { .. }
-        | Event::ProviderUnadvertise { .. } => on_catalog(m, event, out),
+        | Event::ProviderAdvertise { .. } => {
+            m.close_aftermath(out);
+            calls::catalog(m, event);
+        }
+        // It ends something rather than starting it: the aftermath stays open.
+        Event::ProviderUnadvertise { .. } => calls::catalog(m, event),
         Event::Violation { .. } | Event::End { .. } => {}
     }
-}
-
-#[inline(never)]
-fn on_api_call(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::ApiCall { pid, tid, call, .. } = event {
-        m.close_aftermath(out);
-        calls::api_call(m, *pid, *tid, *call);
-    }
-}
-
-#[inline(never)]
-fn on_api_return(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::ApiReturn {
-        pid,
-        tid,
-        call,
-        ret,
-        err,
-        ..
-    } = event
-    {
-        calls::api_return(m, *pid, *tid, *call, *ret, *err, out);
-        sessions::api_return(m, *pid, *call, *ret, out);
-    }
-}
-
-/// An `nsp.call` of `func`, judged by every family in order. Each handler below names its
-/// function, so that only that function's code is left of each family's match.
-#[inline(always)]
-fn nsp_call(m: &mut Model, func: NspFn, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::NspCall {
-        provider,
-        pid,
-        session,
-        lookup,
-        async_call,
-        ..
-    } = event
-    {
-        calls::nsp_call(m, *provider, func, *pid, out);
-        sessions::nsp_call(m, *provider, func, *pid, *session, out);
-        handles::nsp_call(m, *provider, func, *pid, *lookup, *async_call, out);
-    }
-}
-
-#[inline(never)]
-fn on_startup(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    nsp_call(m, NspFn::Startup, event, out);
-}
-
-#[inline(never)]
-fn on_begin(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    nsp_call(m, NspFn::LookupServiceBegin, event, out);
-}
-
-#[inline(never)]
-fn on_next(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    nsp_call(m, NspFn::LookupServiceNextEx, event, out);
-}
-
-#[inline(never)]
-fn on_end(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    nsp_call(m, NspFn::LookupServiceEnd, event, out);
-}
-
-/// Cleanup and Rundown: one handler, since the session rules tell them apart themselves.
-#[inline(never)]
-fn on_session_end(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::NspCall { func, .. } = event {
-        nsp_call(m, *func, event, out);
-    }
-}
-
-/// Rare: no scenario of the benchmarks registers services.
-#[cold]
-#[inline(never)]
-fn on_set_service(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    nsp_call(m, NspFn::SetServiceEx, event, out);
-}
-
-#[inline(never)]
-fn on_nsp_return(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::NspReturn {
-        provider,
-        func,
-        pid,
-        ret,
-        err,
-        session,
-        lookup,
-    } = event
-    {
-        calls::nsp_return(m, *provider, *func, *pid, *ret, *err, out);
-        sessions::nsp_return(m, *provider, *func, *pid, *ret, *err, *session);
-        handles::nsp_return(m, *provider, *func, *pid, *lookup);
-    }
-}
-
-#[inline(never)]
-fn on_async_complete(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::AsyncComplete {
-        provider,
-        async_call,
-        err,
-        outcome,
-    } = event
-    {
-        handles::async_complete(m, *provider, *async_call, *err, *outcome, out);
-    }
-}
-
-/// Rare: a contained provider fault.
-#[cold]
-#[inline(never)]
-fn on_fault(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::Fault {
-        provider,
-        func,
-        kind,
-        detail,
-    } = event
-    {
-        calls::fault(m, *provider, *func, *kind, detail, out);
-    }
-}
-
-#[inline(never)]
-fn on_process_start(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::ProcessStart { pid, .. } = event {
-        m.close_aftermath(out);
-        sessions::process_start(m, *pid);
-    }
-}
-
-#[inline(never)]
-fn on_process_exit(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    if let Event::ProcessExit { pid, how } = event {
-        // Another process's exit starts something new; the same one's does not.
-        if m.aftermath.as_ref().is_some_and(|a| a.pid != *pid) {
-            m.close_aftermath(out);
-        }
-        sessions::process_exit(m, *pid, *how);
-    }
-}
-
-#[inline(never)]
-fn on_catalog(m: &mut Model, event: &Event, out: &mut Vec<Violation>) {
-    // An unadvertisement ends something rather than starting it: the aftermath stays open.
-    if !matches!(event, Event::ProviderUnadvertise { .. }) {
-        m.close_aftermath(out);
-    }
-    calls::catalog(m, event);
 }
 
 /// What an offline check found.
@@ -412,15 +304,8 @@ impl<S: EventSink> Checked<S> {
         (self.inner, self.checker)
     }
 
-    /// Writes an event that broke rules, then what it broke, in order, after it.
-    #[cold]
-    #[inline(never)]
-    fn record_and_emit(&mut self, t: u64, event: Event) {
-        self.inner.record(t, event);
-        self.emit_found(t);
-    }
-
     /// Writes what the last event broke, in order, after it.
+    #[cold]
     fn emit_found(&mut self, t: u64) {
         let mut found = std::mem::take(&mut self.found);
         for v in found.drain(..) {
@@ -449,12 +334,9 @@ impl<S: EventSink> EventSink for Checked<S> {
             self.violations += 1;
         }
         self.checker.observe_into(seq, &event, &mut self.found);
-        if self.found.is_empty() {
-            // The last thing done, so the call is a jump and this function's frame is gone
-            // by then: nearly every event breaks nothing.
-            self.inner.record(t, event);
-        } else {
-            self.record_and_emit(t, event);
+        self.inner.record(t, event);
+        if !self.found.is_empty() {
+            self.emit_found(t);
         }
     }
 
