@@ -41,11 +41,18 @@ pub(crate) struct VecMap<K, V> {
     entries: Vec<(K, V)>,
 }
 
-impl<K: Ord + Placed, V> VecMap<K, V> {
-    pub fn new() -> Self {
+// Manual: a derive would demand `K: Default` and `V: Default`.
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
         VecMap {
             entries: Vec::new(),
         }
+    }
+}
+
+impl<K: Ord + Placed, V> VecMap<K, V> {
+    pub fn new() -> Self {
+        Self::default()
     }
 
     #[inline]

@@ -37,7 +37,8 @@ pub(super) struct Advertised {
 impl<S: EventSink> Dispatcher<S> {
     /// The host process that advertises `provider`, if it is advertised.
     pub fn advertiser(&self, provider: Guid) -> Option<Pid> {
-        self.adverts
+        self.tables
+            .adverts
             .get(&provider)
             .filter(|a| !a.faulted)
             .map(|a| a.host)
@@ -45,13 +46,16 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Whether `provider` is advertised by a live host (and not faulted).
     pub fn is_advertised(&self, provider: Guid) -> bool {
-        self.adverts.get(&provider).is_some_and(|a| !a.faulted)
+        self.tables
+            .adverts
+            .get(&provider)
+            .is_some_and(|a| !a.faulted)
     }
 
     /// Whether a call may reach `provider` now (L8): advertised, not faulted, installed and
     /// enabled.
     pub(super) fn reachable(&self, provider: Guid) -> bool {
-        self.is_advertised(provider) && self.catalog.is_enabled(provider)
+        self.is_advertised(provider) && self.tables.catalog.is_enabled(provider)
     }
 
     /// Whether a reachable `provider`'s routine table has `func` (S1.3: a null optional entry
@@ -59,6 +63,7 @@ impl<S: EventSink> Dispatcher<S> {
     pub(super) fn reachable_with(&self, provider: Guid, func: NspFn) -> bool {
         self.reachable(provider)
             && self
+                .tables
                 .adverts
                 .get(&provider)
                 .is_some_and(|a| a.table.has(func))
@@ -67,17 +72,18 @@ impl<S: EventSink> Dispatcher<S> {
     /// Whether `provider`'s code is still loaded: advertised, faulted or not (a faulted one
     /// is torn down at the next safe point).
     pub(super) fn is_loaded(&self, provider: Guid) -> bool {
-        self.adverts.contains_key(&provider)
+        self.tables.adverts.contains_key(&provider)
     }
 
     /// The code of an advertised provider, for the provider-call seam.
     pub(super) fn advertised_code(&mut self, provider: Guid) -> Option<&mut dyn NspV2Provider> {
-        Some(self.adverts.get_mut(&provider)?.code.as_mut())
+        Some(self.tables.adverts.get_mut(&provider)?.code.as_mut())
     }
 
     /// The providers a process hosts.
     pub(super) fn hosted_by(&self, pid: Pid) -> Vec<Guid> {
-        self.adverts
+        self.tables
+            .adverts
             .iter()
             .filter(|(_, a)| a.host == pid)
             .map(|(id, _)| *id)
@@ -87,7 +93,11 @@ impl<S: EventSink> Dispatcher<S> {
     /// Marks `provider` faulted (P4) and returns its host; `None` when it is not advertised or
     /// already faulted.
     pub(super) fn mark_faulted(&mut self, provider: Guid) -> Option<Pid> {
-        let advert = self.adverts.get_mut(&provider).filter(|a| !a.faulted)?;
+        let advert = self
+            .tables
+            .adverts
+            .get_mut(&provider)
+            .filter(|a| !a.faulted)?;
         advert.faulted = true;
         Some(advert.host)
     }
@@ -97,6 +107,7 @@ impl<S: EventSink> Dispatcher<S> {
     pub(super) fn count_session(&mut self, provider: Guid, opened: bool) -> bool {
         // A provider is removed only after its sessions ended (`detach`).
         let advert = self
+            .tables
             .adverts
             .get_mut(&provider)
             .expect("a live session's provider is loaded");
@@ -112,7 +123,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// What a provider reports of the state it holds, if it reports any and it can be judged
     /// (P5): not for an instance that had sessions ended without being told (§13).
     pub(super) fn held_state(&self, provider: Guid) -> Option<crate::provider::HeldState> {
-        let advert = self.adverts.get(&provider)?;
+        let advert = self.tables.adverts.get(&provider)?;
         if advert.sessions_dropped {
             return None;
         }
@@ -121,7 +132,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Records that a session of `provider`'s loaded instance ended without a call (P5, §13).
     pub(super) fn note_sessions_dropped(&mut self, provider: Guid) {
-        if let Some(advert) = self.adverts.get_mut(&provider) {
+        if let Some(advert) = self.tables.adverts.get_mut(&provider) {
             advert.sessions_dropped = true;
         }
     }
@@ -151,7 +162,7 @@ impl<S: EventSink> Dispatcher<S> {
             }
         );
         if let (Ok(()), Some(table)) = (outcome, table) {
-            self.adverts.insert(
+            self.tables.adverts.insert(
                 id,
                 Advertised {
                     host: pid,
@@ -183,8 +194,12 @@ impl<S: EventSink> Dispatcher<S> {
         {
             return Err(WsaError::EINVAL);
         }
-        let entry = self.catalog.get(id).ok_or(WsaError::EINVALIDPROVIDER)?;
-        if self.adverts.contains_key(&id) {
+        let entry = self
+            .tables
+            .catalog
+            .get(id)
+            .ok_or(WsaError::EINVALIDPROVIDER)?;
+        if self.tables.adverts.contains_key(&id) {
             return Err(WsaError::EINVAL); // S3.2
         }
         if self.config.profile == Profile::Vista && entry.namespace != Namespace::EMAIL {
@@ -203,7 +218,7 @@ impl<S: EventSink> Dispatcher<S> {
         self.check_caller(pid, tid)?;
         let outcome = self
             .check_started(pid)
-            .and_then(|()| match self.adverts.get(&id) {
+            .and_then(|()| match self.tables.adverts.get(&id) {
                 Some(a) if a.host == pid && !a.faulted => Ok(()),
                 _ => Err(WsaError::EINVAL),
             });
@@ -238,7 +253,7 @@ impl<S: EventSink> Dispatcher<S> {
         if how == Detach::Gone {
             self.forget_async_calls_of(provider);
             self.drop_work_of(provider);
-            self.adverts.remove(&provider);
+            self.tables.adverts.remove(&provider);
         }
     }
 }

@@ -47,10 +47,11 @@ pub(super) enum Waiter {
 impl<S: EventSink> Dispatcher<S> {
     /// Async calls not completed yet, by label, oldest first.
     pub fn outstanding_async_calls(&self) -> Vec<(Guid, Label)> {
-        self.async_calls
+        self.tables
+            .async_calls
             .handles()
             .into_iter()
-            .filter_map(|h| Some((self.async_calls.get(h)?.provider, async_label(h))))
+            .filter_map(|h| Some((self.tables.async_calls.get(h)?.provider, async_label(h))))
             .collect()
     }
 
@@ -68,7 +69,8 @@ impl<S: EventSink> Dispatcher<S> {
         };
         // Legal: the thread waits on nothing, or its call already finished (the deadline raced
         // the completion).
-        let Some((call, rec)) = call.and_then(|c| Some((c, self.async_calls.get(c)?))) else {
+        let Some((call, rec)) = call.and_then(|c| Some((c, self.tables.async_calls.get(c)?)))
+        else {
             return false;
         };
         let (provider, label) = (rec.provider, async_label(call));
@@ -87,7 +89,7 @@ impl<S: EventSink> Dispatcher<S> {
         call: AsyncCall,
         output: Box<NextExOutput>,
     ) {
-        if let Some(rec) = self.async_calls.get_mut(Handle::from_raw(call.0))
+        if let Some(rec) = self.tables.async_calls.get_mut(Handle::from_raw(call.0))
             && rec.provider == provider
         {
             rec.output = Some(output);
@@ -97,8 +99,9 @@ impl<S: EventSink> Dispatcher<S> {
     /// S3.4: the client calls waiting on a provider that went away move on, as if it had
     /// answered WSA_E_NO_MORE (a Next) or WSASERVICE_NOT_FOUND (a WSASetService).
     pub(super) fn fail_calls_waiting_on(&mut self, provider: Guid) {
-        for call in self.async_calls.handles() {
+        for call in self.tables.async_calls.handles() {
             let Some(rec) = self
+                .tables
                 .async_calls
                 .get(call)
                 .filter(|r| r.provider == provider)
@@ -122,13 +125,14 @@ impl<S: EventSink> Dispatcher<S> {
     /// Forgets the async calls of a provider whose code is gone: a completion can no longer
     /// come from it (S3.4).
     pub(super) fn forget_async_calls_of(&mut self, provider: Guid) {
-        for call in self.async_calls.handles() {
+        for call in self.tables.async_calls.handles() {
             if self
+                .tables
                 .async_calls
                 .get(call)
                 .is_some_and(|r| r.provider == provider)
             {
-                self.async_calls.remove(call);
+                self.tables.async_calls.remove(call);
             }
         }
     }
@@ -142,6 +146,7 @@ impl<S: EventSink> Dispatcher<S> {
     ) {
         let h: Handle<AsyncRecord> = Handle::from_raw(call.0);
         let known = self
+            .tables
             .async_calls
             .get(h)
             .filter(|rec| rec.provider == provider);
@@ -174,7 +179,7 @@ impl<S: EventSink> Dispatcher<S> {
                 outcome,
             }
         );
-        let output = self.async_calls.remove(h).and_then(|rec| rec.output);
+        let output = self.tables.async_calls.remove(h).and_then(|rec| rec.output);
         // The record is gone before the waiter continues: a second completion is rejected.
         match waiter {
             Some(Waiter::Next(lookup)) => self.on_next_done(lookup, h, code, output),
@@ -194,17 +199,17 @@ impl<S: EventSink> Dispatcher<S> {
     /// The label a rejected completion is written with: the handle's own label when it was
     /// ever issued (a second completion), a fresh one for a value never issued (a forgery).
     fn label_unknown_async(&mut self, h: Handle<AsyncRecord>) -> Label {
-        let issued = self.async_calls.issued();
+        let issued = self.tables.async_calls.issued();
         if (1..=issued).contains(&h.serial()) {
             async_label(h)
         } else {
             // Burn one serial so the forgery gets a label no real call will ever carry.
-            let burned = self.async_calls.insert(AsyncRecord {
+            let burned = self.tables.async_calls.insert(AsyncRecord {
                 provider: Guid::NIL,
                 waiter: None,
                 output: None,
             });
-            self.async_calls.remove(burned);
+            self.tables.async_calls.remove(burned);
             async_label(burned)
         }
     }
@@ -215,7 +220,7 @@ impl<S: EventSink> Dispatcher<S> {
         provider: Guid,
         waiter: Waiter,
     ) -> (Handle<AsyncRecord>, Label) {
-        let h = self.async_calls.insert(AsyncRecord {
+        let h = self.tables.async_calls.insert(AsyncRecord {
             provider,
             waiter: Some(waiter),
             output: None,
@@ -225,7 +230,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Nobody waits for `call` any more; its completion, if it comes, is discarded (S6.2).
     pub(super) fn orphan_async(&mut self, call: Handle<AsyncRecord>) {
-        if let Some(rec) = self.async_calls.get_mut(call) {
+        if let Some(rec) = self.tables.async_calls.get_mut(call) {
             rec.waiter = None;
         }
     }

@@ -20,7 +20,7 @@ impl<S: EventSink> Dispatcher<S> {
             entry.namespace,
             entry.version,
         );
-        let outcome = self.catalog.install(entry);
+        let outcome = self.tables.catalog.install(entry);
         emit!(
             self,
             Event::CatalogInstall {
@@ -37,7 +37,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// WSCUnInstallNameSpace (S2.1). An advertised provider becomes unreachable (L8).
     pub fn uninstall_provider(&mut self, id: Guid) -> Result<(), WsaError> {
-        let outcome = self.catalog.uninstall(id).map(|_| ());
+        let outcome = self.tables.catalog.uninstall(id).map(|_| ());
         emit!(
             self,
             Event::CatalogUninstall {
@@ -54,8 +54,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// WSCEnableNSProvider (S2.1). Disabling an advertised provider makes it unreachable (L8).
     pub fn enable_provider(&mut self, id: Guid, enabled: bool) -> Result<(), WsaError> {
-        let was_enabled = self.catalog.is_enabled(id);
-        let outcome = self.catalog.set_enabled(id, enabled);
+        let was_enabled = self.tables.catalog.is_enabled(id);
+        let outcome = self.tables.catalog.set_enabled(id, enabled);
         emit!(
             self,
             Event::CatalogEnable {
@@ -98,7 +98,7 @@ impl<S: EventSink> Dispatcher<S> {
             .map_err(ApiError::from)
             .and_then(|()| {
                 let epoch = self.catalog_epoch(pid);
-                let entries = self.catalog.enumerate(epoch);
+                let entries = self.tables.catalog.enumerate(epoch);
                 let required = nsinfo::wire_size(&entries);
                 if required > buffer_len {
                     Err(ApiError::buffer_too_small(required))

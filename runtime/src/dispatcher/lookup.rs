@@ -204,12 +204,17 @@ impl<S: EventSink> Dispatcher<S> {
         &mut self,
         h: Handle<ClientLookup>,
     ) -> Option<Handle<AsyncRecord>> {
-        self.lookups.get_mut(h)?.pending.take().map(|p| p.call)
+        self.tables
+            .lookups
+            .get_mut(h)?
+            .pending
+            .take()
+            .map(|p| p.call)
     }
 
     /// The async call a Next on `h` waits for, if one is pending.
     pub(super) fn pending_next_call(&self, h: Handle<ClientLookup>) -> Option<Handle<AsyncRecord>> {
-        self.lookups.get(h)?.pending.as_ref().map(|p| p.call)
+        self.tables.lookups.get(h)?.pending.as_ref().map(|p| p.call)
     }
 
     /// WSALookupServiceBegin (S5.1–S5.3).
@@ -297,7 +302,7 @@ impl<S: EventSink> Dispatcher<S> {
             };
             return Err(code.into());
         }
-        let h = self.lookups.insert(ClientLookup {
+        let h = self.tables.lookups.insert(ClientLookup {
             pid,
             flags,
             members,
@@ -366,7 +371,7 @@ impl<S: EventSink> Dispatcher<S> {
         h: LookupHandle,
     ) -> Result<(Handle<ClientLookup>, &ClientLookup), WsaError> {
         let handle = Handle::from_raw(h.0);
-        match self.lookups.get(handle) {
+        match self.tables.lookups.get(handle) {
             Some(lookup) if lookup.pid == pid => Ok((handle, lookup)),
             _ => Err(WsaError::INVALID_HANDLE),
         }
@@ -377,7 +382,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// its serial is one that was issued. No lookup: every live handle's serial was issued.
     fn handle_label(&self, h: LookupHandle) -> Option<Label> {
         let handle: Handle<ClientLookup> = Handle::from_raw(h.0);
-        (1..=self.lookups.issued())
+        (1..=self.tables.lookups.issued())
             .contains(&handle.serial())
             .then(|| client_label(handle))
     }
@@ -439,7 +444,11 @@ impl<S: EventSink> Dispatcher<S> {
     /// when the thread already has a wake waiting for the driver: the entry point then takes
     /// the first of its wakes, as a Next always has.
     fn catch_inline_next(&mut self, pid: Pid, tid: Tid) {
-        let has_wake = self.wakes.iter().any(|w| w.pid == pid && w.tid == tid);
+        let has_wake = self
+            .tables
+            .wakes
+            .iter()
+            .any(|w| w.pid == pid && w.tid == tid);
         self.inline_next = (!has_wake).then_some(InlineNext {
             pid,
             tid,
@@ -488,6 +497,7 @@ impl<S: EventSink> Dispatcher<S> {
         loop {
             // Callers hold a live handle, and nothing in the loop frees it.
             let lookup = self
+                .tables
                 .lookups
                 .get(h)
                 .expect("a Next advances on a live client lookup");
@@ -505,7 +515,7 @@ impl<S: EventSink> Dispatcher<S> {
                 (member.provider, member.handle, member.label, member.session);
             let (_, session_label) = self.session_arg(session);
             let (call, async_label) = self.new_async_call(provider, Waiter::Next(h));
-            if let Some(lookup) = self.lookups.get_mut(h) {
+            if let Some(lookup) = self.tables.lookups.get_mut(h) {
                 lookup.pending = Some(PendingNext {
                     tid,
                     call,
@@ -542,6 +552,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// Begin run inside this Next); a candidate whose Begin fails is passed over.
     fn move_on(&mut self, h: Handle<ClientLookup>) {
         let lookup = self
+            .tables
             .lookups
             .get_mut(h)
             .expect("a Next moves on in a live client lookup");
@@ -566,6 +577,7 @@ impl<S: EventSink> Dispatcher<S> {
         let (pid, flags) = (lookup.pid, lookup.flags);
         loop {
             let lookup = self
+                .tables
                 .lookups
                 .get_mut(h)
                 .expect("starting a candidate frees no client lookup");
@@ -578,6 +590,7 @@ impl<S: EventSink> Dispatcher<S> {
             let restrictions = candidates.restrictions.clone();
             if let Ok(member) = self.begin_one(pid, provider, &restrictions, flags) {
                 let lookup = self
+                    .tables
                     .lookups
                     .get_mut(h)
                     .expect("starting a candidate frees no client lookup");
@@ -606,6 +619,7 @@ impl<S: EventSink> Dispatcher<S> {
         // Callers pass only the call the Next still waits for (`is_waited_for`, or the NextEx
         // that just faulted): a stale completion was discarded before it came here (S6.2).
         let lookup = self
+            .tables
             .lookups
             .get_mut(h)
             .expect("a NextEx finishes for a live client lookup");
@@ -685,14 +699,18 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Closes a client lookup: every provider handle once, then the pending Next is cancelled.
     fn end_client_lookup(&mut self, h: Handle<ClientLookup>) {
-        let pending = self.lookups.get_mut(h).and_then(|l| l.pending.take());
+        let pending = self
+            .tables
+            .lookups
+            .get_mut(h)
+            .and_then(|l| l.pending.take());
         if let Some(p) = &pending {
             self.orphan_async(p.call);
         }
         self.close_provider_lookups(h, None);
         // Only the sessions are read after the lookup is freed: taken first, the record is
         // not moved out of its table as a whole (some 160 bytes copied for two words).
-        let Some(lookup) = self.lookups.get(h) else {
+        let Some(lookup) = self.tables.lookups.get(h) else {
             return;
         };
         let pid = lookup.pid;
@@ -703,7 +721,7 @@ impl<S: EventSink> Dispatcher<S> {
                 sessions.push(m.session);
             }
         }
-        self.lookups.remove(h);
+        self.tables.lookups.remove(h);
         if let Some(process) = self.process_mut(pid) {
             process.lookups.retain(|l| *l != h);
         }
@@ -720,7 +738,8 @@ impl<S: EventSink> Dispatcher<S> {
     pub(super) fn session_has_open_lookups(&self, pid: Pid, session: Handle<Session>) -> bool {
         self.process(pid).is_some_and(|p| {
             p.lookups.iter().any(|h| {
-                self.lookups
+                self.tables
+                    .lookups
                     .get(*h)
                     .is_some_and(|l| l.members.iter().any(|m| m.open && m.session == session))
             })
@@ -735,6 +754,7 @@ impl<S: EventSink> Dispatcher<S> {
         only: Option<Handle<Session>>,
     ) {
         let lookup = self
+            .tables
             .lookups
             .get(h)
             .expect("provider lookups are closed before their client lookup is freed");
@@ -744,6 +764,7 @@ impl<S: EventSink> Dispatcher<S> {
         for i in 0..members {
             // Members are never removed, and provider calls cannot free the lookup.
             let member = self
+                .tables
                 .lookups
                 .get_mut(h)
                 .and_then(|l| l.members.get_mut(i))
@@ -783,6 +804,7 @@ impl<S: EventSink> Dispatcher<S> {
         for h in handles {
             // A process lists exactly its live client lookups, and closing one frees none.
             let lookup = self
+                .tables
                 .lookups
                 .get(h)
                 .expect("a process's client lookups are live");
@@ -793,7 +815,10 @@ impl<S: EventSink> Dispatcher<S> {
                     .is_some_and(|m| m.session == session)
             });
             let pending = if pending_here {
-                self.lookups.get_mut(h).and_then(|l| l.pending.take())
+                self.tables
+                    .lookups
+                    .get_mut(h)
+                    .and_then(|l| l.pending.take())
             } else {
                 None
             };
@@ -801,7 +826,7 @@ impl<S: EventSink> Dispatcher<S> {
                 self.orphan_async(p.call);
             }
             if how == SessionEnd::Silent {
-                if let Some(lookup) = self.lookups.get_mut(h) {
+                if let Some(lookup) = self.tables.lookups.get_mut(h) {
                     for m in lookup.members.iter_mut().filter(|m| m.session == session) {
                         m.open = false;
                     }
@@ -829,7 +854,7 @@ impl<S: EventSink> Dispatcher<S> {
             .unwrap_or_default();
         for h in handles {
             self.close_provider_lookups(h, None);
-            if let Some(lookup) = self.lookups.remove(h)
+            if let Some(lookup) = self.tables.lookups.remove(h)
                 && let Some(pending) = lookup.pending
             {
                 self.orphan_async(pending.call);

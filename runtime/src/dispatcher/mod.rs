@@ -101,12 +101,32 @@ enum Detach {
 
 /// The dispatcher: the state of one emulated machine's Ws2_32.
 ///
-/// Each field belongs to one concept module (named beside it) and is touched there; the others
-/// go through that module's methods.
+/// Each table belongs to one concept module (named beside it in [`DispatcherRoom`]) and is
+/// touched there; the others go through that module's methods.
 pub struct Dispatcher<S: EventSink> {
     config: Config,
     sink: S,
     now: u64,
+    /// The tables a run grows, kept together so that a driver can keep them for its next run.
+    tables: DispatcherRoom,
+    next_work_id: u64,
+    /// `lookup`: the Next in progress, which may finish before its entry point returns.
+    inline_next: Option<InlineNext>,
+    /// `session` (session arguments) and `lookup` (provider lookup handles).
+    labels: Labels,
+    /// `nsp_call`: the async call the provider call in progress serves (for
+    /// [`WorkItem::serves`]).
+    serving: Option<Label>,
+}
+
+/// A dispatcher's tables. A driver that makes many short runs on one thread (exploration) keeps
+/// them from one run's dispatcher for the next, so that the next does not allocate and grow
+/// them all again ([`Dispatcher::with_room`], [`Dispatcher::into_parts`]). Only room is kept:
+/// the tables are emptied when the dispatcher is taken down (a provider's code does not
+/// outlive its run) and again when a new one is built, and a dispatcher built with a room
+/// starts in the very state of a new one.
+#[derive(Default)]
+pub struct DispatcherRoom {
     /// `catalog_ops`, read by `routing`.
     catalog: Catalog,
     /// `advertisement`: the advertised providers in GUID order (the order
@@ -123,60 +143,17 @@ pub struct Dispatcher<S: EventSink> {
     async_calls: HandleTable<AsyncRecord>,
     /// Deferred provider work waiting for the driver (S6.3).
     work: Vec<WorkItem>,
-    next_work_id: u64,
     /// Completions and detaches waiting for the current provider call to return.
     queue: VecDeque<Work>,
     /// Blocking calls that finished, for the driver.
     wakes: Vec<Wake>,
-    /// `lookup`: the Next in progress, which may finish before its entry point returns.
-    inline_next: Option<InlineNext>,
-    /// `session` (session arguments) and `lookup` (provider lookup handles).
-    labels: Labels,
-    /// `nsp_call`: the async call the provider call in progress serves (for
-    /// [`WorkItem::serves`]).
-    serving: Option<Label>,
     /// `nsp_call`: the buffer provider calls record their context operations in, reused from
     /// call to call; `None` while a call has it (or after a fault took it with the call).
     ops: Option<Vec<ContextOp>>,
 }
 
-/// The tables a dispatcher grows, empty: what a driver that makes many short runs on one
-/// thread (exploration) keeps from one run's dispatcher for the next, so that the next does
-/// not allocate and grow them all again ([`Dispatcher::with_room`], [`Dispatcher::into_parts`]).
-/// Only room is kept: the tables are emptied when the dispatcher is taken down (a provider's
-/// code does not outlive its run) and again when a new one is built, and a dispatcher built
-/// with a room starts in the very state of a new one.
-pub struct DispatcherRoom {
-    catalog: Catalog,
-    adverts: VecMap<Guid, Advertised>,
-    processes: Vec<Process>,
-    sessions: HandleTable<Session>,
-    lookups: HandleTable<ClientLookup>,
-    async_calls: HandleTable<AsyncRecord>,
-    work: Vec<WorkItem>,
-    queue: VecDeque<Work>,
-    wakes: Vec<Wake>,
-    ops: Vec<ContextOp>,
-}
-
-impl Default for DispatcherRoom {
-    fn default() -> Self {
-        DispatcherRoom {
-            catalog: Catalog::new(),
-            adverts: VecMap::new(),
-            processes: Vec::new(),
-            sessions: HandleTable::new(),
-            lookups: HandleTable::new(),
-            async_calls: HandleTable::new(),
-            work: Vec::new(),
-            queue: VecDeque::new(),
-            wakes: Vec::new(),
-            ops: Vec::new(),
-        }
-    }
-}
-
 impl DispatcherRoom {
+    /// Empties every table, keeping its room; a buffer a fault took is started again.
     fn clear(&mut self) {
         self.catalog.clear();
         self.adverts.clear();
@@ -187,7 +164,7 @@ impl DispatcherRoom {
         self.work.clear();
         self.queue.clear();
         self.wakes.clear();
-        self.ops.clear();
+        self.ops.get_or_insert_default().clear();
     }
 }
 
@@ -199,36 +176,15 @@ impl<S: EventSink> Dispatcher<S> {
     /// [`Dispatcher::new`], in the tables of `room` (emptied first).
     pub fn with_room(config: Config, sink: S, mut room: DispatcherRoom) -> Self {
         room.clear();
-        let DispatcherRoom {
-            catalog,
-            adverts,
-            processes,
-            sessions,
-            lookups,
-            async_calls,
-            work,
-            queue,
-            wakes,
-            ops,
-        } = room;
         Dispatcher {
             config,
             sink,
             now: 0,
-            catalog,
-            adverts,
-            processes,
-            sessions,
-            lookups,
-            async_calls,
-            work,
+            tables: room,
             next_work_id: 0,
-            queue,
-            wakes,
             inline_next: None,
             labels: Labels::default(),
             serving: None,
-            ops: Some(ops),
         }
     }
 
@@ -261,19 +217,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// ([`Dispatcher::with_room`]). Everything the run left in them (providers, sessions,
     /// pending calls) is dropped here.
     pub fn into_parts(self) -> (S, DispatcherRoom) {
-        let mut room = DispatcherRoom {
-            catalog: self.catalog,
-            adverts: self.adverts,
-            processes: self.processes,
-            sessions: self.sessions,
-            lookups: self.lookups,
-            async_calls: self.async_calls,
-            work: self.work,
-            queue: self.queue,
-            wakes: self.wakes,
-            // A fault in a provider call takes the buffer with it: the next run starts one.
-            ops: self.ops.unwrap_or_default(),
-        };
+        let mut room = self.tables;
         room.clear();
         (self.sink, room)
     }
@@ -299,7 +243,7 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+        &self.tables.catalog
     }
 
     /// Records an event that did not come from the dispatcher's own state machine (a failed
@@ -310,7 +254,7 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Blocking calls that finished since the last call, in the order they finished.
     pub fn take_wakes(&mut self) -> Vec<Wake> {
-        std::mem::take(&mut self.wakes)
+        std::mem::take(&mut self.tables.wakes)
     }
 
     /// [`Dispatcher::take_wakes`] into `out` (cleared first), swapping buffers so that a
@@ -318,34 +262,34 @@ impl<S: EventSink> Dispatcher<S> {
     pub fn take_wakes_into(&mut self, out: &mut Vec<Wake>) {
         out.clear();
         // Most steps wake no one: two empty buffers need no swapping.
-        if !self.wakes.is_empty() {
-            std::mem::swap(&mut self.wakes, out);
+        if !self.tables.wakes.is_empty() {
+            std::mem::swap(&mut self.tables.wakes, out);
         }
     }
 
     /// Hands a finished blocking call to the driver.
     fn wake(&mut self, wake: Wake) {
-        self.wakes.push(wake);
+        self.tables.wakes.push(wake);
     }
 
     /// Takes back the wake of a blocking call that finished before its entry point returned.
     fn take_wake(&mut self, matches: impl Fn(&Wake) -> bool) -> Option<Wake> {
-        let at = self.wakes.iter().position(matches)?;
-        Some(self.wakes.remove(at))
+        let at = self.tables.wakes.iter().position(matches)?;
+        Some(self.tables.wakes.remove(at))
     }
 
     /// Deferred provider work waiting to run, oldest first.
     pub fn pending_work(&self) -> &[WorkItem] {
-        &self.work
+        &self.tables.work
     }
 
     /// Runs one deferred work item (S6.3). Returns `false` for an unknown id.
     pub fn run_work(&mut self, id: u64) -> bool {
         // Legal: the driver learns an unknown or already-run id from the return value.
-        let Some(at) = self.work.iter().position(|w| w.id == id) else {
+        let Some(at) = self.tables.work.iter().position(|w| w.id == id) else {
             return false;
         };
-        let item = self.work.remove(at);
+        let item = self.tables.work.remove(at);
         self.run_deferred(&item);
         self.pump();
         true
@@ -354,7 +298,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// Records a provider's request for a deferred turn, made during `origin` (S6.3).
     fn defer_work(&mut self, provider: Guid, token: WorkToken, origin: NspFn) {
         self.next_work_id += 1;
-        self.work.push(WorkItem {
+        self.tables.work.push(WorkItem {
             id: self.next_work_id,
             provider,
             token,
@@ -365,12 +309,12 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Forgets the deferred work of a provider that is gone (S3.4).
     fn drop_work_of(&mut self, provider: Guid) {
-        self.work.retain(|w| w.provider != provider);
+        self.tables.work.retain(|w| w.provider != provider);
     }
 
     /// Queues work to apply once the current provider call has returned.
     fn enqueue(&mut self, work: Work) {
-        self.queue.push_back(work);
+        self.tables.queue.push_back(work);
     }
 
     /// Applies queued work until none is left. Every client API entry point ends with it, so
@@ -378,7 +322,7 @@ impl<S: EventSink> Dispatcher<S> {
     /// that check is inlined, and only work goes out of line ([`Dispatcher::apply`]).
     #[inline]
     fn pump(&mut self) {
-        while let Some(work) = self.queue.pop_front() {
+        while let Some(work) = self.tables.queue.pop_front() {
             self.apply(work);
         }
     }

@@ -254,7 +254,7 @@ impl<S: EventSink> Dispatcher<S> {
         // The buffer provider calls record their operations in, reused from call to call. Lent
         // as an `Option`: putting it back then replaces a known `None`, where replacing an
         // empty vector was a call to its destructor on every provider call.
-        let mut ctx = NspContext::with_buffer(site, self.ops.take().unwrap_or_default());
+        let mut ctx = NspContext::with_buffer(site, self.tables.ops.take().unwrap_or_default());
         let code = self
             .advertised_code(provider)
             .expect("a provider call reaches an advertised provider only (S3.4, L8)");
@@ -278,7 +278,7 @@ impl<S: EventSink> Dispatcher<S> {
                 while let Some(op) = ops.pop() {
                     self.apply_context_op(provider, func, op);
                 }
-                self.ops = Some(ops);
+                self.tables.ops = Some(ops);
                 Some((value, last_error))
             }
             Err(payload) => {

@@ -67,14 +67,14 @@ impl<S: EventSink> Dispatcher<S> {
     /// Makes room for `n` more processes and a session and a lookup each, so that a run that
     /// starts thousands does not copy its tables as they grow.
     pub fn reserve_processes(&mut self, n: usize) {
-        self.processes.reserve(n);
-        self.sessions.reserve(n);
-        self.lookups.reserve(n);
+        self.tables.processes.reserve(n);
+        self.tables.sessions.reserve(n);
+        self.tables.lookups.reserve(n);
     }
 
     /// Starts a process with one thread (tid 1).
     pub fn create_process(&mut self, name: &str, role: Role) -> Pid {
-        self.processes.push(Process {
+        self.tables.processes.push(Process {
             role,
             alive: true,
             startups: 0,
@@ -83,7 +83,7 @@ impl<S: EventSink> Dispatcher<S> {
             sessions: SmallVec::new(),
             lookups: SmallVec::new(),
         });
-        let pid = Pid(self.processes.len() as u32);
+        let pid = Pid(self.tables.processes.len() as u32);
         emit!(
             self,
             Event::ProcessStart {
@@ -103,11 +103,13 @@ impl<S: EventSink> Dispatcher<S> {
     }
 
     pub(super) fn process(&self, pid: Pid) -> Option<&Process> {
-        self.processes.get((pid.0 as usize).checked_sub(1)?)
+        self.tables.processes.get((pid.0 as usize).checked_sub(1)?)
     }
 
     pub(super) fn process_mut(&mut self, pid: Pid) -> Option<&mut Process> {
-        self.processes.get_mut((pid.0 as usize).checked_sub(1)?)
+        self.tables
+            .processes
+            .get_mut((pid.0 as usize).checked_sub(1)?)
     }
 
     pub(super) fn thread_mut(&mut self, pid: Pid, tid: Tid) -> Option<&mut Thread> {
@@ -260,7 +262,7 @@ impl<S: EventSink> Dispatcher<S> {
         });
         let outcome = negotiate_version(requested);
         if outcome.is_ok() {
-            let epoch = self.catalog.epoch();
+            let epoch = self.tables.catalog.epoch();
             if let Some(process) = self.process_mut(pid) {
                 if process.startups == 0 {
                     // S2.3: the catalog as it is now is what this process sees.

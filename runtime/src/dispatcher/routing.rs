@@ -49,7 +49,7 @@ impl<S: EventSink> Dispatcher<S> {
     ) -> Result<Route, WsaError> {
         let epoch = self.catalog_epoch(pid);
         if let Some(id) = provider {
-            if !self.catalog.is_visible(id, epoch) || !self.catalog.is_enabled(id) {
+            if !self.tables.catalog.is_visible(id, epoch) || !self.tables.catalog.is_enabled(id) {
                 return Err(WsaError::EINVAL);
             }
             // S3.3: an installed provider that is not advertised is skipped silently.
@@ -60,7 +60,8 @@ impl<S: EventSink> Dispatcher<S> {
             }));
         }
         let routed = || {
-            self.catalog
+            self.tables
+                .catalog
                 .visible(epoch)
                 .filter(|e| e.enabled && self.is_advertised(e.entry.id))
                 .filter(|e| namespace == Namespace::ALL || e.entry.namespace == namespace)

@@ -78,7 +78,7 @@ impl<S: EventSink> Dispatcher<S> {
                 p.sessions
                     .iter()
                     .filter(|h| {
-                        self.sessions.get(**h).is_some_and(|s| {
+                        self.tables.sessions.get(**h).is_some_and(|s| {
                             s.provider == provider && s.state == SessionState::Live
                         })
                     })
@@ -95,11 +95,13 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Every live session with one provider, across processes, oldest first.
     pub(super) fn sessions_of_provider(&self, provider: Guid) -> Vec<Handle<Session>> {
-        self.sessions
+        self.tables
+            .sessions
             .handles()
             .into_iter()
             .filter(|h| {
-                self.sessions
+                self.tables
+                    .sessions
                     .get(*h)
                     .is_some_and(|s| s.provider == provider)
             })
@@ -119,7 +121,8 @@ impl<S: EventSink> Dispatcher<S> {
                     .iter()
                     .copied()
                     .filter(|h| {
-                        self.sessions
+                        self.tables
+                            .sessions
                             .get(*h)
                             .is_some_and(|s| s.provider == provider && s.state == state)
                     })
@@ -130,7 +133,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// Whether a session is retiring (S4.6).
     pub(super) fn is_retiring(&self, h: Handle<Session>) -> bool {
-        self.sessions
+        self.tables
+            .sessions
             .get(h)
             .is_some_and(|s| s.state == SessionState::Retiring)
     }
@@ -190,7 +194,7 @@ impl<S: EventSink> Dispatcher<S> {
         arg: Option<SessionArg>,
         label: Option<Label>,
     ) -> Handle<Session> {
-        let h = self.sessions.insert(Session {
+        let h = self.tables.sessions.insert(Session {
             pid,
             provider,
             arg,
@@ -206,7 +210,8 @@ impl<S: EventSink> Dispatcher<S> {
 
     /// The argument and label a session's calls carry (S4.5).
     pub(super) fn session_arg(&self, h: Handle<Session>) -> (Option<SessionArg>, Option<Label>) {
-        self.sessions
+        self.tables
+            .sessions
             .get(h)
             .map_or((None, None), |s| (s.arg, s.label))
     }
@@ -214,7 +219,11 @@ impl<S: EventSink> Dispatcher<S> {
     /// Ends one session (S4.6–S4.8, S3.4).
     pub(super) fn end_session(&mut self, h: Handle<Session>, how: SessionEnd) {
         // Every caller names a live session, and ending one session ends no other (L3).
-        let session = self.sessions.get(h).expect("a session ends once (L3)");
+        let session = self
+            .tables
+            .sessions
+            .get(h)
+            .expect("a session ends once (L3)");
         let (pid, provider, arg, label) =
             (session.pid, session.provider, session.arg, session.label);
         // S4.8: the session's lookup handles are closed before the session ends.
@@ -238,7 +247,7 @@ impl<S: EventSink> Dispatcher<S> {
                 |_, end| NspReturn::status((), end.value.unwrap_or(false)),
             );
         }
-        self.sessions.remove(h);
+        self.tables.sessions.remove(h);
         if let Some(arg) = arg {
             self.labels.release_session(provider, arg.raw());
         }
@@ -268,7 +277,7 @@ impl<S: EventSink> Dispatcher<S> {
         // Inline lists: a process holds a session or two, and this runs at every WSACleanup.
         let mut providers: SmallVec<[Guid; 2]> = SmallVec::new();
         for h in self.process(pid).map_or(&[][..], |p| &p.sessions[..]) {
-            if let Some(s) = self.sessions.get(*h)
+            if let Some(s) = self.tables.sessions.get(*h)
                 && !providers.contains(&s.provider)
             {
                 providers.push(s.provider);
@@ -283,7 +292,8 @@ impl<S: EventSink> Dispatcher<S> {
                     .iter()
                     .copied()
                     .filter(|h| {
-                        self.sessions
+                        self.tables
+                            .sessions
                             .get(*h)
                             .is_some_and(|s| s.provider == provider)
                     })
@@ -307,7 +317,11 @@ impl<S: EventSink> Dispatcher<S> {
                     Some(session) => self.end_session(session, SessionEnd::Cleanup),
                     None => {
                         let newest = *of_provider.last().expect("more sessions than kept");
-                        let session = self.sessions.get_mut(newest).expect("a live session");
+                        let session = self
+                            .tables
+                            .sessions
+                            .get_mut(newest)
+                            .expect("a live session");
                         debug_assert_eq!(session.state, SessionState::Live);
                         session.state = SessionState::Retiring;
                     }
